@@ -1,0 +1,239 @@
+//! Start-up as a library: [`Application::build`] connects the database, runs migrations,
+//! seeds plans, starts the job workers and binds the listener; tests start the same
+//! application on port 0.
+
+use crate::auth::{Secret, TokenKeys};
+use crate::mail::Mailer;
+use crate::provision::{FaultHook, Provisioner};
+use crate::store::{Backend, Db, jobs, platform};
+use crate::themes::Themes;
+use crate::web::{self, AppState, WebConfig};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+/// Runtime configuration (from flags and `SOUK_*` variables, see `souk --help`).
+#[derive(Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    /// Holds the SQLite database, the e-mail outbox and the generated signing key.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default `sqlite://<data_dir>/souk.db`.
+    pub database_url: Option<Secret>,
+    pub base_domain: String,
+    /// Public URL used in e-mails; default `http://<base_domain>:<port>`.
+    pub public_url: Option<String>,
+    pub jwt_secret: Option<Secret>,
+    pub smtp_url: Option<Secret>,
+    pub mail_from: String,
+    pub max_body_bytes: usize,
+    /// Number of concurrent job workers.
+    pub workers: usize,
+    /// Access-token lifetime in seconds.
+    pub access_ttl: i64,
+    pub db_max_connections: u32,
+    /// Test hook to make provisioning steps fail.
+    pub fault: Option<FaultHook>,
+    /// Base delay between provisioning step attempts.
+    pub step_backoff: Duration,
+}
+
+impl Config {
+    /// Defaults for tests and the benchmark: SQLite in `data_dir`, random port.
+    pub fn for_tests(data_dir: PathBuf) -> Self {
+        Self {
+            bind: "127.0.0.1:0".parse().expect("static address"),
+            data_dir,
+            database_url: None,
+            base_domain: "localhost".into(),
+            public_url: None,
+            jwt_secret: Some(Secret::new("test-secret-test-secret-test-secret!")),
+            smtp_url: None,
+            mail_from: "Souk <no-reply@souk.localhost>".into(),
+            max_body_bytes: 10 * 1024 * 1024,
+            workers: 2,
+            access_ttl: 900,
+            db_max_connections: 8,
+            fault: None,
+            step_backoff: Duration::from_millis(20),
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.expose().to_string(),
+            None => format!("sqlite://{}", self.data_dir.join("souk.db").display()),
+        }
+    }
+}
+
+/// Start-up errors.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot bind {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("themes: {0}")]
+    Themes(String),
+    #[error("mail: {0}")]
+    Mail(#[from] crate::mail::MailError),
+}
+
+/// The process-wide Prometheus recorder (installed once, shared by every app in a test process).
+pub fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
+        .clone()
+}
+
+/// Core services without HTTP: used by the server, the CLI and the benchmark.
+pub struct Core {
+    pub db: Db,
+    pub themes: Arc<Themes>,
+    pub provisioner: Provisioner,
+    pub config: Config,
+}
+
+impl Core {
+    /// Connects, migrates, seeds plans and releases stale job leases (SQLite).
+    pub async fn open(config: Config, public_url: String) -> Result<Core, AppError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| AppError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let db = Db::connect(&config.database_url(), config.db_max_connections).await?;
+        platform::seed_plans(&db).await?;
+        if db.backend() == Backend::Sqlite {
+            let n = jobs::release_all_leases(&db).await?;
+            if n > 0 {
+                tracing::info!(jobs = n, "resuming jobs interrupted by the previous shutdown");
+            }
+        }
+        let themes = Arc::new(Themes::builtin().map_err(AppError::Themes)?);
+        let mailer = match &config.smtp_url {
+            Some(url) => Mailer::smtp(url.expose())?,
+            None => Mailer::file(config.data_dir.join("outbox")).map_err(|source| AppError::DataDir {
+                path: config.data_dir.join("outbox").display().to_string(),
+                source,
+            })?,
+        };
+        let provisioner = Provisioner {
+            db: db.clone(),
+            themes: themes.clone(),
+            mailer,
+            mail_from: config.mail_from.clone(),
+            public_url,
+            base_domain: config.base_domain.clone(),
+            notify: Arc::new(Notify::new()),
+            fault: config.fault.clone(),
+            backoff: config.step_backoff,
+            events: tokio::sync::broadcast::channel(4096).0,
+        };
+        Ok(Core { db, themes, provisioner, config })
+    }
+
+    /// Starts `n` job workers; they stop when `shutdown` flips to true.
+    pub fn spawn_workers(&self, n: usize, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+        (0..n.max(1))
+            .map(|_| tokio::spawn(self.provisioner.clone().run_worker(shutdown.clone())))
+            .collect()
+    }
+
+    /// The signing key: configured, or generated once and kept in `<data_dir>/jwt.secret`.
+    fn signing_secret(&self) -> Result<Secret, AppError> {
+        if let Some(s) = &self.config.jwt_secret {
+            return Ok(s.clone());
+        }
+        let path = self.config.data_dir.join("jwt.secret");
+        let err = |source| AppError::DataDir { path: path.display().to_string(), source };
+        match std::fs::read_to_string(&path) {
+            Ok(s) if s.trim().len() >= 32 => Ok(Secret::new(s.trim())),
+            _ => {
+                let s = crate::auth::random_token(48);
+                std::fs::write(&path, &s).map_err(err)?;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+                }
+                Ok(Secret::new(s))
+            }
+        }
+    }
+}
+
+/// A running server.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    port: u16,
+    pub state: AppState,
+    core: Core,
+}
+
+impl Application {
+    /// Builds everything and binds the listener (port 0 picks a free port).
+    pub async fn build(config: Config) -> Result<Application, AppError> {
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .map_err(|source| AppError::Bind { addr: config.bind, source })?;
+        let port = listener.local_addr().map_err(|source| AppError::Bind { addr: config.bind, source })?.port();
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}:{port}", config.base_domain));
+        let core = Core::open(config.clone(), public_url.clone()).await?;
+        let keys = TokenKeys::new(&core.signing_secret()?, config.access_ttl);
+        let state = AppState {
+            db: core.db.clone(),
+            themes: core.themes.clone(),
+            keys,
+            config: Arc::new(WebConfig {
+                base_domain: config.base_domain.clone(),
+                platform_hosts: vec![],
+                max_body_bytes: config.max_body_bytes,
+                public_url,
+            }),
+            tenant_cache: Default::default(),
+            provisioner: core.provisioner.clone(),
+            metrics: metrics_handle(),
+            page_cache: Default::default(),
+        };
+        Ok(Application { listener, port, state, core })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// Serves until `shutdown` resolves, then drains connections and stops the workers.
+    pub async fn run_until_stopped(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let (tx, rx) = watch::channel(false);
+        let workers = self.core.spawn_workers(self.core.config.workers, rx);
+        let app = web::router(self.state.clone());
+        let res = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        let _ = tx.send(true);
+        for w in workers {
+            let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
+        }
+        self.core.db.close().await;
+        res
+    }
+}

@@ -1,0 +1,166 @@
+//! Credentials: argon2id password hashes, HS256 access tokens (RFC 7519), and opaque
+//! random tokens (refresh, set-password) that are stored only as SHA-256 hashes.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use std::fmt;
+use uuid::Uuid;
+
+/// A secret string whose `Debug` never prints it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Hashes a password with argon2id (PHC string format).
+pub fn hash_password(password: &str) -> Result<String, String> {
+    use argon2::password_hash::PasswordHasher;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Verifies a password against a PHC hash; false on any mismatch or malformed hash.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::{PasswordVerifier, phc::PasswordHash};
+    match PasswordHash::new(hash) {
+        Ok(parsed) => argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Checks password strength. Errors name the rule that failed.
+pub fn check_password_policy(password: &str) -> Result<(), &'static str> {
+    if password.chars().count() < 8 {
+        return Err("password must be at least 8 characters");
+    }
+    if password.len() > 256 {
+        return Err("password must be at most 256 bytes");
+    }
+    Ok(())
+}
+
+/// `n` random bytes, URL-safe base64 without padding.
+pub fn random_token(n: usize) -> String {
+    use base64::Engine;
+    let mut buf = vec![0u8; n];
+    rand::fill(&mut buf[..]);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// A generated password for bootstrap accounts: 20 URL-safe characters.
+pub fn generate_password() -> String {
+    random_token(15)
+}
+
+/// Hex SHA-256 of a token: what the database stores instead of the token.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// Access-token claims (RFC 7519 registered claims `sub`, `iat`, `exp`, plus ours).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// User id.
+    pub sub: Uuid,
+    /// Issued at, seconds since the epoch.
+    pub iat: i64,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// Platform admin?
+    #[serde(default)]
+    pub adm: bool,
+    /// Active tenant, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<Uuid>,
+}
+
+/// Signs and verifies access tokens with an HMAC-SHA256 key.
+#[derive(Clone)]
+pub struct TokenKeys {
+    enc: EncodingKey,
+    dec: DecodingKey,
+    /// Access-token lifetime in seconds.
+    pub access_ttl: i64,
+}
+
+impl fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenKeys(***)")
+    }
+}
+
+impl TokenKeys {
+    pub fn new(secret: &Secret, access_ttl: i64) -> Self {
+        Self {
+            enc: EncodingKey::from_secret(secret.expose().as_bytes()),
+            dec: DecodingKey::from_secret(secret.expose().as_bytes()),
+            access_ttl,
+        }
+    }
+
+    /// Issues an access token for `user`.
+    pub fn issue(&self, user: Uuid, admin: bool, tenant: Option<Uuid>) -> Result<String, String> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let claims = Claims {
+            sub: user,
+            iat: now,
+            exp: now + self.access_ttl,
+            adm: admin,
+            tid: tenant,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.enc).map_err(|e| e.to_string())
+    }
+
+    /// Verifies signature, algorithm (HS256 only) and expiry. Errors: any invalid token.
+    pub fn verify(&self, token: &str) -> Result<Claims, String> {
+        let mut v = Validation::new(Algorithm::HS256);
+        v.leeway = 5;
+        v.set_required_spec_claims(&["exp", "sub"]);
+        jsonwebtoken::decode::<Claims>(token, &self.dec, &v)
+            .map(|d| d.claims)
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_roundtrip() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong", &h));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn tokens() {
+        let k = TokenKeys::new(&Secret::new("k".repeat(32)), 60);
+        let t = k.issue(Uuid::nil(), true, None).unwrap();
+        let c = k.verify(&t).unwrap();
+        assert!(c.adm);
+        let other = TokenKeys::new(&Secret::new("x".repeat(32)), 60);
+        assert!(other.verify(&t).is_err());
+        assert_ne!(random_token(32), random_token(32));
+        assert_eq!(token_hash("a").len(), 64);
+    }
+}

@@ -1,0 +1,112 @@
+//! `serve --demo`: a platform admin and three demo merchants with the project's own demo
+//! catalogs (`demo/*.csv`, Shopify legacy format), created on first start only.
+
+use crate::app::Application;
+use crate::control::{self, ControlError, ProductImportReport};
+use crate::domain::{Currency, Email, Subdomain};
+use crate::store::platform::{self, NewMerchant};
+use crate::store::{Db, StoreError, TenantDb, provisioning, users};
+use std::time::Duration;
+
+/// The demo merchants: (name, subdomain, theme, plan, catalog CSV).
+pub const DEMO_MERCHANTS: &[(&str, &str, &str, &str, &str)] = &[
+    ("Roastery Demo", "roastery", "classic", "growth", include_str!("../demo/coffee.csv")),
+    ("Atelier Demo", "atelier", "midnight", "scale", include_str!("../demo/fashion.csv")),
+    ("Greenhouse Demo", "greenhouse", "classic", "starter", include_str!("../demo/garden.csv")),
+];
+
+/// The demo admin's e-mail.
+pub const DEMO_ADMIN: &str = "admin@souk.localhost";
+
+/// Creates (or resets) a platform admin. Returns `(email, password, generated?)`.
+pub async fn create_admin(db: &Db, email: &str, name: &str, password: Option<String>) -> Result<(String, String, bool), String> {
+    let email = Email::parse(email).map_err(|e| format!("--email: {}", e.message))?;
+    let (password, generated) = match password {
+        Some(p) => (p, false),
+        None => (crate::auth::generate_password(), true),
+    };
+    crate::auth::check_password_policy(&password).map_err(|e| format!("--password: {e}"))?;
+    let hash = crate::auth::hash_password(&password)?;
+    users::upsert_platform_admin(db, email.as_str(), name, &hash)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((email.to_string(), password, generated))
+}
+
+/// Seeds the demo on first start and prints how to reach it.
+pub async fn seed(app: &Application, port: u16) -> Result<(), String> {
+    let db = &app.state.db;
+    let base = &app.state.config.base_domain;
+    if !users::has_platform_admin(db).await.map_err(|e| e.to_string())? {
+        let (email, password, _) = create_admin(db, DEMO_ADMIN, "Demo Admin", None).await?;
+        println!("Platform admin created (shown once):\n  e-mail:   {email}\n  password: {password}");
+    } else {
+        println!("Platform admin already exists (reset it with `souk admin create --email {DEMO_ADMIN}`).");
+    }
+    // Run the workers for the seeding; the server starts its own afterwards.
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let workers = app.core().spawn_workers(2, rx);
+    for (name, handle, theme, plan, csv) in DEMO_MERCHANTS {
+        if platform::handle_taken(db, handle).await.map_err(|e| e.to_string())? {
+            continue;
+        }
+        let m = platform::create_merchant(
+            db,
+            &NewMerchant {
+                name: name.to_string(),
+                owner_name: Some(format!("{name} Owner")),
+                owner_email: Email::parse(&format!("owner@{handle}.example")).map_err(|e| e.message)?,
+                owner_phone: None,
+                business_address: None,
+                business_city: Some("Luxembourg".into()),
+                business_postal_code: None,
+                business_country: Some("LU".into()),
+                currency: Currency::EUR,
+                handle: Some(Subdomain::parse(handle).map_err(|e| e.message)?),
+                initial_password_hash: Some(crate::auth::hash_password("demo-owner-password")?),
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        control::activate(db, &app.state.themes, m.id, theme, plan, Some(handle))
+            .await
+            .map_err(|e| e.to_string())?;
+        app.state.provisioner.wake();
+        wait_for_provisioning(db, m.id).await?;
+        let scope = TenantDb::new(db.clone(), m.id);
+        let report = control::import_products(&scope, csv.as_bytes(), "EUR", -1)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(merchant = handle, products = report.products, "demo catalog imported");
+    }
+    let _ = tx.send(true);
+    for w in workers {
+        let _ = w.await;
+    }
+    println!("Demo storefronts:");
+    for (name, handle, ..) in DEMO_MERCHANTS {
+        println!("  {name:16} http://{handle}.{base}:{port}/   or   http://{base}:{port}/s/{handle}/");
+    }
+    println!("Demo merchant owners sign in as owner@<handle>.example with password demo-owner-password.");
+    Ok(())
+}
+
+async fn wait_for_provisioning(db: &Db, tenant: uuid::Uuid) -> Result<(), String> {
+    for _ in 0..600 {
+        match provisioning::latest_run(db, tenant).await.map_err(|e| e.to_string())? {
+            Some(r) if r.status == "completed" => return Ok(()),
+            Some(r) if r.status == "failed" => return Err(r.error.unwrap_or_else(|| "provisioning failed".into())),
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    Err("provisioning did not finish in time".into())
+}
+
+/// `souk import products --tenant HANDLE FILE`: imports into the merchant with that handle.
+pub async fn import_products_for_handle(db: &Db, handle: &str, bytes: &[u8]) -> Result<ProductImportReport, ControlError> {
+    let t = platform::tenant_by_handle(db, &handle.to_ascii_lowercase())
+        .await?
+        .ok_or(ControlError::Store(StoreError::NotFound))?;
+    let max = control::max_products(db, t.id).await?;
+    control::import_products(&TenantDb::new(db.clone(), t.id), bytes, &t.currency, max).await
+}

@@ -1,0 +1,587 @@
+//! Domain types, parsed once at the edge. Core code only sees these, never raw strings.
+//!
+//! Every type here has private fields and a `parse` constructor that returns a
+//! [`DomainError`] naming what is wrong, so an invalid value cannot exist past the edge.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why a value was refused. `field` is filled in by the caller (the edge) when known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DomainError {
+    /// Stable, machine-readable reason, e.g. `invalid_subdomain`.
+    pub code: &'static str,
+    /// Human-readable explanation of what is wrong with the value.
+    pub message: String,
+}
+
+impl DomainError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Subdomains that may never be given to a merchant: they name platform surfaces
+/// or are commonly abused for phishing.
+pub const RESERVED_SUBDOMAINS: &[&str] = &[
+    "admin",
+    "api",
+    "www",
+    "app",
+    "dashboard",
+    "mail",
+    "smtp",
+    "imap",
+    "pop",
+    "ftp",
+    "static",
+    "assets",
+    "cdn",
+    "status",
+    "help",
+    "support",
+    "docs",
+    "blog",
+    "souk",
+    "root",
+    "system",
+    "billing",
+    "auth",
+    "login",
+    "signup",
+    "account",
+    "accounts",
+    "store",
+    "shop",
+    "s",
+    "ws",
+    "metrics",
+    "healthz",
+    "localhost",
+];
+
+/// A merchant's URL handle and platform subdomain: one DNS label (RFC 1035 §2.3.1,
+/// lowercase), 3–63 characters of `a-z`, `0-9` and `-`, not starting or ending with `-`,
+/// and not one of [`RESERVED_SUBDOMAINS`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(try_from = "String", into = "String")]
+pub struct Subdomain(String);
+
+impl Subdomain {
+    /// Parses a subdomain. Uppercase ASCII is folded to lowercase; anything else
+    /// outside `[a-z0-9-]` is refused (`5àsec` is not a DNS label).
+    ///
+    /// Errors: `invalid_subdomain` (shape), `reserved_subdomain`.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let s = raw.trim().to_ascii_lowercase();
+        if s.len() < 3 {
+            return Err(DomainError::new(
+                "invalid_subdomain",
+                format!("subdomain '{raw}' is too short (3 characters at least)"),
+            ));
+        }
+        if s.len() > 63 {
+            return Err(DomainError::new(
+                "invalid_subdomain",
+                format!("subdomain '{raw}' is too long (63 characters at most)"),
+            ));
+        }
+        if let Some(bad) = s
+            .chars()
+            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+        {
+            return Err(DomainError::new(
+                "invalid_subdomain",
+                format!(
+                    "subdomain '{raw}' is not a DNS label: '{bad}' is not allowed (use a-z, 0-9 and '-')"
+                ),
+            ));
+        }
+        if s.starts_with('-') || s.ends_with('-') {
+            return Err(DomainError::new(
+                "invalid_subdomain",
+                format!("subdomain '{raw}' may not start or end with '-'"),
+            ));
+        }
+        if RESERVED_SUBDOMAINS.contains(&s.as_str()) {
+            return Err(DomainError::new(
+                "reserved_subdomain",
+                format!("subdomain '{s}' is reserved by the platform"),
+            ));
+        }
+        Ok(Self(s))
+    }
+
+    /// Derives a subdomain candidate from a free-form name: transliterates common
+    /// Latin accents, lowercases, turns every other run of characters into one `-`,
+    /// and cuts to 63 characters. The result still goes through [`Subdomain::parse`].
+    pub fn slugify(name: &str) -> String {
+        slugify(name, 63)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Subdomain {
+    type Error = DomainError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<Subdomain> for String {
+    fn from(value: Subdomain) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for Subdomain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Lowercase ASCII slug: accents folded, runs of other characters collapsed to `-`.
+pub fn slugify(name: &str, max: usize) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut dash = false;
+    for c in name.chars() {
+        let folded: &str = match c {
+            'à' | 'á' | 'â' | 'ã' | 'å' | 'À' | 'Á' | 'Â' | 'Ã' | 'Å' => "a",
+            'ä' | 'Ä' | 'æ' | 'Æ' => "ae",
+            'ç' | 'Ç' => "c",
+            'è' | 'é' | 'ê' | 'ë' | 'È' | 'É' | 'Ê' | 'Ë' => "e",
+            'ì' | 'í' | 'î' | 'ï' | 'Ì' | 'Í' | 'Î' | 'Ï' => "i",
+            'ñ' | 'Ñ' => "n",
+            'ò' | 'ó' | 'ô' | 'õ' | 'ø' | 'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ø' => "o",
+            'ö' | 'Ö' | 'œ' | 'Œ' => "oe",
+            'ù' | 'ú' | 'û' | 'Ù' | 'Ú' | 'Û' => "u",
+            'ü' | 'Ü' => "ue",
+            'ß' => "ss",
+            '&' => "-and-",
+            '\'' | '’' => "",
+            _ => "",
+        };
+        if !folded.is_empty() {
+            for f in folded.chars() {
+                if f == '-' {
+                    if !dash && !out.is_empty() {
+                        out.push('-');
+                        dash = true;
+                    }
+                } else {
+                    out.push(f);
+                    dash = false;
+                }
+            }
+        } else if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+            dash = false;
+        } else if c == '\'' || c == '’' {
+            // apostrophes vanish: "Ferrari's" -> "ferraris"
+        } else if !dash && !out.is_empty() {
+            out.push('-');
+            dash = true;
+        }
+    }
+    let mut s = out.trim_matches('-').to_string();
+    if s.len() > max {
+        s.truncate(max);
+        s = s.trim_end_matches('-').to_string();
+    }
+    s
+}
+
+/// A product handle: the URL slug of a product, unique per tenant. 1–255 characters
+/// of `a-z`, `0-9` and `-` (Shopify product CSV "Handle" / "URL handle" column rules).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Handle(String);
+
+impl Handle {
+    /// Errors: `invalid_handle` when empty, too long or containing other characters.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(DomainError::new("invalid_handle", "handle must not be empty"));
+        }
+        if s.len() > 255 {
+            return Err(DomainError::new(
+                "invalid_handle",
+                "handle is too long (255 characters at most)",
+            ));
+        }
+        if let Some(bad) = s
+            .chars()
+            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+        {
+            return Err(DomainError::new(
+                "invalid_handle",
+                format!("handle '{s}' contains '{bad}': use lowercase a-z, 0-9 and '-'"),
+            ));
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    /// Builds a handle from a title (`"Ocean Blue Shirt"` → `ocean-blue-shirt`).
+    /// Errors when the title has no letters or digits at all.
+    pub fn from_title(title: &str) -> Result<Self, DomainError> {
+        Self::parse(&slugify(title, 255))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Handle {
+    type Error = DomainError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+impl From<Handle> for String {
+    fn from(value: Handle) -> Self {
+        value.0
+    }
+}
+impl fmt::Display for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An e-mail address, trimmed and lowercased. Deliberately simple (one `@`, a local part,
+/// a domain with a dot and no spaces, at most 254 characters per RFC 5321 §4.5.3.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+impl Email {
+    /// Errors: `invalid_email`.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let s = raw.trim().to_lowercase();
+        let err = || DomainError::new("invalid_email", format!("'{raw}' is not a valid e-mail address"));
+        if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(err());
+        }
+        let (local, domain) = s.split_once('@').ok_or_else(err)?;
+        if local.is_empty()
+            || domain.contains('@')
+            || !domain.contains('.')
+            || domain.starts_with('.')
+            || domain.ends_with('.')
+            || domain.contains("..")
+        {
+            return Err(err());
+        }
+        Ok(Self(s))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+impl TryFrom<String> for Email {
+    type Error = DomainError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+impl From<Email> for String {
+    fn from(value: Email) -> Self {
+        value.0
+    }
+}
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An ISO 4217 currency code (three uppercase letters) with its minor-unit exponent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    pub const EUR: Currency = Currency(*b"EUR");
+    pub const USD: Currency = Currency(*b"USD");
+
+    /// Errors: `invalid_currency` unless three ASCII letters (case folded to upper).
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let s = raw.trim().to_ascii_uppercase();
+        let b = s.as_bytes();
+        if b.len() != 3 || !b.iter().all(|c| c.is_ascii_uppercase()) {
+            return Err(DomainError::new(
+                "invalid_currency",
+                format!("'{raw}' is not an ISO 4217 currency code (e.g. EUR)"),
+            ));
+        }
+        Ok(Self([b[0], b[1], b[2]]))
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Always ASCII by construction.
+        std::str::from_utf8(&self.0).unwrap_or("XXX")
+    }
+
+    /// Number of decimal places of the minor unit (ISO 4217 table; 2 for most).
+    pub fn exponent(&self) -> u32 {
+        match self.as_str() {
+            "JPY" | "KRW" | "CLP" | "ISK" | "VND" | "XAF" | "XOF" | "XPF" | "UGX" | "PYG" => 0,
+            "BHD" | "KWD" | "OMR" | "JOD" | "TND" | "LYD" | "IQD" => 3,
+            _ => 2,
+        }
+    }
+}
+impl TryFrom<String> for Currency {
+    type Error = DomainError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+impl From<Currency> for String {
+    fn from(value: Currency) -> Self {
+        value.as_str().to_string()
+    }
+}
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A monetary amount: integer minor units (cents for EUR) plus currency. Never a float.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Money {
+    pub minor: i64,
+    pub currency: Currency,
+}
+
+impl Money {
+    /// Parses a plain decimal amount such as `12`, `12.5`, `.5` or `1 234,50` is refused:
+    /// only digits with one optional `.` (or a single `,` used as the decimal mark).
+    /// Exponent notation (`3.65275E+11`), negative amounts and more decimals than the
+    /// currency has are refused with `invalid_price`.
+    pub fn parse_decimal(raw: &str, currency: Currency) -> Result<Self, DomainError> {
+        Ok(Self {
+            minor: parse_decimal_minor(raw, currency.exponent())?,
+            currency,
+        })
+    }
+
+    /// Formats for display: `12.50 EUR`.
+    pub fn display(&self) -> String {
+        format_minor(self.minor, self.currency)
+    }
+}
+
+/// Decimal string → minor units with `exponent` decimals. See [`Money::parse_decimal`].
+pub fn parse_decimal_minor(raw: &str, exponent: u32) -> Result<i64, DomainError> {
+    let s = raw.trim();
+    let err = |why: &str| DomainError::new("invalid_price", format!("price '{raw}' {why}"));
+    if s.is_empty() {
+        return Err(err("is empty"));
+    }
+    if s.contains(['e', 'E']) {
+        return Err(err("uses exponent notation (a spreadsheet may have mangled it)"));
+    }
+    if s.starts_with('-') {
+        return Err(err("is negative"));
+    }
+    let s = if s.matches(',').count() == 1 && !s.contains('.') {
+        s.replace(',', ".")
+    } else {
+        s.to_string()
+    };
+    let (int, frac) = match s.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (s.as_str(), ""),
+    };
+    if (int.is_empty() && frac.is_empty())
+        || !int.chars().all(|c| c.is_ascii_digit())
+        || !frac.chars().all(|c| c.is_ascii_digit())
+    {
+        return Err(err("is not a number"));
+    }
+    let frac = frac.trim_end_matches('0');
+    if frac.len() as u32 > exponent {
+        return Err(err(&format!("has more than {exponent} decimals")));
+    }
+    let int_v: i64 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| err("is too large"))?
+    };
+    let mut frac_v: i64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| err("is not a number"))? };
+    for _ in frac.len() as u32..exponent {
+        frac_v *= 10;
+    }
+    int_v
+        .checked_mul(10_i64.pow(exponent))
+        .and_then(|v| v.checked_add(frac_v))
+        .filter(|v| *v <= 1_000_000_000_000)
+        .ok_or_else(|| err("is too large"))
+}
+
+/// `1250, EUR` → `"12.50 EUR"`.
+pub fn format_minor(minor: i64, currency: Currency) -> String {
+    let e = currency.exponent();
+    if e == 0 {
+        return format!("{minor} {currency}");
+    }
+    let p = 10_i64.pow(e);
+    let sign = if minor < 0 { "-" } else { "" };
+    let m = minor.abs();
+    format!("{sign}{}.{:0width$} {currency}", m / p, m % p, width = e as usize)
+}
+
+/// A stock-keeping unit: 1–64 printable characters, no whitespace at the ends; unique per tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Sku(String);
+
+impl Sku {
+    /// Errors: `invalid_sku`.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let s = raw.trim().trim_start_matches('\'');
+        if s.is_empty() || s.len() > 64 || s.chars().any(|c| c.is_control()) {
+            return Err(DomainError::new(
+                "invalid_sku",
+                format!("SKU '{raw}' must be 1 to 64 printable characters"),
+            ));
+        }
+        Ok(Self(s.to_string()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+impl TryFrom<String> for Sku {
+    type Error = DomainError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+impl From<Sku> for String {
+    fn from(value: Sku) -> Self {
+        value.0
+    }
+}
+
+/// A custom domain name (RFC 1035 host name, lowercase, at least two labels).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DomainName(String);
+
+impl DomainName {
+    /// Errors: `invalid_domain`.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let s = raw.trim().trim_end_matches('.').to_ascii_lowercase();
+        let err = || DomainError::new("invalid_domain", format!("'{raw}' is not a valid domain name"));
+        if s.len() > 253 || !s.contains('.') {
+            return Err(err());
+        }
+        for label in s.split('.') {
+            if label.is_empty()
+                || label.len() > 63
+                || label.starts_with('-')
+                || label.ends_with('-')
+                || !label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                return Err(err());
+            }
+        }
+        Ok(Self(s))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+impl TryFrom<String> for DomainName {
+    type Error = DomainError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+impl From<DomainName> for String {
+    fn from(value: DomainName) -> Self {
+        value.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subdomain_rules() {
+        assert_eq!(Subdomain::parse("Casa").unwrap().as_str(), "casa");
+        assert_eq!(Subdomain::parse("5àsec").unwrap_err().code, "invalid_subdomain");
+        assert_eq!(Subdomain::parse("admin").unwrap_err().code, "reserved_subdomain");
+        assert!(Subdomain::parse("ab").is_err());
+        assert!(Subdomain::parse(&"a".repeat(64)).is_err());
+        assert!(Subdomain::parse("-abc").is_err());
+        assert_eq!(Subdomain::slugify("5àsec"), "5asec");
+        assert_eq!(Subdomain::slugify("Ferrari's Café & Bar"), "ferraris-cafe-and-bar");
+    }
+
+    #[test]
+    fn prices() {
+        assert_eq!(parse_decimal_minor("12.99", 2).unwrap(), 1299);
+        assert_eq!(parse_decimal_minor(".5", 2).unwrap(), 50);
+        assert_eq!(parse_decimal_minor("50", 2).unwrap(), 5000);
+        assert_eq!(parse_decimal_minor("9,95", 2).unwrap(), 995);
+        assert_eq!(parse_decimal_minor("1.500", 2).unwrap(), 150);
+        assert!(parse_decimal_minor("3.65275E+11", 2).is_err());
+        assert!(parse_decimal_minor("abc", 2).is_err());
+        assert!(parse_decimal_minor("1.234", 2).is_err());
+        assert!(parse_decimal_minor("-1", 2).is_err());
+        assert_eq!(format_minor(1250, Currency::EUR), "12.50 EUR");
+    }
+
+    #[test]
+    fn emails() {
+        assert!(Email::parse("Owner@Shop.LU").is_ok());
+        assert!(Email::parse("not-an-email").is_err());
+        assert!(Email::parse("a@b").is_err());
+        assert!(Email::parse("a b@c.de").is_err());
+    }
+}
+
+/// Product lifecycle: only `Active` products are visible on the storefront and Store API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProductStatus {
+    Active,
+    Draft,
+    Archived,
+}
+
+impl ProductStatus {
+    /// Errors: `invalid_status` for anything but active/draft/archived (case-insensitive).
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "active" => Ok(Self::Active),
+            "draft" => Ok(Self::Draft),
+            "archived" => Ok(Self::Archived),
+            _ => Err(DomainError::new(
+                "invalid_status",
+                format!("status '{raw}' must be one of active, draft, archived"),
+            )),
+        }
+    }
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Draft => "draft",
+            Self::Archived => "archived",
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! Souk: a multi-tenant commerce platform.
+//!
+//! Layout (dependency direction points one way): [`domain`] (types, no I/O) ←
+//! [`store`] (SQL on SQLite or PostgreSQL, tenant-scoped repositories, job queue) ←
+//! [`provision`] / [`control`] (provisioning pipeline, control-plane operations, imports) ←
+//! [`web`] (axum routers, extractors, errors) ← [`app`] (start-up) ← the `souk` binary.
+
+pub mod app;
+pub mod auth;
+pub mod bench;
+pub mod control;
+pub mod demo;
+pub mod domain;
+pub mod import;
+pub mod mail;
+pub mod provision;
+pub mod store;
+pub mod themes;
+pub mod web;

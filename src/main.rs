@@ -1,0 +1,312 @@
+//! The `souk` binary: parses the command line, sets up logging, and hands over to the library.
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use souk::app::{Application, Config, Core};
+use souk::auth::Secret;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Souk: a multi-tenant commerce platform.
+#[derive(Parser)]
+#[command(name = "souk", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options shared by every subcommand (flags or `SOUK_*` environment variables).
+#[derive(Args, Clone)]
+struct Common {
+    /// Folder holding the SQLite database, the e-mail outbox (.eml files) and the signing key.
+    #[arg(long, env = "SOUK_DATA_DIR", default_value = "./souk-data", global = true)]
+    data_dir: PathBuf,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB (default: SQLite in the data dir).
+    #[arg(long, env = "SOUK_DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+    /// Domain under which storefront subdomains live (`<handle>.<base-domain>`).
+    #[arg(long, env = "SOUK_BASE_DOMAIN", default_value = "localhost", global = true)]
+    base_domain: String,
+    /// Public URL of the platform, used in e-mail links (default http://<base-domain>:<port>).
+    #[arg(long, env = "SOUK_PUBLIC_URL", global = true)]
+    public_url: Option<String>,
+    /// SMTP URL (smtp://user:pass@host:587); default: write .eml files to <data-dir>/outbox.
+    #[arg(long, env = "SOUK_SMTP_URL", global = true, hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// Sender of platform e-mails.
+    #[arg(long, env = "SOUK_MAIL_FROM", default_value = "Souk <no-reply@souk.localhost>", global = true)]
+    mail_from: String,
+    /// HMAC key for access tokens (32+ characters; default: generated into <data-dir>/jwt.secret).
+    #[arg(long, env = "SOUK_JWT_SECRET", global = true, hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `souk=debug`.
+    #[arg(long, env = "SOUK_LOG", default_value = "info", global = true)]
+    log: String,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "SOUK_LOG_JSON", global = true)]
+    log_json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the platform: API, storefronts, admin and job workers on one port.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "SOUK_BIND", default_value = "127.0.0.1:8080")]
+        bind: SocketAddr,
+        /// Create a platform admin and demo merchants with a demo catalog on first start.
+        #[arg(long, env = "SOUK_DEMO")]
+        demo: bool,
+        /// Concurrent job workers (provisioning, e-mail).
+        #[arg(long, env = "SOUK_WORKERS", default_value_t = 4)]
+        workers: usize,
+        /// Largest accepted request body in bytes (CSV uploads included).
+        #[arg(long, env = "SOUK_MAX_BODY_BYTES", default_value_t = 20 * 1024 * 1024)]
+        max_body_bytes: usize,
+        /// Access-token lifetime in seconds.
+        #[arg(long, env = "SOUK_ACCESS_TOKEN_TTL", default_value_t = 900)]
+        access_token_ttl: i64,
+    },
+    /// Run database migrations and exit.
+    Migrate,
+    /// Platform admin accounts.
+    #[command(subcommand)]
+    Admin(AdminCmd),
+    /// Bulk imports.
+    #[command(subcommand)]
+    Import(ImportCmd),
+    /// Benchmarks that print figures.
+    #[command(subcommand)]
+    Bench(BenchCmd),
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    /// Create (or reset) a platform admin; prints a generated password unless one is given.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "Platform Admin")]
+        name: String,
+        /// Password (default: generated and printed once). Prefer SOUK_ADMIN_PASSWORD.
+        #[arg(long, env = "SOUK_ADMIN_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCmd {
+    /// Create and provision merchants from a vendor CSV
+    /// (vendor_name,subdomain,owner_name,owner_email,…,initial_password).
+    Vendors {
+        file: PathBuf,
+        #[arg(long, default_value = "classic")]
+        theme: String,
+        #[arg(long, default_value = "starter")]
+        plan: String,
+    },
+    /// Import a product CSV (Shopify legacy/2024+, WooCommerce) into one merchant.
+    Products {
+        /// The merchant's handle (subdomain).
+        #[arg(long)]
+        tenant: String,
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Provision N merchants end to end on a temporary SQLite database (or --database-url)
+    /// and print latency percentiles and throughput.
+    Provision {
+        #[arg(long, default_value_t = 1000)]
+        merchants: usize,
+        /// Job workers.
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+    },
+}
+
+fn init_tracing(filter: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+fn config_from(c: &Common) -> Config {
+    let mut cfg = Config::for_tests(c.data_dir.clone());
+    cfg.database_url = c.database_url.clone().map(Secret::new);
+    cfg.base_domain = c.base_domain.to_ascii_lowercase();
+    cfg.public_url = c.public_url.clone().map(|u| u.trim_end_matches('/').to_string());
+    cfg.smtp_url = c.smtp_url.clone().map(Secret::new);
+    cfg.mail_from = c.mail_from.clone();
+    cfg.jwt_secret = c.jwt_secret.clone().map(Secret::new);
+    cfg.step_backoff = Duration::from_millis(200);
+    cfg
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.common.log, cli.common.log_json);
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let mut cfg = config_from(&cli.common);
+    if let Some(s) = &cfg.jwt_secret
+        && s.expose().len() < 32
+    {
+        return Err("--jwt-secret must be at least 32 characters".into());
+    }
+    match cli.command {
+        Command::Serve { bind, demo, workers, max_body_bytes, access_token_ttl } => {
+            cfg.bind = bind;
+            cfg.workers = workers;
+            cfg.max_body_bytes = max_body_bytes;
+            cfg.access_ttl = access_token_ttl;
+            let app = Application::build(cfg).await.map_err(|e| e.to_string())?;
+            let port = app.port();
+            let base = app.state.config.base_domain.clone();
+            if demo {
+                souk::demo::seed(&app, port).await.map_err(|e| format!("demo: {e}"))?;
+            }
+            tracing::info!(port, "souk listening on http://{base}:{port}/");
+            eprintln!("Souk is listening on http://{base}:{port}/  (Ctrl-C to stop)");
+            app.run_until_stopped(shutdown_signal()).await.map_err(|e| e.to_string())
+        }
+        Command::Migrate => {
+            let core = Core::open(cfg, String::new()).await.map_err(|e| e.to_string())?;
+            core.db.close().await;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Admin(AdminCmd::Create { email, name, password }) => {
+            let core = Core::open(cfg, String::new()).await.map_err(|e| e.to_string())?;
+            let (email, password, generated) = souk::demo::create_admin(&core.db, &email, &name, password)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("platform admin: {email}");
+            if generated {
+                println!("password (shown once): {password}");
+            }
+            Ok(())
+        }
+        Command::Import(ImportCmd::Vendors { file, theme, plan }) => {
+            let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let core = Core::open(cfg, "http://localhost:8080".into()).await.map_err(|e| e.to_string())?;
+            import_vendors_cli(&core, &bytes, &theme, &plan).await
+        }
+        Command::Import(ImportCmd::Products { tenant, file }) => {
+            let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let core = Core::open(cfg, String::new()).await.map_err(|e| e.to_string())?;
+            let report = souk::demo::import_products_for_handle(&core.db, &tenant, &bytes)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "format: {:?}\nrows read: {}\nproducts: {} ({} variants)\ncreated: {}  updated: {}  failed rows: {}",
+                report.format, report.rows, report.products, report.variants, report.created, report.updated, report.failed
+            );
+            for e in &report.errors {
+                println!("  row {}: {}{}", e.row, e.column.as_deref().map(|c| format!("[{c}] ")).unwrap_or_default(), e.reason);
+            }
+            Ok(())
+        }
+        Command::Bench(BenchCmd::Provision { merchants, workers }) => {
+            souk::bench::provision(cfg, merchants, workers).await.map_err(|e| e.to_string())
+        }
+    }
+}
+
+async fn import_vendors_cli(core: &Core, bytes: &[u8], theme: &str, plan: &str) -> Result<(), String> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let workers = core.spawn_workers(4, rx);
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:12} [{bar:40}] {pos}/{len} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message("creating");
+    let report = souk::control::import_vendors(&core.db, &core.themes, bytes, theme, plan, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    core.provisioner.wake();
+    bar.set_message("provisioning");
+    bar.set_position(0);
+    let ids: Vec<_> = report.merchants.iter().map(|m| m.id).collect();
+    let mut failed_provisioning = vec![];
+    loop {
+        let mut done = 0;
+        failed_provisioning.clear();
+        for id in &ids {
+            match souk::store::provisioning::latest_run(&core.db, *id).await.map_err(|e| e.to_string())? {
+                Some(r) if r.status == "completed" => done += 1,
+                Some(r) if r.status == "failed" => {
+                    done += 1;
+                    failed_provisioning.push((*id, r.error.unwrap_or_default()));
+                }
+                _ => {}
+            }
+        }
+        bar.set_position(done as u64);
+        if done == ids.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bar.finish_with_message("done");
+    let _ = tx.send(true);
+    for w in workers {
+        let _ = w.await;
+    }
+    println!("rows: {}", report.total_rows);
+    println!("created and provisioned: {}", report.created - failed_provisioning.len());
+    println!("failed rows: {}", report.failed);
+    for e in &report.errors {
+        println!("  row {} [{}]: {}", e.row, e.column.as_deref().unwrap_or("-"), e.reason);
+    }
+    for (id, err) in &failed_provisioning {
+        println!("  provisioning of {id} failed: {err}");
+    }
+    core.db.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

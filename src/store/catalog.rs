@@ -1,0 +1,551 @@
+//! Catalog storage: products, variants, images and collections, always through [`TenantDb`].
+
+use super::{StoreError, StoreResult, TenantDb, Tx, from_json, new_id, now_micros, to_json};
+use crate::domain::{Currency, Handle, ProductStatus, Sku};
+#[allow(unused_imports)]
+use crate::{dispatch, dispatch_tx, dispatch_write, exec, exec_tx, exec_write};
+use serde::Serialize;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct ProductRow {
+    id: Uuid,
+    handle: String,
+    title: String,
+    body_html: String,
+    vendor: Option<String>,
+    product_type: Option<String>,
+    tags: String,
+    status: String,
+    options: String,
+    featured: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct VariantRow {
+    id: Uuid,
+    product_id: Uuid,
+    sku: Option<String>,
+    title: String,
+    option_values: String,
+    price_minor: i64,
+    compare_at_minor: Option<i64>,
+    currency: String,
+    inventory: i64,
+    barcode: Option<String>,
+    weight_grams: Option<i64>,
+    position: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct ImageRow {
+    id: Uuid,
+    product_id: Uuid,
+    url: String,
+    alt: Option<String>,
+    position: i64,
+}
+
+/// An amount as the API shows it: integer minor units plus ISO 4217 currency.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MoneyDto {
+    /// Amount in minor units (cents for EUR).
+    pub amount_minor: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Display form, e.g. `12.50 EUR`.
+    pub formatted: String,
+}
+
+impl MoneyDto {
+    fn new(minor: i64, currency: &str) -> Self {
+        let formatted = Currency::parse(currency)
+            .map(|c| crate::domain::format_minor(minor, c))
+            .unwrap_or_else(|_| format!("{minor} {currency}"));
+        Self {
+            amount_minor: minor,
+            currency: currency.to_string(),
+            formatted,
+        }
+    }
+}
+
+/// A product variant as returned by the API.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Variant {
+    pub id: Uuid,
+    pub sku: Option<String>,
+    /// Option values joined with ` / `, or `Default` for a single-variant product.
+    pub title: String,
+    pub option_values: Vec<String>,
+    pub price: MoneyDto,
+    pub compare_at_price: Option<MoneyDto>,
+    pub inventory_quantity: i64,
+    pub barcode: Option<String>,
+    pub weight_grams: Option<i64>,
+    pub position: i64,
+}
+
+/// A product image.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Image {
+    pub id: Uuid,
+    pub url: String,
+    pub alt: Option<String>,
+    pub position: i64,
+}
+
+/// A product with its variants and images, as returned by the API.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Product {
+    pub id: Uuid,
+    pub handle: String,
+    pub title: String,
+    pub body_html: String,
+    pub vendor: Option<String>,
+    pub product_type: Option<String>,
+    pub tags: Vec<String>,
+    pub status: ProductStatus,
+    /// Option names (e.g. `["Size","Color"]`), empty for single-variant products.
+    pub options: Vec<String>,
+    pub featured: bool,
+    pub variants: Vec<Variant>,
+    pub images: Vec<Image>,
+    /// RFC 3339.
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A validated variant to write.
+#[derive(Debug, Clone)]
+pub struct VariantInput {
+    pub sku: Option<Sku>,
+    pub option_values: Vec<String>,
+    pub price_minor: i64,
+    pub compare_at_minor: Option<i64>,
+    pub inventory: i64,
+    pub barcode: Option<String>,
+    pub weight_grams: Option<i64>,
+}
+
+/// A validated image to write.
+#[derive(Debug, Clone)]
+pub struct ImageInput {
+    pub url: String,
+    pub alt: Option<String>,
+}
+
+/// A validated product to write (create, full update or import upsert).
+#[derive(Debug, Clone)]
+pub struct ProductInput {
+    pub handle: Handle,
+    pub title: String,
+    pub body_html: String,
+    pub vendor: Option<String>,
+    pub product_type: Option<String>,
+    pub tags: Vec<String>,
+    pub status: ProductStatus,
+    pub options: Vec<String>,
+    pub featured: bool,
+    pub variants: Vec<VariantInput>,
+    pub images: Vec<ImageInput>,
+}
+
+/// Filters for product lists.
+#[derive(Debug, Default, Clone)]
+pub struct ProductFilter {
+    pub status: Option<ProductStatus>,
+    /// Case-insensitive substring of the title or handle.
+    pub q: Option<String>,
+    pub vendor: Option<String>,
+    pub featured: Option<bool>,
+}
+
+const PRODUCT_COLS: &str =
+    "id, handle, title, body_html, vendor, product_type, tags, status, options, featured, created_at, updated_at";
+const WHERE: &str = "tenant_id = $1 and ($2 is null or status = $2) and ($3 is null or lower(title) like $3 or handle like $3) and ($4 is null or vendor = $4) and ($5 is null or featured = $5)";
+
+impl TenantDb {
+    /// Lists products, newest first, with variants and images. Returns `(page, total)`.
+    pub async fn list_products(
+        &self,
+        f: &ProductFilter,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<(Vec<Product>, i64)> {
+        let q = f.q.as_ref().map(|q| format!("%{}%", q.to_lowercase()));
+        let status = f.status.map(|s| s.as_str());
+        let rows = dispatch!(&self.db, p => sqlx::query_as::<_, ProductRow>(sqlx::AssertSqlSafe(format!(
+            "select {PRODUCT_COLS} from products where {WHERE} order by created_at desc, id desc limit $6 offset $7"
+        )))
+        .bind(self.tenant)
+        .bind(status)
+        .bind(&q)
+        .bind(&f.vendor)
+        .bind(f.featured)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(p)
+        .await)?;
+        let total: i64 = dispatch!(&self.db, p => sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from products where {WHERE}")))
+            .bind(self.tenant)
+            .bind(status)
+            .bind(&q)
+            .bind(&f.vendor)
+            .bind(f.featured)
+            .fetch_one(p)
+            .await)?;
+        let products = self.hydrate(rows).await?;
+        Ok((products, total))
+    }
+
+    /// Counts all products of the tenant (for plan limits).
+    pub async fn count_products(&self) -> StoreResult<i64> {
+        Ok(dispatch!(&self.db, p => sqlx::query_scalar("select count(*) from products where tenant_id = $1")
+            .bind(self.tenant)
+            .fetch_one(p)
+            .await)?)
+    }
+
+    /// Loads variants and images for a page of products with two queries.
+    async fn hydrate(&self, rows: Vec<ProductRow>) -> StoreResult<Vec<Product>> {
+        if rows.is_empty() {
+            return Ok(vec![]);
+        }
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let variants: Vec<VariantRow> = dispatch!(&self.db, p => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "select id, product_id, sku, title, option_values, price_minor, compare_at_minor, currency, inventory, barcode, weight_grams, position from variants where tenant_id = ",
+            );
+            qb.push_bind(self.tenant).push(" and product_id in (");
+            let mut sep = qb.separated(", ");
+            for id in &ids {
+                sep.push_bind(*id);
+            }
+            qb.push(") order by position");
+            qb.build_query_as::<VariantRow>().fetch_all(p).await
+        })?;
+        let images: Vec<ImageRow> = dispatch!(&self.db, p => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "select id, product_id, url, alt, position from product_images where tenant_id = ",
+            );
+            qb.push_bind(self.tenant).push(" and product_id in (");
+            let mut sep = qb.separated(", ");
+            for id in &ids {
+                sep.push_bind(*id);
+            }
+            qb.push(") order by position");
+            qb.build_query_as::<ImageRow>().fetch_all(p).await
+        })?;
+        let mut vmap: HashMap<Uuid, Vec<Variant>> = HashMap::new();
+        for v in variants {
+            vmap.entry(v.product_id).or_default().push(Variant {
+                id: v.id,
+                sku: v.sku,
+                title: v.title,
+                option_values: from_json(&v.option_values)?,
+                price: MoneyDto::new(v.price_minor, &v.currency),
+                compare_at_price: v.compare_at_minor.map(|c| MoneyDto::new(c, &v.currency)),
+                inventory_quantity: v.inventory,
+                barcode: v.barcode,
+                weight_grams: v.weight_grams,
+                position: v.position,
+            });
+        }
+        let mut imap: HashMap<Uuid, Vec<Image>> = HashMap::new();
+        for i in images {
+            imap.entry(i.product_id).or_default().push(Image {
+                id: i.id,
+                url: i.url,
+                alt: i.alt,
+                position: i.position,
+            });
+        }
+        rows.into_iter()
+            .map(|r| {
+                Ok(Product {
+                    variants: vmap.remove(&r.id).unwrap_or_default(),
+                    images: imap.remove(&r.id).unwrap_or_default(),
+                    id: r.id,
+                    handle: r.handle,
+                    title: r.title,
+                    body_html: r.body_html,
+                    vendor: r.vendor,
+                    product_type: r.product_type,
+                    tags: from_json(&r.tags)?,
+                    status: ProductStatus::parse(&r.status)
+                        .map_err(|e| StoreError::Corrupt(e.message))?,
+                    options: from_json(&r.options)?,
+                    featured: r.featured,
+                    created_at: super::micros_to_rfc3339(r.created_at),
+                    updated_at: super::micros_to_rfc3339(r.updated_at),
+                })
+            })
+            .collect()
+    }
+
+    /// Fetches one product by id. `None` when it does not exist *in this tenant*.
+    pub async fn get_product(&self, id: Uuid) -> StoreResult<Option<Product>> {
+        let row = dispatch!(&self.db, p => sqlx::query_as::<_, ProductRow>(sqlx::AssertSqlSafe(format!(
+            "select {PRODUCT_COLS} from products where tenant_id = $1 and id = $2"
+        )))
+        .bind(self.tenant)
+        .bind(id)
+        .fetch_optional(p)
+        .await)?;
+        Ok(self.hydrate(row.into_iter().collect()).await?.pop())
+    }
+
+    /// Fetches one product by handle, optionally only if active.
+    pub async fn get_product_by_handle(&self, handle: &str, active_only: bool) -> StoreResult<Option<Product>> {
+        let row = dispatch!(&self.db, p => sqlx::query_as::<_, ProductRow>(sqlx::AssertSqlSafe(format!(
+            "select {PRODUCT_COLS} from products where tenant_id = $1 and handle = $2 and ($3 = false or status = 'active')"
+        )))
+        .bind(self.tenant)
+        .bind(handle)
+        .bind(active_only)
+        .fetch_optional(p)
+        .await)?;
+        Ok(self.hydrate(row.into_iter().collect()).await?.pop())
+    }
+
+    /// Creates a product with its variants and images in one transaction.
+    /// Errors: `Conflict{field:"handle"}` or `Conflict{field:"sku"}`.
+    pub async fn create_product(&self, input: &ProductInput, currency: &str) -> StoreResult<Product> {
+        let mut tx = self.db.begin().await?;
+        let id = self.insert_product_tx(&mut tx, input, currency).await?;
+        tx.commit().await?;
+        self.get_product(id).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// Replaces a product's fields, variants and images. Errors: `NotFound`, `Conflict`.
+    pub async fn update_product(&self, id: Uuid, input: &ProductInput, currency: &str) -> StoreResult<Product> {
+        let mut tx = self.db.begin().await?;
+        self.replace_product_tx(&mut tx, id, input, currency).await?;
+        tx.commit().await?;
+        self.get_product(id).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// Deletes a product (variants and images cascade). Errors: `NotFound`.
+    pub async fn delete_product(&self, id: Uuid) -> StoreResult<()> {
+        let mut tx = self.db.begin().await?;
+        for sql in [
+            "delete from variants where tenant_id = $1 and product_id = $2",
+            "delete from product_images where tenant_id = $1 and product_id = $2",
+            "delete from collection_products where tenant_id = $1 and product_id = $2",
+        ] {
+            exec_tx!(&mut tx, c => sqlx::query(sql).bind(self.tenant).bind(id).execute(&mut **c).await)?;
+        }
+        let r = exec_tx!(&mut tx, c => sqlx::query("delete from products where tenant_id = $1 and id = $2")
+            .bind(self.tenant)
+            .bind(id)
+            .execute(&mut **c)
+            .await)?;
+        if r == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await
+    }
+
+    /// Inserts or updates a batch of products by handle in one transaction
+    /// (re-importing a file updates, never duplicates). Returns `(created, updated)`
+    /// and, per input index, the conflict error of the products that could not be written.
+    pub async fn upsert_products(
+        &self,
+        inputs: &[ProductInput],
+        currency: &str,
+        max_products: i64,
+    ) -> StoreResult<UpsertOutcome> {
+        let mut out = UpsertOutcome::default();
+        let mut count = self.count_products().await?;
+        let mut tx = self.db.begin().await?;
+        for (i, input) in inputs.iter().enumerate() {
+            let existing: Option<Uuid> = dispatch_tx!(&mut tx, c => sqlx::query_scalar("select id from products where tenant_id = $1 and handle = $2")
+                .bind(self.tenant)
+                .bind(input.handle.as_str())
+                .fetch_optional(&mut **c)
+                .await)?;
+            if existing.is_none() && max_products >= 0 && count >= max_products {
+                out.failed.push((i, format!("the plan allows at most {max_products} products")));
+                continue;
+            }
+            exec_tx!(&mut tx, c => sqlx::query("savepoint upsert_one").execute(&mut **c).await)?;
+            let res = match existing {
+                Some(id) => self.replace_product_tx(&mut tx, id, input, currency).await.map(|_| false),
+                None => self.insert_product_tx(&mut tx, input, currency).await.map(|_| true),
+            };
+            match res {
+                Ok(true) => {
+                    count += 1;
+                    out.created += 1;
+                }
+                Ok(false) => out.updated += 1,
+                Err(StoreError::Conflict { message, .. }) => {
+                    exec_tx!(&mut tx, c => sqlx::query("rollback to savepoint upsert_one").execute(&mut **c).await)?;
+                    out.failed.push((i, message));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            exec_tx!(&mut tx, c => sqlx::query("release savepoint upsert_one").execute(&mut **c).await)?;
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn insert_product_tx(&self, tx: &mut Tx, input: &ProductInput, currency: &str) -> StoreResult<Uuid> {
+        let id = new_id();
+        let now = now_micros();
+        exec_tx!(tx, c => sqlx::query(
+            "insert into products (id, tenant_id, handle, title, body_html, vendor, product_type, tags, status, options, featured, created_at, updated_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+        )
+        .bind(id)
+        .bind(self.tenant)
+        .bind(input.handle.as_str())
+        .bind(&input.title)
+        .bind(&input.body_html)
+        .bind(&input.vendor)
+        .bind(&input.product_type)
+        .bind(to_json(&input.tags))
+        .bind(input.status.as_str())
+        .bind(to_json(&input.options))
+        .bind(input.featured)
+        .bind(now)
+        .execute(&mut **c)
+        .await)
+        .map_err(|e| StoreError::on_unique(e, &[("handle", "handle")]))?;
+        self.insert_children_tx(tx, id, input, currency).await?;
+        Ok(id)
+    }
+
+    async fn replace_product_tx(&self, tx: &mut Tx, id: Uuid, input: &ProductInput, currency: &str) -> StoreResult<()> {
+        let r = exec_tx!(tx, c => sqlx::query(
+            "update products set handle = $3, title = $4, body_html = $5, vendor = $6, product_type = $7, tags = $8,
+                status = $9, options = $10, featured = $11, updated_at = $12 where tenant_id = $1 and id = $2",
+        )
+        .bind(self.tenant)
+        .bind(id)
+        .bind(input.handle.as_str())
+        .bind(&input.title)
+        .bind(&input.body_html)
+        .bind(&input.vendor)
+        .bind(&input.product_type)
+        .bind(to_json(&input.tags))
+        .bind(input.status.as_str())
+        .bind(to_json(&input.options))
+        .bind(input.featured)
+        .bind(now_micros())
+        .execute(&mut **c)
+        .await)
+        .map_err(|e| StoreError::on_unique(e, &[("handle", "handle")]))?;
+        if r == 0 {
+            return Err(StoreError::NotFound);
+        }
+        for sql in [
+            "delete from variants where tenant_id = $1 and product_id = $2",
+            "delete from product_images where tenant_id = $1 and product_id = $2",
+        ] {
+            exec_tx!(tx, c => sqlx::query(sql).bind(self.tenant).bind(id).execute(&mut **c).await)?;
+        }
+        self.insert_children_tx(tx, id, input, currency).await
+    }
+
+    async fn insert_children_tx(&self, tx: &mut Tx, product: Uuid, input: &ProductInput, currency: &str) -> StoreResult<()> {
+        for (pos, v) in input.variants.iter().enumerate() {
+            let title = if v.option_values.is_empty() {
+                "Default".to_string()
+            } else {
+                v.option_values.join(" / ")
+            };
+            exec_tx!(tx, c => sqlx::query(
+                "insert into variants (id, tenant_id, product_id, sku, title, option_values, price_minor, compare_at_minor, currency, inventory, barcode, weight_grams, position)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )
+            .bind(new_id())
+            .bind(self.tenant)
+            .bind(product)
+            .bind(v.sku.as_ref().map(|s| s.as_str()))
+            .bind(&title)
+            .bind(to_json(&v.option_values))
+            .bind(v.price_minor)
+            .bind(v.compare_at_minor)
+            .bind(currency)
+            .bind(v.inventory)
+            .bind(&v.barcode)
+            .bind(v.weight_grams)
+            .bind(pos as i64)
+            .execute(&mut **c)
+            .await)
+            .map_err(|e| StoreError::on_unique(e, &[("sku", "sku")]))?;
+        }
+        for (pos, img) in input.images.iter().enumerate() {
+            exec_tx!(tx, c => sqlx::query(
+                "insert into product_images (id, tenant_id, product_id, url, alt, position) values ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(new_id())
+            .bind(self.tenant)
+            .bind(product)
+            .bind(&img.url)
+            .bind(&img.alt)
+            .bind(pos as i64)
+            .execute(&mut **c)
+            .await)?;
+        }
+        Ok(())
+    }
+
+    /// Lists the tenant's collections.
+    pub async fn list_collections(&self) -> StoreResult<Vec<Collection>> {
+        Ok(dispatch!(&self.db, p => sqlx::query_as::<_, Collection>(
+            "select c.id, c.handle, c.title, (select count(*) from collection_products cp where cp.tenant_id = c.tenant_id and cp.collection_id = c.id) as product_count
+             from collections c where c.tenant_id = $1 order by c.title",
+        )
+        .bind(self.tenant)
+        .fetch_all(p)
+        .await)?)
+    }
+
+    /// Creates a collection. Errors: `Conflict{field:"handle"}`.
+    pub async fn create_collection(&self, handle: &Handle, title: &str) -> StoreResult<Collection> {
+        let id = new_id();
+        crate::exec_write!(&self.db, p => sqlx::query(
+            "insert into collections (id, tenant_id, handle, title, created_at) values ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(self.tenant)
+        .bind(handle.as_str())
+        .bind(title)
+        .bind(now_micros())
+        .execute(p)
+        .await)
+        .map_err(|e| StoreError::on_unique(e, &[("handle", "handle")]))?;
+        Ok(Collection {
+            id,
+            handle: handle.as_str().to_string(),
+            title: title.to_string(),
+            product_count: 0,
+        })
+    }
+}
+
+/// Result of [`TenantDb::upsert_products`].
+#[derive(Debug, Default, Clone)]
+pub struct UpsertOutcome {
+    pub created: usize,
+    pub updated: usize,
+    /// `(index in the input, reason)` of products that could not be written.
+    pub failed: Vec<(usize, String)>,
+}
+
+/// A collection of products.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Collection {
+    pub id: Uuid,
+    pub handle: String,
+    pub title: String,
+    pub product_count: i64,
+}

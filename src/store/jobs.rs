@@ -1,0 +1,133 @@
+//! A small durable job queue (the outbox for side effects).
+//!
+//! Jobs are written in the same transaction as the change that causes them
+//! ([`enqueue_tx`]); workers claim one at a time with a lease, so a job whose worker
+//! died becomes claimable again when its lease expires (or at start-up on SQLite,
+//! which is single-node by nature). A `dedupe_key` makes enqueueing idempotent.
+
+use super::{Db, StoreResult, Tx, new_id, now_micros};
+#[allow(unused_imports)]
+use crate::{dispatch, dispatch_tx, dispatch_write, exec, exec_tx, exec_write};
+use uuid::Uuid;
+
+/// A claimed job.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Job {
+    pub id: Uuid,
+    pub kind: String,
+    pub tenant_id: Option<Uuid>,
+    /// JSON text.
+    pub payload: String,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+    pub max_attempts: i64,
+}
+
+/// What to enqueue.
+pub struct NewJob<'a> {
+    pub kind: &'a str,
+    pub tenant_id: Option<Uuid>,
+    pub payload: String,
+    /// Enqueueing a second job with the same key is a no-op.
+    pub dedupe_key: Option<String>,
+    pub max_attempts: i64,
+}
+
+/// Enqueues a job inside an open transaction. Returns false when the dedupe key existed.
+pub async fn enqueue_tx(tx: &mut Tx, job: NewJob<'_>) -> StoreResult<bool> {
+    let now = now_micros();
+    let r = exec_tx!(tx, c => sqlx::query(
+        "insert into jobs (id, kind, tenant_id, payload, status, attempts, max_attempts, run_at, dedupe_key, created_at)
+         values ($1, $2, $3, $4, 'queued', 0, $5, $6, $7, $6) on conflict (dedupe_key) do nothing",
+    )
+    .bind(new_id())
+    .bind(job.kind)
+    .bind(job.tenant_id)
+    .bind(&job.payload)
+    .bind(job.max_attempts)
+    .bind(now)
+    .bind(&job.dedupe_key)
+    .execute(&mut **c)
+    .await)?;
+    Ok(r > 0)
+}
+
+/// Claims the next runnable job (queued and due, or running with an expired lease).
+pub async fn claim(db: &Db, lease_secs: i64) -> StoreResult<Option<Job>> {
+    let now = now_micros();
+    let lease = now + lease_secs * 1_000_000;
+    // The two statements differ only by `for update skip locked`, which SQLite lacks
+    // (it has a single writer, so no two workers can claim the same row there).
+    let job = match db {
+        Db::Sqlite { write, .. } => {
+            sqlx::query_as::<_, Job>(
+                "update jobs set status = 'running', attempts = attempts + 1, locked_until = $2
+                 where id = (select id from jobs where (status = 'queued' and run_at <= $1) or (status = 'running' and locked_until < $1)
+                             order by run_at limit 1)
+                 returning id, kind, tenant_id, payload, attempts, max_attempts",
+            )
+            .bind(now)
+            .bind(lease)
+            .fetch_optional(write)
+            .await?
+        }
+        Db::Pg(pool) => {
+            sqlx::query_as::<_, Job>(
+                "update jobs set status = 'running', attempts = attempts + 1, locked_until = $2
+                 where id = (select id from jobs where (status = 'queued' and run_at <= $1) or (status = 'running' and locked_until < $1)
+                             order by run_at limit 1 for update skip locked)
+                 returning id, kind, tenant_id, payload, attempts, max_attempts",
+            )
+            .bind(now)
+            .bind(lease)
+            .fetch_optional(pool)
+            .await?
+        }
+    };
+    Ok(job)
+}
+
+/// Marks a job done.
+pub async fn complete(db: &Db, id: Uuid) -> StoreResult<()> {
+    exec_write!(db, p => sqlx::query("update jobs set status = 'done', finished_at = $2, locked_until = null where id = $1")
+        .bind(id)
+        .bind(now_micros())
+        .execute(p)
+        .await)?;
+    Ok(())
+}
+
+/// Records a failure: requeues at `retry_at` (µs) or marks the job failed for good.
+pub async fn fail(db: &Db, id: Uuid, error: &str, retry_at: Option<i64>) -> StoreResult<()> {
+    match retry_at {
+        Some(at) => exec_write!(db, p => sqlx::query("update jobs set status = 'queued', run_at = $2, last_error = $3, locked_until = null where id = $1")
+            .bind(id)
+            .bind(at)
+            .bind(error)
+            .execute(p)
+            .await)?,
+        None => exec_write!(db, p => sqlx::query("update jobs set status = 'failed', last_error = $2, finished_at = $3, locked_until = null where id = $1")
+            .bind(id)
+            .bind(error)
+            .bind(now_micros())
+            .execute(p)
+            .await)?,
+    };
+    Ok(())
+}
+
+/// Makes every `running` job claimable now. Called at start-up on SQLite, where the
+/// only process that could hold a lease is the one that just died.
+pub async fn release_all_leases(db: &Db) -> StoreResult<u64> {
+    let r = exec_write!(db, p => sqlx::query("update jobs set status = 'queued', locked_until = null where status = 'running'")
+        .execute(p)
+        .await)?;
+    Ok(r)
+}
+
+/// Number of jobs not yet done, by status `queued`/`running` (for tests and metrics).
+pub async fn pending_count(db: &Db) -> StoreResult<i64> {
+    Ok(crate::dispatch!(db, p => sqlx::query_scalar("select count(*) from jobs where status in ('queued', 'running')")
+        .fetch_one(p)
+        .await)?)
+}

@@ -1,0 +1,295 @@
+//! Storage: one SQL text, two backends.
+//!
+//! [`Db`] wraps either an SQLite pair of pools (many readers, one writer: SQLite allows one
+//! writer at a time, so a single writer connection never meets `SQLITE_BUSY`) or a
+//! PostgreSQL pool. Every statement is written once with `$N` placeholders and run on
+//! either backend through the [`dispatch!`] macro, which expands the same code for both.
+//!
+//! Tenant-owned data is reached only through [`TenantDb`] (see [`tenant`]), whose tenant id
+//! is private and bound into every query. Cross-tenant reads (host → tenant resolution,
+//! platform admin lists) live in [`platform`].
+
+pub mod catalog;
+pub mod jobs;
+pub mod platform;
+pub mod provisioning;
+pub mod tenant;
+pub mod users;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+use uuid::Uuid;
+
+pub use tenant::TenantDb;
+
+/// Storage-layer error. The web layer maps each variant once to an HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint was hit; `field` names the API field that collided.
+    #[error("{field} is already taken")]
+    Conflict { field: &'static str, message: String },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl StoreError {
+    /// Maps a unique-constraint violation to `Conflict { field }` using the constraint
+    /// or column name found in the driver message; other errors pass through.
+    pub fn on_unique(err: sqlx::Error, map: &[(&str, &'static str)]) -> StoreError {
+        if let sqlx::Error::Database(db) = &err
+            && db.is_unique_violation()
+        {
+            let msg = db.message().to_string();
+            let constraint = db.constraint().unwrap_or("").to_string();
+            for (needle, field) in map {
+                if msg.contains(needle) || constraint.contains(needle) {
+                    return StoreError::Conflict {
+                        field,
+                        message: format!("{field} is already taken"),
+                    };
+                }
+            }
+            return StoreError::Conflict {
+                field: "id",
+                message: "a record with the same key already exists".into(),
+            };
+        }
+        StoreError::Database(err)
+    }
+}
+
+/// Runs the same code against whichever backend a [`Db`] (or [`Tx`]) holds.
+/// `dispatch!(db, pool => expr)` binds the SQLite read pool / PG pool; use `dispatch_write!`
+/// for statements that write outside a transaction.
+#[macro_export]
+macro_rules! dispatch {
+    ($db:expr, $p:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite { read: $p, .. } => $body,
+            $crate::store::Db::Pg($p) => $body,
+        }
+    };
+}
+
+/// Like [`dispatch!`] but binds the SQLite writer pool.
+#[macro_export]
+macro_rules! dispatch_write {
+    ($db:expr, $p:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite { write: $p, .. } => $body,
+            $crate::store::Db::Pg($p) => $body,
+        }
+    };
+}
+
+/// Runs the same code against the connection of an open [`Tx`]: `exec_tx!(tx, c => q.execute(&mut **c))`.
+#[macro_export]
+macro_rules! dispatch_tx {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match $tx {
+            $crate::store::Tx::Sqlite($c) => $body,
+            $crate::store::Tx::Pg($c) => $body,
+        }
+    };
+}
+
+/// Like [`dispatch!`] for `execute` statements: yields `Result<u64, sqlx::Error>` (rows affected).
+#[macro_export]
+macro_rules! exec {
+    ($db:expr, $p:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite { read: $p, .. } => $body.map(|r| r.rows_affected()),
+            $crate::store::Db::Pg($p) => $body.map(|r| r.rows_affected()),
+        }
+    };
+}
+
+/// Like [`dispatch_write!`] for `execute` statements: yields rows affected.
+#[macro_export]
+macro_rules! exec_write {
+    ($db:expr, $p:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite { write: $p, .. } => $body.map(|r| r.rows_affected()),
+            $crate::store::Db::Pg($p) => $body.map(|r| r.rows_affected()),
+        }
+    };
+}
+
+/// Like [`dispatch_tx!`] for `execute` statements: yields rows affected.
+#[macro_export]
+macro_rules! exec_tx {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match $tx {
+            $crate::store::Tx::Sqlite($c) => $body.map(|r| r.rows_affected()),
+            $crate::store::Tx::Pg($c) => $body.map(|r| r.rows_affected()),
+        }
+    };
+}
+
+/// Which SQL backend a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database handle: chosen from the URL scheme (`sqlite://…` or `postgres://…`).
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite { read: SqlitePool, write: SqlitePool },
+    Pg(PgPool),
+}
+
+/// An open write transaction on either backend.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Pg(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl Tx {
+    pub async fn commit(self) -> StoreResult<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Pg(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+impl Db {
+    /// Connects and runs the migrations for the backend named by `url`.
+    ///
+    /// `sqlite://PATH` creates the file if missing and enables WAL with
+    /// `synchronous=NORMAL`; `postgres://…` connects a pool of `max_connections`.
+    /// Errors: an unknown scheme, an unreachable server, or a failed migration.
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Db> {
+        let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await?;
+            Db::Pg(pool)
+        } else if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+                .pragma("cache_size", "-16000");
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts.clone())
+                .await?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(max_connections.max(2))
+                .connect_with(opts.read_only(true))
+                .await?;
+            Db::Sqlite { read, write }
+        } else {
+            return Err(StoreError::Corrupt(format!(
+                "unsupported database URL scheme in '{}': use sqlite://PATH or postgres://…",
+                redact_url(url)
+            )));
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        match self {
+            Db::Sqlite { write, .. } => sqlx::migrate!("migrations/sqlite").run(write).await?,
+            Db::Pg(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite { .. } => Backend::Sqlite,
+            Db::Pg(_) => Backend::Postgres,
+        }
+    }
+
+    /// Opens a write transaction (on SQLite, on the single writer connection).
+    pub async fn begin(&self) -> StoreResult<Tx> {
+        Ok(match self {
+            Db::Sqlite { write, .. } => Tx::Sqlite(write.begin().await?),
+            Db::Pg(pool) => Tx::Pg(pool.begin().await?),
+        })
+    }
+
+    /// Checks that the database answers (for `/healthz`).
+    pub async fn ping(&self) -> StoreResult<()> {
+        exec!(self, p => sqlx::query("select 1").execute(p).await)?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Db::Pg(p) => p.close().await,
+        }
+    }
+}
+
+/// Replaces the password of a database URL with `***` for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}://{}:***{}", &url[..s], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Current time as integer microseconds since the Unix epoch (the storage timestamp unit).
+pub fn now_micros() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    d.as_micros() as i64
+}
+
+/// Microseconds since the epoch → RFC 3339 string for the API.
+pub fn micros_to_rfc3339(us: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// A new time-ordered id (UUIDv7).
+pub fn new_id() -> Uuid {
+    Uuid::now_v7()
+}
+
+/// Serializes a value into the JSON text stored in `text` columns.
+pub fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+/// Parses JSON text from a `text` column.
+pub fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> StoreResult<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("bad JSON column: {e}")))
+}

@@ -1,0 +1,362 @@
+//! Platform-level (cross-tenant) storage: plans, merchants (tenants), domains and the
+//! host → tenant lookups used by tenant resolution. This is the one place where queries
+//! are not filtered by a tenant id; only the control plane and the resolver call it.
+
+use super::{Db, StoreError, StoreResult, new_id, now_micros};
+#[allow(unused_imports)]
+use crate::{dispatch, dispatch_tx, dispatch_write, exec, exec_tx, exec_write};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A subscription tier with its limits.
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Plan {
+    /// Stable code, e.g. `starter`.
+    pub id: String,
+    pub name: String,
+    /// Monthly price in minor units of `currency`.
+    pub price_minor: i64,
+    pub currency: String,
+    /// Maximum number of products; `-1` means unlimited.
+    pub max_products: i64,
+    /// Maximum number of staff seats (members), owner included; `-1` means unlimited.
+    pub max_staff: i64,
+    /// JSON array of feature codes, e.g. `["custom_domain","api_access"]`.
+    #[schema(value_type = Vec<String>)]
+    #[serde(with = "json_text")]
+    pub features: String,
+    #[serde(skip)]
+    pub position: i64,
+}
+
+/// (De)serializes a JSON-text column as the JSON value itself.
+pub mod json_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
+        let value: serde_json::Value = serde_json::from_str(v).unwrap_or(serde_json::Value::Null);
+        serde::Serialize::serialize(&value, s)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        Ok(v.to_string())
+    }
+}
+
+/// The plans seeded at first start: (id, name, price, products, staff, features).
+const SEED_PLANS: &[(&str, &str, i64, i64, i64, &str)] = &[
+    ("starter", "Starter", 0, 100, 2, r#"["storefront","store_api"]"#),
+    (
+        "growth",
+        "Growth",
+        2900,
+        5000,
+        10,
+        r#"["storefront","store_api","custom_domain","imports","webhooks"]"#,
+    ),
+    (
+        "scale",
+        "Scale",
+        9900,
+        -1,
+        50,
+        r#"["storefront","store_api","custom_domain","imports","webhooks","api_access","priority_support"]"#,
+    ),
+];
+
+/// Inserts the built-in plans if they are missing (idempotent).
+pub async fn seed_plans(db: &Db) -> StoreResult<()> {
+    for (pos, (id, name, price, products, staff, features)) in SEED_PLANS.iter().enumerate() {
+        exec_write!(db, p => sqlx::query(
+            "insert into plans (id, name, price_minor, currency, max_products, max_staff, features, position)
+             values ($1, $2, $3, 'EUR', $4, $5, $6, $7) on conflict (id) do nothing",
+        )
+        .bind(*id)
+        .bind(*name)
+        .bind(*price)
+        .bind(*products)
+        .bind(*staff)
+        .bind(*features)
+        .bind(pos as i64)
+        .execute(p)
+        .await)?;
+    }
+    Ok(())
+}
+
+pub async fn list_plans(db: &Db) -> StoreResult<Vec<Plan>> {
+    Ok(dispatch!(db, p => sqlx::query_as::<_, Plan>("select * from plans order by position").fetch_all(p).await)?)
+}
+
+pub async fn get_plan(db: &Db, id: &str) -> StoreResult<Option<Plan>> {
+    Ok(
+        dispatch!(db, p => sqlx::query_as::<_, Plan>("select * from plans where id = $1").bind(id).fetch_optional(p).await)?,
+    )
+}
+
+/// Merchant lifecycle: `pending → provisioning → active → suspended`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MerchantStatus {
+    Pending,
+    Provisioning,
+    Active,
+    Suspended,
+}
+
+impl MerchantStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Provisioning => "provisioning",
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "provisioning" => Self::Provisioning,
+            "active" => Self::Active,
+            "suspended" => Self::Suspended,
+            _ => return None,
+        })
+    }
+}
+
+/// A merchant (tenant) as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Merchant {
+    pub id: Uuid,
+    pub name: String,
+    pub handle: Option<String>,
+    pub status: String,
+    pub plan_id: Option<String>,
+    pub theme_id: Option<String>,
+    pub theme_settings: String,
+    pub currency: String,
+    pub owner_name: Option<String>,
+    pub owner_email: String,
+    pub owner_phone: Option<String>,
+    pub business_address: Option<String>,
+    pub business_city: Option<String>,
+    pub business_postal_code: Option<String>,
+    pub business_country: Option<String>,
+    pub initial_password_hash: Option<String>,
+    pub limits: String,
+    pub storefront_ready: bool,
+    pub created_at: i64,
+    pub activated_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+/// What is needed to record a pending merchant (already parsed at the edge).
+#[derive(Debug, Clone)]
+pub struct NewMerchant {
+    pub name: String,
+    pub owner_name: Option<String>,
+    pub owner_email: crate::domain::Email,
+    pub owner_phone: Option<String>,
+    pub business_address: Option<String>,
+    pub business_city: Option<String>,
+    pub business_postal_code: Option<String>,
+    pub business_country: Option<String>,
+    pub currency: crate::domain::Currency,
+    /// Requested subdomain (reserved at creation if given).
+    pub handle: Option<crate::domain::Subdomain>,
+    /// argon2 hash of an initial password from a bulk import (owner must change it).
+    pub initial_password_hash: Option<String>,
+}
+
+/// Inserts a pending merchant. Errors: `Conflict{field: "subdomain"}` if the handle is taken.
+pub async fn create_merchant(db: &Db, m: &NewMerchant) -> StoreResult<Merchant> {
+    let id = new_id();
+    let now = now_micros();
+    exec_write!(db, p => sqlx::query(
+        "insert into tenants (id, name, handle, status, owner_name, owner_email, owner_phone, business_address,
+            business_city, business_postal_code, business_country, currency, initial_password_hash, created_at, updated_at)
+         values ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+    )
+    .bind(id)
+    .bind(&m.name)
+    .bind(m.handle.as_ref().map(|h| h.as_str()))
+    .bind(&m.owner_name)
+    .bind(m.owner_email.as_str())
+    .bind(&m.owner_phone)
+    .bind(&m.business_address)
+    .bind(&m.business_city)
+    .bind(&m.business_postal_code)
+    .bind(&m.business_country)
+    .bind(m.currency.as_str())
+    .bind(&m.initial_password_hash)
+    .bind(now)
+    .execute(p)
+    .await)
+    .map_err(|e| StoreError::on_unique(e, &[("handle", "subdomain")]))?;
+    get_merchant(db, id).await?.ok_or(StoreError::NotFound)
+}
+
+pub async fn get_merchant(db: &Db, id: Uuid) -> StoreResult<Option<Merchant>> {
+    // Read from the writer on SQLite so a read right after a write sees it.
+    Ok(dispatch_write!(db, p => sqlx::query_as::<_, Merchant>("select * from tenants where id = $1")
+        .bind(id)
+        .fetch_optional(p)
+        .await)?)
+}
+
+/// Filters for the admin merchant list.
+#[derive(Debug, Default, Clone)]
+pub struct MerchantFilter {
+    pub status: Option<String>,
+    /// Case-insensitive substring of name, handle or owner e-mail.
+    pub q: Option<String>,
+    pub plan: Option<String>,
+}
+
+/// Lists merchants newest first. Returns `(page, total matching)`.
+pub async fn list_merchants(
+    db: &Db,
+    f: &MerchantFilter,
+    limit: i64,
+    offset: i64,
+) -> StoreResult<(Vec<Merchant>, i64)> {
+    let q = f.q.as_ref().map(|q| format!("%{}%", q.to_lowercase()));
+    const WHERE: &str = "($1 is null or status = $1) and ($2 is null or lower(name) like $2 or handle like $2 or owner_email like $2) and ($3 is null or plan_id = $3)";
+    let rows = dispatch!(db, p => sqlx::query_as::<_, Merchant>(sqlx::AssertSqlSafe(format!(
+        "select * from tenants where {WHERE} order by created_at desc, id desc limit $4 offset $5"
+    )))
+    .bind(&f.status)
+    .bind(&q)
+    .bind(&f.plan)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(p)
+    .await)?;
+    let total: i64 = dispatch!(db, p => sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from tenants where {WHERE}")))
+        .bind(&f.status)
+        .bind(&q)
+        .bind(&f.plan)
+        .fetch_one(p)
+        .await)?;
+    Ok((rows, total))
+}
+
+/// True when a merchant already holds `handle` as its subdomain.
+pub async fn handle_taken(db: &Db, handle: &str) -> StoreResult<bool> {
+    let n: i64 = dispatch_write!(db, p => sqlx::query_scalar("select count(*) from tenants where handle = $1")
+        .bind(handle)
+        .fetch_one(p)
+        .await)?;
+    Ok(n > 0)
+}
+
+/// All handles in use (for bulk imports that must pick free subdomains).
+pub async fn all_handles(db: &Db) -> StoreResult<Vec<String>> {
+    Ok(dispatch_write!(db, p => sqlx::query_scalar("select handle from tenants where handle is not null")
+        .fetch_all(p)
+        .await)?)
+}
+
+/// Sets a merchant's status (suspend / reactivate). Errors: `NotFound`.
+pub async fn set_status(db: &Db, id: Uuid, status: MerchantStatus) -> StoreResult<()> {
+    let r = exec_write!(db, p => sqlx::query("update tenants set status = $2, updated_at = $3 where id = $1")
+        .bind(id)
+        .bind(status.as_str())
+        .bind(now_micros())
+        .execute(p)
+        .await)?;
+    if r == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// The minimum the request pipeline needs about a resolved tenant.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TenantRef {
+    pub id: Uuid,
+    pub name: String,
+    pub handle: Option<String>,
+    pub status: String,
+    pub theme_id: Option<String>,
+    pub theme_settings: String,
+    pub currency: String,
+    pub storefront_ready: bool,
+}
+
+const TENANT_REF: &str =
+    "select t.id, t.name, t.handle, t.status, t.theme_id, t.theme_settings, t.currency, t.storefront_ready from tenants t";
+
+/// Finds the tenant whose platform subdomain (handle) is `handle`.
+pub async fn tenant_by_handle(db: &Db, handle: &str) -> StoreResult<Option<TenantRef>> {
+    Ok(dispatch!(db, p => sqlx::query_as::<_, TenantRef>(sqlx::AssertSqlSafe(format!("{TENANT_REF} where t.handle = $1")))
+        .bind(handle)
+        .fetch_optional(p)
+        .await)?)
+}
+
+/// Finds the tenant that owns the custom domain `host` (exact match).
+pub async fn tenant_by_custom_domain(db: &Db, host: &str) -> StoreResult<Option<TenantRef>> {
+    Ok(dispatch!(db, p => sqlx::query_as::<_, TenantRef>(sqlx::AssertSqlSafe(format!(
+        "{TENANT_REF} join domains d on d.tenant_id = t.id where d.host = $1 and d.kind = 'custom'"
+    )))
+    .bind(host)
+    .fetch_optional(p)
+    .await)?)
+}
+
+/// Finds a tenant by id.
+pub async fn tenant_by_id(db: &Db, id: Uuid) -> StoreResult<Option<TenantRef>> {
+    Ok(dispatch!(db, p => sqlx::query_as::<_, TenantRef>(sqlx::AssertSqlSafe(format!("{TENANT_REF} where t.id = $1")))
+        .bind(id)
+        .fetch_optional(p)
+        .await)?)
+}
+
+/// A domain attached to a merchant.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct DomainRow {
+    pub id: Uuid,
+    #[serde(skip)]
+    pub tenant_id: Uuid,
+    pub host: String,
+    /// `subdomain` (platform) or `custom`.
+    pub kind: String,
+    pub verified: bool,
+    #[serde(skip)]
+    pub created_at: i64,
+}
+
+/// Records an unverified custom domain. Errors: `Conflict{field:"host"}`.
+pub async fn add_custom_domain(db: &Db, tenant: Uuid, host: &crate::domain::DomainName) -> StoreResult<DomainRow> {
+    let id = new_id();
+    exec_write!(db, p => sqlx::query(
+        "insert into domains (id, tenant_id, host, kind, verified, created_at) values ($1, $2, $3, 'custom', false, $4)",
+    )
+    .bind(id)
+    .bind(tenant)
+    .bind(host.as_str())
+    .bind(now_micros())
+    .execute(p)
+    .await)
+    .map_err(|e| StoreError::on_unique(e, &[("host", "host")]))?;
+    Ok(DomainRow {
+        id,
+        tenant_id: tenant,
+        host: host.as_str().to_string(),
+        kind: "custom".into(),
+        verified: false,
+        created_at: now_micros(),
+    })
+}
+
+pub async fn list_domains(db: &Db, tenant: Uuid) -> StoreResult<Vec<DomainRow>> {
+    Ok(dispatch_write!(db, p => sqlx::query_as::<_, DomainRow>("select * from domains where tenant_id = $1 order by created_at")
+        .bind(tenant)
+        .fetch_all(p)
+        .await)?)
+}
+
+/// Counts merchants by status (for the metrics page and the demo banner).
+pub async fn count_merchants(db: &Db) -> StoreResult<i64> {
+    Ok(dispatch!(db, p => sqlx::query_scalar("select count(*) from tenants").fetch_one(p).await)?)
+}

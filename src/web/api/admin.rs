@@ -1,0 +1,375 @@
+//! Platform admin API: merchants, activation and provisioning, plans, themes, domains.
+
+use super::{ListResponse, PageQuery, Pagination, opt_text, req_text};
+use crate::control;
+use crate::domain::{Currency, DomainName, Email, Subdomain};
+use crate::store::platform::{self, DomainRow, Merchant, MerchantFilter, MerchantStatus, NewMerchant, Plan};
+use crate::store::provisioning::{self as prov, ProvisioningView};
+use crate::store::{StoreError, TenantDb, micros_to_rfc3339};
+use crate::themes::ThemeManifest;
+use crate::web::AppState;
+use crate::web::context::PlatformAdmin;
+use crate::web::error::{ApiError, ApiJson, ApiResult, ErrorBody};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    r.routes(routes!(create_merchant, list_merchants))
+        .routes(routes!(get_merchant))
+        .routes(routes!(activate))
+        .routes(routes!(get_provisioning))
+        .routes(routes!(retry_provisioning))
+        .routes(routes!(rollback_provisioning))
+        .routes(routes!(suspend))
+        .routes(routes!(reactivate))
+        .routes(routes!(add_domain, list_domains))
+        .routes(routes!(list_plans))
+        .routes(routes!(list_themes))
+}
+
+/// A merchant as the admin API returns it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MerchantDto {
+    pub id: Uuid,
+    pub name: String,
+    /// Platform subdomain (also the path handle `/s/{handle}/`), once chosen.
+    pub handle: Option<String>,
+    /// `pending`, `provisioning`, `active` or `suspended`.
+    pub status: String,
+    pub plan: Option<String>,
+    pub theme: Option<String>,
+    pub currency: String,
+    pub owner_name: Option<String>,
+    pub owner_email: String,
+    pub owner_phone: Option<String>,
+    pub business_address: Option<String>,
+    pub business_city: Option<String>,
+    pub business_postal_code: Option<String>,
+    pub business_country: Option<String>,
+    /// Storefront URL by subdomain, once deployed.
+    pub storefront_url: Option<String>,
+    /// Storefront URL by path, once deployed.
+    pub storefront_path_url: Option<String>,
+    pub created_at: String,
+    pub activated_at: Option<String>,
+}
+
+impl MerchantDto {
+    fn from(m: Merchant, st: &AppState) -> Self {
+        let deployed = m.storefront_ready && m.handle.is_some();
+        let (scheme, port) = split_public_url(&st.config.public_url);
+        let h = m.handle.clone().unwrap_or_default();
+        Self {
+            storefront_url: deployed.then(|| format!("{scheme}://{h}.{}{port}/", st.config.base_domain)),
+            storefront_path_url: deployed.then(|| format!("{}/s/{h}/", st.config.public_url)),
+            id: m.id,
+            name: m.name,
+            handle: m.handle,
+            status: m.status,
+            plan: m.plan_id,
+            theme: m.theme_id,
+            currency: m.currency,
+            owner_name: m.owner_name,
+            owner_email: m.owner_email,
+            owner_phone: m.owner_phone,
+            business_address: m.business_address,
+            business_city: m.business_city,
+            business_postal_code: m.business_postal_code,
+            business_country: m.business_country,
+            created_at: micros_to_rfc3339(m.created_at),
+            activated_at: m.activated_at.map(micros_to_rfc3339),
+        }
+    }
+}
+
+/// `http://localhost:8080` → (`http`, `:8080`).
+fn split_public_url(url: &str) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let hostport = rest.split('/').next().unwrap_or("");
+    let port = hostport.rsplit_once(':').map(|(_, p)| format!(":{p}")).unwrap_or_default();
+    (scheme.to_string(), port)
+}
+
+/// Body of `POST /api/v1/admin/merchants`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMerchant {
+    /// Shop name shown on the storefront (1–120 characters).
+    pub name: String,
+    pub owner_email: String,
+    pub owner_name: Option<String>,
+    pub owner_phone: Option<String>,
+    pub business_address: Option<String>,
+    pub business_city: Option<String>,
+    pub business_postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub business_country: Option<String>,
+    /// ISO 4217 store currency (default EUR).
+    pub currency: Option<String>,
+    /// Requested subdomain, reserved now (may also be given at activation).
+    pub subdomain: Option<String>,
+}
+
+/// Create a pending merchant.
+#[utoipa::path(post, path = "/api/v1/admin/merchants", tag = "admin", security(("bearer" = [])),
+    request_body = CreateMerchant,
+    responses((status = 201, body = MerchantDto), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_merchant(
+    State(st): State<AppState>,
+    _admin: PlatformAdmin,
+    ApiJson(body): ApiJson<CreateMerchant>,
+) -> ApiResult<(StatusCode, Json<MerchantDto>)> {
+    let country = opt_text("business_country", body.business_country, 2)?
+        .map(|c| {
+            let c = c.to_ascii_uppercase();
+            if c.len() == 2 && c.chars().all(|x| x.is_ascii_uppercase()) {
+                Ok(c)
+            } else {
+                Err(ApiError::invalid("business_country", "invalid_country", "business_country must be an ISO 3166-1 alpha-2 code such as LU"))
+            }
+        })
+        .transpose()?;
+    let new = NewMerchant {
+        name: req_text("name", &body.name, 120)?,
+        owner_email: Email::parse(&body.owner_email).map_err(|e| ApiError::field("owner_email", e))?,
+        owner_name: opt_text("owner_name", body.owner_name, 120)?,
+        owner_phone: opt_text("owner_phone", body.owner_phone, 40)?,
+        business_address: opt_text("business_address", body.business_address, 200)?,
+        business_city: opt_text("business_city", body.business_city, 100)?,
+        business_postal_code: opt_text("business_postal_code", body.business_postal_code, 20)?,
+        business_country: country,
+        currency: match body.currency {
+            Some(c) => Currency::parse(&c).map_err(|e| ApiError::field("currency", e))?,
+            None => Currency::EUR,
+        },
+        handle: body
+            .subdomain
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| Subdomain::parse(&s).map_err(|e| ApiError::field("subdomain", e)))
+            .transpose()?,
+        initial_password_hash: None,
+    };
+    let m = platform::create_merchant(&st.db, &new).await?;
+    Ok((StatusCode::CREATED, Json(MerchantDto::from(m, &st))))
+}
+
+/// Filters of `GET /api/v1/admin/merchants`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct MerchantQuery {
+    /// `pending`, `provisioning`, `active` or `suspended`.
+    pub status: Option<String>,
+    /// Substring of name, subdomain or owner e-mail.
+    pub q: Option<String>,
+    pub plan: Option<String>,
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+}
+
+/// List merchants (newest first) with filters and pagination.
+#[utoipa::path(get, path = "/api/v1/admin/merchants", tag = "admin", security(("bearer" = [])),
+    params(MerchantQuery), responses((status = 200, body = ListResponse<MerchantDto>)))]
+async fn list_merchants(
+    State(st): State<AppState>,
+    _admin: PlatformAdmin,
+    Query(q): Query<MerchantQuery>,
+) -> ApiResult<Json<ListResponse<MerchantDto>>> {
+    let (limit, offset, page) = PageQuery {
+        page: q.page,
+        per_page: q.per_page,
+    }
+    .resolve(20)?;
+    if let Some(s) = &q.status
+        && MerchantStatus::parse(s).is_none()
+    {
+        return Err(ApiError::invalid(
+            "status",
+            "invalid_status",
+            "status must be one of pending, provisioning, active, suspended",
+        ));
+    }
+    let f = MerchantFilter {
+        status: q.status,
+        q: q.q.filter(|s| !s.is_empty()),
+        plan: q.plan,
+    };
+    let (rows, total) = platform::list_merchants(&st.db, &f, limit, offset).await?;
+    Ok(Json(ListResponse {
+        data: rows.into_iter().map(|m| MerchantDto::from(m, &st)).collect(),
+        pagination: Pagination::new(page, limit, total),
+    }))
+}
+
+async fn load(st: &AppState, id: Uuid) -> ApiResult<Merchant> {
+    platform::get_merchant(&st.db, id).await?.ok_or_else(|| ApiError::not_found("merchant"))
+}
+
+/// Get one merchant.
+#[utoipa::path(get, path = "/api/v1/admin/merchants/{id}", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = MerchantDto), (status = 404, body = ErrorBody)))]
+async fn get_merchant(State(st): State<AppState>, _admin: PlatformAdmin, Path(id): Path<Uuid>) -> ApiResult<Json<MerchantDto>> {
+    Ok(Json(MerchantDto::from(load(&st, id).await?, &st)))
+}
+
+/// Body of the activation request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateBody {
+    /// Theme id, e.g. `classic` or `midnight`.
+    pub theme: String,
+    /// Plan id, e.g. `starter`, `growth`, `scale`.
+    pub plan: String,
+    /// Platform subdomain: a DNS label of 3–63 of `a-z0-9-`, not reserved. Optional if
+    /// given at creation; derived from the name otherwise.
+    pub subdomain: Option<String>,
+}
+
+/// Activate a pending merchant: starts provisioning and returns at once (202).
+#[utoipa::path(post, path = "/api/v1/admin/merchants/{id}/activate", tag = "admin", security(("bearer" = [])),
+    request_body = ActivateBody,
+    responses((status = 202, body = ProvisioningView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn activate(
+    State(st): State<AppState>,
+    _admin: PlatformAdmin,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<ActivateBody>,
+) -> ApiResult<(StatusCode, Json<ProvisioningView>)> {
+    load(&st, id).await?;
+    let sub = body.subdomain.as_deref().filter(|s| !s.trim().is_empty());
+    control::activate(&st.db, &st.themes, id, &body.theme, &body.plan, sub).await?;
+    st.provisioner.wake();
+    let view = prov::view(&st.db, id).await?.ok_or_else(ApiError::internal)?;
+    Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+/// Provisioning status of a merchant: overall status, each step, total duration.
+#[utoipa::path(get, path = "/api/v1/admin/merchants/{id}/provisioning", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = ProvisioningView), (status = 404, body = ErrorBody)))]
+async fn get_provisioning(State(st): State<AppState>, _admin: PlatformAdmin, Path(id): Path<Uuid>) -> ApiResult<Json<ProvisioningView>> {
+    load(&st, id).await?;
+    prov::view(&st.db, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("provisioning (the merchant has not been activated)"))
+}
+
+/// Resume a failed provisioning from its failed step.
+#[utoipa::path(post, path = "/api/v1/admin/merchants/{id}/provisioning/retry", tag = "admin", security(("bearer" = [])),
+    responses((status = 202, body = ProvisioningView), (status = 409, body = ErrorBody)))]
+async fn retry_provisioning(
+    State(st): State<AppState>,
+    _admin: PlatformAdmin,
+    Path(id): Path<Uuid>,
+) -> ApiResult<(StatusCode, Json<ProvisioningView>)> {
+    load(&st, id).await?;
+    prov::retry_run(&st.db, id).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::not_found("provisioning"),
+        other => other.into(),
+    })?;
+    st.provisioner.wake();
+    let view = prov::view(&st.db, id).await?.ok_or_else(ApiError::internal)?;
+    Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+/// Roll back a failed provisioning: removes everything its steps created and returns
+/// the merchant to `pending` (its subdomain is released).
+#[utoipa::path(post, path = "/api/v1/admin/merchants/{id}/provisioning/rollback", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = ProvisioningView), (status = 409, body = ErrorBody)))]
+async fn rollback_provisioning(State(st): State<AppState>, _admin: PlatformAdmin, Path(id): Path<Uuid>) -> ApiResult<Json<ProvisioningView>> {
+    load(&st, id).await?;
+    let run = prov::latest_run(&st.db, id).await?.ok_or_else(|| ApiError::not_found("provisioning"))?;
+    if run.status != "failed" {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "invalid_state",
+            format!("provisioning is {}; only a failed provisioning can be rolled back", run.status),
+        ));
+    }
+    TenantDb::new(st.db.clone(), id).rollback_run(&run).await?;
+    st.tenant_cache.invalidate();
+    metrics::counter!("souk_provisioning_total", "outcome" => "rolled_back").increment(1);
+    Ok(Json(prov::view(&st.db, id).await?.ok_or_else(ApiError::internal)?))
+}
+
+/// Suspend an active merchant: its storefront shows "store unavailable".
+#[utoipa::path(post, path = "/api/v1/admin/merchants/{id}/suspend", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = MerchantDto), (status = 409, body = ErrorBody)))]
+async fn suspend(State(st): State<AppState>, _admin: PlatformAdmin, Path(id): Path<Uuid>) -> ApiResult<Json<MerchantDto>> {
+    change_status(&st, id, "active", MerchantStatus::Suspended).await
+}
+
+/// Reactivate a suspended merchant.
+#[utoipa::path(post, path = "/api/v1/admin/merchants/{id}/reactivate", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = MerchantDto), (status = 409, body = ErrorBody)))]
+async fn reactivate(State(st): State<AppState>, _admin: PlatformAdmin, Path(id): Path<Uuid>) -> ApiResult<Json<MerchantDto>> {
+    change_status(&st, id, "suspended", MerchantStatus::Active).await
+}
+
+async fn change_status(st: &AppState, id: Uuid, from: &str, to: MerchantStatus) -> ApiResult<Json<MerchantDto>> {
+    let m = load(st, id).await?;
+    if m.status != from {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "invalid_state",
+            format!("merchant is {}; expected {from}", m.status),
+        ));
+    }
+    platform::set_status(&st.db, id, to).await?;
+    st.tenant_cache.invalidate();
+    st.page_cache.invalidate_tenant(id);
+    Ok(Json(MerchantDto::from(load(st, id).await?, st)))
+}
+
+/// Body of `POST /api/v1/admin/merchants/{id}/domains`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddDomain {
+    /// A custom host name, e.g. `shop.example.com` (recorded unverified).
+    pub host: String,
+}
+
+/// Record a custom domain for a merchant (unverified; it already routes to the store).
+#[utoipa::path(post, path = "/api/v1/admin/merchants/{id}/domains", tag = "admin", security(("bearer" = [])),
+    request_body = AddDomain,
+    responses((status = 201, body = DomainRow), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn add_domain(
+    State(st): State<AppState>,
+    _admin: PlatformAdmin,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<AddDomain>,
+) -> ApiResult<(StatusCode, Json<DomainRow>)> {
+    load(&st, id).await?;
+    let host = DomainName::parse(&body.host).map_err(|e| ApiError::field("host", e))?;
+    if host.as_str() == st.config.base_domain || host.as_str().ends_with(&format!(".{}", st.config.base_domain)) {
+        return Err(ApiError::invalid("host", "invalid_domain", "host: a custom domain cannot be under the platform's base domain"));
+    }
+    let d = platform::add_custom_domain(&st.db, id, &host).await?;
+    st.tenant_cache.invalidate();
+    Ok((StatusCode::CREATED, Json(d)))
+}
+
+/// List a merchant's domains.
+#[utoipa::path(get, path = "/api/v1/admin/merchants/{id}/domains", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Vec<DomainRow>)))]
+async fn list_domains(State(st): State<AppState>, _admin: PlatformAdmin, Path(id): Path<Uuid>) -> ApiResult<Json<Vec<DomainRow>>> {
+    load(&st, id).await?;
+    Ok(Json(platform::list_domains(&st.db, id).await?))
+}
+
+/// List plans.
+#[utoipa::path(get, path = "/api/v1/admin/plans", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Plan>)))]
+async fn list_plans(State(st): State<AppState>, _admin: PlatformAdmin) -> ApiResult<Json<Vec<Plan>>> {
+    Ok(Json(platform::list_plans(&st.db).await?))
+}
+
+/// List built-in themes with their settings (preview at `/themes/{id}/preview.svg`).
+#[utoipa::path(get, path = "/api/v1/admin/themes", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Vec<ThemeManifest>)))]
+async fn list_themes(State(st): State<AppState>, _admin: PlatformAdmin) -> ApiResult<Json<Vec<ThemeManifest>>> {
+    Ok(Json(st.themes.list()))
+}

@@ -1,0 +1,324 @@
+//! Request context, resolved once per request: the tenant (middleware) and the caller
+//! (extractors). Handlers declare what they need in their signature.
+//!
+//! Tenant resolution order for a request:
+//! 1. path prefix `/s/{handle}/…` (the prefix is stripped and kept as `base_path`);
+//! 2. `Host` equal to a custom domain (exact match);
+//! 3. `Host` = `{handle}.{base_domain}`;
+//! 4. for authenticated merchant API calls: `X-Tenant-ID`, else the token's tenant claim,
+//!    else the host's tenant — and the caller must be a member of it.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::auth::Claims;
+use crate::store::platform::{self, TenantRef};
+use crate::store::{TenantDb, users};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// How the tenant of a request was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResolvedBy {
+    Path,
+    CustomDomain,
+    Subdomain,
+}
+
+/// The tenant a request's host or path names.
+#[derive(Debug, Clone)]
+pub struct HostTenant {
+    pub tenant: Arc<TenantRef>,
+    /// `""` on the tenant's own host, `/s/{handle}` when addressed by path.
+    pub base_path: String,
+    pub by: ResolvedBy,
+}
+
+/// A short-lived cache of host/handle → tenant lookups (positive and negative).
+#[derive(Default)]
+pub struct TenantCache {
+    map: RwLock<HashMap<String, (Option<Arc<TenantRef>>, Instant)>>,
+}
+
+const CACHE_TTL: Duration = Duration::from_secs(5);
+
+impl TenantCache {
+    fn get(&self, key: &str) -> Option<Option<Arc<TenantRef>>> {
+        let map = self.map.read().ok()?;
+        let (v, at) = map.get(key)?;
+        (at.elapsed() < CACHE_TTL).then(|| v.clone())
+    }
+    fn put(&self, key: String, v: Option<Arc<TenantRef>>) {
+        if let Ok(mut map) = self.map.write() {
+            if map.len() > 100_000 {
+                map.clear();
+            }
+            map.insert(key, (v, Instant::now()));
+        }
+    }
+    /// Drops every cached entry (after a status, domain or theme change).
+    pub fn invalidate(&self) {
+        if let Ok(mut map) = self.map.write() {
+            map.clear();
+        }
+    }
+}
+
+fn host_of(req: &Request) -> Option<String> {
+    let raw = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().host().map(str::to_string))?;
+    let host = if raw.starts_with('[') {
+        raw.split(']').next().map(|s| format!("{s}]")).unwrap_or(raw.clone())
+    } else {
+        raw.split(':').next().unwrap_or("").to_string()
+    };
+    Some(host.trim_end_matches('.').to_ascii_lowercase())
+}
+
+async fn lookup(st: &AppState, key: String) -> Result<Option<Arc<TenantRef>>, ApiError> {
+    if let Some(v) = st.tenant_cache.get(&key) {
+        return Ok(v);
+    }
+    let found = match key.split_once(':') {
+        Some(("h", handle)) => platform::tenant_by_handle(&st.db, handle).await?,
+        Some(("d", host)) => platform::tenant_by_custom_domain(&st.db, host).await?,
+        _ => None,
+    };
+    // Only merchants with a deployed storefront are reachable by host or path.
+    let found = found
+        .filter(|t| matches!(t.status.as_str(), "active" | "suspended") && t.storefront_ready)
+        .map(Arc::new);
+    st.tenant_cache.put(key, found.clone());
+    Ok(found)
+}
+
+fn not_found_response(path: &str, what: &str) -> Response {
+    if path.starts_with("/api/") {
+        ApiError::new(StatusCode::NOT_FOUND, "tenant_not_found", format!("no store is served at {what}")).into_response()
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            axum::response::Html(super::storefront::platform_not_found_page(what)),
+        )
+            .into_response()
+    }
+}
+
+/// Middleware: resolves the host/path tenant once and stores a [`HostTenant`] in the
+/// request extensions. Unknown tenant → 404 (JSON under `/api/`, a page otherwise).
+pub async fn resolve_tenant(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    // 1. path prefix /s/{handle}/...
+    if let Some(rest) = path.strip_prefix("/s/") {
+        let (handle, tail) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let handle = handle.to_ascii_lowercase();
+        match lookup(&st, format!("h:{handle}")).await {
+            Ok(Some(t)) => {
+                let new_path = if tail.is_empty() { "/" } else { tail };
+                let pq = match req.uri().query() {
+                    Some(q) => format!("{new_path}?{q}"),
+                    None => new_path.to_string(),
+                };
+                if let Ok(uri) = pq.parse::<Uri>() {
+                    *req.uri_mut() = uri;
+                }
+                req.extensions_mut().insert(HostTenant {
+                    tenant: t,
+                    base_path: format!("/s/{handle}"),
+                    by: ResolvedBy::Path,
+                });
+                return next.run(req).await;
+            }
+            Ok(None) => return not_found_response(tail, &format!("/s/{handle}/")),
+            Err(e) => return e.into_response(),
+        }
+    }
+    let Some(host) = host_of(&req) else {
+        return next.run(req).await;
+    };
+    let base = st.config.base_domain.as_str();
+    let is_platform_host = host == base
+        || host.parse::<std::net::IpAddr>().is_ok()
+        || host.starts_with('[')
+        || st.config.platform_hosts.iter().any(|h| h == &host);
+    if is_platform_host {
+        return next.run(req).await;
+    }
+    let (key, by) = match host.strip_suffix(base).and_then(|p| p.strip_suffix('.')) {
+        Some(sub) if !sub.contains('.') => (format!("h:{sub}"), ResolvedBy::Subdomain),
+        _ => (format!("d:{host}"), ResolvedBy::CustomDomain),
+    };
+    match lookup(&st, key).await {
+        Ok(Some(t)) => {
+            req.extensions_mut().insert(HostTenant {
+                tenant: t,
+                base_path: String::new(),
+                by,
+            });
+            next.run(req).await
+        }
+        Ok(None) => not_found_response(&path, &host),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// An authenticated caller (valid, unexpired access token in `Authorization: Bearer`).
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub claims: Claims,
+}
+
+impl AuthUser {
+    pub fn id(&self) -> Uuid {
+        self.claims.sub
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <access token>"))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| ApiError::unauthorized("Authorization header must be 'Bearer <access token>'"))?;
+        let claims = st
+            .keys
+            .verify(token.trim())
+            .map_err(|_| ApiError::unauthorized("the access token is invalid or expired"))?;
+        Ok(AuthUser { claims })
+    }
+}
+
+/// A platform admin (super admin). 403 for anyone else.
+#[derive(Debug, Clone)]
+pub struct PlatformAdmin(pub AuthUser);
+
+impl FromRequestParts<AppState> for PlatformAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, st).await?;
+        if !user.claims.adm {
+            return Err(ApiError::forbidden("this endpoint requires a platform admin"));
+        }
+        // The flag in the token is re-checked against the database (revocation).
+        match users::user_by_id(&st.db, user.id()).await? {
+            Some(u) if u.is_platform_admin => Ok(PlatformAdmin(user)),
+            _ => Err(ApiError::forbidden("this endpoint requires a platform admin")),
+        }
+    }
+}
+
+/// A merchant user acting for one tenant they are a member of (or a platform admin).
+pub struct Merchant {
+    pub user: AuthUser,
+    /// `owner`, `manager`, `editor`, `viewer`, or `platform_admin`.
+    pub role: String,
+    pub tenant: Arc<TenantRef>,
+    pub scope: TenantDb,
+}
+
+impl FromRequestParts<AppState> for Merchant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, st).await?;
+        let denied = || ApiError::forbidden("you are not a member of this tenant");
+        let header_tenant = match parts.headers.get("x-tenant-id") {
+            Some(v) => {
+                let s = v.to_str().map_err(|_| ApiError::bad_request("invalid_tenant_id", "X-Tenant-ID must be a UUID"))?;
+                Some(Uuid::parse_str(s.trim()).map_err(|_| {
+                    ApiError::bad_request("invalid_tenant_id", "X-Tenant-ID must be a UUID")
+                })?)
+            }
+            None => None,
+        };
+        let host_tenant = parts.extensions.get::<HostTenant>().map(|h| h.tenant.id);
+        let tenant_id = header_tenant
+            .or(user.claims.tid)
+            .or(host_tenant)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "tenant_required",
+                    "no tenant selected: send X-Tenant-ID or use a token issued for a tenant",
+                )
+            })?;
+        // When the host names a tenant, the credentials must be for that same tenant.
+        if let Some(h) = host_tenant
+            && h != tenant_id
+        {
+            return Err(denied());
+        }
+        let role = match users::role_in(&st.db, user.id(), tenant_id).await? {
+            Some(r) => r,
+            None if user.claims.adm => "platform_admin".to_string(),
+            None => return Err(denied()),
+        };
+        let tenant = platform::tenant_by_id(&st.db, tenant_id).await?.ok_or_else(denied)?;
+        Ok(Merchant {
+            scope: TenantDb::new(st.db.clone(), tenant.id),
+            user,
+            role,
+            tenant: Arc::new(tenant),
+        })
+    }
+}
+
+impl Merchant {
+    /// Fails with 403 unless the role may write (viewers are read-only).
+    pub fn require_write(&self) -> Result<(), ApiError> {
+        if self.role == "viewer" {
+            return Err(ApiError::forbidden("your role does not allow changes"));
+        }
+        Ok(())
+    }
+}
+
+/// The public storefront tenant from host or path (Store API). 404 unless active.
+pub struct StoreTenant {
+    pub host: HostTenant,
+    pub scope: TenantDb,
+}
+
+impl FromRequestParts<AppState> for StoreTenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
+        let host = parts.extensions.get::<HostTenant>().cloned().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "tenant_not_found",
+                "the Store API is served on a store's host (handle.base-domain or custom domain) or under /s/{handle}/",
+            )
+        })?;
+        if host.tenant.status != "active" {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "this store is currently unavailable",
+            ));
+        }
+        Ok(StoreTenant {
+            scope: TenantDb::new(st.db.clone(), host.tenant.id),
+            host,
+        })
+    }
+}

@@ -1,0 +1,166 @@
+//! The HTTP error type: every failure becomes a status and the JSON body
+//! `{ "error": { "code", "message", "details" } }`. Internal causes are logged, never shown.
+
+use crate::domain::DomainError;
+use crate::store::StoreError;
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// An API error with a stable `code`.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Value,
+}
+
+/// The error body as documented in the OpenAPI document.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `subdomain_taken`.
+    pub code: String,
+    pub message: String,
+    /// Extra context, e.g. `{"field": "subdomain"}` or per-row errors.
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: json!({}),
+        }
+    }
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+    /// 422 naming the invalid field.
+    pub fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).with_details(json!({ "field": field }))
+    }
+    /// Wraps a domain parse error for `field`.
+    pub fn field(field: &str, e: DomainError) -> Self {
+        Self::invalid(field, e.code, format!("{field}: {}", e.message))
+    }
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "an internal error occurred; it has been logged",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message, "details": self.details } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::not_found("resource"),
+            StoreError::Conflict { field, message } => {
+                let code = match field {
+                    "subdomain" => "subdomain_taken",
+                    "handle" => "handle_taken",
+                    "sku" => "sku_taken",
+                    "email" => "email_taken",
+                    "host" => "domain_taken",
+                    "status" => "invalid_state",
+                    _ => "conflict",
+                };
+                ApiError::new(StatusCode::CONFLICT, code, message).with_details(json!({ "field": field }))
+            }
+            other => {
+                tracing::error!(error = %other, "storage error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+/// `Json<T>` whose rejection is our JSON error (400 `malformed_json` naming what is wrong,
+/// 415 for a wrong content type, 413 for an oversized body).
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rej) => Err(match &rej {
+                JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "expected a JSON body with Content-Type: application/json",
+                ),
+                JsonRejection::JsonDataError(_) => {
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", rej.body_text())
+                }
+                JsonRejection::BytesRejection(_) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
+                }
+                _ => ApiError::bad_request("malformed_json", rej.body_text()),
+            }),
+        }
+    }
+}
+
+impl From<crate::control::ControlError> for ApiError {
+    fn from(e: crate::control::ControlError) -> Self {
+        use crate::control::ControlError as C;
+        match e {
+            C::UnknownTheme(t) => ApiError::invalid("theme", "unknown_theme", format!("theme: unknown theme '{t}'")),
+            C::UnknownPlan(p) => ApiError::invalid("plan", "unknown_plan", format!("plan: unknown plan '{p}'")),
+            C::Invalid { field, error } => ApiError::field(field, error),
+            C::Store(s) => s.into(),
+            C::Import(i) => {
+                let code = match &i {
+                    crate::import::ImportError::UnknownFormat { .. } => "unknown_format",
+                    crate::import::ImportError::Empty => "empty_file",
+                    crate::import::ImportError::NotUtf8 { .. } => "not_utf8",
+                    crate::import::ImportError::MissingColumn(_) => "missing_column",
+                    _ => "malformed_csv",
+                };
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, i.to_string()).with_details(json!({ "field": "file" }))
+            }
+        }
+    }
+}

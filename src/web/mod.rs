@@ -1,0 +1,133 @@
+//! The HTTP layer: one axum router serving the REST API (`/api/v1`), storefronts and
+//! operations endpoints on one port.
+
+pub mod api;
+pub mod context;
+pub mod error;
+pub mod ops;
+pub mod storefront;
+
+use crate::auth::TokenKeys;
+use crate::provision::Provisioner;
+use crate::store::Db;
+use crate::themes::Themes;
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+use std::time::Instant;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+/// Settings the web layer needs.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Storefront subdomains live under this domain (`acme.localhost`).
+    pub base_domain: String,
+    /// Extra host names that serve the platform itself (no tenant).
+    pub platform_hosts: Vec<String>,
+    /// Largest accepted request body, in bytes (CSV uploads included).
+    pub max_body_bytes: usize,
+    pub public_url: String,
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub themes: Arc<Themes>,
+    pub keys: TokenKeys,
+    pub config: Arc<WebConfig>,
+    pub tenant_cache: Arc<context::TenantCache>,
+    pub provisioner: Provisioner,
+    pub metrics: Option<PrometheusHandle>,
+    /// Response cache for hot public reads (Store API lists, storefront pages).
+    pub page_cache: Arc<storefront::PageCache>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Souk API", version = "1", description = "Multi-tenant commerce platform: admin, merchant and Store APIs. Errors are `{error: {code, message, details}}`."),
+    components(schemas(error::ErrorBody)),
+    modifiers(&SecurityAddon),
+    tags(
+        (name = "admin", description = "Platform admin: merchants, plans, themes, provisioning"),
+        (name = "auth", description = "Sign-in and tokens"),
+        (name = "merchant", description = "A merchant's own data (needs membership of the tenant)"),
+        (name = "store", description = "Public Store API, served on the store's host or /s/{handle}/"),
+        (name = "ops", description = "Health and metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct SecurityAddon;
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        if let Some(c) = openapi.components.as_mut() {
+            c.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            );
+        }
+    }
+}
+
+/// Builds the API router and its OpenAPI document from the same route list.
+pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let r = OpenApiRouter::with_openapi(ApiDoc::openapi());
+    let r = api::admin::routes(r);
+    let r = api::auth::routes(r);
+    let r = api::catalog::routes(r);
+    let r = api::store::routes(r);
+    let r = api::imports::routes(r);
+    let r = ops::routes(r);
+    r.split_for_parts()
+}
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = api_router();
+    let openapi = Arc::new(openapi);
+    let max_body = state.config.max_body_bytes;
+    let inner = api
+        .merge(storefront::routes())
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let doc = openapi.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(storefront::fallback)
+        .layer(middleware::from_fn(track_metrics))
+        .with_state(state.clone());
+    // Tenant resolution may rewrite `/s/{handle}/x` to `/x`, so it must run before
+    // routing: it wraps the inner router instead of being one of its layers.
+    Router::new()
+        .fallback_service(inner)
+        .layer(middleware::from_fn_with_state(state, context::resolve_tenant))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+}
+
+/// Counts requests and records their duration by route template (never by tenant).
+async fn track_metrics(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    metrics::counter!("souk_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("souk_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    res
+}
