@@ -142,13 +142,15 @@ impl Core {
             fault: config.fault.clone(),
             backoff: config.step_backoff,
             events: tokio::sync::broadcast::channel(4096).0,
+            on_change: None,
         };
         Ok(Core { db, themes, provisioner, config })
     }
 
-    /// Starts `n` job workers; they stop when `shutdown` flips to true.
+    /// Starts `n` job workers (0 is allowed: jobs then wait for another process); they
+    /// stop when `shutdown` flips to true.
     pub fn spawn_workers(&self, n: usize, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
-        (0..n.max(1))
+        (0..n)
             .map(|_| tokio::spawn(self.provisioner.clone().run_worker(shutdown.clone())))
             .collect()
     }
@@ -195,7 +197,14 @@ impl Application {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}:{port}", config.base_domain));
-        let core = Core::open(config.clone(), public_url.clone()).await?;
+        let mut core = Core::open(config.clone(), public_url.clone()).await?;
+        let tenant_cache: Arc<web::context::TenantCache> = Default::default();
+        let page_cache: Arc<web::storefront::PageCache> = Default::default();
+        let (tc, pc) = (tenant_cache.clone(), page_cache.clone());
+        core.provisioner.on_change = Some(Arc::new(move |tenant| {
+            tc.invalidate();
+            pc.invalidate_tenant(tenant);
+        }));
         let keys = TokenKeys::new(&core.signing_secret()?, config.access_ttl);
         let state = AppState {
             db: core.db.clone(),
@@ -207,10 +216,10 @@ impl Application {
                 max_body_bytes: config.max_body_bytes,
                 public_url,
             }),
-            tenant_cache: Default::default(),
+            tenant_cache,
             provisioner: core.provisioner.clone(),
             metrics: metrics_handle(),
-            page_cache: Default::default(),
+            page_cache,
         };
         Ok(Application { listener, port, state, core })
     }

@@ -149,8 +149,18 @@ pub async fn import_vendors(
         merchants: vec![],
         errors: parsed.errors.into_iter().map(FailedRow::from).collect(),
     };
+    let existing: HashSet<(String, String)> = platform::merchant_keys(db).await?.into_iter().collect();
     let total = parsed.rows.len();
     for (i, row) in parsed.rows.into_iter().enumerate() {
+        if existing.contains(&(row.vendor_name.to_lowercase(), row.owner_email.as_str().to_string())) {
+            report.errors.push(FailedRow {
+                row: row.row,
+                column: Some("vendor_name".into()),
+                reason: format!("merchant '{}' with owner {} already exists", row.vendor_name, row.owner_email),
+            });
+            progress(i + 1, total);
+            continue;
+        }
         let password_hash = match &row.initial_password {
             Some(p) => Some(crate::auth::hash_password(p).map_err(|e| {
                 ControlError::Invalid {

@@ -43,6 +43,8 @@ pub struct Provisioner {
     pub backoff: Duration,
     /// In-process notifications of finished provisionings: `(tenant, "completed" | "failed")`.
     pub events: tokio::sync::broadcast::Sender<(Uuid, &'static str)>,
+    /// Called synchronously when a merchant's provisioning completes (cache invalidation).
+    pub on_change: Option<Arc<dyn Fn(Uuid) + Send + Sync>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -172,6 +174,9 @@ impl Provisioner {
         let ms = scope.finish_run(run).await?;
         metrics::counter!("souk_provisioning_total", "outcome" => "completed").increment(1);
         metrics::histogram!("souk_provisioning_duration_seconds").record(ms as f64 / 1000.0);
+        if let Some(f) = &self.on_change {
+            f(merchant.id);
+        }
         let _ = self.events.send((merchant.id, "completed"));
         tracing::info!(tenant = %merchant.id, duration_ms = ms, worker_ms = started.elapsed().as_millis() as u64, "provisioning completed");
         Ok(())

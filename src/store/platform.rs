@@ -256,6 +256,15 @@ pub async fn all_handles(db: &Db) -> StoreResult<Vec<String>> {
         .await)?)
 }
 
+/// `(lowercased name, owner e-mail)` of every merchant, to spot re-imported vendors.
+/// Lowercasing happens here, not in SQL: SQLite's `lower()` only folds ASCII.
+pub async fn merchant_keys(db: &Db) -> StoreResult<Vec<(String, String)>> {
+    let rows: Vec<(String, String)> = dispatch_write!(db, p => sqlx::query_as("select name, owner_email from tenants")
+        .fetch_all(p)
+        .await)?;
+    Ok(rows.into_iter().map(|(n, e)| (n.to_lowercase(), e)).collect())
+}
+
 /// Sets a merchant's status (suspend / reactivate). Errors: `NotFound`.
 pub async fn set_status(db: &Db, id: Uuid, status: MerchantStatus) -> StoreResult<()> {
     let r = exec_write!(db, p => sqlx::query("update tenants set status = $2, updated_at = $3 where id = $1")

@@ -1,1 +1,12 @@
-fn main(){}
+//! One integration-test binary (faster to build than many): every test drives the real
+//! HTTP interface of an app spawned on a random port with a temporary database.
+
+mod helpers;
+
+mod auth;
+mod catalog;
+mod imports;
+mod isolation;
+mod ops;
+mod provisioning;
+mod storefront;
