@@ -74,11 +74,17 @@ impl Config {
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("database: {0}")]
     Store(#[from] crate::store::StoreError),
     #[error("cannot bind {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("themes: {0}")]
     Themes(String),
     #[error("mail: {0}")]
@@ -90,7 +96,9 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+            let buckets = [
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ];
             PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
                 .ok()?
@@ -120,15 +128,20 @@ impl Core {
         if db.backend() == Backend::Sqlite {
             let n = jobs::release_all_leases(&db).await?;
             if n > 0 {
-                tracing::info!(jobs = n, "resuming jobs interrupted by the previous shutdown");
+                tracing::info!(
+                    jobs = n,
+                    "resuming jobs interrupted by the previous shutdown"
+                );
             }
         }
         let themes = Arc::new(Themes::builtin().map_err(AppError::Themes)?);
         let mailer = match &config.smtp_url {
             Some(url) => Mailer::smtp(url.expose())?,
-            None => Mailer::file(config.data_dir.join("outbox")).map_err(|source| AppError::DataDir {
-                path: config.data_dir.join("outbox").display().to_string(),
-                source,
+            None => Mailer::file(config.data_dir.join("outbox")).map_err(|source| {
+                AppError::DataDir {
+                    path: config.data_dir.join("outbox").display().to_string(),
+                    source,
+                }
             })?,
         };
         let provisioner = Provisioner {
@@ -144,12 +157,21 @@ impl Core {
             events: tokio::sync::broadcast::channel(4096).0,
             on_change: None,
         };
-        Ok(Core { db, themes, provisioner, config })
+        Ok(Core {
+            db,
+            themes,
+            provisioner,
+            config,
+        })
     }
 
     /// Starts `n` job workers (0 is allowed: jobs then wait for another process); they
     /// stop when `shutdown` flips to true.
-    pub fn spawn_workers(&self, n: usize, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+    pub fn spawn_workers(
+        &self,
+        n: usize,
+        shutdown: watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
         (0..n)
             .map(|_| tokio::spawn(self.provisioner.clone().run_worker(shutdown.clone())))
             .collect()
@@ -161,7 +183,10 @@ impl Core {
             return Ok(s.clone());
         }
         let path = self.config.data_dir.join("jwt.secret");
-        let err = |source| AppError::DataDir { path: path.display().to_string(), source };
+        let err = |source| AppError::DataDir {
+            path: path.display().to_string(),
+            source,
+        };
         match std::fs::read_to_string(&path) {
             Ok(s) if s.trim().len() >= 32 => Ok(Secret::new(s.trim())),
             _ => {
@@ -191,8 +216,17 @@ impl Application {
     pub async fn build(config: Config) -> Result<Application, AppError> {
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await
-            .map_err(|source| AppError::Bind { addr: config.bind, source })?;
-        let port = listener.local_addr().map_err(|source| AppError::Bind { addr: config.bind, source })?.port();
+            .map_err(|source| AppError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| AppError::Bind {
+                addr: config.bind,
+                source,
+            })?
+            .port();
         let public_url = config
             .public_url
             .clone()
@@ -221,7 +255,12 @@ impl Application {
             metrics: metrics_handle(),
             page_cache,
         };
-        Ok(Application { listener, port, state, core })
+        Ok(Application {
+            listener,
+            port,
+            state,
+            core,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -233,11 +272,16 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then drains connections and stops the workers.
-    pub async fn run_until_stopped(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let (tx, rx) = watch::channel(false);
         let workers = self.core.spawn_workers(self.core.config.workers, rx);
         let app = web::router(self.state.clone());
-        let res = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        let res = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
         let _ = tx.send(true);
         for w in workers {
             let _ = tokio::time::timeout(Duration::from_secs(10), w).await;

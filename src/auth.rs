@@ -126,7 +126,8 @@ impl TokenKeys {
             adm: admin,
             tid: tenant,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.enc).map_err(|e| e.to_string())
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.enc)
+            .map_err(|e| e.to_string())
     }
 
     /// Verifies signature, algorithm (HS256 only) and expiry. Errors: any invalid token.

@@ -13,12 +13,22 @@ pub async fn provision(mut cfg: Config, merchants: usize, workers: usize) -> Res
     let tmp = std::env::temp_dir().join(format!("souk-bench-{}", uuid::Uuid::now_v7()));
     cfg.data_dir = tmp.clone();
     cfg.workers = workers;
-    let backend = if cfg.database_url.is_some() { "configured database" } else { "SQLite (temporary)" };
-    let core = Arc::new(Core::open(cfg, "http://localhost:8080".into()).await.map_err(|e| e.to_string())?);
+    let backend = if cfg.database_url.is_some() {
+        "configured database"
+    } else {
+        "SQLite (temporary)"
+    };
+    let core = Arc::new(
+        Core::open(cfg, "http://localhost:8080".into())
+            .await
+            .map_err(|e| e.to_string())?,
+    );
     let (tx, rx) = tokio::sync::watch::channel(false);
     let handles = core.spawn_workers(workers, rx);
     let concurrency = workers.max(1);
-    println!("provisioning {merchants} merchants on {backend}, {workers} workers, {concurrency} in flight");
+    println!(
+        "provisioning {merchants} merchants on {backend}, {workers} workers, {concurrency} in flight"
+    );
     let bar = indicatif::ProgressBar::new(merchants as u64);
     let started = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -44,7 +54,8 @@ pub async fn provision(mut cfg: Config, merchants: usize, workers: usize) -> Res
                     &NewMerchant {
                         name: format!("Bench Shop {i}"),
                         owner_name: Some("Bench Owner".into()),
-                        owner_email: Email::parse(&format!("owner{i}@{prefix}.example")).map_err(|e| e.message)?,
+                        owner_email: Email::parse(&format!("owner{i}@{prefix}.example"))
+                            .map_err(|e| e.message)?,
                         owner_phone: None,
                         business_address: None,
                         business_city: None,
@@ -95,17 +106,30 @@ pub async fn provision(mut cfg: Config, merchants: usize, workers: usize) -> Res
     let mut e2e: Vec<f64> = all.iter().map(|(_, b)| b.as_secs_f64() * 1000.0).collect();
     act.sort_by(f64::total_cmp);
     e2e.sort_by(f64::total_cmp);
-    let pct = |v: &[f64], p: f64| v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+    let pct = |v: &[f64], p: f64| {
+        v.get(((v.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
     println!("merchants provisioned: {}", all.len());
     println!("wall time:             {:.2} s", wall.as_secs_f64());
-    println!("throughput:            {:.1} merchants/s", all.len() as f64 / wall.as_secs_f64());
+    println!(
+        "throughput:            {:.1} merchants/s",
+        all.len() as f64 / wall.as_secs_f64()
+    );
     println!(
         "activation → active:   p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
-        pct(&act, 0.5), pct(&act, 0.95), pct(&act, 0.99), pct(&act, 1.0)
+        pct(&act, 0.5),
+        pct(&act, 0.95),
+        pct(&act, 0.99),
+        pct(&act, 1.0)
     );
     println!(
         "create + provision:    p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
-        pct(&e2e, 0.5), pct(&e2e, 0.95), pct(&e2e, 0.99), pct(&e2e, 1.0)
+        pct(&e2e, 0.5),
+        pct(&e2e, 0.95),
+        pct(&e2e, 0.99),
+        pct(&e2e, 1.0)
     );
     core.db.close().await;
     let _ = std::fs::remove_dir_all(&tmp);

@@ -23,7 +23,10 @@ pub enum ControlError {
     #[error("unknown plan '{0}'")]
     UnknownPlan(String),
     #[error("{field}: {error}")]
-    Invalid { field: &'static str, error: DomainError },
+    Invalid {
+        field: &'static str,
+        error: DomainError,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -41,13 +44,20 @@ pub async fn activate(
     plan: &str,
     subdomain: Option<&str>,
 ) -> Result<Uuid, ControlError> {
-    let t = themes.get(theme).ok_or_else(|| ControlError::UnknownTheme(theme.to_string()))?;
+    let t = themes
+        .get(theme)
+        .ok_or_else(|| ControlError::UnknownTheme(theme.to_string()))?;
     let p = platform::get_plan(db, plan)
         .await?
         .ok_or_else(|| ControlError::UnknownPlan(plan.to_string()))?;
-    let m = platform::get_merchant(db, merchant).await?.ok_or(StoreError::NotFound)?;
+    let m = platform::get_merchant(db, merchant)
+        .await?
+        .ok_or(StoreError::NotFound)?;
     let handle = match subdomain.or(m.handle.as_deref()) {
-        Some(s) => Subdomain::parse(s).map_err(|error| ControlError::Invalid { field: "subdomain", error })?,
+        Some(s) => Subdomain::parse(s).map_err(|error| ControlError::Invalid {
+            field: "subdomain",
+            error,
+        })?,
         None => free_subdomain(db, &m.name).await?,
     };
     let limits = serde_json::json!({ "max_products": p.max_products, "max_staff": p.max_staff, "features": serde_json::from_str::<serde_json::Value>(&p.features).unwrap_or_default() });
@@ -74,7 +84,11 @@ pub async fn free_subdomain(db: &Db, name: &str) -> Result<Subdomain, ControlErr
     }
     base.truncate(56);
     for n in 1..1000 {
-        let cand = if n == 1 { base.clone() } else { format!("{base}-{n}") };
+        let cand = if n == 1 {
+            base.clone()
+        } else {
+            format!("{base}-{n}")
+        };
         if let Ok(s) = Subdomain::parse(&cand)
             && !platform::handle_taken(db, s.as_str()).await?
         {
@@ -83,7 +97,10 @@ pub async fn free_subdomain(db: &Db, name: &str) -> Result<Subdomain, ControlErr
     }
     Err(ControlError::Invalid {
         field: "subdomain",
-        error: DomainError::new("subdomain_taken", "no free subdomain could be derived from the name"),
+        error: DomainError::new(
+            "subdomain_taken",
+            "no free subdomain could be derived from the name",
+        ),
     })
 }
 
@@ -136,7 +153,9 @@ pub async fn import_vendors(
     plan: &str,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<VendorImportReport, ControlError> {
-    themes.get(theme).ok_or_else(|| ControlError::UnknownTheme(theme.to_string()))?;
+    themes
+        .get(theme)
+        .ok_or_else(|| ControlError::UnknownTheme(theme.to_string()))?;
     platform::get_plan(db, plan)
         .await?
         .ok_or_else(|| ControlError::UnknownPlan(plan.to_string()))?;
@@ -149,25 +168,32 @@ pub async fn import_vendors(
         merchants: vec![],
         errors: parsed.errors.into_iter().map(FailedRow::from).collect(),
     };
-    let existing: HashSet<(String, String)> = platform::merchant_keys(db).await?.into_iter().collect();
+    let existing: HashSet<(String, String)> =
+        platform::merchant_keys(db).await?.into_iter().collect();
     let total = parsed.rows.len();
     for (i, row) in parsed.rows.into_iter().enumerate() {
-        if existing.contains(&(row.vendor_name.to_lowercase(), row.owner_email.as_str().to_string())) {
+        if existing.contains(&(
+            row.vendor_name.to_lowercase(),
+            row.owner_email.as_str().to_string(),
+        )) {
             report.errors.push(FailedRow {
                 row: row.row,
                 column: Some("vendor_name".into()),
-                reason: format!("merchant '{}' with owner {} already exists", row.vendor_name, row.owner_email),
+                reason: format!(
+                    "merchant '{}' with owner {} already exists",
+                    row.vendor_name, row.owner_email
+                ),
             });
             progress(i + 1, total);
             continue;
         }
         let password_hash = match &row.initial_password {
-            Some(p) => Some(crate::auth::hash_password(p).map_err(|e| {
-                ControlError::Invalid {
+            Some(p) => Some(
+                crate::auth::hash_password(p).map_err(|e| ControlError::Invalid {
                     field: "initial_password",
                     error: DomainError::new("invalid_password", e),
-                }
-            })?),
+                })?,
+            ),
             None => None,
         };
         let new = NewMerchant {
@@ -196,18 +222,29 @@ pub async fn import_vendors(
                 name: row.vendor_name,
                 subdomain: row.subdomain.to_string(),
             }),
-            Err(ControlError::Store(StoreError::Conflict { field, message })) => report.errors.push(FailedRow {
-                row: row.row,
-                column: Some(if field == "subdomain" { "subdomain".into() } else { field.to_string() }),
-                reason: message,
-            }),
+            Err(ControlError::Store(StoreError::Conflict { field, message })) => {
+                report.errors.push(FailedRow {
+                    row: row.row,
+                    column: Some(if field == "subdomain" {
+                        "subdomain".into()
+                    } else {
+                        field.to_string()
+                    }),
+                    reason: message,
+                })
+            }
             Err(e) => return Err(e),
         }
         progress(i + 1, total);
     }
     report.errors.sort_by_key(|e| e.row);
     report.created = report.merchants.len();
-    report.failed = report.errors.iter().map(|e| e.row).collect::<HashSet<_>>().len();
+    report.failed = report
+        .errors
+        .iter()
+        .map(|e| e.row)
+        .collect::<HashSet<_>>()
+        .len();
     Ok(report)
 }
 
@@ -305,7 +342,9 @@ pub async fn import_products(
         ok_rows.push(products[i].row);
         ok_inputs.push(input);
     }
-    let out = scope.upsert_products(&ok_inputs, currency, max_products).await?;
+    let out = scope
+        .upsert_products(&ok_inputs, currency, max_products)
+        .await?;
     report.created = out.created;
     report.updated = out.updated;
     for (i, reason) in out.failed {
@@ -316,18 +355,31 @@ pub async fn import_products(
         });
     }
     report.errors.sort_by_key(|e| e.row);
-    report.failed = report.errors.iter().map(|e| e.row).collect::<HashSet<_>>().len();
+    report.failed = report
+        .errors
+        .iter()
+        .map(|e| e.row)
+        .collect::<HashSet<_>>()
+        .len();
     Ok(report)
 }
 
 /// Reads the product limit of a tenant's plan snapshot (`-1` = unlimited).
 pub async fn max_products(db: &Db, tenant: Uuid) -> Result<i64, ControlError> {
-    let m = platform::get_merchant(db, tenant).await?.ok_or(StoreError::NotFound)?;
+    let m = platform::get_merchant(db, tenant)
+        .await?
+        .ok_or(StoreError::NotFound)?;
     let limits: serde_json::Value = serde_json::from_str(&m.limits).unwrap_or_default();
-    Ok(limits.get("max_products").and_then(|v| v.as_i64()).unwrap_or(-1))
+    Ok(limits
+        .get("max_products")
+        .and_then(|v| v.as_i64())
+        .unwrap_or(-1))
 }
 
 /// Parses an e-mail at the edge for callers outside the web layer.
 pub fn parse_email(raw: &str) -> Result<Email, ControlError> {
-    Email::parse(raw).map_err(|error| ControlError::Invalid { field: "owner_email", error })
+    Email::parse(raw).map_err(|error| ControlError::Invalid {
+        field: "owner_email",
+        error,
+    })
 }

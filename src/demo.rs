@@ -10,16 +10,39 @@ use std::time::Duration;
 
 /// The demo merchants: (name, subdomain, theme, plan, catalog CSV).
 pub const DEMO_MERCHANTS: &[(&str, &str, &str, &str, &str)] = &[
-    ("Roastery Demo", "roastery", "classic", "growth", include_str!("../demo/coffee.csv")),
-    ("Atelier Demo", "atelier", "midnight", "scale", include_str!("../demo/fashion.csv")),
-    ("Greenhouse Demo", "greenhouse", "classic", "starter", include_str!("../demo/garden.csv")),
+    (
+        "Roastery Demo",
+        "roastery",
+        "classic",
+        "growth",
+        include_str!("../demo/coffee.csv"),
+    ),
+    (
+        "Atelier Demo",
+        "atelier",
+        "midnight",
+        "scale",
+        include_str!("../demo/fashion.csv"),
+    ),
+    (
+        "Greenhouse Demo",
+        "greenhouse",
+        "classic",
+        "starter",
+        include_str!("../demo/garden.csv"),
+    ),
 ];
 
 /// The demo admin's e-mail.
 pub const DEMO_ADMIN: &str = "admin@souk.localhost";
 
 /// Creates (or resets) a platform admin. Returns `(email, password, generated?)`.
-pub async fn create_admin(db: &Db, email: &str, name: &str, password: Option<String>) -> Result<(String, String, bool), String> {
+pub async fn create_admin(
+    db: &Db,
+    email: &str,
+    name: &str,
+    password: Option<String>,
+) -> Result<(String, String, bool), String> {
     let email = Email::parse(email).map_err(|e| format!("--email: {}", e.message))?;
     let (password, generated) = match password {
         Some(p) => (p, false),
@@ -37,17 +60,27 @@ pub async fn create_admin(db: &Db, email: &str, name: &str, password: Option<Str
 pub async fn seed(app: &Application, port: u16) -> Result<(), String> {
     let db = &app.state.db;
     let base = &app.state.config.base_domain;
-    if !users::has_platform_admin(db).await.map_err(|e| e.to_string())? {
+    if !users::has_platform_admin(db)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         let (email, password, _) = create_admin(db, DEMO_ADMIN, "Demo Admin", None).await?;
-        println!("Platform admin created (shown once):\n  e-mail:   {email}\n  password: {password}");
+        println!(
+            "Platform admin created (shown once):\n  e-mail:   {email}\n  password: {password}"
+        );
     } else {
-        println!("Platform admin already exists (reset it with `souk admin create --email {DEMO_ADMIN}`).");
+        println!(
+            "Platform admin already exists (reset it with `souk admin create --email {DEMO_ADMIN}`)."
+        );
     }
     // Run the workers for the seeding; the server starts its own afterwards.
     let (tx, rx) = tokio::sync::watch::channel(false);
     let workers = app.core().spawn_workers(2, rx);
     for (name, handle, theme, plan, csv) in DEMO_MERCHANTS {
-        if platform::handle_taken(db, handle).await.map_err(|e| e.to_string())? {
+        if platform::handle_taken(db, handle)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             continue;
         }
         let m = platform::create_merchant(
@@ -55,7 +88,8 @@ pub async fn seed(app: &Application, port: u16) -> Result<(), String> {
             &NewMerchant {
                 name: name.to_string(),
                 owner_name: Some(format!("{name} Owner")),
-                owner_email: Email::parse(&format!("owner@{handle}.example")).map_err(|e| e.message)?,
+                owner_email: Email::parse(&format!("owner@{handle}.example"))
+                    .map_err(|e| e.message)?,
                 owner_phone: None,
                 business_address: None,
                 business_city: Some("Luxembourg".into()),
@@ -77,7 +111,11 @@ pub async fn seed(app: &Application, port: u16) -> Result<(), String> {
         let report = control::import_products(&scope, csv.as_bytes(), "EUR", -1)
             .await
             .map_err(|e| e.to_string())?;
-        tracing::info!(merchant = handle, products = report.products, "demo catalog imported");
+        tracing::info!(
+            merchant = handle,
+            products = report.products,
+            "demo catalog imported"
+        );
     }
     let _ = tx.send(true);
     for w in workers {
@@ -85,17 +123,26 @@ pub async fn seed(app: &Application, port: u16) -> Result<(), String> {
     }
     println!("Demo storefronts:");
     for (name, handle, ..) in DEMO_MERCHANTS {
-        println!("  {name:16} http://{handle}.{base}:{port}/   or   http://{base}:{port}/s/{handle}/");
+        println!(
+            "  {name:16} http://{handle}.{base}:{port}/   or   http://{base}:{port}/s/{handle}/"
+        );
     }
-    println!("Demo merchant owners sign in as owner@<handle>.example with password demo-owner-password.");
+    println!(
+        "Demo merchant owners sign in as owner@<handle>.example with password demo-owner-password."
+    );
     Ok(())
 }
 
 async fn wait_for_provisioning(db: &Db, tenant: uuid::Uuid) -> Result<(), String> {
     for _ in 0..600 {
-        match provisioning::latest_run(db, tenant).await.map_err(|e| e.to_string())? {
+        match provisioning::latest_run(db, tenant)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             Some(r) if r.status == "completed" => return Ok(()),
-            Some(r) if r.status == "failed" => return Err(r.error.unwrap_or_else(|| "provisioning failed".into())),
+            Some(r) if r.status == "failed" => {
+                return Err(r.error.unwrap_or_else(|| "provisioning failed".into()));
+            }
             _ => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     }
@@ -103,7 +150,11 @@ async fn wait_for_provisioning(db: &Db, tenant: uuid::Uuid) -> Result<(), String
 }
 
 /// `souk import products --tenant HANDLE FILE`: imports into the merchant with that handle.
-pub async fn import_products_for_handle(db: &Db, handle: &str, bytes: &[u8]) -> Result<ProductImportReport, ControlError> {
+pub async fn import_products_for_handle(
+    db: &Db,
+    handle: &str,
+    bytes: &[u8],
+) -> Result<ProductImportReport, ControlError> {
     let t = platform::tenant_by_handle(db, &handle.to_ascii_lowercase())
         .await?
         .ok_or(ControlError::Store(StoreError::NotFound))?;

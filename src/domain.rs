@@ -209,7 +209,10 @@ impl Handle {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let s = raw.trim();
         if s.is_empty() {
-            return Err(DomainError::new("invalid_handle", "handle must not be empty"));
+            return Err(DomainError::new(
+                "invalid_handle",
+                "handle must not be empty",
+            ));
         }
         if s.len() > 255 {
             return Err(DomainError::new(
@@ -267,7 +270,12 @@ impl Email {
     /// Errors: `invalid_email`.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let s = raw.trim().to_lowercase();
-        let err = || DomainError::new("invalid_email", format!("'{raw}' is not a valid e-mail address"));
+        let err = || {
+            DomainError::new(
+                "invalid_email",
+                format!("'{raw}' is not a valid e-mail address"),
+            )
+        };
         if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(err());
         }
@@ -390,7 +398,9 @@ pub fn parse_decimal_minor(raw: &str, exponent: u32) -> Result<i64, DomainError>
         return Err(err("is empty"));
     }
     if s.contains(['e', 'E']) {
-        return Err(err("uses exponent notation (a spreadsheet may have mangled it)"));
+        return Err(err(
+            "uses exponent notation (a spreadsheet may have mangled it)",
+        ));
     }
     if s.starts_with('-') {
         return Err(err("is negative"));
@@ -419,7 +429,11 @@ pub fn parse_decimal_minor(raw: &str, exponent: u32) -> Result<i64, DomainError>
     } else {
         int.parse().map_err(|_| err("is too large"))?
     };
-    let mut frac_v: i64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| err("is not a number"))? };
+    let mut frac_v: i64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| err("is not a number"))?
+    };
     for _ in frac.len() as u32..exponent {
         frac_v *= 10;
     }
@@ -439,7 +453,12 @@ pub fn format_minor(minor: i64, currency: Currency) -> String {
     let p = 10_i64.pow(e);
     let sign = if minor < 0 { "-" } else { "" };
     let m = minor.abs();
-    format!("{sign}{}.{:0width$} {currency}", m / p, m % p, width = e as usize)
+    format!(
+        "{sign}{}.{:0width$} {currency}",
+        m / p,
+        m % p,
+        width = e as usize
+    )
 }
 
 /// A stock-keeping unit: 1–64 printable characters, no whitespace at the ends; unique per tenant.
@@ -484,7 +503,12 @@ impl DomainName {
     /// Errors: `invalid_domain`.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let s = raw.trim().trim_end_matches('.').to_ascii_lowercase();
-        let err = || DomainError::new("invalid_domain", format!("'{raw}' is not a valid domain name"));
+        let err = || {
+            DomainError::new(
+                "invalid_domain",
+                format!("'{raw}' is not a valid domain name"),
+            )
+        };
         if s.len() > 253 || !s.contains('.') {
             return Err(err());
         }
@@ -493,7 +517,9 @@ impl DomainName {
                 || label.len() > 63
                 || label.starts_with('-')
                 || label.ends_with('-')
-                || !label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                || !label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             {
                 return Err(err());
             }
@@ -523,13 +549,22 @@ mod tests {
     #[test]
     fn subdomain_rules() {
         assert_eq!(Subdomain::parse("Casa").unwrap().as_str(), "casa");
-        assert_eq!(Subdomain::parse("5àsec").unwrap_err().code, "invalid_subdomain");
-        assert_eq!(Subdomain::parse("admin").unwrap_err().code, "reserved_subdomain");
+        assert_eq!(
+            Subdomain::parse("5àsec").unwrap_err().code,
+            "invalid_subdomain"
+        );
+        assert_eq!(
+            Subdomain::parse("admin").unwrap_err().code,
+            "reserved_subdomain"
+        );
         assert!(Subdomain::parse("ab").is_err());
         assert!(Subdomain::parse(&"a".repeat(64)).is_err());
         assert!(Subdomain::parse("-abc").is_err());
         assert_eq!(Subdomain::slugify("5àsec"), "5asec");
-        assert_eq!(Subdomain::slugify("Ferrari's Café & Bar"), "ferraris-cafe-and-bar");
+        assert_eq!(
+            Subdomain::slugify("Ferrari's Café & Bar"),
+            "ferraris-cafe-and-bar"
+        );
     }
 
     #[test]

@@ -72,9 +72,13 @@ impl Mailer {
     /// Sends one message from `from`.
     #[tracing::instrument(skip_all, fields(to = %msg.to))]
     pub async fn send(&self, from: &str, msg: &EmailMessage) -> Result<(), MailError> {
-        let from: Mailbox = from.parse().map_err(|_| MailError::Address(from.to_string()))?;
+        let from: Mailbox = from
+            .parse()
+            .map_err(|_| MailError::Address(from.to_string()))?;
         let to: Mailbox = match &msg.to_name {
-            Some(n) => format!("{n} <{}>", msg.to).parse().or_else(|_| msg.to.parse()),
+            Some(n) => format!("{n} <{}>", msg.to)
+                .parse()
+                .or_else(|_| msg.to.parse()),
             None => msg.to.parse(),
         }
         .map_err(|_| MailError::Address(msg.to.clone()))?;

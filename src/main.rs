@@ -23,13 +23,23 @@ struct Cli {
 #[derive(Args, Clone)]
 struct Common {
     /// Folder holding the SQLite database, the e-mail outbox (.eml files) and the signing key.
-    #[arg(long, env = "SOUK_DATA_DIR", default_value = "./souk-data", global = true)]
+    #[arg(
+        long,
+        env = "SOUK_DATA_DIR",
+        default_value = "./souk-data",
+        global = true
+    )]
     data_dir: PathBuf,
     /// Database URL: sqlite://PATH or postgres://USER@HOST/DB (default: SQLite in the data dir).
     #[arg(long, env = "SOUK_DATABASE_URL", global = true, hide_env_values = true)]
     database_url: Option<String>,
     /// Domain under which storefront subdomains live (`<handle>.<base-domain>`).
-    #[arg(long, env = "SOUK_BASE_DOMAIN", default_value = "localhost", global = true)]
+    #[arg(
+        long,
+        env = "SOUK_BASE_DOMAIN",
+        default_value = "localhost",
+        global = true
+    )]
     base_domain: String,
     /// Public URL of the platform, used in e-mail links (default http://<base-domain>:<port>).
     #[arg(long, env = "SOUK_PUBLIC_URL", global = true)]
@@ -38,7 +48,12 @@ struct Common {
     #[arg(long, env = "SOUK_SMTP_URL", global = true, hide_env_values = true)]
     smtp_url: Option<String>,
     /// Sender of platform e-mails.
-    #[arg(long, env = "SOUK_MAIL_FROM", default_value = "Souk <no-reply@souk.localhost>", global = true)]
+    #[arg(
+        long,
+        env = "SOUK_MAIL_FROM",
+        default_value = "Souk <no-reply@souk.localhost>",
+        global = true
+    )]
     mail_from: String,
     /// HMAC key for access tokens (32+ characters; default: generated into <data-dir>/jwt.secret).
     #[arg(long, env = "SOUK_JWT_SECRET", global = true, hide_env_values = true)]
@@ -132,8 +147,11 @@ enum BenchCmd {
 }
 
 fn init_tracing(filter: &str, json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         b.json().init();
     } else {
@@ -145,7 +163,10 @@ fn config_from(c: &Common) -> Config {
     let mut cfg = Config::for_tests(c.data_dir.clone());
     cfg.database_url = c.database_url.clone().map(Secret::new);
     cfg.base_domain = c.base_domain.to_ascii_lowercase();
-    cfg.public_url = c.public_url.clone().map(|u| u.trim_end_matches('/').to_string());
+    cfg.public_url = c
+        .public_url
+        .clone()
+        .map(|u| u.trim_end_matches('/').to_string());
     cfg.smtp_url = c.smtp_url.clone().map(Secret::new);
     cfg.mail_from = c.mail_from.clone();
     cfg.jwt_secret = c.jwt_secret.clone().map(Secret::new);
@@ -174,7 +195,13 @@ async fn run(cli: Cli) -> Result<(), String> {
         return Err("--jwt-secret must be at least 32 characters".into());
     }
     match cli.command {
-        Command::Serve { bind, demo, workers, max_body_bytes, access_token_ttl } => {
+        Command::Serve {
+            bind,
+            demo,
+            workers,
+            max_body_bytes,
+            access_token_ttl,
+        } => {
             cfg.bind = bind;
             cfg.workers = workers;
             cfg.max_body_bytes = max_body_bytes;
@@ -183,23 +210,36 @@ async fn run(cli: Cli) -> Result<(), String> {
             let port = app.port();
             let base = app.state.config.base_domain.clone();
             if demo {
-                souk::demo::seed(&app, port).await.map_err(|e| format!("demo: {e}"))?;
+                souk::demo::seed(&app, port)
+                    .await
+                    .map_err(|e| format!("demo: {e}"))?;
             }
             tracing::info!(port, "souk listening on http://{base}:{port}/");
             eprintln!("Souk is listening on http://{base}:{port}/  (Ctrl-C to stop)");
-            app.run_until_stopped(shutdown_signal()).await.map_err(|e| e.to_string())
+            app.run_until_stopped(shutdown_signal())
+                .await
+                .map_err(|e| e.to_string())
         }
         Command::Migrate => {
-            let core = Core::open(cfg, String::new()).await.map_err(|e| e.to_string())?;
+            let core = Core::open(cfg, String::new())
+                .await
+                .map_err(|e| e.to_string())?;
             core.db.close().await;
             eprintln!("migrations applied");
             Ok(())
         }
-        Command::Admin(AdminCmd::Create { email, name, password }) => {
-            let core = Core::open(cfg, String::new()).await.map_err(|e| e.to_string())?;
-            let (email, password, generated) = souk::demo::create_admin(&core.db, &email, &name, password)
+        Command::Admin(AdminCmd::Create {
+            email,
+            name,
+            password,
+        }) => {
+            let core = Core::open(cfg, String::new())
                 .await
                 .map_err(|e| e.to_string())?;
+            let (email, password, generated) =
+                souk::demo::create_admin(&core.db, &email, &name, password)
+                    .await
+                    .map_err(|e| e.to_string())?;
             println!("platform admin: {email}");
             if generated {
                 println!("password (shown once): {password}");
@@ -208,31 +248,56 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Import(ImportCmd::Vendors { file, theme, plan }) => {
             let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-            let core = Core::open(cfg, "http://localhost:8080".into()).await.map_err(|e| e.to_string())?;
+            let core = Core::open(cfg, "http://localhost:8080".into())
+                .await
+                .map_err(|e| e.to_string())?;
             import_vendors_cli(&core, &bytes, &theme, &plan).await
         }
         Command::Import(ImportCmd::Products { tenant, file }) => {
             let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-            let core = Core::open(cfg, String::new()).await.map_err(|e| e.to_string())?;
+            let core = Core::open(cfg, String::new())
+                .await
+                .map_err(|e| e.to_string())?;
             let report = souk::demo::import_products_for_handle(&core.db, &tenant, &bytes)
                 .await
                 .map_err(|e| e.to_string())?;
             println!(
                 "format: {:?}\nrows read: {}\nproducts: {} ({} variants)\ncreated: {}  updated: {}  failed rows: {}",
-                report.format, report.rows, report.products, report.variants, report.created, report.updated, report.failed
+                report.format,
+                report.rows,
+                report.products,
+                report.variants,
+                report.created,
+                report.updated,
+                report.failed
             );
             for e in &report.errors {
-                println!("  row {}: {}{}", e.row, e.column.as_deref().map(|c| format!("[{c}] ")).unwrap_or_default(), e.reason);
+                println!(
+                    "  row {}: {}{}",
+                    e.row,
+                    e.column
+                        .as_deref()
+                        .map(|c| format!("[{c}] "))
+                        .unwrap_or_default(),
+                    e.reason
+                );
             }
             Ok(())
         }
         Command::Bench(BenchCmd::Provision { merchants, workers }) => {
-            souk::bench::provision(cfg, merchants, workers).await.map_err(|e| e.to_string())
+            souk::bench::provision(cfg, merchants, workers)
+                .await
+                .map_err(|e| e.to_string())
         }
     }
 }
 
-async fn import_vendors_cli(core: &Core, bytes: &[u8], theme: &str, plan: &str) -> Result<(), String> {
+async fn import_vendors_cli(
+    core: &Core,
+    bytes: &[u8],
+    theme: &str,
+    plan: &str,
+) -> Result<(), String> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     let workers = core.spawn_workers(4, rx);
     let bar = ProgressBar::new(0);
@@ -241,12 +306,13 @@ async fn import_vendors_cli(core: &Core, bytes: &[u8], theme: &str, plan: &str) 
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message("creating");
-    let report = souk::control::import_vendors(&core.db, &core.themes, bytes, theme, plan, |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })
-    .await
-    .map_err(|e| e.to_string())?;
+    let report =
+        souk::control::import_vendors(&core.db, &core.themes, bytes, theme, plan, |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })
+        .await
+        .map_err(|e| e.to_string())?;
     core.provisioner.wake();
     bar.set_message("provisioning");
     bar.set_position(0);
@@ -256,7 +322,10 @@ async fn import_vendors_cli(core: &Core, bytes: &[u8], theme: &str, plan: &str) 
         let mut done = 0;
         failed_provisioning.clear();
         for id in &ids {
-            match souk::store::provisioning::latest_run(&core.db, *id).await.map_err(|e| e.to_string())? {
+            match souk::store::provisioning::latest_run(&core.db, *id)
+                .await
+                .map_err(|e| e.to_string())?
+            {
                 Some(r) if r.status == "completed" => done += 1,
                 Some(r) if r.status == "failed" => {
                     done += 1;
@@ -277,10 +346,18 @@ async fn import_vendors_cli(core: &Core, bytes: &[u8], theme: &str, plan: &str) 
         let _ = w.await;
     }
     println!("rows: {}", report.total_rows);
-    println!("created and provisioned: {}", report.created - failed_provisioning.len());
+    println!(
+        "created and provisioned: {}",
+        report.created - failed_provisioning.len()
+    );
     println!("failed rows: {}", report.failed);
     for e in &report.errors {
-        println!("  row {} [{}]: {}", e.row, e.column.as_deref().unwrap_or("-"), e.reason);
+        println!(
+            "  row {} [{}]: {}",
+            e.row,
+            e.column.as_deref().unwrap_or("-"),
+            e.reason
+        );
     }
     for (id, err) in &failed_provisioning {
         println!("  provisioning of {id} failed: {err}");

@@ -90,7 +90,11 @@ impl Provisioner {
             "provision" => {
                 let run: Option<Uuid> = serde_json::from_str::<serde_json::Value>(&job.payload)
                     .ok()
-                    .and_then(|v| v.get("run_id").and_then(|r| r.as_str()).and_then(|s| s.parse().ok()));
+                    .and_then(|v| {
+                        v.get("run_id")
+                            .and_then(|r| r.as_str())
+                            .and_then(|s| s.parse().ok())
+                    });
                 match run {
                     Some(run) => self.provision(run).await.map_err(|e| e.to_string()),
                     None => Err("provision job without a run_id".into()),
@@ -142,7 +146,9 @@ impl Provisioner {
         let steps = prov::steps_of(&self.db, run).await?;
         let mut owner: Option<Uuid> = None;
         for step in STEPS {
-            let done = steps.iter().any(|s| s.step == *step && s.status == "completed");
+            let done = steps
+                .iter()
+                .any(|s| s.step == *step && s.status == "completed");
             if done && *step != "create_owner" {
                 continue;
             }
@@ -152,7 +158,9 @@ impl Provisioner {
                 if !done {
                     prov::mark_step_started(&self.db, run, step).await?;
                 }
-                let res = self.run_step(&scope, &merchant, run, step, done, &mut owner).await;
+                let res = self
+                    .run_step(&scope, &merchant, run, step, done, &mut owner)
+                    .await;
                 match res {
                     Ok(()) => break,
                     Err(e) => {
@@ -161,7 +169,8 @@ impl Provisioner {
                         tracing::warn!(step, attempt, error = %msg, "provisioning step failed");
                         prov::mark_step_error(&self.db, run, step, &msg, final_failure).await?;
                         if final_failure {
-                            metrics::counter!("souk_provisioning_total", "outcome" => "failed").increment(1);
+                            metrics::counter!("souk_provisioning_total", "outcome" => "failed")
+                                .increment(1);
                             tracing::error!(tenant = %merchant.id, step, error = %msg, "provisioning failed");
                             let _ = self.events.send((merchant.id, "failed"));
                             return Ok(());
@@ -215,13 +224,16 @@ impl Provisioner {
                 }
             }
             "deploy_storefront" => {
-                let handle = m.handle.clone().ok_or_else(|| StepError::Other("merchant has no subdomain".into()))?;
+                let handle = m
+                    .handle
+                    .clone()
+                    .ok_or_else(|| StepError::Other("merchant has no subdomain".into()))?;
                 let theme = self.themes.get_or_default(m.theme_id.as_deref());
                 // Health check: the home page must render with the bound theme and branding.
                 let ctx = crate::web::storefront::health_check_context(m, &theme, &handle);
-                theme
-                    .render("home.html", ctx)
-                    .map_err(|e| StepError::Other(format!("storefront health check failed: {e}")))?;
+                theme.render("home.html", ctx).map_err(|e| {
+                    StepError::Other(format!("storefront health check failed: {e}"))
+                })?;
                 let host = format!("{handle}.{}", self.base_domain);
                 scope.step_storefront(&mut t, &host).await?;
             }

@@ -41,7 +41,11 @@ pub struct Theme {
 
 impl Theme {
     /// Renders `template` (e.g. `home.html`) with `ctx`. Errors carry minijinja's message.
-    pub fn render(&self, template: &str, ctx: minijinja::Value) -> Result<String, minijinja::Error> {
+    pub fn render(
+        &self,
+        template: &str,
+        ctx: minijinja::Value,
+    ) -> Result<String, minijinja::Error> {
         self.env.get_template(template)?.render(ctx)
     }
 
@@ -56,7 +60,8 @@ impl Theme {
 
     /// Merges stored settings over the defaults; unknown keys are dropped, values are strings.
     pub fn effective_settings(&self, stored: &str) -> BTreeMap<String, String> {
-        let stored: serde_json::Map<String, serde_json::Value> = serde_json::from_str(stored).unwrap_or_default();
+        let stored: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(stored).unwrap_or_default();
         self.manifest
             .settings
             .iter()
@@ -81,7 +86,10 @@ impl Theme {
             if s.kind != "color" && s.kind != "font" {
                 continue;
             }
-            let value = settings.get(&s.id).map(String::as_str).unwrap_or(&s.default);
+            let value = settings
+                .get(&s.id)
+                .map(String::as_str)
+                .unwrap_or(&s.default);
             let safe: String = value
                 .chars()
                 .filter(|c| c.is_ascii_alphanumeric() || " #,'-_.()%".contains(*c))
@@ -100,12 +108,30 @@ macro_rules! embed_theme {
             include_str!(concat!("../themes/", $dir, "/style.css")),
             include_str!(concat!("../themes/", $dir, "/preview.svg")),
             [
-                ("layout.html", include_str!(concat!("../themes/", $dir, "/templates/layout.html"))),
-                ("home.html", include_str!(concat!("../themes/", $dir, "/templates/home.html"))),
-                ("catalog.html", include_str!(concat!("../themes/", $dir, "/templates/catalog.html"))),
-                ("product.html", include_str!(concat!("../themes/", $dir, "/templates/product.html"))),
-                ("not_found.html", include_str!(concat!("../themes/", $dir, "/templates/not_found.html"))),
-                ("unavailable.html", include_str!(concat!("../themes/", $dir, "/templates/unavailable.html"))),
+                (
+                    "layout.html",
+                    include_str!(concat!("../themes/", $dir, "/templates/layout.html")),
+                ),
+                (
+                    "home.html",
+                    include_str!(concat!("../themes/", $dir, "/templates/home.html")),
+                ),
+                (
+                    "catalog.html",
+                    include_str!(concat!("../themes/", $dir, "/templates/catalog.html")),
+                ),
+                (
+                    "product.html",
+                    include_str!(concat!("../themes/", $dir, "/templates/product.html")),
+                ),
+                (
+                    "not_found.html",
+                    include_str!(concat!("../themes/", $dir, "/templates/not_found.html")),
+                ),
+                (
+                    "unavailable.html",
+                    include_str!(concat!("../themes/", $dir, "/templates/unavailable.html")),
+                ),
             ],
         )
     };

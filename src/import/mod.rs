@@ -90,8 +90,16 @@ impl Table {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ImportError::Empty);
         }
-        let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(bytes);
-        let headers: Vec<String> = reader.headers().map_err(|e| to_import_error(e, bytes))?.iter().map(clean).collect();
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .has_headers(true)
+            .from_reader(bytes);
+        let headers: Vec<String> = reader
+            .headers()
+            .map_err(|e| to_import_error(e, bytes))?
+            .iter()
+            .map(clean)
+            .collect();
         let mut index = HashMap::new();
         for (i, h) in headers.iter().enumerate() {
             index.entry(h.to_lowercase()).or_insert(i);
@@ -108,7 +116,11 @@ impl Table {
             at = start;
             records.push((line, rec));
         }
-        Ok(Self { headers, index, records })
+        Ok(Self {
+            headers,
+            index,
+            records,
+        })
     }
 
     /// Whether a column named `name` (lowercase) exists.
@@ -118,7 +130,11 @@ impl Table {
 
     /// The cleaned cell of column `name` (lowercase); empty when the column or cell is absent.
     pub fn get(&self, rec: &StringRecord, name: &str) -> String {
-        self.index.get(name).and_then(|&i| rec.get(i)).map(clean).unwrap_or_default()
+        self.index
+            .get(name)
+            .and_then(|&i| rec.get(i))
+            .map(clean)
+            .unwrap_or_default()
     }
 
     /// [`Table::get`], `None` when empty.
@@ -128,7 +144,9 @@ impl Table {
 
     /// The header of column `name` as written in the file, for [`RowError::column`].
     pub fn label(&self, name: &str) -> String {
-        self.index.get(name).map_or_else(|| name.to_string(), |&i| self.headers[i].clone())
+        self.index
+            .get(name)
+            .map_or_else(|| name.to_string(), |&i| self.headers[i].clone())
     }
 
     /// The comma-joined headers, for [`ImportError::UnknownFormat`].
@@ -166,16 +184,28 @@ mod tests {
     #[test]
     fn bom_crlf_nbsp_and_blank_rows() {
         let t = Table::read(b"\xEF\xBB\xBFA , b\r\n x\xC2\xA0,y\r\n,\r\n\r\n1,2,3\r\n").unwrap();
-        assert_eq!((t.headers.clone(), t.label("a")), (vec!["A".to_string(), "b".into()], "A".to_string()));
+        assert_eq!(
+            (t.headers.clone(), t.label("a")),
+            (vec!["A".to_string(), "b".into()], "A".to_string())
+        );
         assert_eq!(t.records.len(), 2);
-        assert_eq!((t.records[0].0, t.get(&t.records[0].1, "a")), (2, "x".to_string()));
-        assert_eq!((t.records[1].0, t.get(&t.records[1].1, "c"), t.label("c")), (5, String::new(), "c".into()));
+        assert_eq!(
+            (t.records[0].0, t.get(&t.records[0].1, "a")),
+            (2, "x".to_string())
+        );
+        assert_eq!(
+            (t.records[1].0, t.get(&t.records[1].1, "c"), t.label("c")),
+            (5, String::new(), "c".into())
+        );
     }
 
     #[test]
     fn whole_file_errors() {
         assert!(matches!(Table::read(b""), Err(ImportError::Empty)));
-        assert!(matches!(Table::read(b"\xEF\xBB\xBF \r\n"), Err(ImportError::Empty)));
+        assert!(matches!(
+            Table::read(b"\xEF\xBB\xBF \r\n"),
+            Err(ImportError::Empty)
+        ));
         assert!(matches!(
             Table::read(b"a,b\n1,2\nx,\xE9t\xE9\n"),
             Err(ImportError::NotUtf8 { line: 3 })
@@ -184,6 +214,9 @@ mod tests {
             Table::read(b"a,b\r\n1,2\r\nx,\xE9t\xE9\r\n"),
             Err(ImportError::NotUtf8 { line: 3 })
         ));
-        assert!(matches!(Table::read(b"a,\xE9\n"), Err(ImportError::NotUtf8 { line: 1 })));
+        assert!(matches!(
+            Table::read(b"a,\xE9\n"),
+            Err(ImportError::NotUtf8 { line: 1 })
+        ));
     }
 }

@@ -111,15 +111,19 @@ pub struct ImportImage {
 /// Recognises the dialect from a header record (case-insensitive, BOM and spaces ignored).
 /// Returns `None` for anything else, including the vendor CSV format.
 pub fn detect(headers: &StringRecord) -> Option<Dialect> {
-    let lower: Vec<String> =
-        headers.iter().map(|h| super::clean(h.trim_start_matches('\u{feff}')).to_lowercase()).collect();
+    let lower: Vec<String> = headers
+        .iter()
+        .map(|h| super::clean(h.trim_start_matches('\u{feff}')).to_lowercase())
+        .collect();
     detect_with(|n| lower.iter().any(|h| h == n))
 }
 
 fn detect_with(has: impl Fn(&str) -> bool) -> Option<Dialect> {
     if has("handle") && (has("title") || has("variant price") || has("variant sku")) {
         Some(Dialect::ShopifyLegacy)
-    } else if has("url handle") || (has("title") && (has("product image url") || has("published on online store"))) {
+    } else if has("url handle")
+        || (has("title") && (has("product image url") || has("published on online store")))
+    {
         Some(Dialect::Shopify2024)
     } else if has("name") && has("type") && (has("regular price") || has("parent")) {
         Some(Dialect::WooCommerce)
@@ -167,16 +171,31 @@ const RENAMED_2024: &[(&str, &str)] = &[
 /// dialect lacks its title or price column.
 pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog, ImportError> {
     let t = Table::read(bytes)?;
-    let dialect = detect_with(|n| t.has(n)).ok_or_else(|| ImportError::UnknownFormat { headers: t.header_list() })?;
+    let dialect = detect_with(|n| t.has(n)).ok_or_else(|| ImportError::UnknownFormat {
+        headers: t.header_list(),
+    })?;
     let (renamed, required) = match dialect {
-        Dialect::ShopifyLegacy => (&[][..], [("title", "Title"), ("variant price", "Variant Price")]),
+        Dialect::ShopifyLegacy => (
+            &[][..],
+            [("title", "Title"), ("variant price", "Variant Price")],
+        ),
         Dialect::Shopify2024 => (RENAMED_2024, [("title", "Title"), ("price", "Price")]),
-        Dialect::WooCommerce => (&[][..], [("name", "Name"), ("regular price", "Regular price")]),
+        Dialect::WooCommerce => (
+            &[][..],
+            [("name", "Name"), ("regular price", "Regular price")],
+        ),
     };
     if let Some((_, name)) = required.iter().find(|(l, _)| !t.has(l)) {
         return Err(ImportError::MissingColumn((*name).to_string()));
     }
-    let mut b = Builder { t: &t, renamed, currency, errors: Vec::new(), drafts: Vec::new(), skus: HashMap::new() };
+    let mut b = Builder {
+        t: &t,
+        renamed,
+        currency,
+        errors: Vec::new(),
+        drafts: Vec::new(),
+        skus: HashMap::new(),
+    };
     match dialect {
         Dialect::WooCommerce => b.woocommerce(),
         _ => b.shopify(),
@@ -192,12 +211,22 @@ pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog,
         }
     }
     errors.sort_by_key(|e| e.row);
-    Ok(ParsedCatalog { dialect, products, errors, rows: t.records.len() })
+    Ok(ParsedCatalog {
+        dialect,
+        products,
+        errors,
+        rows: t.records.len(),
+    })
 }
 
 /// Adds variant images not yet listed, orders by position, renumbers 1..=n.
 fn finish_images(mut p: ImportProduct) -> ImportProduct {
-    for url in p.variants.iter().filter_map(|v| v.image_url.clone()).collect::<Vec<_>>() {
+    for url in p
+        .variants
+        .iter()
+        .filter_map(|v| v.image_url.clone())
+        .collect::<Vec<_>>()
+    {
         add_image(&mut p.images, url, None, None);
     }
     p.images.sort_by_key(|i| i.position);
@@ -209,12 +238,18 @@ fn finish_images(mut p: ImportProduct) -> ImportProduct {
 
 /// Adds an image unless its URL is already there (then only a missing alt text is filled in);
 /// without a position it goes last.
-fn add_image(images: &mut Vec<ImportImage>, url: String, alt: Option<String>, position: Option<i32>) {
+fn add_image(
+    images: &mut Vec<ImportImage>,
+    url: String,
+    alt: Option<String>,
+    position: Option<i32>,
+) {
     if let Some(img) = images.iter_mut().find(|i| i.url == url) {
         img.alt = img.alt.take().or(alt);
         return;
     }
-    let position = position.unwrap_or_else(|| images.iter().map(|i| i.position).max().unwrap_or(0) + 1);
+    let position =
+        position.unwrap_or_else(|| images.iter().map(|i| i.position).max().unwrap_or(0) + 1);
     images.push(ImportImage { url, alt, position });
 }
 
@@ -255,7 +290,10 @@ struct Builder<'t> {
 
 impl Builder<'_> {
     fn col<'n>(&self, name: &'n str) -> &'n str {
-        self.renamed.iter().find(|(l, _)| *l == name).map_or(name, |(_, r)| r)
+        self.renamed
+            .iter()
+            .find(|(l, _)| *l == name)
+            .map_or(name, |(_, r)| r)
     }
     fn get(&self, rec: &StringRecord, name: &str) -> String {
         self.t.get(rec, self.col(name))
@@ -279,7 +317,9 @@ impl Builder<'_> {
         if raw.is_empty() {
             return Ok(None);
         }
-        parse_decimal_minor(&raw, self.currency.exponent()).map(Some).map_err(|e| self.err(row, name, e.message))
+        parse_decimal_minor(&raw, self.currency.exponent())
+            .map(Some)
+            .map_err(|e| self.err(row, name, e.message))
     }
 
     fn sku(&mut self, row: usize, rec: &StringRecord, name: &str) -> Option<Sku> {
@@ -288,7 +328,10 @@ impl Builder<'_> {
             Err(e) => return self.fail(row, name, e.message),
         };
         if let Some(first) = self.skus.get(sku.as_str()) {
-            let msg = format!("SKU '{}' is already used by row {first}; the SKU is dropped", sku.as_str());
+            let msg = format!(
+                "SKU '{}' is already used by row {first}; the SKU is dropped",
+                sku.as_str()
+            );
             return self.fail(row, name, msg);
         }
         self.skus.insert(sku.as_str().to_string(), row);
@@ -302,7 +345,9 @@ impl Builder<'_> {
             && s.starts_with(|c: char| c.is_ascii_digit())
             && s.chars().all(|c| c.is_ascii_digit() || "eE+-.".contains(c));
         if mangled {
-            let msg = format!("barcode '{s}' is in exponent notation (a spreadsheet mangled it); re-export it as text");
+            let msg = format!(
+                "barcode '{s}' is in exponent notation (a spreadsheet mangled it); re-export it as text"
+            );
             return self.fail(row, name, msg);
         }
         Some(s.to_string()).filter(|s| !s.is_empty())
@@ -314,7 +359,11 @@ impl Builder<'_> {
             return 0;
         }
         raw.parse().unwrap_or_else(|_| {
-            self.err(row, name, format!("stock '{raw}' is not a whole number; 0 used"));
+            self.err(
+                row,
+                name,
+                format!("stock '{raw}' is not a whole number; 0 used"),
+            );
             0
         })
     }
@@ -323,8 +372,14 @@ impl Builder<'_> {
     fn weight(&mut self, row: usize, rec: &StringRecord, name: &str, factor: f64) -> Option<i64> {
         let raw = self.opt(rec, name)?;
         match raw.replace(',', ".").parse::<f64>() {
-            Ok(v) if v.is_finite() && v >= 0.0 && v * factor < 1e12 => Some((v * factor).round() as i64),
-            _ => self.fail(row, name, format!("weight '{raw}' is not a non-negative number")),
+            Ok(v) if v.is_finite() && v >= 0.0 && v * factor < 1e12 => {
+                Some((v * factor).round() as i64)
+            }
+            _ => self.fail(
+                row,
+                name,
+                format!("weight '{raw}' is not a non-negative number"),
+            ),
         }
     }
 
@@ -335,17 +390,41 @@ impl Builder<'_> {
             self.drafts[di].combos.insert(values.to_vec(), row);
             return true;
         };
-        self.err(row, col, format!("duplicate variant: options [{}] already used by row {first}", values.join(" / ")));
+        self.err(
+            row,
+            col,
+            format!(
+                "duplicate variant: options [{}] already used by row {first}",
+                values.join(" / ")
+            ),
+        );
         false
     }
 
     fn new_draft(&mut self, row: usize, handle: Handle, title: String) -> usize {
         let (body_html, status) = (String::new(), ProductStatus::Active);
-        let (vendor, product_type, tags, options, variants, images, categories) = Default::default();
+        let (vendor, product_type, tags, options, variants, images, categories) =
+            Default::default();
         let p = ImportProduct {
-            row, handle, title, body_html, vendor, product_type, tags, status, options, variants, images, categories,
+            row,
+            handle,
+            title,
+            body_html,
+            vendor,
+            product_type,
+            tags,
+            status,
+            options,
+            variants,
+            images,
+            categories,
         };
-        self.drafts.push(Draft { p, tried: 0, combos: HashMap::new(), weight: None });
+        self.drafts.push(Draft {
+            p,
+            tried: 0,
+            combos: HashMap::new(),
+            weight: None,
+        });
         self.drafts.len() - 1
     }
 
@@ -369,7 +448,11 @@ impl Builder<'_> {
             let handle = match resolved {
                 Ok(h) => h,
                 Err(e) if raw.is_empty() => {
-                    self.err(row, "handle", format!("row has neither a handle nor a usable title: {e}"));
+                    self.err(
+                        row,
+                        "handle",
+                        format!("row has neither a handle nor a usable title: {e}"),
+                    );
                     continue;
                 }
                 Err(e) => {
@@ -384,7 +467,13 @@ impl Builder<'_> {
             let di = match by_handle.get(&handle) {
                 Some(&di) => di,
                 None if title.is_empty() => {
-                    self.err(row, "title", format!("the first row of product '{handle}' has no title; product skipped"));
+                    self.err(
+                        row,
+                        "title",
+                        format!(
+                            "the first row of product '{handle}' has no title; product skipped"
+                        ),
+                    );
                     broken.insert(raw);
                     continue;
                 }
@@ -396,11 +485,18 @@ impl Builder<'_> {
                 }
             };
             if let Some(url) = self.opt(rec, "image src") {
-                let (pos, alt) = (self.get(rec, "image position").parse().ok(), self.opt(rec, "image alt text"));
+                let (pos, alt) = (
+                    self.get(rec, "image position").parse().ok(),
+                    self.opt(rec, "image alt text"),
+                );
                 add_image(&mut self.drafts[di].p.images, url, alt, pos);
             }
-            let values: Vec<String> = (1..=3).map(|i| self.get(rec, &format!("option{i} value"))).collect();
-            let has_variant = ["variant sku", "variant price"].iter().any(|c| !self.get(rec, c).is_empty());
+            let values: Vec<String> = (1..=3)
+                .map(|i| self.get(rec, &format!("option{i} value")))
+                .collect();
+            let has_variant = ["variant sku", "variant price"]
+                .iter()
+                .any(|c| !self.get(rec, c).is_empty());
             if !has_variant && values.iter().all(String::is_empty) {
                 continue; // image-only (or empty) continuation row
             }
@@ -409,7 +505,11 @@ impl Builder<'_> {
             let mut ok = true;
             for (i, (v, name)) in values.iter().zip(&options).enumerate() {
                 if v.is_empty() {
-                    self.err(row, &format!("option{} value", i + 1), format!("missing value for option '{name}'"));
+                    self.err(
+                        row,
+                        &format!("option{} value", i + 1),
+                        format!("missing value for option '{name}'"),
+                    );
                     ok = false;
                 }
             }
@@ -417,9 +517,14 @@ impl Builder<'_> {
             if price == Ok(None) {
                 self.err(row, "variant price", "price is empty");
             }
-            let compare_at_minor = self.price(row, rec, "variant compare at price").ok().flatten();
+            let compare_at_minor = self
+                .price(row, rec, "variant compare at price")
+                .ok()
+                .flatten();
             let option_values: Vec<String> = values.into_iter().take(options.len()).collect();
-            let (Ok(Some(price_minor)), true) = (price, ok) else { continue };
+            let (Ok(Some(price_minor)), true) = (price, ok) else {
+                continue;
+            };
             if !self.claim(di, row, &option_values, "option1 value") {
                 continue;
             }
@@ -440,7 +545,10 @@ impl Builder<'_> {
 
     /// Fills the product-level fields of draft `di` from its first row.
     fn shopify_product(&mut self, row: usize, rec: &StringRecord, di: usize) {
-        let status = match (self.opt(rec, "status"), self.get(rec, "published").to_lowercase().as_str()) {
+        let status = match (
+            self.opt(rec, "status"),
+            self.get(rec, "published").to_lowercase().as_str(),
+        ) {
             (Some(s), _) => ProductStatus::parse(&s).unwrap_or_else(|e| {
                 self.err(row, "status", format!("{}; draft used", e.message));
                 ProductStatus::Draft
@@ -448,20 +556,35 @@ impl Builder<'_> {
             (None, "" | "true" | "1" | "yes") => ProductStatus::Active,
             (None, "false" | "0" | "no") => ProductStatus::Draft,
             (None, other) => {
-                self.err(row, "published", format!("published '{other}' must be TRUE or FALSE; draft used"));
+                self.err(
+                    row,
+                    "published",
+                    format!("published '{other}' must be TRUE or FALSE; draft used"),
+                );
                 ProductStatus::Draft
             }
         };
-        let mut options: Vec<String> =
-            (1..=3).map(|i| self.get(rec, &format!("option{i} name"))).take_while(|s| !s.is_empty()).collect();
+        let mut options: Vec<String> = (1..=3)
+            .map(|i| self.get(rec, &format!("option{i} name")))
+            .take_while(|s| !s.is_empty())
+            .collect();
         if options.len() == 1
             && options[0].eq_ignore_ascii_case("title")
-            && self.get(rec, "option1 value").eq_ignore_ascii_case("default title")
+            && self
+                .get(rec, "option1 value")
+                .eq_ignore_ascii_case("default title")
         {
             options.clear();
         }
-        let (body, vendor, ptype) = (self.get(rec, "body (html)"), self.opt(rec, "vendor"), self.opt(rec, "type"));
-        let (tags, category) = (split_list(&self.get(rec, "tags")), self.opt(rec, "product category"));
+        let (body, vendor, ptype) = (
+            self.get(rec, "body (html)"),
+            self.opt(rec, "vendor"),
+            self.opt(rec, "type"),
+        );
+        let (tags, category) = (
+            split_list(&self.get(rec, "tags")),
+            self.opt(rec, "product category"),
+        );
         let p = &mut self.drafts[di].p;
         (p.body_html, p.vendor, p.product_type, p.tags) = (body, vendor, ptype, tags);
         (p.status, p.options, p.categories) = (status, options, category.into_iter().collect());
@@ -469,15 +592,27 @@ impl Builder<'_> {
 
     fn woocommerce(&mut self) {
         let t = self.t;
-        let weight_col = t.headers.iter().map(|h| h.to_lowercase()).find(|h| h.starts_with("weight ("));
-        let factor = match weight_col.as_deref().map(|h| h.trim_start_matches("weight (").trim_end_matches(')')) {
+        let weight_col = t
+            .headers
+            .iter()
+            .map(|h| h.to_lowercase())
+            .find(|h| h.starts_with("weight ("));
+        let factor = match weight_col
+            .as_deref()
+            .map(|h| h.trim_start_matches("weight (").trim_end_matches(')'))
+        {
             Some("lbs" | "lb") => 453.592,
             Some("kg") => 1000.0,
             Some("oz") => 28.349_523,
             _ => 1.0, // grams, or no weight column
         };
         let attrs: Vec<(String, String)> = (1..)
-            .map(|i| (format!("attribute {i} name"), format!("attribute {i} value(s)")))
+            .map(|i| {
+                (
+                    format!("attribute {i} name"),
+                    format!("attribute {i} value(s)"),
+                )
+            })
             .take_while(|(n, _)| t.has(n))
             .collect();
         let mut used: HashSet<Handle> = HashSet::new();
@@ -492,7 +627,10 @@ impl Builder<'_> {
                 variations.push((row, rec));
                 continue;
             }
-            if !["variable", "grouped", "external", "simple"].iter().any(|k| is(k)) {
+            if !["variable", "grouped", "external", "simple"]
+                .iter()
+                .any(|k| is(k))
+            {
                 self.err(row, "type", format!("unknown product type '{kind}'"));
                 continue;
             }
@@ -500,38 +638,71 @@ impl Builder<'_> {
             let base = match Handle::from_title(&title) {
                 Ok(h) => h,
                 Err(e) => {
-                    self.err(row, "name", format!("name '{title}' gives no usable handle: {e}"));
+                    self.err(
+                        row,
+                        "name",
+                        format!("name '{title}' gives no usable handle: {e}"),
+                    );
                     continue;
                 }
             };
             let stem = base.as_str()[..base.as_str().len().min(249)].trim_end_matches('-');
             let handle = (1..100_000)
-                .map(|i| if i == 1 { Ok(base.clone()) } else { Handle::parse(&format!("{stem}-{i}")) })
+                .map(|i| {
+                    if i == 1 {
+                        Ok(base.clone())
+                    } else {
+                        Handle::parse(&format!("{stem}-{i}"))
+                    }
+                })
                 .find_map(|h| h.ok().filter(|h| !used.contains(h)))
                 .unwrap_or_else(|| base.clone());
             used.insert(handle.clone());
             let di = self.new_draft(row, handle, title);
-            let weight = weight_col.as_deref().and_then(|c| self.weight(row, rec, c, factor));
-            let (body, short) = (self.opt(rec, "description"), self.get(rec, "short description"));
-            let (tags, categories, images) = (self.get(rec, "tags"), self.get(rec, "categories"), self.get(rec, "images"));
+            let weight = weight_col
+                .as_deref()
+                .and_then(|c| self.weight(row, rec, c, factor));
+            let (body, short) = (
+                self.opt(rec, "description"),
+                self.get(rec, "short description"),
+            );
+            let (tags, categories, images) = (
+                self.get(rec, "tags"),
+                self.get(rec, "categories"),
+                self.get(rec, "images"),
+            );
             let d = &mut self.drafts[di];
             d.weight = weight;
             d.p.body_html = body.unwrap_or(short);
             (d.p.tags, d.p.categories) = (split_list(&tags), split_list(&categories));
             let active = self.t.get(rec, "published") == "1" && !is("grouped");
-            d.p.status = if active { ProductStatus::Active } else { ProductStatus::Draft };
+            d.p.status = if active {
+                ProductStatus::Active
+            } else {
+                ProductStatus::Draft
+            };
             for (i, url) in split_list(&images).into_iter().enumerate() {
                 add_image(&mut d.p.images, url, None, Some(i as i32 + 1));
             }
             if is("variable") {
                 d.p.options = attrs.iter().filter_map(|(n, _)| t.opt(rec, n)).collect();
-                for key in [t.opt(rec, "sku"), t.opt(rec, "id").map(|id| format!("id:{id}"))].into_iter().flatten() {
+                for key in [
+                    t.opt(rec, "sku"),
+                    t.opt(rec, "id").map(|id| format!("id:{id}")),
+                ]
+                .into_iter()
+                .flatten()
+                {
                     parents.insert(key, di);
                 }
                 continue;
             }
             d.tried += 1;
-            let price = if is("grouped") { Some((0, None)) } else { self.woo_price(row, rec) };
+            let price = if is("grouped") {
+                Some((0, None))
+            } else {
+                self.woo_price(row, rec)
+            };
             if let Some(price) = price {
                 let v = self.woo_variant(row, rec, price, weight, Vec::new());
                 self.drafts[di].p.variants.push(v);
@@ -541,17 +712,36 @@ impl Builder<'_> {
         for (row, rec) in variations {
             let key = t.get(rec, "parent");
             let Some(&di) = parents.get(&key) else {
-                self.err(row, "parent", format!("parent '{key}' is not a variable product of this file"));
+                self.err(
+                    row,
+                    "parent",
+                    format!("parent '{key}' is not a variable product of this file"),
+                );
                 continue;
             };
             self.drafts[di].tried += 1;
-            let Some(price) = self.woo_price(row, rec) else { continue };
-            let own = weight_col.as_deref().and_then(|c| self.weight(row, rec, c, factor));
+            let Some(price) = self.woo_price(row, rec) else {
+                continue;
+            };
+            let own = weight_col
+                .as_deref()
+                .and_then(|c| self.weight(row, rec, c, factor));
             let weight = own.or(self.drafts[di].weight);
-            let mine: Vec<(String, String)> =
-                attrs.iter().map(|(n, val)| (t.get(rec, n).to_lowercase(), t.get(rec, val))).collect();
-            let value = |o: &String| mine.iter().find(|(n, _)| *n == o.to_lowercase()).map(|(_, v)| v.clone());
-            let values: Vec<String> = self.drafts[di].p.options.iter().map(|o| value(o).unwrap_or_default()).collect();
+            let mine: Vec<(String, String)> = attrs
+                .iter()
+                .map(|(n, val)| (t.get(rec, n).to_lowercase(), t.get(rec, val)))
+                .collect();
+            let value = |o: &String| {
+                mine.iter()
+                    .find(|(n, _)| *n == o.to_lowercase())
+                    .map(|(_, v)| v.clone())
+            };
+            let values: Vec<String> = self.drafts[di]
+                .p
+                .options
+                .iter()
+                .map(|o| value(o).unwrap_or_default())
+                .collect();
             if self.claim(di, row, &values, "name") {
                 let v = self.woo_variant(row, rec, price, weight, values);
                 self.drafts[di].p.variants.push(v);
@@ -570,8 +760,14 @@ impl Builder<'_> {
         }
     }
 
-    fn woo_variant(&mut self, row: usize, rec: &StringRecord, price: (i64, Option<i64>), weight: Option<i64>,
-        option_values: Vec<String>) -> ImportVariant {
+    fn woo_variant(
+        &mut self,
+        row: usize,
+        rec: &StringRecord,
+        price: (i64, Option<i64>),
+        weight: Option<i64>,
+        option_values: Vec<String>,
+    ) -> ImportVariant {
         ImportVariant {
             row,
             sku: self.sku(row, rec, "sku"),
@@ -592,8 +788,11 @@ mod tests {
 
     fn data(name: &str) -> Option<Vec<u8>> {
         let local = format!("{}/../shared/data/{name}", env!("CARGO_MANIFEST_DIR"));
-        let found = std::fs::read(&local).or_else(|_| std::fs::read(format!("/work/shared/data/{name}")));
-        found.map_err(|e| eprintln!("skipping: {name} not found ({e})")).ok()
+        let found =
+            std::fs::read(&local).or_else(|_| std::fs::read(format!("/work/shared/data/{name}")));
+        found
+            .map_err(|e| eprintln!("skipping: {name} not found ({e})"))
+            .ok()
     }
 
     fn parse(csv: &str) -> ParsedCatalog {
@@ -601,11 +800,17 @@ mod tests {
     }
 
     fn product<'a>(c: &'a ParsedCatalog, handle: &str) -> &'a ImportProduct {
-        c.products.iter().find(|p| p.handle.as_str() == handle).unwrap_or_else(|| panic!("no product {handle}"))
+        c.products
+            .iter()
+            .find(|p| p.handle.as_str() == handle)
+            .unwrap_or_else(|| panic!("no product {handle}"))
     }
 
     fn values(p: &ImportProduct) -> Vec<String> {
-        p.variants.iter().map(|v| v.option_values.join("/")).collect()
+        p.variants
+            .iter()
+            .map(|v| v.option_values.join("/"))
+            .collect()
     }
 
     fn shopify_file(name: &str, products: usize, variants: usize) -> Option<ParsedCatalog> {
@@ -613,183 +818,447 @@ mod tests {
         assert_eq!(c.dialect, Dialect::ShopifyLegacy);
         assert_eq!(c.errors, []);
         assert_eq!(c.products.len(), products);
-        assert_eq!(c.products.iter().map(|p| p.variants.len()).sum::<usize>(), variants);
+        assert_eq!(
+            c.products.iter().map(|p| p.variants.len()).sum::<usize>(),
+            variants
+        );
         Some(c)
     }
 
     #[test]
     fn shopify_apparel() {
-        let Some(c) = shopify_file("shopify_apparel.csv", 20, 22) else { return };
+        let Some(c) = shopify_file("shopify_apparel.csv", 20, 22) else {
+            return;
+        };
         assert_eq!(c.rows, 22);
         let top = product(&c, "classic-varsity-top");
-        assert_eq!((top.options.clone(), values(top)), (vec!["Size".into()], vec!["Small".into(), "Medium".into(), "Large".into()]));
-        assert_eq!(top.variants.iter().map(|v| v.row).collect::<Vec<_>>(), [3, 4, 5]);
+        assert_eq!(
+            (top.options.clone(), values(top)),
+            (
+                vec!["Size".into()],
+                vec!["Small".into(), "Medium".into(), "Large".into()]
+            )
+        );
+        assert_eq!(
+            top.variants.iter().map(|v| v.row).collect::<Vec<_>>(),
+            [3, 4, 5]
+        );
         let shirt = &c.products[0];
-        assert_eq!((shirt.handle.as_str(), shirt.title.as_str(), shirt.status), ("ocean-blue-shirt", "Ocean Blue Shirt", ProductStatus::Active));
-        assert_eq!((shirt.options.len(), shirt.variants[0].option_values.len()), (0, 0));
-        assert_eq!((shirt.variants[0].price_minor, shirt.tags.clone()), (5000, vec!["men".to_string()]));
-        assert_eq!((shirt.vendor.as_deref(), shirt.product_type.as_deref()), (Some("partners-demo"), None));
+        assert_eq!(
+            (shirt.handle.as_str(), shirt.title.as_str(), shirt.status),
+            (
+                "ocean-blue-shirt",
+                "Ocean Blue Shirt",
+                ProductStatus::Active
+            )
+        );
+        assert_eq!(
+            (shirt.options.len(), shirt.variants[0].option_values.len()),
+            (0, 0)
+        );
+        assert_eq!(
+            (shirt.variants[0].price_minor, shirt.tags.clone()),
+            (5000, vec!["men".to_string()])
+        );
+        assert_eq!(
+            (shirt.vendor.as_deref(), shirt.product_type.as_deref()),
+            (Some("partners-demo"), None)
+        );
         assert!(c.products.iter().all(|p| !p.body_html.contains('\u{a0}')));
-        assert!(product(&c, "yellow-wool-jumper").body_html.contains("wide sleeves"));
+        assert!(
+            product(&c, "yellow-wool-jumper")
+                .body_html
+                .contains("wide sleeves")
+        );
     }
 
     #[test]
     fn shopify_home_and_garden() {
-        let Some(c) = shopify_file("shopify_home-and-garden.csv", 20, 21) else { return };
+        let Some(c) = shopify_file("shopify_home-and-garden.csv", 20, 21) else {
+            return;
+        };
         let pot = product(&c, "clay-plant-pot");
         assert_eq!(values(pot), ["Regular", "Large"]);
-        let prices: Vec<_> = pot.variants.iter().map(|v| (v.price_minor, v.inventory)).collect();
+        let prices: Vec<_> = pot
+            .variants
+            .iter()
+            .map(|v| (v.price_minor, v.inventory))
+            .collect();
         assert_eq!(prices, [(999, 1), (1599, 3)]);
         assert_eq!(pot.images.len(), 2);
         assert_eq!(product(&c, "pink-armchair").images[0].position, 1);
-        assert_eq!(product(&c, "copper-light").variants[0].compare_at_minor, Some(7500));
+        assert_eq!(
+            product(&c, "copper-light").variants[0].compare_at_minor,
+            Some(7500)
+        );
     }
 
     #[test]
     fn shopify_jewelery() {
-        let Some(c) = shopify_file("shopify_jewelery.csv", 20, 23) else { return };
+        let Some(c) = shopify_file("shopify_jewelery.csv", 20, 23) else {
+            return;
+        };
         let chain = product(&c, "chain-bracelet");
-        assert_eq!((chain.title.as_str(), chain.options.clone(), values(chain)), ("7 Shakra Bracelet", vec!["Color".into()], vec!["Blue".into(), "Black".into()]));
+        assert_eq!(
+            (chain.title.as_str(), chain.options.clone(), values(chain)),
+            (
+                "7 Shakra Bracelet",
+                vec!["Color".into()],
+                vec!["Blue".into(), "Black".into()]
+            )
+        );
         assert_eq!(chain.variants[0].compare_at_minor, Some(4499));
-        assert_eq!(chain.variants[0].image_url.as_deref(), Some("https://burst.shopifycdn.com/photos/navy-blue-chakra-bracelet_925x.jpg"));
+        assert_eq!(
+            chain.variants[0].image_url.as_deref(),
+            Some("https://burst.shopifycdn.com/photos/navy-blue-chakra-bracelet_925x.jpg")
+        );
         assert_eq!(chain.images.len(), 2);
         assert_eq!(product(&c, "gemstone").options, ["Colour"]);
         assert_eq!(product(&c, "gemstone").images.len(), 4);
         assert_eq!(product(&c, "leather-anchor").variants[1].price_minor, 5500);
-        assert_eq!(product(&c, "boho-earrings").variants[0].weight_grams, Some(28));
-        assert_eq!(product(&c, "boho-earrings").images.iter().map(|i| i.position).collect::<Vec<_>>(), [1, 2, 3]);
-        assert_eq!(product(&c, "leather-anchor").tags, ["Anchor", "Gold", "Leather", "Silver"]);
+        assert_eq!(
+            product(&c, "boho-earrings").variants[0].weight_grams,
+            Some(28)
+        );
+        assert_eq!(
+            product(&c, "boho-earrings")
+                .images
+                .iter()
+                .map(|i| i.position)
+                .collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        assert_eq!(
+            product(&c, "leather-anchor").tags,
+            ["Anchor", "Gold", "Leather", "Silver"]
+        );
         // The pendant's body spans lines 14-21: rows are spreadsheet lines, not record indexes.
         let pendant = product(&c, "choker-with-gold-pendant");
-        assert!(pendant.body_html.contains("<li>Length, 12\" with 2.5\" extender</li>"));
-        assert_eq!((pendant.row, product(&c, "choker-with-triangle").row), (14, 23));
+        assert!(
+            pendant
+                .body_html
+                .contains("<li>Length, 12\" with 2.5\" extender</li>")
+        );
+        assert_eq!(
+            (pendant.row, product(&c, "choker-with-triangle").row),
+            (14, 23)
+        );
     }
 
     #[test]
     fn shopify_template_statuses_and_markets() {
-        let Some(c) = shopify_file("shopify_product_template.csv", 3, 16) else { return };
+        let Some(c) = shopify_file("shopify_product_template.csv", 3, 16) else {
+            return;
+        };
         let statuses: Vec<_> = c.products.iter().map(|p| p.status).collect();
-        assert_eq!(statuses, [ProductStatus::Active, ProductStatus::Draft, ProductStatus::Archived]);
+        assert_eq!(
+            statuses,
+            [
+                ProductStatus::Active,
+                ProductStatus::Draft,
+                ProductStatus::Archived
+            ]
+        );
         let shirt = product(&c, "example-shirt");
-        assert_eq!((shirt.options.clone(), shirt.variants.len(), shirt.images.len()), (vec!["Color".into(), "Size".into()], 12, 7));
+        assert_eq!(
+            (
+                shirt.options.clone(),
+                shirt.variants.len(),
+                shirt.images.len()
+            ),
+            (vec!["Color".into(), "Size".into()], 12, 7)
+        );
         assert_eq!(shirt.variants[11].option_values, ["Purple", "L"]);
-        assert_eq!(shirt.categories, ["Apparel & Accessories > Clothing > Clothing Tops > T-Shirts"]);
+        assert_eq!(
+            shirt.categories,
+            ["Apparel & Accessories > Clothing > Clothing Tops > T-Shirts"]
+        );
         let v = &shirt.variants[0];
-        assert_eq!((v.sku.as_ref().map(Sku::as_str), v.barcode.as_deref(), v.weight_grams), (Some("SRT_COT_111"), Some("365275101829"), Some(145)));
-        assert_eq!(shirt.images[1].alt.as_deref(), Some("T-Shirt color swatches"));
+        assert_eq!(
+            (
+                v.sku.as_ref().map(Sku::as_str),
+                v.barcode.as_deref(),
+                v.weight_grams
+            ),
+            (Some("SRT_COT_111"), Some("365275101829"), Some(145))
+        );
+        assert_eq!(
+            shirt.images[1].alt.as_deref(),
+            Some("T-Shirt color swatches")
+        );
         let pants = product(&c, "example-pants");
-        assert_eq!((pants.variants[0].weight_grams, pants.variants[0].compare_at_minor, pants.images.len()), (Some(227), Some(6495), 4));
+        assert_eq!(
+            (
+                pants.variants[0].weight_grams,
+                pants.variants[0].compare_at_minor,
+                pants.images.len()
+            ),
+            (Some(227), Some(6495), 4)
+        );
         assert!(product(&c, "example-hat").options.is_empty());
     }
 
     #[test]
     fn woocommerce_sample() {
-        let Some(bytes) = data("woocommerce_sample_products.csv") else { return };
+        let Some(bytes) = data("woocommerce_sample_products.csv") else {
+            return;
+        };
         assert!(bytes.starts_with(b"\xEF\xBB\xBF"));
         let c = parse_products(&bytes, Currency::EUR).unwrap();
-        assert_eq!((c.dialect, c.rows, c.products.len()), (Dialect::WooCommerce, 25, 18));
+        assert_eq!(
+            (c.dialect, c.rows, c.products.len()),
+            (Dialect::WooCommerce, 25, 18)
+        );
         assert_eq!(c.errors, []);
         let tee = product(&c, "v-neck-t-shirt");
-        assert_eq!((tee.title.as_str(), tee.options.clone()), ("V-Neck T-Shirt", vec!["Color".into(), "Size".into()]));
+        assert_eq!(
+            (tee.title.as_str(), tee.options.clone()),
+            ("V-Neck T-Shirt", vec!["Color".into(), "Size".into()])
+        );
         assert_eq!(values(tee), ["Red/", "Green/", "Blue/"]);
-        let v: Vec<_> = tee.variants.iter().map(|v| (v.sku.as_ref().map(|s| s.as_str().to_string()), v.price_minor, v.weight_grams)).collect();
+        let v: Vec<_> = tee
+            .variants
+            .iter()
+            .map(|v| {
+                (
+                    v.sku.as_ref().map(|s| s.as_str().to_string()),
+                    v.price_minor,
+                    v.weight_grams,
+                )
+            })
+            .collect();
         assert_eq!(v[2], (Some("woo-vneck-tee-blue".into()), 1500, Some(227)));
-        assert_eq!((tee.categories.clone(), tee.images.len()), (vec!["Clothing > Tshirts".to_string()], 3));
+        assert_eq!(
+            (tee.categories.clone(), tee.images.len()),
+            (vec!["Clothing > Tshirts".to_string()], 3)
+        );
         let hoodie = product(&c, "hoodie");
-        assert_eq!(values(hoodie), ["Red/No", "Green/No", "Blue/No", "Blue/Yes"]);
-        assert_eq!((hoodie.variants[0].price_minor, hoodie.variants[0].compare_at_minor), (4200, Some(4500)));
+        assert_eq!(
+            values(hoodie),
+            ["Red/No", "Green/No", "Blue/No", "Blue/Yes"]
+        );
+        assert_eq!(
+            (
+                hoodie.variants[0].price_minor,
+                hoodie.variants[0].compare_at_minor
+            ),
+            (4200, Some(4500))
+        );
         let beanie = &product(&c, "beanie").variants[0];
-        assert_eq!((beanie.price_minor, beanie.compare_at_minor, beanie.inventory, beanie.weight_grams), (1800, Some(2000), 0, Some(91)));
+        assert_eq!(
+            (
+                beanie.price_minor,
+                beanie.compare_at_minor,
+                beanie.inventory,
+                beanie.weight_grams
+            ),
+            (1800, Some(2000), 0, Some(91))
+        );
         assert!(product(&c, "beanie").options.is_empty());
         let group = product(&c, "logo-collection");
-        assert_eq!((group.status, group.variants[0].price_minor, group.images.len()), (ProductStatus::Draft, 0, 4));
+        assert_eq!(
+            (
+                group.status,
+                group.variants[0].price_minor,
+                group.images.len()
+            ),
+            (ProductStatus::Draft, 0, 4)
+        );
         assert_eq!(product(&c, "album").variants[0].price_minor, 1500);
-        assert_eq!(product(&c, "wordpress-pennant").variants[0].price_minor, 1105);
+        assert_eq!(
+            product(&c, "wordpress-pennant").variants[0].price_minor,
+            1105
+        );
     }
 
     #[test]
     fn woocommerce_rules() {
-        let c = parse("\u{feff}ID,Type,SKU,Name,Published,Weight (kg),Sale price,Regular price,Parent,Attribute 1 name,Attribute 1 value(s)\n\
+        let c = parse(
+            "\u{feff}ID,Type,SKU,Name,Published,Weight (kg),Sale price,Regular price,Parent,Attribute 1 name,Attribute 1 value(s)\n\
             10,variable,cup,Cup,0,0.25,,,,Size,\"S, L\"\n\
             11,variation,cup-s,Cup - S,1,,,5,id:10,Size,S\n\
             12,variation,cup-l,Cup - L,1,0.4,,abc,cup,Size,L\n\
             13,variation,x,Lost,1,,,5,nope,Size,S\n\
-            14,simple,mug,Cup,-1,,,7.5,,,\n");
+            14,simple,mug,Cup,-1,,,7.5,,,\n",
+        );
         let (cup, mug) = (&c.products[0], &c.products[1]);
         assert_eq!((cup.handle.as_str(), mug.handle.as_str()), ("cup", "cup-2"));
-        assert_eq!((cup.status, mug.status), (ProductStatus::Draft, ProductStatus::Draft));
-        assert_eq!((values(cup), cup.variants[0].weight_grams), (vec!["S".to_string()], Some(250)));
-        let errs: Vec<_> = c.errors.iter().map(|e| (e.row, e.column.as_deref())).collect();
+        assert_eq!(
+            (cup.status, mug.status),
+            (ProductStatus::Draft, ProductStatus::Draft)
+        );
+        assert_eq!(
+            (values(cup), cup.variants[0].weight_grams),
+            (vec!["S".to_string()], Some(250))
+        );
+        let errs: Vec<_> = c
+            .errors
+            .iter()
+            .map(|e| (e.row, e.column.as_deref()))
+            .collect();
         assert_eq!(errs, [(4, Some("Regular price")), (5, Some("Parent"))]);
     }
 
     #[test]
     fn shopify_2024_headers() {
-        let c = parse("Title,URL handle,Description,Vendor,Product category,Type,Tags,Published on online store,Status,SKU,Barcode,Option1 name,Option1 value,Option2 name,Option2 value,Price,Compare-at price,Inventory quantity,Weight value (grams),Product image URL,Image position,Image alt text,Variant image URL\n\
+        let c = parse(
+            "Title,URL handle,Description,Vendor,Product category,Type,Tags,Published on online store,Status,SKU,Barcode,Option1 name,Option1 value,Option2 name,Option2 value,Price,Compare-at price,Inventory quantity,Weight value (grams),Product image URL,Image position,Image alt text,Variant image URL\n\
             Linen Shirt,linen-shirt,<p>Soft</p>,Acme,Apparel & Accessories > Clothing,Shirts,\"a, b, a\",TRUE,active,LS-S,'4006381333931,Size,S,Color,White,49.90,59.90,3,180,https://i/1.jpg,1,Front,https://i/3.jpg\n\
             ,linen-shirt,,,,,,,,LS-M,,,M,,White,49.90,,2,,https://i/2.jpg,2,,\n\
-            Wool Scarf,,,,,,,FALSE,,,,Title,Default Title,,,20,,,,,,,\n");
+            Wool Scarf,,,,,,,FALSE,,,,Title,Default Title,,,20,,,,,,,\n",
+        );
         assert_eq!(c.dialect, Dialect::Shopify2024);
         assert_eq!(c.errors, []);
         let shirt = &c.products[0];
-        assert_eq!((shirt.options.clone(), values(shirt)), (vec!["Size".into(), "Color".into()], vec!["S/White".into(), "M/White".into()]));
-        assert_eq!((shirt.tags.clone(), shirt.categories.len()), (vec!["a".into(), "b".into()], 1));
+        assert_eq!(
+            (shirt.options.clone(), values(shirt)),
+            (
+                vec!["Size".into(), "Color".into()],
+                vec!["S/White".into(), "M/White".into()]
+            )
+        );
+        assert_eq!(
+            (shirt.tags.clone(), shirt.categories.len()),
+            (vec!["a".into(), "b".into()], 1)
+        );
         let v = &shirt.variants[0];
-        assert_eq!((v.price_minor, v.compare_at_minor, v.inventory, v.weight_grams), (4990, Some(5990), 3, Some(180)));
+        assert_eq!(
+            (
+                v.price_minor,
+                v.compare_at_minor,
+                v.inventory,
+                v.weight_grams
+            ),
+            (4990, Some(5990), 3, Some(180))
+        );
         assert_eq!(v.barcode.as_deref(), Some("4006381333931"));
-        let urls: Vec<_> = shirt.images.iter().map(|i| (i.url.as_str(), i.position)).collect();
-        assert_eq!(urls, [("https://i/1.jpg", 1), ("https://i/2.jpg", 2), ("https://i/3.jpg", 3)]);
+        let urls: Vec<_> = shirt
+            .images
+            .iter()
+            .map(|i| (i.url.as_str(), i.position))
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                ("https://i/1.jpg", 1),
+                ("https://i/2.jpg", 2),
+                ("https://i/3.jpg", 3)
+            ]
+        );
         let scarf = &c.products[1];
-        assert_eq!((scarf.handle.as_str(), scarf.status, scarf.options.len(), scarf.variants[0].price_minor), ("wool-scarf", ProductStatus::Draft, 0, 2000));
+        assert_eq!(
+            (
+                scarf.handle.as_str(),
+                scarf.status,
+                scarf.options.len(),
+                scarf.variants[0].price_minor
+            ),
+            ("wool-scarf", ProductStatus::Draft, 0, 2000)
+        );
     }
 
     #[test]
     fn bad_prices_are_row_errors() {
-        let c = parse("Handle,Title,Option1 Name,Option1 Value,Variant Price,Variant Barcode\r\n\
+        let c = parse(
+            "Handle,Title,Option1 Name,Option1 Value,Variant Price,Variant Barcode\r\n\
             bad,Bad,Title,Default Title,abc,\r\n\
             mixed,Mixed,Size,S,3.65275E+11,\r\n\
             mixed,,,M,12,\r\n\
             \"good\",\"Good\r\nThing\",Title,Default Title,9.5,3.65275E+11\r\n\
             good,,,,,\r\n\
-            Ok Handle,Ok,Title,Default Title,,\r\n");
+            Ok Handle,Ok,Title,Default Title,,\r\n",
+        );
         assert_eq!(c.rows, 6);
         let handles: Vec<_> = c.products.iter().map(|p| p.handle.as_str()).collect();
         assert_eq!(handles, ["mixed", "good"]);
         assert_eq!(values(&c.products[0]), ["M"]);
-        assert_eq!((c.products[1].variants[0].price_minor, c.products[1].variants[0].barcode.as_deref()), (950, None));
-        let errs: Vec<_> = c.errors.iter().map(|e| (e.row, e.column.as_deref().unwrap_or(""), e.message.as_str())).collect();
+        assert_eq!(
+            (
+                c.products[1].variants[0].price_minor,
+                c.products[1].variants[0].barcode.as_deref()
+            ),
+            (950, None)
+        );
+        let errs: Vec<_> = c
+            .errors
+            .iter()
+            .map(|e| (e.row, e.column.as_deref().unwrap_or(""), e.message.as_str()))
+            .collect();
         assert_eq!(errs[0], (2, "Variant Price", "price 'abc' is not a number"));
-        assert_eq!((errs[1].0, errs[1].1, errs[1].2.contains("exponent")), (3, "Variant Price", true));
+        assert_eq!(
+            (errs[1].0, errs[1].1, errs[1].2.contains("exponent")),
+            (3, "Variant Price", true)
+        );
         assert_eq!((errs[2].0, errs[2].1), (5, "Variant Barcode"));
-        assert_eq!((errs[3].0, errs[3].1, errs[3].2), (8, "Variant Price", "price is empty"));
+        assert_eq!(
+            (errs[3].0, errs[3].1, errs[3].2),
+            (8, "Variant Price", "price is empty")
+        );
         assert_eq!(errs.len(), 4);
     }
 
     #[test]
     fn handles_and_duplicates() {
-        let c = parse("Handle,Title,Option1 Name,Option1 Value,Variant SKU,Variant Price\n\
+        let c = parse(
+            "Handle,Title,Option1 Name,Option1 Value,Variant SKU,Variant Price\n\
             Ocean Blue,Ocean Blue Shirt,Size,S,A1,10\nOcean Blue,,,M,A1,11\nOcean Blue,,,M,A2,12\nOcean Blue,,,L,A2,13\n\
-            NoTitle,,Size,S,B,1\nNoTitle,,,M,C,1\n");
+            NoTitle,,Size,S,B,1\nNoTitle,,,M,C,1\n",
+        );
         let p = &c.products[0];
-        assert_eq!((c.products.len(), p.handle.as_str(), values(p)), (1, "ocean-blue-shirt", vec!["S".into(), "M".into(), "L".into()]));
-        assert_eq!(p.variants.iter().map(|v| v.sku.as_ref().map(Sku::as_str)).collect::<Vec<_>>(), [Some("A1"), None, Some("A2")]);
-        let errs: Vec<_> = c.errors.iter().map(|e| (e.row, e.column.as_deref().unwrap_or(""))).collect();
-        assert_eq!(errs, [(3, "Variant SKU"), (4, "Option1 Value"), (6, "Handle")]);
+        assert_eq!(
+            (c.products.len(), p.handle.as_str(), values(p)),
+            (
+                1,
+                "ocean-blue-shirt",
+                vec!["S".into(), "M".into(), "L".into()]
+            )
+        );
+        assert_eq!(
+            p.variants
+                .iter()
+                .map(|v| v.sku.as_ref().map(Sku::as_str))
+                .collect::<Vec<_>>(),
+            [Some("A1"), None, Some("A2")]
+        );
+        let errs: Vec<_> = c
+            .errors
+            .iter()
+            .map(|e| (e.row, e.column.as_deref().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            errs,
+            [(3, "Variant SKU"), (4, "Option1 Value"), (6, "Handle")]
+        );
     }
 
     #[test]
     fn whole_file_errors() {
-        assert!(matches!(parse_products(b"", Currency::EUR), Err(ImportError::Empty)));
-        assert!(matches!(parse_products(b"\xEF\xBB\xBF\r\n", Currency::EUR), Err(ImportError::Empty)));
+        assert!(matches!(
+            parse_products(b"", Currency::EUR),
+            Err(ImportError::Empty)
+        ));
+        assert!(matches!(
+            parse_products(b"\xEF\xBB\xBF\r\n", Currency::EUR),
+            Err(ImportError::Empty)
+        ));
         let vendors = b"vendor_name,subdomain,owner_email\nA,a,a@b.lu\n";
         match parse_products(vendors, Currency::EUR) {
-            Err(e @ ImportError::UnknownFormat { .. }) => assert!(e.to_string().ends_with("found headers: vendor_name, subdomain, owner_email")),
+            Err(e @ ImportError::UnknownFormat { .. }) => assert!(
+                e.to_string()
+                    .ends_with("found headers: vendor_name, subdomain, owner_email")
+            ),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(parse_products(b"Handle,Title\nx,X\n", Currency::EUR), Err(ImportError::MissingColumn(c)) if c == "Variant Price"));
+        assert!(
+            matches!(parse_products(b"Handle,Title\nx,X\n", Currency::EUR), Err(ImportError::MissingColumn(c)) if c == "Variant Price")
+        );
         let bom = parse("\u{feff}Handle,Title,Variant Price\r\nmug,Mug,5\r\n");
-        assert_eq!((bom.dialect, bom.products.len()), (Dialect::ShopifyLegacy, 1));
-        let hdr = csv::StringRecord::from(vec!["\u{feff}ID", "Type", "SKU", "Name", "Regular price"]);
+        assert_eq!(
+            (bom.dialect, bom.products.len()),
+            (Dialect::ShopifyLegacy, 1)
+        );
+        let hdr =
+            csv::StringRecord::from(vec!["\u{feff}ID", "Type", "SKU", "Name", "Regular price"]);
         assert_eq!(detect(&hdr), Some(Dialect::WooCommerce));
     }
 }

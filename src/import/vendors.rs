@@ -73,7 +73,10 @@ const COUNTRIES: &str = "ADAEAFAGAIALAMAOAQARASATAUAWAXAZBABBBDBEBFBGBHBIBJBLBMB
 ///
 /// Errors: [`ImportError::Empty`], [`ImportError::NotUtf8`], [`ImportError::Csv`], and
 /// [`ImportError::MissingColumn`] without a `vendor_name` or `owner_email` column.
-pub fn parse_vendors(bytes: &[u8], is_taken: &dyn Fn(&str) -> bool) -> Result<ParsedVendors, ImportError> {
+pub fn parse_vendors(
+    bytes: &[u8],
+    is_taken: &dyn Fn(&str) -> bool,
+) -> Result<ParsedVendors, ImportError> {
     let t = Table::read(bytes)?;
     for required in ["vendor_name", "owner_email"] {
         if !t.has(required) {
@@ -81,7 +84,8 @@ pub fn parse_vendors(bytes: &[u8], is_taken: &dyn Fn(&str) -> bool) -> Result<Pa
         }
     }
     let mut errors: Vec<RowError> = Vec::new();
-    let mut err = |row: usize, col: &str, msg: String| errors.push(RowError::new(row, Some(col), msg));
+    let mut err =
+        |row: usize, col: &str, msg: String| errors.push(RowError::new(row, Some(col), msg));
     // Pass 1: validate each row on its own; remember explicit subdomains.
     let mut seen: HashMap<(String, String), usize> = HashMap::new();
     let mut candidates: Vec<(VendorRow, bool)> = Vec::new(); // (vendor, still valid)
@@ -94,20 +98,32 @@ pub fn parse_vendors(bytes: &[u8], is_taken: &dyn Fn(&str) -> bool) -> Result<Pa
             problems.push(("vendor_name", "vendor_name is empty".into()));
         }
         let owner_email = Email::parse(&t.get(rec, "owner_email"));
-        let owner_email = owner_email.map_err(|e| problems.push(("owner_email", e.message))).ok();
+        let owner_email = owner_email
+            .map_err(|e| problems.push(("owner_email", e.message)))
+            .ok();
         let explicit = get("subdomain").map(|s| Subdomain::parse(&s));
-        let explicit = explicit.and_then(|s| s.map_err(|e| problems.push(("subdomain", e.message))).ok());
+        let explicit =
+            explicit.and_then(|s| s.map_err(|e| problems.push(("subdomain", e.message))).ok());
         let business_country = get("business_country").map(|s| s.to_ascii_uppercase());
         if let Some(cc) = &business_country {
-            let known = cc.len() == 2 && cc.is_ascii() && COUNTRIES.as_bytes().chunks(2).any(|k| k == cc.as_bytes());
+            let known = cc.len() == 2
+                && cc.is_ascii()
+                && COUNTRIES.as_bytes().chunks(2).any(|k| k == cc.as_bytes());
             if !known {
-                let msg = format!("business_country '{cc}' is not an ISO 3166-1 alpha-2 code (e.g. LU)");
+                let msg =
+                    format!("business_country '{cc}' is not an ISO 3166-1 alpha-2 code (e.g. LU)");
                 problems.push(("business_country", msg));
             }
         }
         let initial_password = get("initial_password");
-        if initial_password.as_ref().is_some_and(|p| p.chars().count() < 8) {
-            problems.push(("initial_password", "initial_password must be at least 8 characters".into()));
+        if initial_password
+            .as_ref()
+            .is_some_and(|p| p.chars().count() < 8)
+        {
+            problems.push((
+                "initial_password",
+                "initial_password must be at least 8 characters".into(),
+            ));
         }
         let letzshop_csv_url = get("letzshop_csv_url");
         let http = |u: &&String| u.starts_with("https://") || u.starts_with("http://");
@@ -121,15 +137,20 @@ pub fn parse_vendors(bytes: &[u8], is_taken: &dyn Fn(&str) -> bool) -> Result<Pa
             let key = (vendor_name.to_lowercase(), email.as_str().to_string());
             match seen.get(&key) {
                 Some(first) => {
-                    let msg = format!("duplicate of row {first} (same vendor_name and owner_email)");
+                    let msg =
+                        format!("duplicate of row {first} (same vendor_name and owner_email)");
                     problems.push(("vendor_name", msg))
                 }
                 None => drop(seen.insert(key, row)),
             }
         }
         let ok = problems.is_empty();
-        problems.into_iter().for_each(|(col, msg)| err(row, col, msg));
-        let (Some(owner_email), true) = (owner_email, ok) else { continue };
+        problems
+            .into_iter()
+            .for_each(|(col, msg)| err(row, col, msg));
+        let (Some(owner_email), true) = (owner_email, ok) else {
+            continue;
+        };
         let subdomain_explicit = explicit.is_some();
         let vendor = VendorRow {
             row,
@@ -176,14 +197,25 @@ pub fn parse_vendors(bytes: &[u8], is_taken: &dyn Fn(&str) -> bool) -> Result<Pa
             }
             None => {
                 *valid = false;
-                let msg = format!("cannot derive a free subdomain from '{}'; give one in the subdomain column", v.vendor_name);
+                let msg = format!(
+                    "cannot derive a free subdomain from '{}'; give one in the subdomain column",
+                    v.vendor_name
+                );
                 err(v.row, "subdomain", msg);
             }
         }
     }
     errors.sort_by_key(|e| e.row);
-    let rows = candidates.into_iter().filter(|(_, valid)| *valid).map(|(v, _)| v).collect();
-    Ok(ParsedVendors { rows, errors, total: t.records.len() })
+    let rows = candidates
+        .into_iter()
+        .filter(|(_, valid)| *valid)
+        .map(|(v, _)| v)
+        .collect();
+    Ok(ParsedVendors {
+        rows,
+        errors,
+        total: t.records.len(),
+    })
 }
 
 /// Stand-in until pass 3 assigns the derived subdomain.
@@ -209,7 +241,9 @@ fn derive(name: &str, taken: &dyn Fn(&str) -> bool) -> Option<Subdomain> {
             let cut = &base[..base.len().min(63 - suffix.len())];
             format!("{}{suffix}", cut.trim_end_matches('-'))
         };
-        Subdomain::parse(&candidate).ok().filter(|s| !taken(s.as_str()))
+        Subdomain::parse(&candidate)
+            .ok()
+            .filter(|s| !taken(s.as_str()))
     })
 }
 
@@ -220,23 +254,35 @@ mod tests {
 
     fn data(name: &str) -> Option<Vec<u8>> {
         let local = format!("{}/../shared/data/{name}", env!("CARGO_MANIFEST_DIR"));
-        let found = std::fs::read(&local).or_else(|_| std::fs::read(format!("/work/shared/data/{name}")));
-        found.map_err(|e| eprintln!("skipping: {name} not found ({e})")).ok()
+        let found =
+            std::fs::read(&local).or_else(|_| std::fs::read(format!("/work/shared/data/{name}")));
+        found
+            .map_err(|e| eprintln!("skipping: {name} not found ({e})"))
+            .ok()
     }
 
     const HEADER: &str = "vendor_name,subdomain,owner_name,owner_email,owner_phone,business_address,business_city,business_postal_code,business_country,letzshop_csv_url,initial_password\n";
 
     fn parse(body: &str, taken: &[&str]) -> ParsedVendors {
-        parse_vendors(format!("{HEADER}{body}").as_bytes(), &|s| taken.contains(&s)).unwrap()
+        parse_vendors(format!("{HEADER}{body}").as_bytes(), &|s| {
+            taken.contains(&s)
+        })
+        .unwrap()
     }
 
     fn errs(p: &ParsedVendors, row: usize) -> Vec<(Option<&str>, &str)> {
-        p.errors.iter().filter(|e| e.row == row).map(|e| (e.column.as_deref(), e.message.as_str())).collect()
+        p.errors
+            .iter()
+            .filter(|e| e.row == row)
+            .map(|e| (e.column.as_deref(), e.message.as_str()))
+            .collect()
     }
 
     #[test]
     fn luxembourg_300() {
-        let Some(bytes) = data("vendors_lu_300.csv") else { return };
+        let Some(bytes) = data("vendors_lu_300.csv") else {
+            return;
+        };
         let p = parse_vendors(&bytes, &|s| s == "lidl").unwrap();
         assert_eq!(p.total, 300);
         let error_rows: HashSet<usize> = p.errors.iter().map(|e| e.row).collect();
@@ -244,27 +290,75 @@ mod tests {
         // 17 explicit subdomains that are not DNS labels, 3 explicit duplicates
         // (casa, nissan, die-brille), and 'lidl' taken on the platform.
         assert_eq!(error_rows.len(), 21, "{:#?}", p.errors);
-        assert!(p.errors.iter().all(|e| e.column.as_deref() == Some("subdomain")));
+        assert!(
+            p.errors
+                .iter()
+                .all(|e| e.column.as_deref() == Some("subdomain"))
+        );
         let subs: HashSet<&str> = p.rows.iter().map(|r| r.subdomain.as_str()).collect();
         assert_eq!(subs.len(), p.rows.len(), "subdomains are unique");
         for row in [134, 188, 37, 47, 71, 213, 265, 285] {
-            assert!(errs(&p, row).iter().any(|(_, m)| m.contains("not a DNS label")), "row {row}: {:?}", errs(&p, row));
+            assert!(
+                errs(&p, row)
+                    .iter()
+                    .any(|(_, m)| m.contains("not a DNS label")),
+                "row {row}: {:?}",
+                errs(&p, row)
+            );
         }
-        assert_eq!(errs(&p, 250), [(Some("subdomain"), "subdomain 'casa' is already taken by row 11")]);
-        assert_eq!(errs(&p, 235), [(Some("subdomain"), "subdomain 'nissan' is already taken by row 148")]);
-        assert_eq!(errs(&p, 281), [(Some("subdomain"), "subdomain 'die-brille' is already taken by row 268")]);
-        assert_eq!(errs(&p, 122), [(Some("subdomain"), "subdomain 'lidl' is already taken")]);
-        let sub = |row: usize| p.rows.iter().find(|r| r.row == row).map(|r| (r.subdomain.as_str(), r.subdomain_explicit));
+        assert_eq!(
+            errs(&p, 250),
+            [(
+                Some("subdomain"),
+                "subdomain 'casa' is already taken by row 11"
+            )]
+        );
+        assert_eq!(
+            errs(&p, 235),
+            [(
+                Some("subdomain"),
+                "subdomain 'nissan' is already taken by row 148"
+            )]
+        );
+        assert_eq!(
+            errs(&p, 281),
+            [(
+                Some("subdomain"),
+                "subdomain 'die-brille' is already taken by row 268"
+            )]
+        );
+        assert_eq!(
+            errs(&p, 122),
+            [(Some("subdomain"), "subdomain 'lidl' is already taken")]
+        );
+        let sub = |row: usize| {
+            p.rows
+                .iter()
+                .find(|r| r.row == row)
+                .map(|r| (r.subdomain.as_str(), r.subdomain_explicit))
+        };
         assert_eq!(sub(11), Some(("casa", true)));
         // Six "Fischer" bakeries: the explicit one (row 42) keeps 'fischer' although row 64
         // and later derive from the same name.
         assert_eq!(sub(42), Some(("fischer", true)));
         let fischer = [64, 98, 127, 270, 275].map(|r| sub(r).map(|s| s.0));
-        assert_eq!(fischer, [Some("fischer-2"), Some("fischer-3"), Some("fischer-4"), Some("fischer-5"), Some("fischer-6")]);
+        assert_eq!(
+            fischer,
+            [
+                Some("fischer-2"),
+                Some("fischer-3"),
+                Some("fischer-4"),
+                Some("fischer-5"),
+                Some("fischer-6")
+            ]
+        );
         assert_eq!(sub(211), Some(("h-and-m", false)));
         assert_eq!(sub(2).map(|s| s.0), Some("studio-m"));
         let first = &p.rows[0];
-        assert_eq!((first.row, first.business_country.as_deref()), (2, Some("LU")));
+        assert_eq!(
+            (first.row, first.business_country.as_deref()),
+            (2, Some("LU"))
+        );
         assert_eq!(first.owner_email.as_str(), "owner.04633d@shops.example.lu");
         assert_eq!(first.business_address, None);
     }
@@ -278,8 +372,25 @@ mod tests {
         let p = parse(&body, &["bakery-paul-2"]);
         let subs: Vec<&str> = p.rows.iter().map(|r| r.subdomain.as_str()).collect();
         let long_2 = format!("{}-2", "x".repeat(61));
-        assert_eq!(subs, ["bakery-paul", "bakery-paul-4", "admin-shop", "ab-shop", &long[..63], long_2.as_str(), "bakery-paul-3"]);
-        assert_eq!(errs(&p, 6), [(Some("subdomain"), "cannot derive a free subdomain from '!!'; give one in the subdomain column")]);
+        assert_eq!(
+            subs,
+            [
+                "bakery-paul",
+                "bakery-paul-4",
+                "admin-shop",
+                "ab-shop",
+                &long[..63],
+                long_2.as_str(),
+                "bakery-paul-3"
+            ]
+        );
+        assert_eq!(
+            errs(&p, 6),
+            [(
+                Some("subdomain"),
+                "cannot derive a free subdomain from '!!'; give one in the subdomain column"
+            )]
+        );
         assert_eq!(p.total, 8);
     }
 
@@ -297,24 +408,69 @@ Ok Shop,,,ok@shop.lu,,,,,lu,https://letzshop.lu/feed.csv,longenough
 Shop B,,,ann@b.lu
 ";
         let p = parse(body, &[]);
-        assert_eq!(errs(&p, 2), [(Some("owner_email"), "'not-an-email' is not a valid e-mail address"), (Some("initial_password"), "initial_password must be at least 8 characters")]);
+        assert_eq!(
+            errs(&p, 2),
+            [
+                (
+                    Some("owner_email"),
+                    "'not-an-email' is not a valid e-mail address"
+                ),
+                (
+                    Some("initial_password"),
+                    "initial_password must be at least 8 characters"
+                )
+            ]
+        );
         let cols: Vec<_> = errs(&p, 3).into_iter().map(|e| e.0).collect();
         assert_eq!(cols, [Some("business_country"), Some("letzshop_csv_url")]);
         assert_eq!(errs(&p, 4), [(Some("vendor_name"), "vendor_name is empty")]);
-        assert_eq!(errs(&p, 6), [(Some("vendor_name"), "duplicate of row 5 (same vendor_name and owner_email)")]);
-        assert_eq!(errs(&p, 7), [(Some("subdomain"), "subdomain 'casa' is already taken by row 5")]);
+        assert_eq!(
+            errs(&p, 6),
+            [(
+                Some("vendor_name"),
+                "duplicate of row 5 (same vendor_name and owner_email)"
+            )]
+        );
+        assert_eq!(
+            errs(&p, 7),
+            [(
+                Some("subdomain"),
+                "subdomain 'casa' is already taken by row 5"
+            )]
+        );
         assert_eq!(errs(&p, 8)[0].0, Some("subdomain"));
-        let ok: Vec<_> = p.rows.iter().map(|r| (r.row, r.subdomain.as_str(), r.business_country.as_deref())).collect();
-        assert_eq!(ok, [(5, "casa", None), (9, "ok-shop", Some("LU")), (10, "shop-b", None)]);
+        let ok: Vec<_> = p
+            .rows
+            .iter()
+            .map(|r| (r.row, r.subdomain.as_str(), r.business_country.as_deref()))
+            .collect();
+        assert_eq!(
+            ok,
+            [
+                (5, "casa", None),
+                (9, "ok-shop", Some("LU")),
+                (10, "shop-b", None)
+            ]
+        );
         assert_eq!(p.rows[1].initial_password.as_deref(), Some("longenough"));
         assert_eq!((p.total, p.errors.len()), (9, 8));
     }
 
     #[test]
     fn file_errors() {
-        assert!(matches!(parse_vendors(b"", &|_| false), Err(ImportError::Empty)));
-        assert!(matches!(parse_vendors(b"name,email\nx,y\n", &|_| false), Err(ImportError::MissingColumn(c)) if c == "vendor_name"));
+        assert!(matches!(
+            parse_vendors(b"", &|_| false),
+            Err(ImportError::Empty)
+        ));
+        assert!(
+            matches!(parse_vendors(b"name,email\nx,y\n", &|_| false), Err(ImportError::MissingColumn(c)) if c == "vendor_name")
+        );
         let crlf = "vendor_name,owner_email\r\nA Shop,a@b.lu\r\n";
-        assert_eq!(parse_vendors(crlf.as_bytes(), &|_| false).unwrap().rows[0].subdomain.as_str(), "a-shop");
+        assert_eq!(
+            parse_vendors(crlf.as_bytes(), &|_| false).unwrap().rows[0]
+                .subdomain
+                .as_str(),
+            "a-shop"
+        );
     }
 }

@@ -164,8 +164,7 @@ pub struct ProductFilter {
     pub featured: Option<bool>,
 }
 
-const PRODUCT_COLS: &str =
-    "id, handle, title, body_html, vendor, product_type, tags, status, options, featured, created_at, updated_at";
+const PRODUCT_COLS: &str = "id, handle, title, body_html, vendor, product_type, tags, status, options, featured, created_at, updated_at";
 const WHERE: &str = "tenant_id = $1 and ($2 is null or status = $2) and ($3 is null or lower(title) like $3 or handle like $3) and ($4 is null or vendor = $4) and ($5 is null or featured = $5)";
 
 impl TenantDb {
@@ -204,10 +203,12 @@ impl TenantDb {
 
     /// Counts all products of the tenant (for plan limits).
     pub async fn count_products(&self) -> StoreResult<i64> {
-        Ok(dispatch!(&self.db, p => sqlx::query_scalar("select count(*) from products where tenant_id = $1")
+        Ok(
+            dispatch!(&self.db, p => sqlx::query_scalar("select count(*) from products where tenant_id = $1")
             .bind(self.tenant)
             .fetch_one(p)
-            .await)?)
+            .await)?,
+        )
     }
 
     /// Loads variants and images for a page of products with two queries.
@@ -300,7 +301,11 @@ impl TenantDb {
     }
 
     /// Fetches one product by handle, optionally only if active.
-    pub async fn get_product_by_handle(&self, handle: &str, active_only: bool) -> StoreResult<Option<Product>> {
+    pub async fn get_product_by_handle(
+        &self,
+        handle: &str,
+        active_only: bool,
+    ) -> StoreResult<Option<Product>> {
         let row = dispatch!(&self.db, p => sqlx::query_as::<_, ProductRow>(sqlx::AssertSqlSafe(format!(
             "select {PRODUCT_COLS} from products where tenant_id = $1 and handle = $2 and ($3 = false or status = 'active')"
         )))
@@ -314,7 +319,11 @@ impl TenantDb {
 
     /// Creates a product with its variants and images in one transaction.
     /// Errors: `Conflict{field:"handle"}` or `Conflict{field:"sku"}`.
-    pub async fn create_product(&self, input: &ProductInput, currency: &str) -> StoreResult<Product> {
+    pub async fn create_product(
+        &self,
+        input: &ProductInput,
+        currency: &str,
+    ) -> StoreResult<Product> {
         let mut tx = self.db.begin().await?;
         let id = self.insert_product_tx(&mut tx, input, currency).await?;
         tx.commit().await?;
@@ -322,9 +331,15 @@ impl TenantDb {
     }
 
     /// Replaces a product's fields, variants and images. Errors: `NotFound`, `Conflict`.
-    pub async fn update_product(&self, id: Uuid, input: &ProductInput, currency: &str) -> StoreResult<Product> {
+    pub async fn update_product(
+        &self,
+        id: Uuid,
+        input: &ProductInput,
+        currency: &str,
+    ) -> StoreResult<Product> {
         let mut tx = self.db.begin().await?;
-        self.replace_product_tx(&mut tx, id, input, currency).await?;
+        self.replace_product_tx(&mut tx, id, input, currency)
+            .await?;
         tx.commit().await?;
         self.get_product(id).await?.ok_or(StoreError::NotFound)
     }
@@ -369,13 +384,22 @@ impl TenantDb {
                 .fetch_optional(&mut **c)
                 .await)?;
             if existing.is_none() && max_products >= 0 && count >= max_products {
-                out.failed.push((i, format!("the plan allows at most {max_products} products")));
+                out.failed.push((
+                    i,
+                    format!("the plan allows at most {max_products} products"),
+                ));
                 continue;
             }
             exec_tx!(&mut tx, c => sqlx::query("savepoint upsert_one").execute(&mut **c).await)?;
             let res = match existing {
-                Some(id) => self.replace_product_tx(&mut tx, id, input, currency).await.map(|_| false),
-                None => self.insert_product_tx(&mut tx, input, currency).await.map(|_| true),
+                Some(id) => self
+                    .replace_product_tx(&mut tx, id, input, currency)
+                    .await
+                    .map(|_| false),
+                None => self
+                    .insert_product_tx(&mut tx, input, currency)
+                    .await
+                    .map(|_| true),
             };
             match res {
                 Ok(true) => {
@@ -396,7 +420,12 @@ impl TenantDb {
         Ok(out)
     }
 
-    async fn insert_product_tx(&self, tx: &mut Tx, input: &ProductInput, currency: &str) -> StoreResult<Uuid> {
+    async fn insert_product_tx(
+        &self,
+        tx: &mut Tx,
+        input: &ProductInput,
+        currency: &str,
+    ) -> StoreResult<Uuid> {
         let id = new_id();
         let now = now_micros();
         exec_tx!(tx, c => sqlx::query(
@@ -422,7 +451,13 @@ impl TenantDb {
         Ok(id)
     }
 
-    async fn replace_product_tx(&self, tx: &mut Tx, id: Uuid, input: &ProductInput, currency: &str) -> StoreResult<()> {
+    async fn replace_product_tx(
+        &self,
+        tx: &mut Tx,
+        id: Uuid,
+        input: &ProductInput,
+        currency: &str,
+    ) -> StoreResult<()> {
         let r = exec_tx!(tx, c => sqlx::query(
             "update products set handle = $3, title = $4, body_html = $5, vendor = $6, product_type = $7, tags = $8,
                 status = $9, options = $10, featured = $11, updated_at = $12 where tenant_id = $1 and id = $2",
@@ -454,7 +489,13 @@ impl TenantDb {
         self.insert_children_tx(tx, id, input, currency).await
     }
 
-    async fn insert_children_tx(&self, tx: &mut Tx, product: Uuid, input: &ProductInput, currency: &str) -> StoreResult<()> {
+    async fn insert_children_tx(
+        &self,
+        tx: &mut Tx,
+        product: Uuid,
+        input: &ProductInput,
+        currency: &str,
+    ) -> StoreResult<()> {
         for (pos, v) in input.variants.iter().enumerate() {
             let title = if v.option_values.is_empty() {
                 "Default".to_string()

@@ -100,18 +100,22 @@ pub async fn complete(db: &Db, id: Uuid) -> StoreResult<()> {
 /// Records a failure: requeues at `retry_at` (µs) or marks the job failed for good.
 pub async fn fail(db: &Db, id: Uuid, error: &str, retry_at: Option<i64>) -> StoreResult<()> {
     match retry_at {
-        Some(at) => exec_write!(db, p => sqlx::query("update jobs set status = 'queued', run_at = $2, last_error = $3, locked_until = null where id = $1")
+        Some(at) => {
+            exec_write!(db, p => sqlx::query("update jobs set status = 'queued', run_at = $2, last_error = $3, locked_until = null where id = $1")
             .bind(id)
             .bind(at)
             .bind(error)
             .execute(p)
-            .await)?,
-        None => exec_write!(db, p => sqlx::query("update jobs set status = 'failed', last_error = $2, finished_at = $3, locked_until = null where id = $1")
+            .await)?
+        }
+        None => {
+            exec_write!(db, p => sqlx::query("update jobs set status = 'failed', last_error = $2, finished_at = $3, locked_until = null where id = $1")
             .bind(id)
             .bind(error)
             .bind(now_micros())
             .execute(p)
-            .await)?,
+            .await)?
+        }
     };
     Ok(())
 }
@@ -127,7 +131,9 @@ pub async fn release_all_leases(db: &Db) -> StoreResult<u64> {
 
 /// Number of jobs not yet done, by status `queued`/`running` (for tests and metrics).
 pub async fn pending_count(db: &Db) -> StoreResult<i64> {
-    Ok(crate::dispatch!(db, p => sqlx::query_scalar("select count(*) from jobs where status in ('queued', 'running')")
+    Ok(
+        crate::dispatch!(db, p => sqlx::query_scalar("select count(*) from jobs where status in ('queued', 'running')")
         .fetch_one(p)
-        .await)?)
+        .await)?,
+    )
 }

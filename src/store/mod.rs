@@ -32,7 +32,10 @@ pub enum StoreError {
     NotFound,
     /// A unique constraint was hit; `field` names the API field that collided.
     #[error("{field} is already taken")]
-    Conflict { field: &'static str, message: String },
+    Conflict {
+        field: &'static str,
+        message: String,
+    },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]
@@ -275,7 +278,10 @@ pub fn now_micros() -> i64 {
 pub fn micros_to_rfc3339(us: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 

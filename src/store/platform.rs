@@ -44,7 +44,14 @@ pub mod json_text {
 
 /// The plans seeded at first start: (id, name, price, products, staff, features).
 const SEED_PLANS: &[(&str, &str, i64, i64, i64, &str)] = &[
-    ("starter", "Starter", 0, 100, 2, r#"["storefront","store_api"]"#),
+    (
+        "starter",
+        "Starter",
+        0,
+        100,
+        2,
+        r#"["storefront","store_api"]"#,
+    ),
     (
         "growth",
         "Growth",
@@ -84,7 +91,9 @@ pub async fn seed_plans(db: &Db) -> StoreResult<()> {
 }
 
 pub async fn list_plans(db: &Db) -> StoreResult<Vec<Plan>> {
-    Ok(dispatch!(db, p => sqlx::query_as::<_, Plan>("select * from plans order by position").fetch_all(p).await)?)
+    Ok(
+        dispatch!(db, p => sqlx::query_as::<_, Plan>("select * from plans order by position").fetch_all(p).await)?,
+    )
 }
 
 pub async fn get_plan(db: &Db, id: &str) -> StoreResult<Option<Plan>> {
@@ -197,10 +206,12 @@ pub async fn create_merchant(db: &Db, m: &NewMerchant) -> StoreResult<Merchant> 
 
 pub async fn get_merchant(db: &Db, id: Uuid) -> StoreResult<Option<Merchant>> {
     // Read from the writer on SQLite so a read right after a write sees it.
-    Ok(dispatch_write!(db, p => sqlx::query_as::<_, Merchant>("select * from tenants where id = $1")
+    Ok(
+        dispatch_write!(db, p => sqlx::query_as::<_, Merchant>("select * from tenants where id = $1")
         .bind(id)
         .fetch_optional(p)
-        .await)?)
+        .await)?,
+    )
 }
 
 /// Filters for the admin merchant list.
@@ -251,9 +262,11 @@ pub async fn handle_taken(db: &Db, handle: &str) -> StoreResult<bool> {
 
 /// All handles in use (for bulk imports that must pick free subdomains).
 pub async fn all_handles(db: &Db) -> StoreResult<Vec<String>> {
-    Ok(dispatch_write!(db, p => sqlx::query_scalar("select handle from tenants where handle is not null")
+    Ok(
+        dispatch_write!(db, p => sqlx::query_scalar("select handle from tenants where handle is not null")
         .fetch_all(p)
-        .await)?)
+        .await)?,
+    )
 }
 
 /// `(lowercased name, owner e-mail)` of every merchant, to spot re-imported vendors.
@@ -262,7 +275,10 @@ pub async fn merchant_keys(db: &Db) -> StoreResult<Vec<(String, String)>> {
     let rows: Vec<(String, String)> = dispatch_write!(db, p => sqlx::query_as("select name, owner_email from tenants")
         .fetch_all(p)
         .await)?;
-    Ok(rows.into_iter().map(|(n, e)| (n.to_lowercase(), e)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(n, e)| (n.to_lowercase(), e))
+        .collect())
 }
 
 /// Sets a merchant's status (suspend / reactivate). Errors: `NotFound`.
@@ -292,33 +308,38 @@ pub struct TenantRef {
     pub storefront_ready: bool,
 }
 
-const TENANT_REF: &str =
-    "select t.id, t.name, t.handle, t.status, t.theme_id, t.theme_settings, t.currency, t.storefront_ready from tenants t";
+const TENANT_REF: &str = "select t.id, t.name, t.handle, t.status, t.theme_id, t.theme_settings, t.currency, t.storefront_ready from tenants t";
 
 /// Finds the tenant whose platform subdomain (handle) is `handle`.
 pub async fn tenant_by_handle(db: &Db, handle: &str) -> StoreResult<Option<TenantRef>> {
-    Ok(dispatch!(db, p => sqlx::query_as::<_, TenantRef>(sqlx::AssertSqlSafe(format!("{TENANT_REF} where t.handle = $1")))
+    Ok(
+        dispatch!(db, p => sqlx::query_as::<_, TenantRef>(sqlx::AssertSqlSafe(format!("{TENANT_REF} where t.handle = $1")))
         .bind(handle)
         .fetch_optional(p)
-        .await)?)
+        .await)?,
+    )
 }
 
 /// Finds the tenant that owns the custom domain `host` (exact match).
 pub async fn tenant_by_custom_domain(db: &Db, host: &str) -> StoreResult<Option<TenantRef>> {
-    Ok(dispatch!(db, p => sqlx::query_as::<_, TenantRef>(sqlx::AssertSqlSafe(format!(
+    Ok(
+        dispatch!(db, p => sqlx::query_as::<_, TenantRef>(sqlx::AssertSqlSafe(format!(
         "{TENANT_REF} join domains d on d.tenant_id = t.id where d.host = $1 and d.kind = 'custom'"
     )))
     .bind(host)
     .fetch_optional(p)
-    .await)?)
+    .await)?,
+    )
 }
 
 /// Finds a tenant by id.
 pub async fn tenant_by_id(db: &Db, id: Uuid) -> StoreResult<Option<TenantRef>> {
-    Ok(dispatch!(db, p => sqlx::query_as::<_, TenantRef>(sqlx::AssertSqlSafe(format!("{TENANT_REF} where t.id = $1")))
+    Ok(
+        dispatch!(db, p => sqlx::query_as::<_, TenantRef>(sqlx::AssertSqlSafe(format!("{TENANT_REF} where t.id = $1")))
         .bind(id)
         .fetch_optional(p)
-        .await)?)
+        .await)?,
+    )
 }
 
 /// A domain attached to a merchant.
@@ -336,7 +357,11 @@ pub struct DomainRow {
 }
 
 /// Records an unverified custom domain. Errors: `Conflict{field:"host"}`.
-pub async fn add_custom_domain(db: &Db, tenant: Uuid, host: &crate::domain::DomainName) -> StoreResult<DomainRow> {
+pub async fn add_custom_domain(
+    db: &Db,
+    tenant: Uuid,
+    host: &crate::domain::DomainName,
+) -> StoreResult<DomainRow> {
     let id = new_id();
     exec_write!(db, p => sqlx::query(
         "insert into domains (id, tenant_id, host, kind, verified, created_at) values ($1, $2, $3, 'custom', false, $4)",
@@ -359,10 +384,12 @@ pub async fn add_custom_domain(db: &Db, tenant: Uuid, host: &crate::domain::Doma
 }
 
 pub async fn list_domains(db: &Db, tenant: Uuid) -> StoreResult<Vec<DomainRow>> {
-    Ok(dispatch_write!(db, p => sqlx::query_as::<_, DomainRow>("select * from domains where tenant_id = $1 order by created_at")
+    Ok(
+        dispatch_write!(db, p => sqlx::query_as::<_, DomainRow>("select * from domains where tenant_id = $1 order by created_at")
         .bind(tenant)
         .fetch_all(p)
-        .await)?)
+        .await)?,
+    )
 }
 
 /// Counts merchants by status (for the metrics page and the demo banner).

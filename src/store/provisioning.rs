@@ -105,7 +105,10 @@ pub async fn retry_run(db: &Db, tenant: Uuid) -> StoreResult<Uuid> {
     if run.status != "failed" {
         return Err(StoreError::Conflict {
             field: "status",
-            message: format!("provisioning is {}; only a failed provisioning can be retried", run.status),
+            message: format!(
+                "provisioning is {}; only a failed provisioning can be retried",
+                run.status
+            ),
         });
     }
     let mut tx = db.begin().await?;
@@ -167,10 +170,12 @@ pub async fn latest_run(db: &Db, tenant: Uuid) -> StoreResult<Option<RunRow>> {
 }
 
 pub async fn run_by_id(db: &Db, run: Uuid) -> StoreResult<Option<RunRow>> {
-    Ok(dispatch_write!(db, p => sqlx::query_as::<_, RunRow>("select * from provisioning_runs where id = $1")
+    Ok(
+        dispatch_write!(db, p => sqlx::query_as::<_, RunRow>("select * from provisioning_runs where id = $1")
         .bind(run)
         .fetch_optional(p)
-        .await)?)
+        .await)?,
+    )
 }
 
 pub async fn steps_of(db: &Db, run: Uuid) -> StoreResult<Vec<StepRow>> {
@@ -206,9 +211,19 @@ pub async fn mark_step_started(db: &Db, run: Uuid, step: &str) -> StoreResult<()
     Ok(())
 }
 
-pub async fn mark_step_error(db: &Db, run: Uuid, step: &str, error: &str, final_failure: bool) -> StoreResult<()> {
+pub async fn mark_step_error(
+    db: &Db,
+    run: Uuid,
+    step: &str,
+    error: &str,
+    final_failure: bool,
+) -> StoreResult<()> {
     let now = now_micros();
-    let status = if final_failure { "failed" } else { "in_progress" };
+    let status = if final_failure {
+        "failed"
+    } else {
+        "in_progress"
+    };
     exec_write!(db, p => sqlx::query(
         "update provisioning_steps set status = $3, error = $4, finished_at = case when $3 = 'failed' then $5 else finished_at end where run_id = $1 and step = $2",
     )
@@ -241,7 +256,11 @@ pub struct StepTx {
 
 impl StepTx {
     pub async fn begin(db: &Db, run: Uuid, step: &'static str) -> StoreResult<Self> {
-        Ok(Self { tx: db.begin().await?, run, step })
+        Ok(Self {
+            tx: db.begin().await?,
+            run,
+            step,
+        })
     }
 
     /// Records the step as completed in the same transaction as its effects, and commits.

@@ -21,21 +21,30 @@ pub struct User {
 }
 
 pub async fn user_by_email(db: &Db, email: &str) -> StoreResult<Option<User>> {
-    Ok(dispatch_write!(db, p => sqlx::query_as::<_, User>("select * from users where email = $1")
+    Ok(
+        dispatch_write!(db, p => sqlx::query_as::<_, User>("select * from users where email = $1")
         .bind(email)
         .fetch_optional(p)
-        .await)?)
+        .await)?,
+    )
 }
 
 pub async fn user_by_id(db: &Db, id: Uuid) -> StoreResult<Option<User>> {
-    Ok(dispatch!(db, p => sqlx::query_as::<_, User>("select * from users where id = $1")
+    Ok(
+        dispatch!(db, p => sqlx::query_as::<_, User>("select * from users where id = $1")
         .bind(id)
         .fetch_optional(p)
-        .await)?)
+        .await)?,
+    )
 }
 
 /// Creates a platform admin, or promotes and resets the password of an existing user.
-pub async fn upsert_platform_admin(db: &Db, email: &str, name: &str, password_hash: &str) -> StoreResult<Uuid> {
+pub async fn upsert_platform_admin(
+    db: &Db,
+    email: &str,
+    name: &str,
+    password_hash: &str,
+) -> StoreResult<Uuid> {
     if let Some(u) = user_by_email(db, email).await? {
         exec_write!(db, p => sqlx::query("update users set is_platform_admin = true, password_hash = $2 where id = $1")
             .bind(u.id)
@@ -90,15 +99,23 @@ pub async fn memberships_of(db: &Db, user: Uuid) -> StoreResult<Vec<Membership>>
 
 /// The user's role in `tenant`, or `None` when not a member.
 pub async fn role_in(db: &Db, user: Uuid, tenant: Uuid) -> StoreResult<Option<String>> {
-    Ok(dispatch!(db, p => sqlx::query_scalar("select role from memberships where user_id = $1 and tenant_id = $2")
+    Ok(
+        dispatch!(db, p => sqlx::query_scalar("select role from memberships where user_id = $1 and tenant_id = $2")
         .bind(user)
         .bind(tenant)
         .fetch_optional(p)
-        .await)?)
+        .await)?,
+    )
 }
 
 /// Stores a refresh token hash. `family` groups rotated tokens of one login.
-pub async fn insert_refresh_token(db: &Db, user: Uuid, hash: &str, family: Uuid, expires_at: i64) -> StoreResult<()> {
+pub async fn insert_refresh_token(
+    db: &Db,
+    user: Uuid,
+    hash: &str,
+    family: Uuid,
+    expires_at: i64,
+) -> StoreResult<()> {
     exec_write!(db, p => sqlx::query(
         "insert into refresh_tokens (id, user_id, token_hash, family_id, expires_at, created_at) values ($1, $2, $3, $4, $5, $6)",
     )
@@ -171,7 +188,12 @@ pub async fn revoke_refresh_token(db: &Db, hash: &str) -> StoreResult<()> {
 
 /// Consumes a one-time password token (`purpose` e.g. `set_password`) and sets the
 /// password. Errors: `NotFound` when unknown, used or expired.
-pub async fn consume_password_token(db: &Db, hash: &str, purpose: &str, password_hash: &str) -> StoreResult<Uuid> {
+pub async fn consume_password_token(
+    db: &Db,
+    hash: &str,
+    purpose: &str,
+    password_hash: &str,
+) -> StoreResult<Uuid> {
     let mut tx = db.begin().await?;
     let now = now_micros();
     let user: Option<Uuid> = crate::dispatch_tx!(&mut tx, c => sqlx::query_scalar(

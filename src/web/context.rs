@@ -43,8 +43,11 @@ pub struct HostTenant {
 /// A short-lived cache of host/handle → tenant lookups (positive and negative).
 #[derive(Default)]
 pub struct TenantCache {
-    map: RwLock<HashMap<String, (Option<Arc<TenantRef>>, Instant)>>,
+    map: RwLock<HashMap<String, CacheEntry>>,
 }
+
+/// A cached lookup result (None = no such tenant) and when it was stored.
+type CacheEntry = (Option<Arc<TenantRef>>, Instant);
 
 const CACHE_TTL: Duration = Duration::from_secs(5);
 
@@ -78,7 +81,10 @@ fn host_of(req: &Request) -> Option<String> {
         .map(str::to_string)
         .or_else(|| req.uri().host().map(str::to_string))?;
     let host = if raw.starts_with('[') {
-        raw.split(']').next().map(|s| format!("{s}]")).unwrap_or(raw.clone())
+        raw.split(']')
+            .next()
+            .map(|s| format!("{s}]"))
+            .unwrap_or(raw.clone())
     } else {
         raw.split(':').next().unwrap_or("").to_string()
     };
@@ -104,7 +110,12 @@ async fn lookup(st: &AppState, key: String) -> Result<Option<Arc<TenantRef>>, Ap
 
 fn not_found_response(path: &str, what: &str) -> Response {
     if path.starts_with("/api/") {
-        ApiError::new(StatusCode::NOT_FOUND, "tenant_not_found", format!("no store is served at {what}")).into_response()
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "tenant_not_found",
+            format!("no store is served at {what}"),
+        )
+        .into_response()
     } else {
         (
             StatusCode::NOT_FOUND,
@@ -195,10 +206,12 @@ impl FromRequestParts<AppState> for AuthUser {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|h| h.to_str().ok())
-            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <access token>"))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .ok_or_else(|| ApiError::unauthorized("Authorization header must be 'Bearer <access token>'"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("missing Authorization: Bearer <access token>")
+            })?;
+        let token = header.strip_prefix("Bearer ").ok_or_else(|| {
+            ApiError::unauthorized("Authorization header must be 'Bearer <access token>'")
+        })?;
         let claims = st
             .keys
             .verify(token.trim())
@@ -217,12 +230,16 @@ impl FromRequestParts<AppState> for PlatformAdmin {
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
         let user = AuthUser::from_request_parts(parts, st).await?;
         if !user.claims.adm {
-            return Err(ApiError::forbidden("this endpoint requires a platform admin"));
+            return Err(ApiError::forbidden(
+                "this endpoint requires a platform admin",
+            ));
         }
         // The flag in the token is re-checked against the database (revocation).
         match users::user_by_id(&st.db, user.id()).await? {
             Some(u) if u.is_platform_admin => Ok(PlatformAdmin(user)),
-            _ => Err(ApiError::forbidden("this endpoint requires a platform admin")),
+            _ => Err(ApiError::forbidden(
+                "this endpoint requires a platform admin",
+            )),
         }
     }
 }
@@ -244,7 +261,9 @@ impl FromRequestParts<AppState> for Merchant {
         let denied = || ApiError::forbidden("you are not a member of this tenant");
         let header_tenant = match parts.headers.get("x-tenant-id") {
             Some(v) => {
-                let s = v.to_str().map_err(|_| ApiError::bad_request("invalid_tenant_id", "X-Tenant-ID must be a UUID"))?;
+                let s = v.to_str().map_err(|_| {
+                    ApiError::bad_request("invalid_tenant_id", "X-Tenant-ID must be a UUID")
+                })?;
                 Some(Uuid::parse_str(s.trim()).map_err(|_| {
                     ApiError::bad_request("invalid_tenant_id", "X-Tenant-ID must be a UUID")
                 })?)
@@ -272,7 +291,9 @@ impl FromRequestParts<AppState> for Merchant {
             None if user.claims.adm => "platform_admin".to_string(),
             None => return Err(denied()),
         };
-        let tenant = platform::tenant_by_id(&st.db, tenant_id).await?.ok_or_else(denied)?;
+        let tenant = platform::tenant_by_id(&st.db, tenant_id)
+            .await?
+            .ok_or_else(denied)?;
         Ok(Merchant {
             scope: TenantDb::new(st.db.clone(), tenant.id),
             user,

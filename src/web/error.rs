@@ -53,14 +53,19 @@ impl ApiError {
     }
     /// 422 naming the invalid field.
     pub fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).with_details(json!({ "field": field }))
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+            .with_details(json!({ "field": field }))
     }
     /// Wraps a domain parse error for `field`.
     pub fn field(field: &str, e: DomainError) -> Self {
         Self::invalid(field, e.code, format!("{field}: {}", e.message))
     }
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
@@ -101,7 +106,8 @@ impl From<StoreError> for ApiError {
                     "status" => "invalid_state",
                     _ => "conflict",
                 };
-                ApiError::new(StatusCode::CONFLICT, code, message).with_details(json!({ "field": field }))
+                ApiError::new(StatusCode::CONFLICT, code, message)
+                    .with_details(json!({ "field": field }))
             }
             other => {
                 tracing::error!(error = %other, "storage error");
@@ -131,11 +137,19 @@ where
                     "unsupported_media_type",
                     "expected a JSON body with Content-Type: application/json",
                 ),
-                JsonRejection::JsonDataError(_) => {
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", rej.body_text())
-                }
-                JsonRejection::BytesRejection(_) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
+                JsonRejection::JsonDataError(_) => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_body",
+                    rej.body_text(),
+                ),
+                JsonRejection::BytesRejection(_)
+                    if rej.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+                {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "the request body is too large",
+                    )
                 }
                 _ => ApiError::bad_request("malformed_json", rej.body_text()),
             }),
@@ -147,8 +161,14 @@ impl From<crate::control::ControlError> for ApiError {
     fn from(e: crate::control::ControlError) -> Self {
         use crate::control::ControlError as C;
         match e {
-            C::UnknownTheme(t) => ApiError::invalid("theme", "unknown_theme", format!("theme: unknown theme '{t}'")),
-            C::UnknownPlan(p) => ApiError::invalid("plan", "unknown_plan", format!("plan: unknown plan '{p}'")),
+            C::UnknownTheme(t) => ApiError::invalid(
+                "theme",
+                "unknown_theme",
+                format!("theme: unknown theme '{t}'"),
+            ),
+            C::UnknownPlan(p) => {
+                ApiError::invalid("plan", "unknown_plan", format!("plan: unknown plan '{p}'"))
+            }
             C::Invalid { field, error } => ApiError::field(field, error),
             C::Store(s) => s.into(),
             C::Import(i) => {
@@ -159,7 +179,8 @@ impl From<crate::control::ControlError> for ApiError {
                     crate::import::ImportError::MissingColumn(_) => "missing_column",
                     _ => "malformed_csv",
                 };
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, i.to_string()).with_details(json!({ "field": "file" }))
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, i.to_string())
+                    .with_details(json!({ "field": "file" }))
             }
         }
     }

@@ -69,7 +69,12 @@ impl utoipa::Modify for SecurityAddon {
         if let Some(c) = openapi.components.as_mut() {
             c.add_security_scheme(
                 "bearer",
-                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .build(),
+                ),
             );
         }
     }
@@ -108,7 +113,10 @@ pub fn router(state: AppState) -> Router {
     // routing: it wraps the inner router instead of being one of its layers.
     Router::new()
         .fallback_service(inner)
-        .layer(middleware::from_fn_with_state(state, context::resolve_tenant))
+        .layer(middleware::from_fn_with_state(
+            state,
+            context::resolve_tenant,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::catch_panic::CatchPanicLayer::new())

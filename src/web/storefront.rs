@@ -9,12 +9,12 @@ use crate::store::TenantDb;
 use crate::store::catalog::{Product, ProductFilter};
 use crate::store::platform::{Merchant, TenantRef};
 use crate::themes::Theme;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, Form, Path, Query, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use minijinja::{Value, context};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -31,7 +31,10 @@ pub fn routes() -> Router<AppState> {
         .route("/branding.css", get(branding_css))
         .route("/themes/{id}/style.css", get(theme_css))
         .route("/themes/{id}/preview.svg", get(theme_preview))
-        .route("/set-password", get(set_password_form).post(set_password_submit))
+        .route(
+            "/set-password",
+            get(set_password_form).post(set_password_submit),
+        )
 }
 
 /// A small per-tenant cache of rendered responses, invalidated on catalog or status
@@ -125,8 +128,14 @@ pub fn html_to_text(html: &str) -> String {
             (true, '>') => {
                 in_tag = false;
                 let t = tag.trim_start_matches('/').to_ascii_lowercase();
-                let name = t.split(|c: char| c.is_whitespace() || c == '/').next().unwrap_or("");
-                if matches!(name, "p" | "br" | "li" | "div" | "h1" | "h2" | "h3" | "h4" | "tr") {
+                let name = t
+                    .split(|c: char| c.is_whitespace() || c == '/')
+                    .next()
+                    .unwrap_or("");
+                if matches!(
+                    name,
+                    "p" | "br" | "li" | "div" | "h1" | "h2" | "h3" | "h4" | "tr"
+                ) {
                     out.push('\n');
                 }
             }
@@ -141,7 +150,11 @@ pub fn html_to_text(html: &str) -> String {
         .replace("&quot;", "\"")
         .replace("&#39;", "'")
         .replace("&amp;", "&");
-    let lines: Vec<&str> = out.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = out
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     lines.join("\n")
 }
 
@@ -150,7 +163,14 @@ fn render(theme: &Theme, template: &str, ctx: Value, status: StatusCode) -> Resp
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
             tracing::error!(error = %e, template, "storefront render failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, Html(platform_page("Something went wrong", "<p>This page could not be rendered. The error has been logged.</p>"))).into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html(platform_page(
+                    "Something went wrong",
+                    "<p>This page could not be rendered. The error has been logged.</p>",
+                )),
+            )
+                .into_response()
         }
     }
 }
@@ -158,13 +178,23 @@ fn render(theme: &Theme, template: &str, ctx: Value, status: StatusCode) -> Resp
 fn unavailable(st: &AppState, h: &HostTenant) -> Response {
     let theme = st.themes.get_or_default(h.tenant.theme_id.as_deref());
     let ctx = base_ctx(&h.tenant, &theme, &h.base_path, "Store unavailable");
-    render(&theme, "unavailable.html", ctx, StatusCode::SERVICE_UNAVAILABLE)
+    render(
+        &theme,
+        "unavailable.html",
+        ctx,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
 }
 
 fn tenant_not_found(st: &AppState, h: &HostTenant, message: &str) -> Response {
     let theme = st.themes.get_or_default(h.tenant.theme_id.as_deref());
     let ctx = base_ctx(&h.tenant, &theme, &h.base_path, "Page not found");
-    render(&theme, "not_found.html", context! { message => message, ..ctx }, StatusCode::NOT_FOUND)
+    render(
+        &theme,
+        "not_found.html",
+        context! { message => message, ..ctx },
+        StatusCode::NOT_FOUND,
+    )
 }
 
 fn html_bytes(b: Bytes) -> Response {
@@ -183,13 +213,20 @@ async fn home(State(st): State<AppState>, tenant: Option<Extension<HostTenant>>)
         return html_bytes(hit);
     }
     let scope = TenantDb::new(st.db.clone(), h.tenant.id);
-    let featured_filter = ProductFilter { status: Some(ProductStatus::Active), featured: Some(true), ..Default::default() };
+    let featured_filter = ProductFilter {
+        status: Some(ProductStatus::Active),
+        featured: Some(true),
+        ..Default::default()
+    };
     let mut products = match scope.list_products(&featured_filter, 8, 0).await {
         Ok((p, _)) => p,
         Err(e) => return crate::web::error::ApiError::from(e).into_response(),
     };
     if products.is_empty() {
-        let f = ProductFilter { status: Some(ProductStatus::Active), ..Default::default() };
+        let f = ProductFilter {
+            status: Some(ProductStatus::Active),
+            ..Default::default()
+        };
         products = match scope.list_products(&f, 8, 0).await {
             Ok((p, _)) => p,
             Err(e) => return crate::web::error::ApiError::from(e).into_response(),
@@ -218,7 +255,11 @@ struct CatalogQuery {
 
 const CATALOG_PER_PAGE: i64 = 12;
 
-async fn catalog(State(st): State<AppState>, tenant: Option<Extension<HostTenant>>, Query(q): Query<CatalogQuery>) -> Response {
+async fn catalog(
+    State(st): State<AppState>,
+    tenant: Option<Extension<HostTenant>>,
+    Query(q): Query<CatalogQuery>,
+) -> Response {
     let Some(Extension(h)) = tenant else {
         return platform_not_found().into_response();
     };
@@ -231,8 +272,14 @@ async fn catalog(State(st): State<AppState>, tenant: Option<Extension<HostTenant
         Some(_) => return tenant_not_found(&st, &h, "That page number does not exist."),
     };
     let scope = TenantDb::new(st.db.clone(), h.tenant.id);
-    let f = ProductFilter { status: Some(ProductStatus::Active), ..Default::default() };
-    let (products, total) = match scope.list_products(&f, CATALOG_PER_PAGE, (page - 1) * CATALOG_PER_PAGE).await {
+    let f = ProductFilter {
+        status: Some(ProductStatus::Active),
+        ..Default::default()
+    };
+    let (products, total) = match scope
+        .list_products(&f, CATALOG_PER_PAGE, (page - 1) * CATALOG_PER_PAGE)
+        .await
+    {
         Ok(r) => r,
         Err(e) => return crate::web::error::ApiError::from(e).into_response(),
     };
@@ -253,7 +300,11 @@ async fn catalog(State(st): State<AppState>, tenant: Option<Extension<HostTenant
     render(&theme, "catalog.html", ctx, StatusCode::OK)
 }
 
-async fn product(State(st): State<AppState>, tenant: Option<Extension<HostTenant>>, Path(handle): Path<String>) -> Response {
+async fn product(
+    State(st): State<AppState>,
+    tenant: Option<Extension<HostTenant>>,
+    Path(handle): Path<String>,
+) -> Response {
     let Some(Extension(h)) = tenant else {
         return platform_not_found().into_response();
     };
@@ -309,13 +360,19 @@ async fn product(State(st): State<AppState>, tenant: Option<Extension<HostTenant
     render(&theme, "product.html", ctx, StatusCode::OK)
 }
 
-async fn branding_css(State(st): State<AppState>, tenant: Option<Extension<HostTenant>>) -> Response {
+async fn branding_css(
+    State(st): State<AppState>,
+    tenant: Option<Extension<HostTenant>>,
+) -> Response {
     let Some(Extension(h)) = tenant else {
         return platform_not_found().into_response();
     };
     let theme = st.themes.get_or_default(h.tenant.theme_id.as_deref());
     (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=60")],
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=60"),
+        ],
         theme.branding_css(&h.tenant.theme_settings),
     )
         .into_response()
@@ -323,23 +380,46 @@ async fn branding_css(State(st): State<AppState>, tenant: Option<Extension<HostT
 
 async fn theme_css(State(st): State<AppState>, Path(id): Path<String>) -> Response {
     match st.themes.get(&id) {
-        Some(t) => ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], t.stylesheet).into_response(),
+        Some(t) => (
+            [
+                (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+                (header::CACHE_CONTROL, "public, max-age=3600"),
+            ],
+            t.stylesheet,
+        )
+            .into_response(),
         None => platform_not_found().into_response(),
     }
 }
 
 async fn theme_preview(State(st): State<AppState>, Path(id): Path<String>) -> Response {
     match st.themes.get(&id) {
-        Some(t) => ([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=3600")], t.preview_svg).into_response(),
+        Some(t) => (
+            [
+                (header::CONTENT_TYPE, "image/svg+xml"),
+                (header::CACHE_CONTROL, "public, max-age=3600"),
+            ],
+            t.preview_svg,
+        )
+            .into_response(),
         None => platform_not_found().into_response(),
     }
 }
 
 /// Fallback for unknown paths: the theme's 404 on a store host, JSON under `/api/`,
 /// the platform 404 page otherwise.
-pub async fn fallback(State(st): State<AppState>, tenant: Option<Extension<HostTenant>>, uri: Uri) -> Response {
+pub async fn fallback(
+    State(st): State<AppState>,
+    tenant: Option<Extension<HostTenant>>,
+    uri: Uri,
+) -> Response {
     if uri.path().starts_with("/api/") {
-        return crate::web::error::ApiError::new(StatusCode::NOT_FOUND, "route_not_found", format!("no API route {}", uri.path())).into_response();
+        return crate::web::error::ApiError::new(
+            StatusCode::NOT_FOUND,
+            "route_not_found",
+            format!("no API route {}", uri.path()),
+        )
+        .into_response();
     }
     match tenant {
         Some(Extension(h)) if h.tenant.status != "active" => unavailable(&st, &h),
@@ -349,7 +429,11 @@ pub async fn fallback(State(st): State<AppState>, tenant: Option<Extension<HostT
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// A minimal platform page (no tenant): `body` must already be safe HTML.
@@ -363,14 +447,23 @@ pub fn platform_page(title: &str, body: &str) -> String {
 }
 
 fn platform_not_found() -> (StatusCode, Html<String>) {
-    (StatusCode::NOT_FOUND, Html(platform_page("Page not found", "<p>There is nothing here. <a href=\"/\">Go to the start page</a>.</p>")))
+    (
+        StatusCode::NOT_FOUND,
+        Html(platform_page(
+            "Page not found",
+            "<p>There is nothing here. <a href=\"/\">Go to the start page</a>.</p>",
+        )),
+    )
 }
 
 /// The 404 page for a host or path that names no store.
 pub fn platform_not_found_page(what: &str) -> String {
     platform_page(
         "Store not found",
-        &format!("<p>No store is served at <code>{}</code>. Check the address.</p>", escape(what)),
+        &format!(
+            "<p>No store is served at <code>{}</code>. Check the address.</p>",
+            escape(what)
+        ),
     )
 }
 
@@ -408,12 +501,22 @@ struct SetPasswordForm {
     password: String,
 }
 
-async fn set_password_submit(State(st): State<AppState>, Form(f): Form<SetPasswordForm>) -> Response {
+async fn set_password_submit(
+    State(st): State<AppState>,
+    Form(f): Form<SetPasswordForm>,
+) -> Response {
     match super::api::auth::set_password_with_token(&st, &f.token, &f.password).await {
-        Ok(_) => Html(platform_page("Password set", "<p>Your password is set. You can now sign in to your dashboard.</p>")).into_response(),
+        Ok(_) => Html(platform_page(
+            "Password set",
+            "<p>Your password is set. You can now sign in to your dashboard.</p>",
+        ))
+        .into_response(),
         Err(e) => (
             e.status,
-            Html(platform_page("Could not set the password", &format!("<p>{}</p>", escape(&e.message)))),
+            Html(platform_page(
+                "Could not set the password",
+                &format!("<p>{}</p>", escape(&e.message)),
+            )),
         )
             .into_response(),
     }

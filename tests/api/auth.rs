@@ -5,8 +5,17 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn wrong_password_and_unknown_email_look_the_same() {
     let app = spawn_app().await;
-    for (email, pw) in [(ADMIN_EMAIL, "wrong-password"), ("nobody@test.example", "whatever-123")] {
-        let r = app.client.post(app.url("/api/v1/auth/login")).json(&json!({ "email": email, "password": pw })).send().await.unwrap();
+    for (email, pw) in [
+        (ADMIN_EMAIL, "wrong-password"),
+        ("nobody@test.example", "whatever-123"),
+    ] {
+        let r = app
+            .client
+            .post(app.url("/api/v1/auth/login"))
+            .json(&json!({ "email": email, "password": pw }))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["error"]["message"], "invalid e-mail or password");
@@ -18,28 +27,66 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     let app = spawn_app().await;
     let t = app.login(ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD).await;
     let r1 = t["refresh_token"].as_str().unwrap().to_string();
-    let next: Value = app.client.post(app.url("/api/v1/auth/refresh")).json(&json!({ "refresh_token": r1 })).send().await.unwrap().json().await.unwrap();
+    let next: Value = app
+        .client
+        .post(app.url("/api/v1/auth/refresh"))
+        .json(&json!({ "refresh_token": r1 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let r2 = next["refresh_token"].as_str().unwrap().to_string();
     assert_ne!(r1, r2);
     // Replaying the first token fails and revokes the family, so r2 dies too.
-    let replay = app.client.post(app.url("/api/v1/auth/refresh")).json(&json!({ "refresh_token": r1 })).send().await.unwrap();
+    let replay = app
+        .client
+        .post(app.url("/api/v1/auth/refresh"))
+        .json(&json!({ "refresh_token": r1 }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
-    let after = app.client.post(app.url("/api/v1/auth/refresh")).json(&json!({ "refresh_token": r2 })).send().await.unwrap();
+    let after = app
+        .client
+        .post(app.url("/api/v1/auth/refresh"))
+        .json(&json!({ "refresh_token": r2 }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn admin_routes_refuse_anonymous_tampered_and_merchant_tokens() {
     let app = spawn_app().await;
-    let r = app.client.get(app.url("/api/v1/admin/merchants")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/api/v1/admin/merchants"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let mut tampered = app.admin_token.clone();
     tampered.pop();
     tampered.push('x');
-    let r = app.client.get(app.url("/api/v1/admin/merchants")).bearer_auth(&tampered).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/api/v1/admin/merchants"))
+        .bearer_auth(&tampered)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let (_, owner) = app.provisioned_merchant("plain-shop").await;
-    let r = app.client.get(app.url("/api/v1/admin/merchants")).bearer_auth(&owner).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/api/v1/admin/merchants"))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
 
@@ -47,18 +94,38 @@ async fn admin_routes_refuse_anonymous_tampered_and_merchant_tokens() {
 async fn set_password_link_is_single_use() {
     let app = spawn_app().await;
     let id = app.create_merchant("Once Shop", "once@shop.example").await;
-    app.admin_post(&format!("/api/v1/admin/merchants/{id}/activate"), json!({ "theme": "classic", "plan": "starter", "subdomain": "once-shop" })).await;
+    app.admin_post(
+        &format!("/api/v1/admin/merchants/{id}/activate"),
+        json!({ "theme": "classic", "plan": "starter", "subdomain": "once-shop" }),
+    )
+    .await;
     app.wait_provisioning(&id).await;
     let token = app.welcome_token("once@shop.example").await;
     let body = json!({ "token": token, "password": "first-password" });
-    let r = app.client.post(app.url("/api/v1/auth/set-password")).json(&body).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/api/v1/auth/set-password"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let again = app.client.post(app.url("/api/v1/auth/set-password")).json(&body).send().await.unwrap();
+    let again = app
+        .client
+        .post(app.url("/api/v1/auth/set-password"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), StatusCode::BAD_REQUEST);
     let me: Value = app
         .client
         .get(app.url("/api/v1/auth/me"))
-        .bearer_auth(app.login("once@shop.example", "first-password").await["access_token"].as_str().unwrap())
+        .bearer_auth(
+            app.login("once@shop.example", "first-password").await["access_token"]
+                .as_str()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap()

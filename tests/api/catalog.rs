@@ -21,7 +21,14 @@ pub fn product(handle: &str, sku: &str, status: &str) -> Value {
 async fn product_crud_with_variants_and_money_in_minor_units() {
     let app = spawn_app().await;
     let (_, token) = app.provisioned_merchant("crud-shop").await;
-    let r = app.client.post(app.url("/api/v1/products")).bearer_auth(&token).json(&product("tee", "TEE", "active")).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/api/v1/products"))
+        .bearer_auth(&token)
+        .json(&product("tee", "TEE", "active"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let p: Value = r.json().await.unwrap();
     let id = p["id"].as_str().unwrap().to_string();
@@ -31,18 +38,55 @@ async fn product_crud_with_variants_and_money_in_minor_units() {
     assert_eq!(p["variants"][1]["price"]["amount_minor"], 1350);
     assert_eq!(p["variants"][1]["title"], "M");
     // Read, list, update, delete.
-    let got: Value = app.client.get(app.url(&format!("/api/v1/products/{id}"))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let got: Value = app
+        .client
+        .get(app.url(&format!("/api/v1/products/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(got["handle"], "tee");
     let mut upd = product("tee", "TEE", "draft");
     upd["title"] = json!("Renamed");
-    let r = app.client.put(app.url(&format!("/api/v1/products/{id}"))).bearer_auth(&token).json(&upd).send().await.unwrap();
+    let r = app
+        .client
+        .put(app.url(&format!("/api/v1/products/{id}")))
+        .bearer_auth(&token)
+        .json(&upd)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let list: Value = app.client.get(app.url("/api/v1/products?status=draft")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let list: Value = app
+        .client
+        .get(app.url("/api/v1/products?status=draft"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["pagination"]["total"], 1);
     assert_eq!(list["data"][0]["title"], "Renamed");
-    let r = app.client.delete(app.url(&format!("/api/v1/products/{id}"))).bearer_auth(&token).send().await.unwrap();
+    let r = app
+        .client
+        .delete(app.url(&format!("/api/v1/products/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let r = app.client.get(app.url(&format!("/api/v1/products/{id}"))).bearer_auth(&token).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url(&format!("/api/v1/products/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
@@ -50,7 +94,13 @@ async fn product_crud_with_variants_and_money_in_minor_units() {
 async fn product_validation_names_the_field() {
     let app = spawn_app().await;
     let (_, token) = app.provisioned_merchant("valid-shop").await;
-    let post = |body: Value| app.client.post(app.url("/api/v1/products")).bearer_auth(&token).json(&body).send();
+    let post = |body: Value| {
+        app.client
+            .post(app.url("/api/v1/products"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
     let mut bad_price = product("p1", "P1", "active");
     bad_price["variants"][0]["price"] = json!("3.65275E+11");
     let mut abc = product("p2", "P2", "active");
@@ -78,15 +128,30 @@ async fn product_validation_names_the_field() {
     let r = post(json!({ "variants": [] })).await.unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let v: Value = r.json().await.unwrap();
-    assert!(v["error"]["message"].as_str().unwrap().contains("title"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("title"),
+        "{v}"
+    );
     // Duplicate handle and SKU are conflicts naming the field.
-    assert_eq!(post(product("dup", "DUP", "active")).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(
+        post(product("dup", "DUP", "active"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CREATED
+    );
     let r = post(product("dup", "OTHER", "active")).await.unwrap();
     assert_eq!(r.status(), StatusCode::CONFLICT);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "handle_taken");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "handle_taken"
+    );
     let r = post(product("dup-2", "DUP", "active")).await.unwrap();
     assert_eq!(r.status(), StatusCode::CONFLICT);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "sku_taken");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "sku_taken"
+    );
 }
 
 #[tokio::test]
@@ -95,20 +160,63 @@ async fn store_api_lists_only_active_products_with_pagination() {
     let (_, token) = app.provisioned_merchant("store-shop").await;
     for i in 0..14 {
         let status = if i < 13 { "active" } else { "draft" };
-        let r = app.client.post(app.url("/api/v1/products")).bearer_auth(&token).json(&product(&format!("item-{i}"), &format!("S{i}"), status)).send().await.unwrap();
+        let r = app
+            .client
+            .post(app.url("/api/v1/products"))
+            .bearer_auth(&token)
+            .json(&product(&format!("item-{i}"), &format!("S{i}"), status))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::CREATED);
     }
-    let v: Value = app.client.get(app.url("/s/store-shop/api/v1/store/products")).send().await.unwrap().json().await.unwrap();
+    let v: Value = app
+        .client
+        .get(app.url("/s/store-shop/api/v1/store/products"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["pagination"]["total"], 13);
     assert_eq!(v["data"].as_array().unwrap().len(), 12);
     let host = format!("store-shop.localhost:{}", app.port);
-    let v: Value = app.on_host(reqwest::Method::GET, &host, "/api/v1/store/products?page=2").send().await.unwrap().json().await.unwrap();
+    let v: Value = app
+        .on_host(reqwest::Method::GET, &host, "/api/v1/store/products?page=2")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["data"].as_array().unwrap().len(), 1);
-    let r = app.on_host(reqwest::Method::GET, &host, "/api/v1/store/products/item-13").send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::NOT_FOUND, "draft products are not public");
-    let r = app.on_host(reqwest::Method::GET, &host, "/api/v1/store/products/item-0").send().await.unwrap();
+    let r = app
+        .on_host(
+            reqwest::Method::GET,
+            &host,
+            "/api/v1/store/products/item-13",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "draft products are not public"
+    );
+    let r = app
+        .on_host(reqwest::Method::GET, &host, "/api/v1/store/products/item-0")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     // The Store API needs a store host or path.
-    let r = app.client.get(app.url("/api/v1/store/products")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/api/v1/store/products"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }

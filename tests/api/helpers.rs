@@ -29,7 +29,9 @@ pub const ADMIN_PASSWORD: &str = "admin-password-123";
 
 /// Path of a file in `../shared/data`, or `None` (test skipped) when the folder is absent.
 pub fn shared_data(name: &str) -> Option<Vec<u8>> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(name);
     match std::fs::read(&p) {
         Ok(b) => Some(b),
         Err(_) => {
@@ -42,18 +44,30 @@ pub fn shared_data(name: &str) -> Option<Vec<u8>> {
 async fn create_pg_db(base: &str) -> (String, String) {
     use sqlx::Connection;
     let name = format!("souk_test_{}", uuid::Uuid::now_v7().simple());
-    let mut c = sqlx::PgConnection::connect(&format!("{base}/postgres")).await.expect("connect to PostgreSQL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}"))).execute(&mut c).await.expect("create database");
+    let mut c = sqlx::PgConnection::connect(&format!("{base}/postgres"))
+        .await
+        .expect("connect to PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
+        .execute(&mut c)
+        .await
+        .expect("create database");
     (format!("{base}/{name}"), name)
 }
 
 fn drop_pg_db(base: String, name: String) {
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
         rt.block_on(async {
             use sqlx::Connection;
             if let Ok(mut c) = sqlx::PgConnection::connect(&format!("{base}/postgres")).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists {name} with (force)"))).execute(&mut c).await;
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "drop database if exists {name} with (force)"
+                )))
+                .execute(&mut c)
+                .await;
             }
         });
     })
@@ -75,7 +89,11 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 /// Starts an app in `tmp` (reusing its database when `pg` is given or SQLite is there).
-pub async fn spawn_in(tmp: tempfile::TempDir, tweak: impl FnOnce(&mut Config), pg: Option<(String, String)>) -> TestApp {
+pub async fn spawn_in(
+    tmp: tempfile::TempDir,
+    tweak: impl FnOnce(&mut Config),
+    pg: Option<(String, String)>,
+) -> TestApp {
     let mut cfg = Config::for_tests(tmp.path().to_path_buf());
     let pg = match (pg, std::env::var("SOUK_TEST_PG_URL").ok()) {
         (Some(p), _) => Some(p),
@@ -89,9 +107,14 @@ pub async fn spawn_in(tmp: tempfile::TempDir, tweak: impl FnOnce(&mut Config), p
     let app = Application::build(cfg).await.expect("build app");
     let port = app.port();
     let db = app.state.db.clone();
-    souk::demo::create_admin(&app.state.db, ADMIN_EMAIL, "Admin", Some(ADMIN_PASSWORD.into()))
-        .await
-        .expect("admin");
+    souk::demo::create_admin(
+        &app.state.db,
+        ADMIN_EMAIL,
+        "Admin",
+        Some(ADMIN_PASSWORD.into()),
+    )
+    .await
+    .expect("admin");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
         let _ = app
@@ -100,7 +123,10 @@ pub async fn spawn_in(tmp: tempfile::TempDir, tweak: impl FnOnce(&mut Config), p
             })
             .await;
     });
-    let client = Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let client = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
     let addr = format!("http://127.0.0.1:{port}");
     let mut t = TestApp {
         addr,
@@ -114,7 +140,10 @@ pub async fn spawn_in(tmp: tempfile::TempDir, tweak: impl FnOnce(&mut Config), p
         shutdown: Some(tx),
         handle: Some(handle),
     };
-    t.admin_token = t.login(ADMIN_EMAIL, ADMIN_PASSWORD).await["access_token"].as_str().expect("token").to_string();
+    t.admin_token = t.login(ADMIN_EMAIL, ADMIN_PASSWORD).await["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
     t
 }
 
@@ -137,7 +166,9 @@ impl TestApp {
 
     /// A request with `Host: {host}` (storefront/tenant resolution by host).
     pub fn on_host(&self, method: reqwest::Method, host: &str, path: &str) -> RequestBuilder {
-        self.client.request(method, self.url(path)).header("Host", host)
+        self.client
+            .request(method, self.url(path))
+            .header("Host", host)
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Value {
@@ -153,16 +184,32 @@ impl TestApp {
     }
 
     pub async fn admin_post(&self, path: &str, body: Value) -> Response {
-        self.client.post(self.url(path)).bearer_auth(&self.admin_token).json(&body).send().await.expect("request")
+        self.client
+            .post(self.url(path))
+            .bearer_auth(&self.admin_token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn admin_get(&self, path: &str) -> Response {
-        self.client.get(self.url(path)).bearer_auth(&self.admin_token).send().await.expect("request")
+        self.client
+            .get(self.url(path))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .expect("request")
     }
 
     /// Creates a merchant; returns its id.
     pub async fn create_merchant(&self, name: &str, email: &str) -> String {
-        let r = self.admin_post("/api/v1/admin/merchants", json!({ "name": name, "owner_email": email, "owner_name": "Owner" })).await;
+        let r = self
+            .admin_post(
+                "/api/v1/admin/merchants",
+                json!({ "name": name, "owner_email": email, "owner_name": "Owner" }),
+            )
+            .await;
         assert_eq!(r.status(), StatusCode::CREATED);
         let v: Value = r.json().await.expect("json");
         v["id"].as_str().expect("id").to_string()
@@ -171,7 +218,12 @@ impl TestApp {
     /// Polls the provisioning until it leaves pending/in_progress; returns the final view.
     pub async fn wait_provisioning(&self, id: &str) -> Value {
         for _ in 0..500 {
-            let v: Value = self.admin_get(&format!("/api/v1/admin/merchants/{id}/provisioning")).await.json().await.expect("json");
+            let v: Value = self
+                .admin_get(&format!("/api/v1/admin/merchants/{id}/provisioning"))
+                .await
+                .json()
+                .await
+                .expect("json");
             if !matches!(v["status"].as_str(), Some("pending") | Some("in_progress")) {
                 return v;
             }
@@ -183,14 +235,26 @@ impl TestApp {
     /// Creates, activates and waits for a merchant; returns `(id, owner access token)`.
     pub async fn provisioned_merchant(&self, subdomain: &str) -> (String, String) {
         let email = format!("owner@{subdomain}.example");
-        let id = self.create_merchant(&format!("Shop {subdomain}"), &email).await;
-        let r = self
-            .admin_post(&format!("/api/v1/admin/merchants/{id}/activate"), json!({ "theme": "classic", "plan": "growth", "subdomain": subdomain }))
+        let id = self
+            .create_merchant(&format!("Shop {subdomain}"), &email)
             .await;
-        assert_eq!(r.status(), StatusCode::ACCEPTED, "{}", r.text().await.unwrap_or_default());
+        let r = self
+            .admin_post(
+                &format!("/api/v1/admin/merchants/{id}/activate"),
+                json!({ "theme": "classic", "plan": "growth", "subdomain": subdomain }),
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::ACCEPTED,
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
         let v = self.wait_provisioning(&id).await;
         assert_eq!(v["status"], "completed", "{v}");
-        let token = self.set_password_from_welcome(&email, "owner-password-1").await;
+        let token = self
+            .set_password_from_welcome(&email, "owner-password-1")
+            .await;
         (id, token)
     }
 
@@ -206,7 +270,10 @@ impl TestApp {
             .await
             .expect("set-password");
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
-        self.login(email, password).await["access_token"].as_str().expect("token").to_string()
+        self.login(email, password).await["access_token"]
+            .as_str()
+            .expect("token")
+            .to_string()
     }
 
     /// The set-password token of the newest welcome e-mail to `email`.
@@ -225,11 +292,17 @@ fn find_token(dir: &std::path::Path, email: &str) -> Option<String> {
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let text = std::fs::read_to_string(entry.path()).ok()?;
         // Quoted-printable may wrap lines; undo soft breaks first.
-        let text = text.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+        let text = text
+            .replace("=\r\n", "")
+            .replace("=\n", "")
+            .replace("=3D", "=");
         if text.contains(email)
             && let Some(i) = text.find("token=")
         {
-            let t: String = text[i + 6..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+            let t: String = text[i + 6..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect();
             return Some(t);
         }
     }

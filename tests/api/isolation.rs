@@ -10,10 +10,26 @@ async fn two_merchants(app: &TestApp) -> (String, String, String, String, String
     let (a_id, a) = app.provisioned_merchant("alpha").await;
     let (b_id, b) = app.provisioned_merchant("bravo").await;
     for (tok, h, sku) in [(&a, "alpha-only", "A1"), (&b, "bravo-secret", "B1")] {
-        let r = app.client.post(app.url("/api/v1/products")).bearer_auth(tok).json(&product(h, sku, "active")).send().await.unwrap();
+        let r = app
+            .client
+            .post(app.url("/api/v1/products"))
+            .bearer_auth(tok)
+            .json(&product(h, sku, "active"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::CREATED);
     }
-    let bl: Value = app.client.get(app.url("/api/v1/products")).bearer_auth(&b).send().await.unwrap().json().await.unwrap();
+    let bl: Value = app
+        .client
+        .get(app.url("/api/v1/products"))
+        .bearer_auth(&b)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let b_product = bl["data"][0]["id"].as_str().unwrap().to_string();
     (a_id, a, b_id, b, b_product)
 }
@@ -23,41 +39,144 @@ async fn merchant_api_never_crosses_tenants() {
     let app = spawn_app().await;
     let (_a_id, a, b_id, b, b_product) = two_merchants(&app).await;
     // Lists show only the caller's rows.
-    let al: Value = app.client.get(app.url("/api/v1/products")).bearer_auth(&a).send().await.unwrap().json().await.unwrap();
+    let al: Value = app
+        .client
+        .get(app.url("/api/v1/products"))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(al["pagination"]["total"], 1);
     assert_eq!(al["data"][0]["handle"], "alpha-only");
-    let cl: Value = app.client.get(app.url("/api/v1/collections")).bearer_auth(&a).send().await.unwrap().json().await.unwrap();
-    assert_eq!(cl.as_array().unwrap().len(), 1, "only A's starter collection");
+    let cl: Value = app
+        .client
+        .get(app.url("/api/v1/collections"))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        cl.as_array().unwrap().len(),
+        1,
+        "only A's starter collection"
+    );
     // B's product by id: 404 for read, update and delete, and it is left untouched.
     let path = format!("/api/v1/products/{b_product}");
-    assert_eq!(app.client.get(app.url(&path)).bearer_auth(&a).send().await.unwrap().status(), StatusCode::NOT_FOUND);
-    let r = app.client.put(app.url(&path)).bearer_auth(&a).json(&product("hijack", "H1", "draft")).send().await.unwrap();
+    assert_eq!(
+        app.client
+            .get(app.url(&path))
+            .bearer_auth(&a)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let r = app
+        .client
+        .put(app.url(&path))
+        .bearer_auth(&a)
+        .json(&product("hijack", "H1", "draft"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    assert_eq!(app.client.delete(app.url(&path)).bearer_auth(&a).send().await.unwrap().status(), StatusCode::NOT_FOUND);
-    let still: Value = app.client.get(app.url(&path)).bearer_auth(&b).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        app.client
+            .delete(app.url(&path))
+            .bearer_auth(&a)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let still: Value = app
+        .client
+        .get(app.url(&path))
+        .bearer_auth(&b)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(still["handle"], "bravo-secret");
     assert_eq!(still["status"], "active");
     // A's SKU and handle namespace is separate from B's: the same values are fine in A.
-    let r = app.client.post(app.url("/api/v1/products")).bearer_auth(&a).json(&product("bravo-secret", "B1", "active")).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/api/v1/products"))
+        .bearer_auth(&a)
+        .json(&product("bravo-secret", "B1", "active"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     // X-Tenant-ID naming B (a real tenant) and a random id get the same 403.
     let random = uuid::Uuid::now_v7().to_string();
     let mut bodies = vec![];
     for tenant in [b_id.clone(), random] {
-        for (m, p) in [(Method::GET, "/api/v1/products"), (Method::GET, "/api/v1/shop"), (Method::POST, "/api/v1/imports/products"), (Method::GET, path.as_str())] {
-            let r = app.client.request(m, app.url(p)).bearer_auth(&a).header("X-Tenant-ID", &tenant).body("x").send().await.unwrap();
+        for (m, p) in [
+            (Method::GET, "/api/v1/products"),
+            (Method::GET, "/api/v1/shop"),
+            (Method::POST, "/api/v1/imports/products"),
+            (Method::GET, path.as_str()),
+        ] {
+            let r = app
+                .client
+                .request(m, app.url(p))
+                .bearer_auth(&a)
+                .header("X-Tenant-ID", &tenant)
+                .body("x")
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), StatusCode::FORBIDDEN, "{p}");
             bodies.push(r.text().await.unwrap());
         }
     }
-    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "no hint whether the tenant exists");
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "no hint whether the tenant exists"
+    );
     // A's token on B's host or path is refused.
-    let r = app.on_host(Method::GET, &format!("bravo.localhost:{}", app.port), "/api/v1/products").bearer_auth(&a).send().await.unwrap();
+    let r = app
+        .on_host(
+            Method::GET,
+            &format!("bravo.localhost:{}", app.port),
+            "/api/v1/products",
+        )
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = app.client.get(app.url("/s/bravo/api/v1/products")).bearer_auth(&a).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/s/bravo/api/v1/products"))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     // B still sees only its own product.
-    let bl: Value = app.client.get(app.url("/api/v1/products")).bearer_auth(&b).send().await.unwrap().json().await.unwrap();
+    let bl: Value = app
+        .client
+        .get(app.url("/api/v1/products"))
+        .bearer_auth(&b)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(bl["pagination"]["total"], 1);
 }
 
@@ -65,25 +184,77 @@ async fn merchant_api_never_crosses_tenants() {
 async fn store_api_and_storefront_never_cross_tenants() {
     let app = spawn_app().await;
     let (a_id, _a, _b_id, _b, _) = two_merchants(&app).await;
-    app.admin_post(&format!("/api/v1/admin/merchants/{a_id}/domains"), json!({ "host": "alpha.example.org" })).await;
+    app.admin_post(
+        &format!("/api/v1/admin/merchants/{a_id}/domains"),
+        json!({ "host": "alpha.example.org" }),
+    )
+    .await;
     let port = app.port;
-    let hosts = [format!("alpha.localhost:{port}"), "alpha.example.org".to_string()];
+    let hosts = [
+        format!("alpha.localhost:{port}"),
+        "alpha.example.org".to_string(),
+    ];
     for host in &hosts {
-        let v: Value = app.on_host(Method::GET, host, "/api/v1/store/products").send().await.unwrap().json().await.unwrap();
-        let handles: Vec<&str> = v["data"].as_array().unwrap().iter().map(|p| p["handle"].as_str().unwrap()).collect();
+        let v: Value = app
+            .on_host(Method::GET, host, "/api/v1/store/products")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let handles: Vec<&str> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["handle"].as_str().unwrap())
+            .collect();
         assert_eq!(handles, ["alpha-only"], "{host}");
-        let r = app.on_host(Method::GET, host, "/api/v1/store/products/bravo-secret").send().await.unwrap();
+        let r = app
+            .on_host(Method::GET, host, "/api/v1/store/products/bravo-secret")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
-        let r = app.on_host(Method::GET, host, "/products/bravo-secret").send().await.unwrap();
+        let r = app
+            .on_host(Method::GET, host, "/products/bravo-secret")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
-        let home = app.on_host(Method::GET, host, "/").send().await.unwrap().text().await.unwrap();
+        let home = app
+            .on_host(Method::GET, host, "/")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(!home.contains("bravo"), "{host}");
     }
-    let r = app.client.get(app.url("/s/alpha/api/v1/store/products/bravo-secret")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/s/alpha/api/v1/store/products/bravo-secret"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = app.client.get(app.url("/s/alpha/products/bravo-secret")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/s/alpha/products/bravo-secret"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let catalog = app.client.get(app.url("/s/alpha/products")).send().await.unwrap().text().await.unwrap();
+    let catalog = app
+        .client
+        .get(app.url("/s/alpha/products"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(catalog.contains("alpha-only") && !catalog.contains("bravo"));
 }
 
@@ -92,10 +263,36 @@ async fn imports_land_in_the_callers_tenant_only() {
     let app = spawn_app().await;
     let (_a_id, a, _b_id, b, _) = two_merchants(&app).await;
     let csv = "Handle,Title,Variant Price,Variant SKU\nimported-a,Imported A,5.00,IMP-A\n";
-    let r = app.client.post(app.url("/api/v1/imports/products")).bearer_auth(&a).header("content-type", "text/csv").body(csv).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/api/v1/imports/products"))
+        .bearer_auth(&a)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
-    let bl: Value = app.client.get(app.url("/api/v1/products?q=imported")).bearer_auth(&b).send().await.unwrap().json().await.unwrap();
+    let bl: Value = app
+        .client
+        .get(app.url("/api/v1/products?q=imported"))
+        .bearer_auth(&b)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(bl["pagination"]["total"], 0);
-    let al: Value = app.client.get(app.url("/api/v1/products?q=imported")).bearer_auth(&a).send().await.unwrap().json().await.unwrap();
+    let al: Value = app
+        .client
+        .get(app.url("/api/v1/products?q=imported"))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(al["pagination"]["total"], 1);
 }

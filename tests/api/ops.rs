@@ -14,8 +14,20 @@ async fn healthz_reports_ok() {
 #[tokio::test]
 async fn openapi_document_lists_every_api_route() {
     let app = spawn_app().await;
-    let v: Value = app.client.get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
-    assert!(v["openapi"].as_str().unwrap().starts_with("3.1"), "{}", v["openapi"]);
+    let v: Value = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        v["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        v["openapi"]
+    );
     let paths = v["paths"].as_object().unwrap();
     for p in [
         "/api/v1/admin/merchants",
@@ -40,16 +52,32 @@ async fn openapi_document_lists_every_api_route() {
 async fn metrics_expose_http_and_provisioning_series() {
     let app = spawn_app().await;
     app.provisioned_merchant("metrics-shop").await;
-    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(text.contains("souk_http_requests_total"), "{text}");
-    assert!(text.contains("souk_provisioning_duration_seconds_bucket"), "{text}");
+    assert!(
+        text.contains("souk_provisioning_duration_seconds_bucket"),
+        "{text}"
+    );
     assert!(text.contains("souk_provisioning_total"), "{text}");
 }
 
 #[tokio::test]
 async fn unknown_api_route_is_json_404() {
     let app = spawn_app().await;
-    let r = app.client.get(app.url("/api/v1/nope")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/api/v1/nope"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "route_not_found");

@@ -3,7 +3,9 @@
 use super::{ListResponse, PageQuery, Pagination, opt_text, req_text};
 use crate::control;
 use crate::domain::{Currency, DomainName, Email, Subdomain};
-use crate::store::platform::{self, DomainRow, Merchant, MerchantFilter, MerchantStatus, NewMerchant, Plan};
+use crate::store::platform::{
+    self, DomainRow, Merchant, MerchantFilter, MerchantStatus, NewMerchant, Plan,
+};
 use crate::store::provisioning::{self as prov, ProvisioningView};
 use crate::store::{StoreError, TenantDb, micros_to_rfc3339};
 use crate::themes::ThemeManifest;
@@ -65,7 +67,8 @@ impl MerchantDto {
         let (scheme, port) = split_public_url(&st.config.public_url);
         let h = m.handle.clone().unwrap_or_default();
         Self {
-            storefront_url: deployed.then(|| format!("{scheme}://{h}.{}{port}/", st.config.base_domain)),
+            storefront_url: deployed
+                .then(|| format!("{scheme}://{h}.{}{port}/", st.config.base_domain)),
             storefront_path_url: deployed.then(|| format!("{}/s/{h}/", st.config.public_url)),
             id: m.id,
             name: m.name,
@@ -91,7 +94,10 @@ impl MerchantDto {
 fn split_public_url(url: &str) -> (String, String) {
     let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
     let hostport = rest.split('/').next().unwrap_or("");
-    let port = hostport.rsplit_once(':').map(|(_, p)| format!(":{p}")).unwrap_or_default();
+    let port = hostport
+        .rsplit_once(':')
+        .map(|(_, p)| format!(":{p}"))
+        .unwrap_or_default();
     (scheme.to_string(), port)
 }
 
@@ -130,13 +136,18 @@ async fn create_merchant(
             if c.len() == 2 && c.chars().all(|x| x.is_ascii_uppercase()) {
                 Ok(c)
             } else {
-                Err(ApiError::invalid("business_country", "invalid_country", "business_country must be an ISO 3166-1 alpha-2 code such as LU"))
+                Err(ApiError::invalid(
+                    "business_country",
+                    "invalid_country",
+                    "business_country must be an ISO 3166-1 alpha-2 code such as LU",
+                ))
             }
         })
         .transpose()?;
     let new = NewMerchant {
         name: req_text("name", &body.name, 120)?,
-        owner_email: Email::parse(&body.owner_email).map_err(|e| ApiError::field("owner_email", e))?,
+        owner_email: Email::parse(&body.owner_email)
+            .map_err(|e| ApiError::field("owner_email", e))?,
         owner_name: opt_text("owner_name", body.owner_name, 120)?,
         owner_phone: opt_text("owner_phone", body.owner_phone, 40)?,
         business_address: opt_text("business_address", body.business_address, 200)?,
@@ -199,19 +210,28 @@ async fn list_merchants(
     };
     let (rows, total) = platform::list_merchants(&st.db, &f, limit, offset).await?;
     Ok(Json(ListResponse {
-        data: rows.into_iter().map(|m| MerchantDto::from(m, &st)).collect(),
+        data: rows
+            .into_iter()
+            .map(|m| MerchantDto::from(m, &st))
+            .collect(),
         pagination: Pagination::new(page, limit, total),
     }))
 }
 
 async fn load(st: &AppState, id: Uuid) -> ApiResult<Merchant> {
-    platform::get_merchant(&st.db, id).await?.ok_or_else(|| ApiError::not_found("merchant"))
+    platform::get_merchant(&st.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("merchant"))
 }
 
 /// Get one merchant.
 #[utoipa::path(get, path = "/api/v1/admin/merchants/{id}", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = MerchantDto), (status = 404, body = ErrorBody)))]
-async fn get_merchant(State(st): State<AppState>, _admin: PlatformAdmin, Path(id): Path<Uuid>) -> ApiResult<Json<MerchantDto>> {
+async fn get_merchant(
+    State(st): State<AppState>,
+    _admin: PlatformAdmin,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<MerchantDto>> {
     Ok(Json(MerchantDto::from(load(&st, id).await?, &st)))
 }
 
@@ -242,14 +262,20 @@ async fn activate(
     let sub = body.subdomain.as_deref().filter(|s| !s.trim().is_empty());
     control::activate(&st.db, &st.themes, id, &body.theme, &body.plan, sub).await?;
     st.provisioner.wake();
-    let view = prov::view(&st.db, id).await?.ok_or_else(ApiError::internal)?;
+    let view = prov::view(&st.db, id)
+        .await?
+        .ok_or_else(ApiError::internal)?;
     Ok((StatusCode::ACCEPTED, Json(view)))
 }
 
 /// Provisioning status of a merchant: overall status, each step, total duration.
 #[utoipa::path(get, path = "/api/v1/admin/merchants/{id}/provisioning", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = ProvisioningView), (status = 404, body = ErrorBody)))]
-async fn get_provisioning(State(st): State<AppState>, _admin: PlatformAdmin, Path(id): Path<Uuid>) -> ApiResult<Json<ProvisioningView>> {
+async fn get_provisioning(
+    State(st): State<AppState>,
+    _admin: PlatformAdmin,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<ProvisioningView>> {
     load(&st, id).await?;
     prov::view(&st.db, id)
         .await?
@@ -271,7 +297,9 @@ async fn retry_provisioning(
         other => other.into(),
     })?;
     st.provisioner.wake();
-    let view = prov::view(&st.db, id).await?.ok_or_else(ApiError::internal)?;
+    let view = prov::view(&st.db, id)
+        .await?
+        .ok_or_else(ApiError::internal)?;
     Ok((StatusCode::ACCEPTED, Json(view)))
 }
 
@@ -279,37 +307,63 @@ async fn retry_provisioning(
 /// the merchant to `pending` (its subdomain is released).
 #[utoipa::path(post, path = "/api/v1/admin/merchants/{id}/provisioning/rollback", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = ProvisioningView), (status = 409, body = ErrorBody)))]
-async fn rollback_provisioning(State(st): State<AppState>, _admin: PlatformAdmin, Path(id): Path<Uuid>) -> ApiResult<Json<ProvisioningView>> {
+async fn rollback_provisioning(
+    State(st): State<AppState>,
+    _admin: PlatformAdmin,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<ProvisioningView>> {
     load(&st, id).await?;
-    let run = prov::latest_run(&st.db, id).await?.ok_or_else(|| ApiError::not_found("provisioning"))?;
+    let run = prov::latest_run(&st.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("provisioning"))?;
     if run.status != "failed" {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "invalid_state",
-            format!("provisioning is {}; only a failed provisioning can be rolled back", run.status),
+            format!(
+                "provisioning is {}; only a failed provisioning can be rolled back",
+                run.status
+            ),
         ));
     }
     TenantDb::new(st.db.clone(), id).rollback_run(&run).await?;
     st.tenant_cache.invalidate();
     metrics::counter!("souk_provisioning_total", "outcome" => "rolled_back").increment(1);
-    Ok(Json(prov::view(&st.db, id).await?.ok_or_else(ApiError::internal)?))
+    Ok(Json(
+        prov::view(&st.db, id)
+            .await?
+            .ok_or_else(ApiError::internal)?,
+    ))
 }
 
 /// Suspend an active merchant: its storefront shows "store unavailable".
 #[utoipa::path(post, path = "/api/v1/admin/merchants/{id}/suspend", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = MerchantDto), (status = 409, body = ErrorBody)))]
-async fn suspend(State(st): State<AppState>, _admin: PlatformAdmin, Path(id): Path<Uuid>) -> ApiResult<Json<MerchantDto>> {
+async fn suspend(
+    State(st): State<AppState>,
+    _admin: PlatformAdmin,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<MerchantDto>> {
     change_status(&st, id, "active", MerchantStatus::Suspended).await
 }
 
 /// Reactivate a suspended merchant.
 #[utoipa::path(post, path = "/api/v1/admin/merchants/{id}/reactivate", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = MerchantDto), (status = 409, body = ErrorBody)))]
-async fn reactivate(State(st): State<AppState>, _admin: PlatformAdmin, Path(id): Path<Uuid>) -> ApiResult<Json<MerchantDto>> {
+async fn reactivate(
+    State(st): State<AppState>,
+    _admin: PlatformAdmin,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<MerchantDto>> {
     change_status(&st, id, "suspended", MerchantStatus::Active).await
 }
 
-async fn change_status(st: &AppState, id: Uuid, from: &str, to: MerchantStatus) -> ApiResult<Json<MerchantDto>> {
+async fn change_status(
+    st: &AppState,
+    id: Uuid,
+    from: &str,
+    to: MerchantStatus,
+) -> ApiResult<Json<MerchantDto>> {
     let m = load(st, id).await?;
     if m.status != from {
         return Err(ApiError::new(
@@ -344,8 +398,16 @@ async fn add_domain(
 ) -> ApiResult<(StatusCode, Json<DomainRow>)> {
     load(&st, id).await?;
     let host = DomainName::parse(&body.host).map_err(|e| ApiError::field("host", e))?;
-    if host.as_str() == st.config.base_domain || host.as_str().ends_with(&format!(".{}", st.config.base_domain)) {
-        return Err(ApiError::invalid("host", "invalid_domain", "host: a custom domain cannot be under the platform's base domain"));
+    if host.as_str() == st.config.base_domain
+        || host
+            .as_str()
+            .ends_with(&format!(".{}", st.config.base_domain))
+    {
+        return Err(ApiError::invalid(
+            "host",
+            "invalid_domain",
+            "host: a custom domain cannot be under the platform's base domain",
+        ));
     }
     let d = platform::add_custom_domain(&st.db, id, &host).await?;
     st.tenant_cache.invalidate();
@@ -355,7 +417,11 @@ async fn add_domain(
 /// List a merchant's domains.
 #[utoipa::path(get, path = "/api/v1/admin/merchants/{id}/domains", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = Vec<DomainRow>)))]
-async fn list_domains(State(st): State<AppState>, _admin: PlatformAdmin, Path(id): Path<Uuid>) -> ApiResult<Json<Vec<DomainRow>>> {
+async fn list_domains(
+    State(st): State<AppState>,
+    _admin: PlatformAdmin,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Vec<DomainRow>>> {
     load(&st, id).await?;
     Ok(Json(platform::list_domains(&st.db, id).await?))
 }
@@ -363,13 +429,19 @@ async fn list_domains(State(st): State<AppState>, _admin: PlatformAdmin, Path(id
 /// List plans.
 #[utoipa::path(get, path = "/api/v1/admin/plans", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = Vec<Plan>)))]
-async fn list_plans(State(st): State<AppState>, _admin: PlatformAdmin) -> ApiResult<Json<Vec<Plan>>> {
+async fn list_plans(
+    State(st): State<AppState>,
+    _admin: PlatformAdmin,
+) -> ApiResult<Json<Vec<Plan>>> {
     Ok(Json(platform::list_plans(&st.db).await?))
 }
 
 /// List built-in themes with their settings (preview at `/themes/{id}/preview.svg`).
 #[utoipa::path(get, path = "/api/v1/admin/themes", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = Vec<ThemeManifest>)))]
-async fn list_themes(State(st): State<AppState>, _admin: PlatformAdmin) -> ApiResult<Json<Vec<ThemeManifest>>> {
+async fn list_themes(
+    State(st): State<AppState>,
+    _admin: PlatformAdmin,
+) -> ApiResult<Json<Vec<ThemeManifest>>> {
     Ok(Json(st.themes.list()))
 }

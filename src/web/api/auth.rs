@@ -1,6 +1,8 @@
 //! Sign-in: login, refresh (rotating), logout, current user, set/change password.
 
-use crate::auth::{self, check_password_policy, hash_password, random_token, token_hash, verify_password};
+use crate::auth::{
+    self, check_password_policy, hash_password, random_token, token_hash, verify_password,
+};
 use crate::domain::Email;
 use crate::store::users::{self, Membership, RefreshUse};
 use crate::store::{new_id, now_micros};
@@ -51,7 +53,12 @@ pub struct TokenResponse {
     pub must_change_password: bool,
 }
 
-async fn issue(st: &AppState, user: &users::User, tenant: Option<Uuid>, family: Option<Uuid>) -> ApiResult<TokenResponse> {
+async fn issue(
+    st: &AppState,
+    user: &users::User,
+    tenant: Option<Uuid>,
+    family: Option<Uuid>,
+) -> ApiResult<TokenResponse> {
     let access = st
         .keys
         .issue(user.id, user.is_platform_admin, tenant)
@@ -63,7 +70,7 @@ async fn issue(st: &AppState, user: &users::User, tenant: Option<Uuid>, family: 
     users::insert_refresh_token(
         &st.db,
         user.id,
-        &token_hash(&format!("{refresh}")),
+        &token_hash(&refresh),
         family.unwrap_or_else(new_id),
         now_micros() + REFRESH_TTL_MICROS,
     )
@@ -90,7 +97,10 @@ fn invalid_credentials() -> ApiError {
 /// Sign in with e-mail and password.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody,
     responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn login(State(st): State<AppState>, ApiJson(body): ApiJson<LoginBody>) -> ApiResult<Json<TokenResponse>> {
+async fn login(
+    State(st): State<AppState>,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> ApiResult<Json<TokenResponse>> {
     let email = Email::parse(&body.email).map_err(|_| invalid_credentials())?;
     if body.password.len() > 256 {
         return Err(invalid_credentials());
@@ -111,7 +121,9 @@ async fn login(State(st): State<AppState>, ApiJson(body): ApiJson<LoginBody>) ->
     }
     let memberships = users::memberships_of(&st.db, user.id).await?;
     let tenant = match body.tenant_id {
-        Some(t) if memberships.iter().any(|m| m.tenant_id == t) || user.is_platform_admin => Some(t),
+        Some(t) if memberships.iter().any(|m| m.tenant_id == t) || user.is_platform_admin => {
+            Some(t)
+        }
         Some(_) => return Err(ApiError::forbidden("you are not a member of this tenant")),
         None => memberships.first().map(|m| m.tenant_id),
     };
@@ -138,26 +150,41 @@ fn split_refresh(token: &str) -> (String, Option<Uuid>) {
 /// again revokes the whole session family.
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshBody,
     responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody)))]
-async fn refresh(State(st): State<AppState>, ApiJson(body): ApiJson<RefreshBody>) -> ApiResult<Json<TokenResponse>> {
+async fn refresh(
+    State(st): State<AppState>,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> ApiResult<Json<TokenResponse>> {
     let (raw, tenant) = split_refresh(&body.refresh_token);
     match users::use_refresh_token(&st.db, &token_hash(&raw)).await? {
         RefreshUse::Rotated { user, family } => {
-            let user = users::user_by_id(&st.db, user).await?.ok_or_else(|| ApiError::unauthorized("invalid refresh token"))?;
+            let user = users::user_by_id(&st.db, user)
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("invalid refresh token"))?;
             // Membership is re-checked: a removed member cannot refresh into the tenant.
             let tenant = match tenant {
-                Some(t) if users::role_in(&st.db, user.id, t).await?.is_some() || user.is_platform_admin => Some(t),
+                Some(t)
+                    if users::role_in(&st.db, user.id, t).await?.is_some()
+                        || user.is_platform_admin =>
+                {
+                    Some(t)
+                }
                 _ => None,
             };
             Ok(Json(issue(&st, &user, tenant, Some(family)).await?))
         }
-        RefreshUse::Reused => Err(ApiError::unauthorized("refresh token already used; the session has been revoked")),
+        RefreshUse::Reused => Err(ApiError::unauthorized(
+            "refresh token already used; the session has been revoked",
+        )),
         RefreshUse::Invalid => Err(ApiError::unauthorized("invalid or expired refresh token")),
     }
 }
 
 /// Revoke a refresh token and its session family.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshBody, responses((status = 204)))]
-async fn logout(State(st): State<AppState>, ApiJson(body): ApiJson<RefreshBody>) -> ApiResult<StatusCode> {
+async fn logout(
+    State(st): State<AppState>,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> ApiResult<StatusCode> {
     let (raw, _) = split_refresh(&body.refresh_token);
     users::revoke_refresh_token(&st.db, &token_hash(&raw)).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -205,14 +232,22 @@ pub struct SetPasswordBody {
 /// Set a password with the one-time token of a welcome (or reset) e-mail.
 #[utoipa::path(post, path = "/api/v1/auth/set-password", tag = "auth", request_body = SetPasswordBody,
     responses((status = 204), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn set_password(State(st): State<AppState>, ApiJson(body): ApiJson<SetPasswordBody>) -> ApiResult<StatusCode> {
+async fn set_password(
+    State(st): State<AppState>,
+    ApiJson(body): ApiJson<SetPasswordBody>,
+) -> ApiResult<StatusCode> {
     set_password_with_token(&st, &body.token, &body.password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Shared by the JSON endpoint and the HTML form.
-pub async fn set_password_with_token(st: &AppState, token: &str, password: &str) -> ApiResult<Uuid> {
-    check_password_policy(password).map_err(|m| ApiError::invalid("password", "weak_password", m))?;
+pub async fn set_password_with_token(
+    st: &AppState,
+    token: &str,
+    password: &str,
+) -> ApiResult<Uuid> {
+    check_password_policy(password)
+        .map_err(|m| ApiError::invalid("password", "weak_password", m))?;
     let hash = hash_password(password).map_err(|_| ApiError::internal())?;
     users::consume_password_token(&st.db, &token_hash(token.trim()), "set_password", &hash)
         .await
@@ -241,11 +276,22 @@ async fn change_password(
     user: AuthUser,
     ApiJson(body): ApiJson<ChangePasswordBody>,
 ) -> ApiResult<StatusCode> {
-    let u = users::user_by_id(&st.db, user.id()).await?.ok_or_else(invalid_credentials)?;
-    if !u.password_hash.as_deref().is_some_and(|h| verify_password(&body.current_password, h)) {
-        return Err(ApiError::invalid("current_password", "invalid_password", "current_password is wrong"));
+    let u = users::user_by_id(&st.db, user.id())
+        .await?
+        .ok_or_else(invalid_credentials)?;
+    if !u
+        .password_hash
+        .as_deref()
+        .is_some_and(|h| verify_password(&body.current_password, h))
+    {
+        return Err(ApiError::invalid(
+            "current_password",
+            "invalid_password",
+            "current_password is wrong",
+        ));
     }
-    check_password_policy(&body.new_password).map_err(|m| ApiError::invalid("new_password", "weak_password", m))?;
+    check_password_policy(&body.new_password)
+        .map_err(|m| ApiError::invalid("new_password", "weak_password", m))?;
     let hash = auth::hash_password(&body.new_password).map_err(|_| ApiError::internal())?;
     users::set_password(&st.db, u.id, &hash).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -3,7 +3,9 @@
 
 use super::{ListResponse, PageQuery, Pagination, opt_text, req_text};
 use crate::domain::{Currency, Handle, ProductStatus, Sku, parse_decimal_minor};
-use crate::store::catalog::{Collection, ImageInput, Product, ProductFilter, ProductInput, VariantInput};
+use crate::store::catalog::{
+    Collection, ImageInput, Product, ProductFilter, ProductInput, VariantInput,
+};
 use crate::web::AppState;
 use crate::web::context::Merchant;
 use crate::web::error::{ApiError, ApiJson, ApiResult, ErrorBody};
@@ -92,16 +94,32 @@ fn parse_product(b: ProductBody, currency: &str) -> ApiResult<ProductInput> {
         None => ProductStatus::Draft,
     };
     if b.options.len() > 3 {
-        return Err(ApiError::invalid("options", "too_many_options", "a product has at most 3 options"));
+        return Err(ApiError::invalid(
+            "options",
+            "too_many_options",
+            "a product has at most 3 options",
+        ));
     }
     if b.variants.is_empty() {
-        return Err(ApiError::invalid("variants", "required", "a product needs at least one variant"));
+        return Err(ApiError::invalid(
+            "variants",
+            "required",
+            "a product needs at least one variant",
+        ));
     }
     if b.variants.len() > 100 {
-        return Err(ApiError::invalid("variants", "too_many_variants", "a product has at most 100 variants"));
+        return Err(ApiError::invalid(
+            "variants",
+            "too_many_variants",
+            "a product has at most 100 variants",
+        ));
     }
     if b.tags.len() > 250 || b.tags.iter().any(|t| t.chars().count() > 255) {
-        return Err(ApiError::invalid("tags", "too_long", "at most 250 tags of at most 255 characters"));
+        return Err(ApiError::invalid(
+            "tags",
+            "too_long",
+            "at most 250 tags of at most 255 characters",
+        ));
     }
     let mut variants = Vec::with_capacity(b.variants.len());
     for (i, v) in b.variants.into_iter().enumerate() {
@@ -110,21 +128,50 @@ fn parse_product(b: ProductBody, currency: &str) -> ApiResult<ProductInput> {
             return Err(ApiError::invalid(
                 &f("option_values"),
                 "option_mismatch",
-                format!("{}: expected {} values, one per option", f("option_values"), b.options.len()),
+                format!(
+                    "{}: expected {} values, one per option",
+                    f("option_values"),
+                    b.options.len()
+                ),
             ));
         }
         let price_minor = match (v.price.as_deref(), v.price_minor) {
             (Some(p), _) => money(&f("price"), p, cur)?,
             (None, Some(m)) if (0..=1_000_000_000_000).contains(&m) => m,
-            (None, Some(_)) => return Err(ApiError::invalid(&f("price_minor"), "invalid_price", "price_minor must be between 0 and 10^12")),
-            (None, None) => return Err(ApiError::invalid(&f("price"), "required", format!("{} is required", f("price")))),
+            (None, Some(_)) => {
+                return Err(ApiError::invalid(
+                    &f("price_minor"),
+                    "invalid_price",
+                    "price_minor must be between 0 and 10^12",
+                ));
+            }
+            (None, None) => {
+                return Err(ApiError::invalid(
+                    &f("price"),
+                    "required",
+                    format!("{} is required", f("price")),
+                ));
+            }
         };
-        let compare_at_minor = v.compare_at_price.as_deref().filter(|s| !s.is_empty()).map(|p| money(&f("compare_at_price"), p, cur)).transpose()?;
+        let compare_at_minor = v
+            .compare_at_price
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|p| money(&f("compare_at_price"), p, cur))
+            .transpose()?;
         if !(-1_000_000_000..=1_000_000_000).contains(&v.inventory_quantity) {
-            return Err(ApiError::invalid(&f("inventory_quantity"), "out_of_range", "inventory_quantity is too large"));
+            return Err(ApiError::invalid(
+                &f("inventory_quantity"),
+                "out_of_range",
+                "inventory_quantity is too large",
+            ));
         }
         variants.push(VariantInput {
-            sku: v.sku.filter(|s| !s.trim().is_empty()).map(|s| Sku::parse(&s).map_err(|e| ApiError::field(&f("sku"), e))).transpose()?,
+            sku: v
+                .sku
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| Sku::parse(&s).map_err(|e| ApiError::field(&f("sku"), e)))
+                .transpose()?,
             option_values: v.option_values,
             price_minor,
             compare_at_minor,
@@ -135,8 +182,14 @@ fn parse_product(b: ProductBody, currency: &str) -> ApiResult<ProductInput> {
     }
     let mut images = Vec::with_capacity(b.images.len());
     for (i, img) in b.images.into_iter().enumerate() {
-        if !(img.url.starts_with("https://") || img.url.starts_with("http://")) || img.url.len() > 2048 {
-            return Err(ApiError::invalid(&format!("images[{i}].url"), "invalid_url", "image url must be an absolute http(s) URL"));
+        if !(img.url.starts_with("https://") || img.url.starts_with("http://"))
+            || img.url.len() > 2048
+        {
+            return Err(ApiError::invalid(
+                &format!("images[{i}].url"),
+                "invalid_url",
+                "image url must be an absolute http(s) URL",
+            ));
         }
         images.push(ImageInput {
             url: img.url,
@@ -149,7 +202,12 @@ fn parse_product(b: ProductBody, currency: &str) -> ApiResult<ProductInput> {
         body_html: b.body_html,
         vendor: opt_text("vendor", b.vendor, 255)?,
         product_type: opt_text("product_type", b.product_type, 255)?,
-        tags: b.tags.into_iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect(),
+        tags: b
+            .tags
+            .into_iter()
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect(),
         status,
         options: b.options,
         featured: b.featured,
@@ -173,27 +231,50 @@ pub struct ProductQuery {
 /// List the tenant's products.
 #[utoipa::path(get, path = "/api/v1/products", tag = "merchant", security(("bearer" = [])), params(ProductQuery),
     responses((status = 200, body = ListResponse<Product>), (status = 403, body = ErrorBody)))]
-async fn list_products(m: Merchant, Query(q): Query<ProductQuery>) -> ApiResult<Json<ListResponse<Product>>> {
-    let (limit, offset, page) = PageQuery { page: q.page, per_page: q.per_page }.resolve(20)?;
+async fn list_products(
+    m: Merchant,
+    Query(q): Query<ProductQuery>,
+) -> ApiResult<Json<ListResponse<Product>>> {
+    let (limit, offset, page) = PageQuery {
+        page: q.page,
+        per_page: q.per_page,
+    }
+    .resolve(20)?;
     let f = ProductFilter {
-        status: q.status.as_deref().map(ProductStatus::parse).transpose().map_err(|e| ApiError::field("status", e))?,
+        status: q
+            .status
+            .as_deref()
+            .map(ProductStatus::parse)
+            .transpose()
+            .map_err(|e| ApiError::field("status", e))?,
         q: q.q.filter(|s| !s.is_empty()),
         vendor: q.vendor,
         featured: None,
     };
     let (data, total) = m.scope.list_products(&f, limit, offset).await?;
-    Ok(Json(ListResponse { data, pagination: Pagination::new(page, limit, total) }))
+    Ok(Json(ListResponse {
+        data,
+        pagination: Pagination::new(page, limit, total),
+    }))
 }
 
 /// Create a product.
 #[utoipa::path(post, path = "/api/v1/products", tag = "merchant", security(("bearer" = [])), request_body = ProductBody,
     responses((status = 201, body = Product), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn create_product(State(st): State<AppState>, m: Merchant, ApiJson(body): ApiJson<ProductBody>) -> ApiResult<(StatusCode, Json<Product>)> {
+async fn create_product(
+    State(st): State<AppState>,
+    m: Merchant,
+    ApiJson(body): ApiJson<ProductBody>,
+) -> ApiResult<(StatusCode, Json<Product>)> {
     m.require_write()?;
     let input = parse_product(body, &m.tenant.currency)?;
     let max = crate::control::max_products(&st.db, m.tenant.id).await?;
     if max >= 0 && m.scope.count_products().await? >= max {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "plan_limit_reached", format!("your plan allows at most {max} products")));
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "plan_limit_reached",
+            format!("your plan allows at most {max} products"),
+        ));
     }
     let p = m.scope.create_product(&input, &m.tenant.currency).await?;
     st.page_cache.invalidate_tenant(m.tenant.id);
@@ -204,19 +285,32 @@ async fn create_product(State(st): State<AppState>, m: Merchant, ApiJson(body): 
 #[utoipa::path(get, path = "/api/v1/products/{id}", tag = "merchant", security(("bearer" = [])),
     responses((status = 200, body = Product), (status = 404, body = ErrorBody)))]
 async fn get_product(m: Merchant, Path(id): Path<Uuid>) -> ApiResult<Json<Product>> {
-    m.scope.get_product(id).await?.map(Json).ok_or_else(|| ApiError::not_found("product"))
+    m.scope
+        .get_product(id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("product"))
 }
 
 /// Replace a product (fields, variants and images).
 #[utoipa::path(put, path = "/api/v1/products/{id}", tag = "merchant", security(("bearer" = [])), request_body = ProductBody,
     responses((status = 200, body = Product), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn update_product(State(st): State<AppState>, m: Merchant, Path(id): Path<Uuid>, ApiJson(body): ApiJson<ProductBody>) -> ApiResult<Json<Product>> {
+async fn update_product(
+    State(st): State<AppState>,
+    m: Merchant,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<ProductBody>,
+) -> ApiResult<Json<Product>> {
     m.require_write()?;
     let input = parse_product(body, &m.tenant.currency)?;
-    let p = m.scope.update_product(id, &input, &m.tenant.currency).await.map_err(|e| match e {
-        crate::store::StoreError::NotFound => ApiError::not_found("product"),
-        other => other.into(),
-    })?;
+    let p = m
+        .scope
+        .update_product(id, &input, &m.tenant.currency)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => ApiError::not_found("product"),
+            other => other.into(),
+        })?;
     st.page_cache.invalidate_tenant(m.tenant.id);
     Ok(Json(p))
 }
@@ -224,7 +318,11 @@ async fn update_product(State(st): State<AppState>, m: Merchant, Path(id): Path<
 /// Delete a product.
 #[utoipa::path(delete, path = "/api/v1/products/{id}", tag = "merchant", security(("bearer" = [])),
     responses((status = 204), (status = 404, body = ErrorBody)))]
-async fn delete_product(State(st): State<AppState>, m: Merchant, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+async fn delete_product(
+    State(st): State<AppState>,
+    m: Merchant,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     m.require_write()?;
     m.scope.delete_product(id).await.map_err(|e| match e {
         crate::store::StoreError::NotFound => ApiError::not_found("product"),
@@ -252,7 +350,10 @@ pub struct CollectionBody {
 /// Create a collection.
 #[utoipa::path(post, path = "/api/v1/collections", tag = "merchant", security(("bearer" = [])), request_body = CollectionBody,
     responses((status = 201, body = Collection), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn create_collection(m: Merchant, ApiJson(b): ApiJson<CollectionBody>) -> ApiResult<(StatusCode, Json<Collection>)> {
+async fn create_collection(
+    m: Merchant,
+    ApiJson(b): ApiJson<CollectionBody>,
+) -> ApiResult<(StatusCode, Json<Collection>)> {
     m.require_write()?;
     let title = req_text("title", &b.title, 255)?;
     let handle = match b.handle.filter(|h| !h.is_empty()) {
@@ -260,7 +361,10 @@ async fn create_collection(m: Merchant, ApiJson(b): ApiJson<CollectionBody>) -> 
         None => Handle::from_title(&title),
     }
     .map_err(|e| ApiError::field("handle", e))?;
-    Ok((StatusCode::CREATED, Json(m.scope.create_collection(&handle, &title).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(m.scope.create_collection(&handle, &title).await?),
+    ))
 }
 
 /// The current tenant as its members see it.

@@ -15,15 +15,20 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
-    r.routes(routes!(import_products)).routes(routes!(import_vendors))
+    r.routes(routes!(import_products))
+        .routes(routes!(import_vendors))
 }
 
 /// An uploaded CSV file's bytes.
 pub struct CsvUpload(pub Vec<u8>);
 
 fn too_large() -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the uploaded file is too large")
-        .with_details(serde_json::json!({ "field": "file" }))
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "the uploaded file is too large",
+    )
+    .with_details(serde_json::json!({ "field": "file" }))
 }
 
 impl<S: Send + Sync> FromRequest<S> for CsvUpload {
@@ -44,24 +49,46 @@ impl<S: Send + Sync> FromRequest<S> for CsvUpload {
                 match mp.next_field().await {
                     Ok(Some(field)) if field.name() == Some("file") => {
                         let bytes = field.bytes().await.map_err(|e| {
-                            if e.status() == StatusCode::PAYLOAD_TOO_LARGE { too_large() } else { ApiError::bad_request("malformed_multipart", e.body_text()) }
+                            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                                too_large()
+                            } else {
+                                ApiError::bad_request("malformed_multipart", e.body_text())
+                            }
                         })?;
                         return Ok(CsvUpload(bytes.to_vec()));
                     }
                     Ok(Some(_)) => continue,
                     Ok(None) => {
-                        return Err(ApiError::invalid("file", "required", "the form has no 'file' field"));
+                        return Err(ApiError::invalid(
+                            "file",
+                            "required",
+                            "the form has no 'file' field",
+                        ));
                     }
-                    Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
-                    Err(e) => return Err(ApiError::bad_request("malformed_multipart", e.body_text())),
+                    Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                        return Err(too_large());
+                    }
+                    Err(e) => {
+                        return Err(ApiError::bad_request("malformed_multipart", e.body_text()));
+                    }
                 }
             }
         }
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE { too_large() } else { ApiError::bad_request("bad_body", e.body_text()) }
-        })?;
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    too_large()
+                } else {
+                    ApiError::bad_request("bad_body", e.body_text())
+                }
+            })?;
         if bytes.is_empty() {
-            return Err(ApiError::invalid("file", "empty_file", "the uploaded file is empty"));
+            return Err(ApiError::invalid(
+                "file",
+                "empty_file",
+                "the uploaded file is empty",
+            ));
         }
         Ok(CsvUpload(bytes.to_vec()))
     }
@@ -72,7 +99,11 @@ impl<S: Send + Sync> FromRequest<S> for CsvUpload {
 #[utoipa::path(post, path = "/api/v1/imports/products", tag = "merchant", security(("bearer" = [])),
     request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = ProductImportReport), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn import_products(State(st): State<AppState>, m: Merchant, CsvUpload(bytes): CsvUpload) -> ApiResult<Json<ProductImportReport>> {
+async fn import_products(
+    State(st): State<AppState>,
+    m: Merchant,
+    CsvUpload(bytes): CsvUpload,
+) -> ApiResult<Json<ProductImportReport>> {
     m.require_write()?;
     let max = control::max_products(&st.db, m.tenant.id).await?;
     let report = control::import_products(&m.scope, &bytes, &m.tenant.currency, max).await?;
@@ -100,9 +131,12 @@ async fn import_vendors(
     Query(q): Query<VendorImportQuery>,
     CsvUpload(bytes): CsvUpload,
 ) -> ApiResult<Json<VendorImportReport>> {
-    let theme = q.theme.unwrap_or_else(|| crate::themes::DEFAULT_THEME.into());
+    let theme = q
+        .theme
+        .unwrap_or_else(|| crate::themes::DEFAULT_THEME.into());
     let plan = q.plan.unwrap_or_else(|| "starter".into());
-    let report = control::import_vendors(&st.db, &st.themes, &bytes, &theme, &plan, |_, _| {}).await?;
+    let report =
+        control::import_vendors(&st.db, &st.themes, &bytes, &theme, &plan, |_, _| {}).await?;
     st.provisioner.wake();
     Ok(Json(report))
 }

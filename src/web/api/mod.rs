@@ -24,11 +24,19 @@ impl PageQuery {
     pub fn resolve(&self, default_per_page: i64) -> Result<(i64, i64, i64), ApiError> {
         let page = self.page.unwrap_or(1);
         let per = self.per_page.unwrap_or(default_per_page);
-        if page < 1 || page > 1_000_000 {
-            return Err(ApiError::invalid("page", "invalid_page", "page must be between 1 and 1000000"));
+        if !(1..=1_000_000).contains(&page) {
+            return Err(ApiError::invalid(
+                "page",
+                "invalid_page",
+                "page must be between 1 and 1000000",
+            ));
         }
         if !(1..=100).contains(&per) {
-            return Err(ApiError::invalid("per_page", "invalid_page", "per_page must be between 1 and 100"));
+            return Err(ApiError::invalid(
+                "per_page",
+                "invalid_page",
+                "per_page must be between 1 and 100",
+            ));
         }
         Ok((per, (page - 1) * per, page))
     }
@@ -77,10 +85,18 @@ pub fn opt_text(field: &str, v: Option<String>, max: usize) -> Result<Option<Str
 pub fn req_text(field: &str, v: &str, max: usize) -> Result<String, ApiError> {
     let s = v.trim();
     if s.is_empty() {
-        return Err(ApiError::invalid(field, "required", format!("{field} is required")));
+        return Err(ApiError::invalid(
+            field,
+            "required",
+            format!("{field} is required"),
+        ));
     }
     if s.chars().count() > max {
-        return Err(ApiError::invalid(field, "too_long", format!("{field} must be at most {max} characters")));
+        return Err(ApiError::invalid(
+            field,
+            "too_long",
+            format!("{field} must be at most {max} characters"),
+        ));
     }
     Ok(s.to_string())
 }

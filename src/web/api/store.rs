@@ -14,7 +14,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
-    r.routes(routes!(list_products)).routes(routes!(get_product))
+    r.routes(routes!(list_products))
+        .routes(routes!(get_product))
 }
 
 fn json_bytes(body: axum::body::Bytes) -> Response {
@@ -24,16 +25,26 @@ fn json_bytes(body: axum::body::Bytes) -> Response {
 /// List active products, newest first (default 12 per page).
 #[utoipa::path(get, path = "/api/v1/store/products", tag = "store", params(PageQuery),
     responses((status = 200, body = ListResponse<Product>), (status = 404, body = ErrorBody)))]
-async fn list_products(State(st): State<AppState>, t: StoreTenant, Query(q): Query<PageQuery>) -> ApiResult<Response> {
+async fn list_products(
+    State(st): State<AppState>,
+    t: StoreTenant,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Response> {
     let (limit, offset, page) = q.resolve(12)?;
     let key = format!("api:products:{limit}:{offset}");
     if let Some(hit) = st.page_cache.get(t.host.tenant.id, &key) {
         return Ok(json_bytes(hit));
     }
-    let f = ProductFilter { status: Some(ProductStatus::Active), ..Default::default() };
+    let f = ProductFilter {
+        status: Some(ProductStatus::Active),
+        ..Default::default()
+    };
     let (data, total) = t.scope.list_products(&f, limit, offset).await?;
-    let body = serde_json::to_vec(&ListResponse { data, pagination: Pagination::new(page, limit, total) })
-        .map_err(|_| ApiError::internal())?;
+    let body = serde_json::to_vec(&ListResponse {
+        data,
+        pagination: Pagination::new(page, limit, total),
+    })
+    .map_err(|_| ApiError::internal())?;
     let body = axum::body::Bytes::from(body);
     st.page_cache.put(t.host.tenant.id, key, body.clone());
     Ok(json_bytes(body))
