@@ -191,8 +191,7 @@ impl Db {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10))
-                .pragma("cache_size", "-16000");
+                .busy_timeout(Duration::from_secs(10));
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .connect_with(opts.clone())

@@ -271,6 +271,10 @@ async fn catalog(
         Some(Ok(p)) if (1..=100_000).contains(&p) => p,
         Some(_) => return tenant_not_found(&st, &h, "That page number does not exist."),
     };
+    let key = format!("catalog:{}:{page}", h.base_path);
+    if let Some(hit) = st.page_cache.get(h.tenant.id, &key) {
+        return html_bytes(hit);
+    }
     let scope = TenantDb::new(st.db.clone(), h.tenant.id);
     let f = ProductFilter {
         status: Some(ProductStatus::Active),
@@ -297,7 +301,17 @@ async fn catalog(
         next_url => (page < total_pages).then(|| url(page + 1)),
         ..ctx
     };
-    render(&theme, "catalog.html", ctx, StatusCode::OK)
+    match theme.render("catalog.html", ctx) {
+        Ok(html) => {
+            let b = Bytes::from(html);
+            st.page_cache.put(h.tenant.id, key, b.clone());
+            html_bytes(b)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "catalog render failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 async fn product(
