@@ -90,6 +90,9 @@ pub struct Claims {
     /// Active tenant, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tid: Option<Uuid>,
+    /// The user must change an initial password before using tenant or admin APIs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mcp: bool,
 }
 
 /// Signs and verifies access tokens with an HMAC-SHA256 key.
@@ -117,7 +120,13 @@ impl TokenKeys {
     }
 
     /// Issues an access token for `user`.
-    pub fn issue(&self, user: Uuid, admin: bool, tenant: Option<Uuid>) -> Result<String, String> {
+    pub fn issue(
+        &self,
+        user: Uuid,
+        admin: bool,
+        tenant: Option<Uuid>,
+        must_change_password: bool,
+    ) -> Result<String, String> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
             sub: user,
@@ -125,6 +134,7 @@ impl TokenKeys {
             exp: now + self.access_ttl,
             adm: admin,
             tid: tenant,
+            mcp: must_change_password,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.enc)
             .map_err(|e| e.to_string())
@@ -156,7 +166,7 @@ mod tests {
     #[test]
     fn tokens() {
         let k = TokenKeys::new(&Secret::new("k".repeat(32)), 60);
-        let t = k.issue(Uuid::nil(), true, None).unwrap();
+        let t = k.issue(Uuid::nil(), true, None, false).unwrap();
         let c = k.verify(&t).unwrap();
         assert!(c.adm);
         let other = TokenKeys::new(&Secret::new("x".repeat(32)), 60);

@@ -220,6 +220,19 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
+/// Refuses tokens issued while an initial password was still to be changed
+/// (`POST /api/v1/auth/change-password`, then sign in again).
+fn require_password_changed(user: &AuthUser) -> Result<(), ApiError> {
+    if user.claims.mcp {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "password_change_required",
+            "change your initial password (POST /api/v1/auth/change-password), then sign in again",
+        ));
+    }
+    Ok(())
+}
+
 /// A platform admin (super admin). 403 for anyone else.
 #[derive(Debug, Clone)]
 pub struct PlatformAdmin(pub AuthUser);
@@ -229,6 +242,7 @@ impl FromRequestParts<AppState> for PlatformAdmin {
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
         let user = AuthUser::from_request_parts(parts, st).await?;
+        require_password_changed(&user)?;
         if !user.claims.adm {
             return Err(ApiError::forbidden(
                 "this endpoint requires a platform admin",
@@ -258,6 +272,7 @@ impl FromRequestParts<AppState> for Merchant {
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
         let user = AuthUser::from_request_parts(parts, st).await?;
+        require_password_changed(&user)?;
         let denied = || ApiError::forbidden("you are not a member of this tenant");
         let header_tenant = match parts.headers.get("x-tenant-id") {
             Some(v) => {

@@ -135,3 +135,58 @@ async fn set_password_link_is_single_use() {
     assert_eq!(me["memberships"][0]["role"], "owner");
     assert_eq!(me["memberships"][0]["tenant_handle"], "once-shop");
 }
+
+#[tokio::test]
+async fn initial_password_from_vendor_csv_must_be_changed_first() {
+    let app = spawn_app().await;
+    let csv = "vendor_name,subdomain,owner_name,owner_email,owner_phone,business_address,business_city,business_postal_code,business_country,letzshop_csv_url,initial_password\r\nInitial Shop,initial-shop,Ann,ann@initial.example,,,,,LU,,start-pass-123\r\n";
+    let v: Value = app
+        .client
+        .post(app.url("/api/v1/admin/imports/vendors"))
+        .bearer_auth(&app.admin_token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["created"], 1, "{v}");
+    let id = v["merchants"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(app.wait_provisioning(&id).await["status"], "completed");
+    let t = app.login("ann@initial.example", "start-pass-123").await;
+    assert_eq!(t["must_change_password"], true);
+    let token = t["access_token"].as_str().unwrap();
+    let r = app
+        .client
+        .get(app.url("/api/v1/products"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "password_change_required"
+    );
+    let r = app
+        .client
+        .post(app.url("/api/v1/auth/change-password"))
+        .bearer_auth(token)
+        .json(&json!({ "current_password": "start-pass-123", "new_password": "my-own-pass-456" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let t = app.login("ann@initial.example", "my-own-pass-456").await;
+    assert_eq!(t["must_change_password"], false);
+    let r = app
+        .client
+        .get(app.url("/api/v1/products"))
+        .bearer_auth(t["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}

@@ -61,7 +61,12 @@ async fn issue(
 ) -> ApiResult<TokenResponse> {
     let access = st
         .keys
-        .issue(user.id, user.is_platform_admin, tenant)
+        .issue(
+            user.id,
+            user.is_platform_admin,
+            tenant,
+            user.must_change_password,
+        )
         .map_err(|e| {
             tracing::error!(error = %e, "token signing failed");
             ApiError::internal()
