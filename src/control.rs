@@ -320,6 +320,17 @@ pub async fn import_products(
                     alt: i.alt.clone(),
                 })
                 .collect(),
+            // "Clothing > Tshirts" becomes the collection `clothing-tshirts` titled "Tshirts".
+            collections: p
+                .categories
+                .iter()
+                .filter_map(|c| {
+                    let title = c.rsplit('>').next().unwrap_or(c).trim().to_string();
+                    crate::domain::Handle::from_title(c)
+                        .ok()
+                        .map(|h| (h, title))
+                })
+                .collect(),
         })
         .collect();
     let mut seen_skus: HashSet<String> = HashSet::new();

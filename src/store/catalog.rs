@@ -152,6 +152,9 @@ pub struct ProductInput {
     pub featured: bool,
     pub variants: Vec<VariantInput>,
     pub images: Vec<ImageInput>,
+    /// Collections to add the product to, as `(handle, title)`; created when missing.
+    /// Existing memberships are kept on update.
+    pub collections: Vec<(Handle, String)>,
 }
 
 /// Filters for product lists.
@@ -522,6 +525,29 @@ impl TenantDb {
             .execute(&mut **c)
             .await)
             .map_err(|e| StoreError::on_unique(e, &[("sku", "sku")]))?;
+        }
+        for (handle, title) in &input.collections {
+            exec_tx!(tx, c => sqlx::query(
+                "insert into collections (id, tenant_id, handle, title, created_at) values ($1, $2, $3, $4, $5)
+                 on conflict (tenant_id, handle) do nothing",
+            )
+            .bind(new_id())
+            .bind(self.tenant)
+            .bind(handle.as_str())
+            .bind(title)
+            .bind(now_micros())
+            .execute(&mut **c)
+            .await)?;
+            exec_tx!(tx, c => sqlx::query(
+                "insert into collection_products (tenant_id, collection_id, product_id)
+                 select $1, id, $3 from collections where tenant_id = $1 and handle = $2
+                 on conflict (collection_id, product_id) do nothing",
+            )
+            .bind(self.tenant)
+            .bind(handle.as_str())
+            .bind(product)
+            .execute(&mut **c)
+            .await)?;
         }
         for (pos, img) in input.images.iter().enumerate() {
             exec_tx!(tx, c => sqlx::query(

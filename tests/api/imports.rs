@@ -65,6 +65,26 @@ async fn real_shopify_and_woocommerce_exports_import_with_expected_counts() {
     assert_eq!(v["options"], serde_json::json!(["Color"]));
     assert_eq!(v["variants"].as_array().unwrap().len(), 2);
     assert_eq!(v["variants"][0]["price"]["amount_minor"], 4299);
+    // WooCommerce categories became collections.
+    let c: Value = app
+        .client
+        .get(app.url("/api/v1/collections"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tshirts = c
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["handle"] == "clothing-tshirts")
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(tshirts["title"], "Tshirts", "{c}");
+    assert!(tshirts["product_count"].as_i64().unwrap() >= 1, "{c}");
 }
 
 #[tokio::test]

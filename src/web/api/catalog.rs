@@ -213,6 +213,7 @@ fn parse_product(b: ProductBody, currency: &str) -> ApiResult<ProductInput> {
         featured: b.featured,
         variants,
         images,
+        collections: vec![],
     })
 }
 
