@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Why a value was refused. `field` is filled in by the caller (the edge) when known.
+/// Why a value was refused. The edge that parsed it names the field in its own error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct DomainError {
@@ -342,7 +342,8 @@ impl Currency {
     /// Number of decimal places of the minor unit (ISO 4217 table; 2 for most).
     pub fn exponent(&self) -> u32 {
         match self.as_str() {
-            "JPY" | "KRW" | "CLP" | "ISK" | "VND" | "XAF" | "XOF" | "XPF" | "UGX" | "PYG" => 0,
+            "JPY" | "KRW" | "CLP" | "ISK" | "VND" | "XAF" | "XOF" | "XPF" | "UGX" | "PYG"
+            | "BIF" | "DJF" | "GNF" | "KMF" | "RWF" | "VUV" => 0,
             "BHD" | "KWD" | "OMR" | "JOD" | "TND" | "LYD" | "IQD" => 3,
             _ => 2,
         }
@@ -404,6 +405,15 @@ pub fn parse_decimal_minor(raw: &str, exponent: u32) -> Result<i64, DomainError>
     }
     if s.starts_with('-') {
         return Err(err("is negative"));
+    }
+    if let Some((_, after)) = s.split_once(',')
+        && !s.contains('.')
+        && after.len() == 3
+        && after.chars().all(|c| c.is_ascii_digit())
+    {
+        return Err(err(
+            "is ambiguous: ',' followed by three digits may be a thousands separator",
+        ));
     }
     let s = if s.matches(',').count() == 1 && !s.contains('.') {
         s.replace(',', ".")
@@ -576,6 +586,10 @@ mod tests {
         assert_eq!(parse_decimal_minor("1.500", 2).unwrap(), 150);
         assert!(parse_decimal_minor("3.65275E+11", 2).is_err());
         assert!(parse_decimal_minor("abc", 2).is_err());
+        assert!(
+            parse_decimal_minor("1,000", 2).is_err(),
+            "ambiguous thousands separator"
+        );
         assert!(parse_decimal_minor("1.234", 2).is_err());
         assert!(parse_decimal_minor("-1", 2).is_err());
         assert_eq!(format_minor(1250, Currency::EUR), "12.50 EUR");
