@@ -45,7 +45,7 @@ impl Config {
     /// Defaults for tests and the benchmark: SQLite in `data_dir`, random port.
     pub fn for_tests(data_dir: PathBuf) -> Self {
         Self {
-            bind: "127.0.0.1:0".parse().expect("static address"),
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir,
             database_url: None,
             base_domain: "localhost".into(),

@@ -46,6 +46,23 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     }
 }
 
+/// [`hash_password`] on the blocking pool: argon2 takes tens of milliseconds of CPU,
+/// which must not stall the async workers serving other requests.
+pub async fn hash_password_async(password: &str) -> Result<String, String> {
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+/// [`verify_password`] on the blocking pool; false if the task fails.
+pub async fn verify_password_async(password: &str, hash: &str) -> bool {
+    let (password, hash) = (password.to_string(), hash.to_string());
+    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false)
+}
+
 /// Checks password strength. Errors name the rule that failed.
 pub fn check_password_policy(password: &str) -> Result<(), &'static str> {
     if password.chars().count() < 8 {

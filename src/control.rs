@@ -2,7 +2,7 @@
 //! create merchants, activate them (start provisioning), bulk-import vendors and
 //! import product catalogs.
 
-use crate::domain::{Currency, DomainError, Email, Subdomain};
+use crate::domain::{Currency, DomainError, Subdomain};
 use crate::import::products::{ParsedCatalog, parse_products};
 use crate::import::vendors::parse_vendors;
 use crate::import::{ImportError, RowError};
@@ -188,12 +188,12 @@ pub async fn import_vendors(
             continue;
         }
         let password_hash = match &row.initial_password {
-            Some(p) => Some(
-                crate::auth::hash_password(p).map_err(|e| ControlError::Invalid {
+            Some(p) => Some(crate::auth::hash_password_async(p).await.map_err(|e| {
+                ControlError::Invalid {
                     field: "initial_password",
                     error: DomainError::new("invalid_password", e),
-                })?,
-            ),
+                }
+            })?),
             None => None,
         };
         let new = NewMerchant {
@@ -385,12 +385,4 @@ pub async fn max_products(db: &Db, tenant: Uuid) -> Result<i64, ControlError> {
         .get("max_products")
         .and_then(|v| v.as_i64())
         .unwrap_or(-1))
-}
-
-/// Parses an e-mail at the edge for callers outside the web layer.
-pub fn parse_email(raw: &str) -> Result<Email, ControlError> {
-    Email::parse(raw).map_err(|error| ControlError::Invalid {
-        field: "owner_email",
-        error,
-    })
 }

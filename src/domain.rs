@@ -366,32 +366,13 @@ impl fmt::Display for Currency {
     }
 }
 
-/// A monetary amount: integer minor units (cents for EUR) plus currency. Never a float.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Money {
-    pub minor: i64,
-    pub currency: Currency,
-}
-
-impl Money {
-    /// Parses a plain decimal amount such as `12`, `12.5`, `.5` or `1 234,50` is refused:
-    /// only digits with one optional `.` (or a single `,` used as the decimal mark).
-    /// Exponent notation (`3.65275E+11`), negative amounts and more decimals than the
-    /// currency has are refused with `invalid_price`.
-    pub fn parse_decimal(raw: &str, currency: Currency) -> Result<Self, DomainError> {
-        Ok(Self {
-            minor: parse_decimal_minor(raw, currency.exponent())?,
-            currency,
-        })
-    }
-
-    /// Formats for display: `12.50 EUR`.
-    pub fn display(&self) -> String {
-        format_minor(self.minor, self.currency)
-    }
-}
-
-/// Decimal string → minor units with `exponent` decimals. See [`Money::parse_decimal`].
+/// Parses a plain decimal amount (`12`, `12.5`, `.5`, or `9,95` with a single `,` as the
+/// decimal mark) into integer minor units with `exponent` decimals (see
+/// [`Currency::exponent`]). Money is always stored and computed as minor units plus an
+/// ISO 4217 code, never as a float.
+///
+/// Errors (`invalid_price`): empty, exponent notation (`3.65275E+11`), negative, more
+/// decimals than the currency has, an ambiguous `1,000`, or above 10^12 minor units.
 pub fn parse_decimal_minor(raw: &str, exponent: u32) -> Result<i64, DomainError> {
     let s = raw.trim();
     let err = |why: &str| DomainError::new("invalid_price", format!("price '{raw}' {why}"));

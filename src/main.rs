@@ -159,10 +159,38 @@ fn init_tracing(filter: &str, json: bool) {
     }
 }
 
-fn config_from(c: &Common) -> Config {
+/// Builds the runtime configuration, refusing values that would misbehave later
+/// (each error names the flag and its `SOUK_*` variable).
+fn config_from(c: &Common) -> Result<Config, String> {
     let mut cfg = Config::for_tests(c.data_dir.clone());
     cfg.database_url = c.database_url.clone().map(Secret::new);
-    cfg.base_domain = c.base_domain.to_ascii_lowercase();
+    let base = c
+        .base_domain
+        .trim()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+    };
+    if base.len() > 200 || !base.split('.').all(label_ok) {
+        return Err(format!(
+            "--base-domain (SOUK_BASE_DOMAIN) '{}' is not a host name such as localhost or shops.example.com",
+            c.base_domain
+        ));
+    }
+    cfg.base_domain = base;
+    if let Some(u) = &c.public_url
+        && !(u.starts_with("http://") || u.starts_with("https://"))
+    {
+        return Err(format!(
+            "--public-url (SOUK_PUBLIC_URL) '{u}' must start with http:// or https://"
+        ));
+    }
     cfg.public_url = c
         .public_url
         .clone()
@@ -171,7 +199,12 @@ fn config_from(c: &Common) -> Config {
     cfg.mail_from = c.mail_from.clone();
     cfg.jwt_secret = c.jwt_secret.clone().map(Secret::new);
     cfg.step_backoff = Duration::from_millis(200);
-    cfg
+    if let Some(s) = &cfg.jwt_secret
+        && s.expose().len() < 32
+    {
+        return Err("--jwt-secret (SOUK_JWT_SECRET) must be at least 32 characters".into());
+    }
+    Ok(cfg)
 }
 
 #[tokio::main]
@@ -188,12 +221,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    let mut cfg = config_from(&cli.common);
-    if let Some(s) = &cfg.jwt_secret
-        && s.expose().len() < 32
-    {
-        return Err("--jwt-secret must be at least 32 characters".into());
-    }
+    let mut cfg = config_from(&cli.common)?;
     match cli.command {
         Command::Serve {
             bind,

@@ -36,7 +36,7 @@ pub struct Provisioner {
     pub public_url: String,
     /// Base domain of storefront subdomains, e.g. `localhost`.
     pub base_domain: String,
-    /// Port appended to storefront links in e-mails when non-standard.
+    /// Wakes idle workers when a job is enqueued.
     pub notify: Arc<Notify>,
     pub fault: Option<FaultHook>,
     /// Base of the exponential backoff between step attempts.

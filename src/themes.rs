@@ -140,6 +140,8 @@ macro_rules! embed_theme {
 /// The registry of built-in themes, by id.
 pub struct Themes {
     themes: BTreeMap<String, Arc<Theme>>,
+    /// [`DEFAULT_THEME`], checked present at load.
+    default: Arc<Theme>,
 }
 
 /// The theme used when none is chosen.
@@ -170,7 +172,11 @@ impl Themes {
                 }),
             );
         }
-        Ok(Self { themes })
+        let default = themes
+            .get(DEFAULT_THEME)
+            .cloned()
+            .ok_or_else(|| format!("default theme '{DEFAULT_THEME}' is not embedded"))?;
+        Ok(Self { themes, default })
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Theme>> {
@@ -180,9 +186,7 @@ impl Themes {
     /// The theme for `id`, falling back to the default theme.
     pub fn get_or_default(&self, id: Option<&str>) -> Arc<Theme> {
         id.and_then(|i| self.get(i))
-            .or_else(|| self.get(DEFAULT_THEME))
-            .or_else(|| self.themes.values().next().cloned())
-            .expect("at least one built-in theme is embedded")
+            .unwrap_or_else(|| self.default.clone())
     }
 
     pub fn list(&self) -> Vec<ThemeManifest> {

@@ -128,12 +128,3 @@ pub async fn release_all_leases(db: &Db) -> StoreResult<u64> {
         .await)?;
     Ok(r)
 }
-
-/// Number of jobs not yet done, by status `queued`/`running` (for tests and metrics).
-pub async fn pending_count(db: &Db) -> StoreResult<i64> {
-    Ok(
-        crate::dispatch!(db, p => sqlx::query_scalar("select count(*) from jobs where status in ('queued', 'running')")
-        .fetch_one(p)
-        .await)?,
-    )
-}

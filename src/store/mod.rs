@@ -42,6 +42,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The database URL or settings are unusable.
+    #[error("{0}")]
+    Config(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -202,7 +205,7 @@ impl Db {
                 .await?;
             Db::Sqlite { read, write }
         } else {
-            return Err(StoreError::Corrupt(format!(
+            return Err(StoreError::Config(format!(
                 "unsupported database URL scheme in '{}': use sqlite://PATH or postgres://…",
                 redact_url(url)
             )));

@@ -391,8 +391,3 @@ pub async fn list_domains(db: &Db, tenant: Uuid) -> StoreResult<Vec<DomainRow>> 
         .await)?,
     )
 }
-
-/// Counts merchants by status (for the metrics page and the demo banner).
-pub async fn count_merchants(db: &Db) -> StoreResult<i64> {
-    Ok(dispatch!(db, p => sqlx::query_scalar("select count(*) from tenants").fetch_one(p).await)?)
-}

@@ -23,21 +23,12 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// How the tenant of a request was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResolvedBy {
-    Path,
-    CustomDomain,
-    Subdomain,
-}
-
 /// The tenant a request's host or path names.
 #[derive(Debug, Clone)]
 pub struct HostTenant {
     pub tenant: Arc<TenantRef>,
     /// `""` on the tenant's own host, `/s/{handle}` when addressed by path.
     pub base_path: String,
-    pub by: ResolvedBy,
 }
 
 /// A short-lived cache of host/handle → tenant lookups (positive and negative).
@@ -149,7 +140,6 @@ pub async fn resolve_tenant(State(st): State<AppState>, mut req: Request, next: 
                 req.extensions_mut().insert(HostTenant {
                     tenant: t,
                     base_path: format!("/s/{handle}"),
-                    by: ResolvedBy::Path,
                 });
                 return next.run(req).await;
             }
@@ -168,16 +158,16 @@ pub async fn resolve_tenant(State(st): State<AppState>, mut req: Request, next: 
     if is_platform_host {
         return next.run(req).await;
     }
-    let (key, by) = match host.strip_suffix(base).and_then(|p| p.strip_suffix('.')) {
-        Some(sub) if !sub.contains('.') => (format!("h:{sub}"), ResolvedBy::Subdomain),
-        _ => (format!("d:{host}"), ResolvedBy::CustomDomain),
+    // `{handle}.{base}` is a platform subdomain; any other host is a custom domain.
+    let key = match host.strip_suffix(base).and_then(|p| p.strip_suffix('.')) {
+        Some(sub) if !sub.contains('.') => format!("h:{sub}"),
+        _ => format!("d:{host}"),
     };
     match lookup(&st, key).await {
         Ok(Some(t)) => {
             req.extensions_mut().insert(HostTenant {
                 tenant: t,
                 base_path: String::new(),
-                by,
             });
             next.run(req).await
         }

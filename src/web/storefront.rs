@@ -158,20 +158,51 @@ pub fn html_to_text(html: &str) -> String {
     lines.join("\n")
 }
 
+/// Renders a page and keeps it in the tenant's page cache under `key`.
+fn render_cached(
+    st: &AppState,
+    h: &HostTenant,
+    theme: &Theme,
+    template: &str,
+    ctx: Value,
+    key: String,
+) -> Response {
+    match theme.render(template, ctx) {
+        Ok(html) => {
+            let b = Bytes::from(html);
+            st.page_cache.put(h.tenant.id, key, b.clone());
+            html_bytes(b)
+        }
+        Err(e) => render_error(template, e),
+    }
+}
+
+/// A storage failure on a storefront page: logged, shown as an HTML 500 page.
+fn store_error(e: crate::store::StoreError) -> Response {
+    tracing::error!(error = %e, "storefront storage error");
+    server_error_page()
+}
+
+fn render_error(template: &str, e: minijinja::Error) -> Response {
+    tracing::error!(error = %e, template, "storefront render failed");
+    server_error_page()
+}
+
+fn server_error_page() -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Html(platform_page(
+            "Something went wrong",
+            "<p>This page could not be shown. The error has been logged.</p>",
+        )),
+    )
+        .into_response()
+}
+
 fn render(theme: &Theme, template: &str, ctx: Value, status: StatusCode) -> Response {
     match theme.render(template, ctx) {
         Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, template, "storefront render failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Html(platform_page(
-                    "Something went wrong",
-                    "<p>This page could not be rendered. The error has been logged.</p>",
-                )),
-            )
-                .into_response()
-        }
+        Err(e) => render_error(template, e),
     }
 }
 
@@ -220,7 +251,7 @@ async fn home(State(st): State<AppState>, tenant: Option<Extension<HostTenant>>)
     };
     let mut products = match scope.list_products(&featured_filter, 8, 0).await {
         Ok((p, _)) => p,
-        Err(e) => return crate::web::error::ApiError::from(e).into_response(),
+        Err(e) => return store_error(e),
     };
     if products.is_empty() {
         let f = ProductFilter {
@@ -229,23 +260,20 @@ async fn home(State(st): State<AppState>, tenant: Option<Extension<HostTenant>>)
         };
         products = match scope.list_products(&f, 8, 0).await {
             Ok((p, _)) => p,
-            Err(e) => return crate::web::error::ApiError::from(e).into_response(),
+            Err(e) => return store_error(e),
         };
     }
     let theme = st.themes.get_or_default(h.tenant.theme_id.as_deref());
     let featured: Vec<Value> = products.iter().map(|p| card(p, &h.base_path)).collect();
     let ctx = base_ctx(&h.tenant, &theme, &h.base_path, "Home");
-    match theme.render("home.html", context! { featured => featured, ..ctx }) {
-        Ok(html) => {
-            let b = Bytes::from(html);
-            st.page_cache.put(h.tenant.id, key, b.clone());
-            html_bytes(b)
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "home render failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
+    render_cached(
+        &st,
+        &h,
+        &theme,
+        "home.html",
+        context! { featured => featured, ..ctx },
+        key,
+    )
 }
 
 #[derive(Deserialize)]
@@ -285,7 +313,7 @@ async fn catalog(
         .await
     {
         Ok(r) => r,
-        Err(e) => return crate::web::error::ApiError::from(e).into_response(),
+        Err(e) => return store_error(e),
     };
     let total_pages = ((total + CATALOG_PER_PAGE - 1) / CATALOG_PER_PAGE).max(1);
     if page > total_pages {
@@ -301,17 +329,7 @@ async fn catalog(
         next_url => (page < total_pages).then(|| url(page + 1)),
         ..ctx
     };
-    match theme.render("catalog.html", ctx) {
-        Ok(html) => {
-            let b = Bytes::from(html);
-            st.page_cache.put(h.tenant.id, key, b.clone());
-            html_bytes(b)
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "catalog render failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
+    render_cached(&st, &h, &theme, "catalog.html", ctx, key)
 }
 
 async fn product(
@@ -329,7 +347,7 @@ async fn product(
     let p = match scope.get_product_by_handle(&handle, true).await {
         Ok(Some(p)) => p,
         Ok(None) => return tenant_not_found(&st, &h, "We could not find that product."),
-        Err(e) => return crate::web::error::ApiError::from(e).into_response(),
+        Err(e) => return store_error(e),
     };
     let theme = st.themes.get_or_default(h.tenant.theme_id.as_deref());
     let options: Vec<Value> = p

@@ -1,7 +1,7 @@
 //! Sign-in: login, refresh (rotating), logout, current user, set/change password.
 
 use crate::auth::{
-    self, check_password_policy, hash_password, random_token, token_hash, verify_password,
+    check_password_policy, hash_password_async, random_token, token_hash, verify_password_async,
 };
 use crate::domain::Email;
 use crate::store::users::{self, Membership, RefreshUse};
@@ -113,15 +113,11 @@ async fn login(
     let user = users::user_by_email(&st.db, email.as_str()).await?;
     let Some(user) = user.filter(|u| u.password_hash.is_some()) else {
         // Same work as a real check, so timing does not reveal whether the e-mail exists.
-        let _ = verify_password(&body.password, DUMMY_HASH);
+        let _ = verify_password_async(&body.password, DUMMY_HASH).await;
         return Err(invalid_credentials());
     };
-    let password = body.password.clone();
-    let hash = user.password_hash.clone().unwrap_or_default();
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
-    if !ok {
+    let hash = user.password_hash.as_deref().unwrap_or_default();
+    if !verify_password_async(&body.password, hash).await {
         return Err(invalid_credentials());
     }
     let memberships = users::memberships_of(&st.db, user.id).await?;
@@ -253,7 +249,9 @@ pub async fn set_password_with_token(
 ) -> ApiResult<Uuid> {
     check_password_policy(password)
         .map_err(|m| ApiError::invalid("password", "weak_password", m))?;
-    let hash = hash_password(password).map_err(|_| ApiError::internal())?;
+    let hash = hash_password_async(password)
+        .await
+        .map_err(|_| ApiError::internal())?;
     users::consume_password_token(&st.db, &token_hash(token.trim()), "set_password", &hash)
         .await
         .map_err(|e| match e {
@@ -284,11 +282,11 @@ async fn change_password(
     let u = users::user_by_id(&st.db, user.id())
         .await?
         .ok_or_else(invalid_credentials)?;
-    if !u
-        .password_hash
-        .as_deref()
-        .is_some_and(|h| verify_password(&body.current_password, h))
-    {
+    let current_ok = match u.password_hash.as_deref() {
+        Some(h) => verify_password_async(&body.current_password, h).await,
+        None => false,
+    };
+    if !current_ok {
         return Err(ApiError::invalid(
             "current_password",
             "invalid_password",
@@ -297,7 +295,9 @@ async fn change_password(
     }
     check_password_policy(&body.new_password)
         .map_err(|m| ApiError::invalid("new_password", "weak_password", m))?;
-    let hash = auth::hash_password(&body.new_password).map_err(|_| ApiError::internal())?;
+    let hash = hash_password_async(&body.new_password)
+        .await
+        .map_err(|_| ApiError::internal())?;
     users::set_password(&st.db, u.id, &hash).await?;
     Ok(StatusCode::NO_CONTENT)
 }
