@@ -39,6 +39,8 @@ pub struct Config {
     pub fault: Option<FaultHook>,
     /// Base delay between provisioning step attempts.
     pub step_backoff: Duration,
+    /// Trust `X-Forwarded-For` for the client IP (audit log, login rate limits).
+    pub trust_proxy: bool,
 }
 
 impl Config {
@@ -59,6 +61,7 @@ impl Config {
             db_max_connections: 8,
             fault: None,
             step_backoff: Duration::from_millis(20),
+            trust_proxy: false,
         }
     }
 
@@ -249,11 +252,13 @@ impl Application {
                 platform_hosts: vec![],
                 max_body_bytes: config.max_body_bytes,
                 public_url,
+                trust_proxy: config.trust_proxy,
             }),
             tenant_cache,
             provisioner: core.provisioner.clone(),
             metrics: metrics_handle(),
             page_cache,
+            login_limiter: Default::default(),
         };
         Ok(Application {
             listener,
@@ -279,9 +284,12 @@ impl Application {
         let (tx, rx) = watch::channel(false);
         let workers = self.core.spawn_workers(self.core.config.workers, rx);
         let app = web::router(self.state.clone());
-        let res = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let res = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         let _ = tx.send(true);
         for w in workers {
             let _ = tokio::time::timeout(Duration::from_secs(10), w).await;

@@ -82,6 +82,11 @@ pub fn random_token(n: usize) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// Prefix of secret API keys (server-to-server, scoped to a role).
+pub const API_KEY_PREFIX_SECRET: &str = "sk_live_";
+/// Prefix of publishable API keys (Store API reads, safe in a browser).
+pub const API_KEY_PREFIX_PUBLISHABLE: &str = "pk_live_";
+
 /// A generated password for bootstrap accounts: 20 URL-safe characters.
 pub fn generate_password() -> String {
     random_token(15)
@@ -110,6 +115,9 @@ pub struct Claims {
     /// The user must change an initial password before using tenant or admin APIs.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mcp: bool,
+    /// Session id: the refresh-token family this access token was issued with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
 }
 
 /// Signs and verifies access tokens with an HMAC-SHA256 key.
@@ -143,6 +151,7 @@ impl TokenKeys {
         admin: bool,
         tenant: Option<Uuid>,
         must_change_password: bool,
+        session: Option<Uuid>,
     ) -> Result<String, String> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
@@ -152,6 +161,7 @@ impl TokenKeys {
             adm: admin,
             tid: tenant,
             mcp: must_change_password,
+            sid: session,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.enc)
             .map_err(|e| e.to_string())
@@ -183,7 +193,7 @@ mod tests {
     #[test]
     fn tokens() {
         let k = TokenKeys::new(&Secret::new("k".repeat(32)), 60);
-        let t = k.issue(Uuid::nil(), true, None, false).unwrap();
+        let t = k.issue(Uuid::nil(), true, None, false, None).unwrap();
         let c = k.verify(&t).unwrap();
         assert!(c.adm);
         let other = TokenKeys::new(&Secret::new("x".repeat(32)), 60);

@@ -51,6 +51,7 @@ pub async fn provision(mut cfg: Config, merchants: usize, workers: usize) -> Res
                 let t0 = Instant::now();
                 let m = platform::create_merchant(
                     &core.db,
+                    &crate::store::audit::Actor::system("bench"),
                     &NewMerchant {
                         name: format!("Bench Shop {i}"),
                         owner_name: Some("Bench Owner".into()),
@@ -69,9 +70,17 @@ pub async fn provision(mut cfg: Config, merchants: usize, workers: usize) -> Res
                 .await
                 .map_err(|e| e.to_string())?;
                 let t_activate = Instant::now();
-                crate::control::activate(&core.db, &core.themes, m.id, "classic", "starter", None)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                crate::control::activate(
+                    &core.db,
+                    &crate::store::audit::Actor::system("bench"),
+                    &core.themes,
+                    m.id,
+                    "classic",
+                    "starter",
+                    None,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
                 core.provisioner.wake();
                 loop {
                     match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {

@@ -6,6 +6,7 @@ use crate::domain::{Currency, DomainError, Subdomain};
 use crate::import::products::{ParsedCatalog, parse_products};
 use crate::import::vendors::parse_vendors;
 use crate::import::{ImportError, RowError};
+use crate::store::audit::Actor;
 use crate::store::catalog::{ImageInput, ProductInput, VariantInput};
 use crate::store::platform::{self, NewMerchant};
 use crate::store::provisioning::{self as prov, Activation};
@@ -38,6 +39,7 @@ pub enum ControlError {
 /// Returns the provisioning run id at once; the work happens in the job worker.
 pub async fn activate(
     db: &Db,
+    actor: &Actor,
     themes: &Themes,
     merchant: Uuid,
     theme: &str,
@@ -63,6 +65,7 @@ pub async fn activate(
     let limits = serde_json::json!({ "max_products": p.max_products, "max_staff": p.max_staff, "features": serde_json::from_str::<serde_json::Value>(&p.features).unwrap_or_default() });
     let run = prov::start_run(
         db,
+        actor,
         &Activation {
             tenant: merchant,
             plan_id: p.id,
@@ -147,6 +150,7 @@ impl From<RowError> for FailedRow {
 /// `progress(done, total)` is called after each row.
 pub async fn import_vendors(
     db: &Db,
+    actor: &Actor,
     themes: &Themes,
     bytes: &[u8],
     theme: &str,
@@ -210,8 +214,17 @@ pub async fn import_vendors(
             initial_password_hash: password_hash,
         };
         let res = async {
-            let m = platform::create_merchant(db, &new).await?;
-            activate(db, themes, m.id, theme, plan, Some(row.subdomain.as_str())).await?;
+            let m = platform::create_merchant(db, actor, &new).await?;
+            activate(
+                db,
+                actor,
+                themes,
+                m.id,
+                theme,
+                plan,
+                Some(row.subdomain.as_str()),
+            )
+            .await?;
             Ok::<_, ControlError>(m.id)
         }
         .await;
@@ -266,6 +279,7 @@ pub struct ProductImportReport {
 /// Products are matched by handle, so re-importing updates instead of duplicating.
 pub async fn import_products(
     scope: &TenantDb,
+    actor: &Actor,
     bytes: &[u8],
     currency: &str,
     max_products: i64,
@@ -354,7 +368,7 @@ pub async fn import_products(
         ok_inputs.push(input);
     }
     let out = scope
-        .upsert_products(&ok_inputs, currency, max_products)
+        .upsert_products(actor, &ok_inputs, currency, max_products)
         .await?;
     report.created = out.created;
     report.updated = out.updated;

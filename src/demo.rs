@@ -36,12 +36,30 @@ pub const DEMO_MERCHANTS: &[(&str, &str, &str, &str, &str)] = &[
 /// The demo admin's e-mail.
 pub const DEMO_ADMIN: &str = "admin@souk.localhost";
 
-/// Creates (or resets) a platform admin. Returns `(email, password, generated?)`.
+/// Creates (or resets) a platform super admin. Returns `(email, password, generated?)`.
 pub async fn create_admin(
     db: &Db,
     email: &str,
     name: &str,
     password: Option<String>,
+) -> Result<(String, String, bool), String> {
+    create_staff(
+        db,
+        email,
+        name,
+        password,
+        crate::access::PlatformRole::SuperAdmin,
+    )
+    .await
+}
+
+/// Creates (or resets) a platform staff user with `role`. Returns `(email, password, generated?)`.
+pub async fn create_staff(
+    db: &Db,
+    email: &str,
+    name: &str,
+    password: Option<String>,
+    role: crate::access::PlatformRole,
 ) -> Result<(String, String, bool), String> {
     let email = Email::parse(email).map_err(|e| format!("--email: {}", e.message))?;
     let (password, generated) = match password {
@@ -50,7 +68,7 @@ pub async fn create_admin(
     };
     crate::auth::check_password_policy(&password).map_err(|e| format!("--password: {e}"))?;
     let hash = crate::auth::hash_password(&password)?;
-    users::upsert_platform_admin(db, email.as_str(), name, &hash)
+    users::upsert_platform_admin(db, email.as_str(), name, &hash, role)
         .await
         .map_err(|e| e.to_string())?;
     Ok((email.to_string(), password, generated))
@@ -85,6 +103,7 @@ pub async fn seed(app: &Application, port: u16) -> Result<(), String> {
         }
         let m = platform::create_merchant(
             db,
+            &crate::store::audit::Actor::system("demo"),
             &NewMerchant {
                 name: name.to_string(),
                 owner_name: Some(format!("{name} Owner")),
@@ -102,15 +121,29 @@ pub async fn seed(app: &Application, port: u16) -> Result<(), String> {
         )
         .await
         .map_err(|e| e.to_string())?;
-        control::activate(db, &app.state.themes, m.id, theme, plan, Some(handle))
-            .await
-            .map_err(|e| e.to_string())?;
+        control::activate(
+            db,
+            &crate::store::audit::Actor::system("demo"),
+            &app.state.themes,
+            m.id,
+            theme,
+            plan,
+            Some(handle),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         app.state.provisioner.wake();
         wait_for_provisioning(db, m.id).await?;
         let scope = TenantDb::new(db.clone(), m.id);
-        let report = control::import_products(&scope, csv.as_bytes(), "EUR", -1)
-            .await
-            .map_err(|e| e.to_string())?;
+        let report = control::import_products(
+            &scope,
+            &crate::store::audit::Actor::system("demo"),
+            csv.as_bytes(),
+            "EUR",
+            -1,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         tracing::info!(
             merchant = handle,
             products = report.products,
@@ -159,5 +192,12 @@ pub async fn import_products_for_handle(
         .await?
         .ok_or(ControlError::Store(StoreError::NotFound))?;
     let max = control::max_products(db, t.id).await?;
-    control::import_products(&TenantDb::new(db.clone(), t.id), bytes, &t.currency, max).await
+    control::import_products(
+        &TenantDb::new(db.clone(), t.id),
+        &crate::store::audit::Actor::system("cli"),
+        bytes,
+        &t.currency,
+        max,
+    )
+    .await
 }

@@ -5,6 +5,7 @@
 //! [`provision`] / [`control`] (provisioning pipeline, control-plane operations, imports) ←
 //! [`web`] (axum routers, extractors, errors) ← [`app`] (start-up) ← the `souk` binary.
 
+pub mod access;
 pub mod app;
 pub mod auth;
 pub mod bench;

@@ -58,6 +58,9 @@ struct Common {
     /// HMAC key for access tokens (32+ characters; default: generated into <data-dir>/jwt.secret).
     #[arg(long, env = "SOUK_JWT_SECRET", global = true, hide_env_values = true)]
     jwt_secret: Option<String>,
+    /// Behind a reverse proxy: take the client IP from X-Forwarded-For.
+    #[arg(long, env = "SOUK_TRUST_PROXY", global = true)]
+    trust_proxy: bool,
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `souk=debug`.
     #[arg(long, env = "SOUK_LOG", default_value = "info", global = true)]
     log: String,
@@ -110,6 +113,9 @@ enum AdminCmd {
         /// Password (default: generated and printed once). Prefer SOUK_ADMIN_PASSWORD.
         #[arg(long, env = "SOUK_ADMIN_PASSWORD", hide_env_values = true)]
         password: Option<String>,
+        /// Platform role: super_admin (everything) or support (read-only).
+        #[arg(long, default_value = "super_admin")]
+        role: String,
     },
 }
 
@@ -198,6 +204,7 @@ fn config_from(c: &Common) -> Result<Config, String> {
     cfg.smtp_url = c.smtp_url.clone().map(Secret::new);
     cfg.mail_from = c.mail_from.clone();
     cfg.jwt_secret = c.jwt_secret.clone().map(Secret::new);
+    cfg.trust_proxy = c.trust_proxy;
     cfg.step_backoff = Duration::from_millis(200);
     if let Some(s) = &cfg.jwt_secret
         && s.expose().len() < 32
@@ -260,15 +267,18 @@ async fn run(cli: Cli) -> Result<(), String> {
             email,
             name,
             password,
+            role,
         }) => {
+            let role =
+                souk::access::PlatformRole::parse(&role).map_err(|e| format!("--role: {e}"))?;
             let core = Core::open(cfg, String::new())
                 .await
                 .map_err(|e| e.to_string())?;
             let (email, password, generated) =
-                souk::demo::create_admin(&core.db, &email, &name, password)
+                souk::demo::create_staff(&core.db, &email, &name, password, role)
                     .await
                     .map_err(|e| e.to_string())?;
-            println!("platform admin: {email}");
+            println!("platform {}: {email}", role.as_str());
             if generated {
                 println!("password (shown once): {password}");
             }
@@ -334,13 +344,20 @@ async fn import_vendors_cli(
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message("creating");
-    let report =
-        souk::control::import_vendors(&core.db, &core.themes, bytes, theme, plan, |done, total| {
+    let report = souk::control::import_vendors(
+        &core.db,
+        &souk::store::audit::Actor::system("cli"),
+        &core.themes,
+        bytes,
+        theme,
+        plan,
+        |done, total| {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     core.provisioner.wake();
     bar.set_message("provisioning");
     bar.set_position(0);

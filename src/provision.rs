@@ -180,7 +180,7 @@ impl Provisioner {
                 }
             }
         }
-        let ms = scope.finish_run(run).await?;
+        let ms = scope.finish_run(&self.db, run).await?;
         metrics::counter!("souk_provisioning_total", "outcome" => "completed").increment(1);
         metrics::histogram!("souk_provisioning_duration_seconds").record(ms as f64 / 1000.0);
         if let Some(f) = &self.on_change {

@@ -1,5 +1,6 @@
 //! Catalog storage: products, variants, images and collections, always through [`TenantDb`].
 
+use super::audit::{self, Actor, Change};
 use super::{StoreError, StoreResult, TenantDb, Tx, from_json, new_id, now_micros, to_json};
 use crate::domain::{Currency, Handle, ProductStatus, Sku};
 #[allow(unused_imports)]
@@ -157,6 +158,38 @@ pub struct ProductInput {
     pub collections: Vec<(Handle, String)>,
 }
 
+impl ProductInput {
+    /// What the audit log keeps of a product write: identity, status and prices.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "handle": self.handle.as_str(),
+            "title": self.title,
+            "status": self.status.as_str(),
+            "vendor": self.vendor,
+            "variants": self.variants.iter().map(|v| serde_json::json!({
+                "sku": v.sku.as_ref().map(|s| s.as_str()),
+                "price_minor": v.price_minor,
+                "inventory": v.inventory,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// The same summary as [`ProductInput::summary`], of a stored product.
+fn summary_of(p: &Product) -> serde_json::Value {
+    serde_json::json!({
+        "handle": p.handle,
+        "title": p.title,
+        "status": p.status.as_str(),
+        "vendor": p.vendor,
+        "variants": p.variants.iter().map(|v| serde_json::json!({
+            "sku": v.sku,
+            "price_minor": v.price.amount_minor,
+            "inventory": v.inventory_quantity,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 /// Filters for product lists.
 #[derive(Debug, Default, Clone)]
 pub struct ProductFilter {
@@ -180,7 +213,7 @@ impl TenantDb {
     ) -> StoreResult<(Vec<Product>, i64)> {
         let q = f.q.as_ref().map(|q| format!("%{}%", q.to_lowercase()));
         let status = f.status.map(|s| s.as_str());
-        let rows = dispatch!(&self.db, p => sqlx::query_as::<_, ProductRow>(sqlx::AssertSqlSafe(format!(
+        let rows = crate::tenant_query!(self, read, p => sqlx::query_as::<_, ProductRow>(sqlx::AssertSqlSafe(format!(
             "select {PRODUCT_COLS} from products where {WHERE} order by created_at desc, id desc limit $6 offset $7"
         )))
         .bind(self.tenant)
@@ -192,7 +225,7 @@ impl TenantDb {
         .bind(offset)
         .fetch_all(p)
         .await)?;
-        let total: i64 = dispatch!(&self.db, p => sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from products where {WHERE}")))
+        let total: i64 = crate::tenant_query!(self, read, p => sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from products where {WHERE}")))
             .bind(self.tenant)
             .bind(status)
             .bind(&q)
@@ -207,7 +240,7 @@ impl TenantDb {
     /// Counts all products of the tenant (for plan limits).
     pub async fn count_products(&self) -> StoreResult<i64> {
         Ok(
-            dispatch!(&self.db, p => sqlx::query_scalar("select count(*) from products where tenant_id = $1")
+            crate::tenant_query!(self, read, p => sqlx::query_scalar("select count(*) from products where tenant_id = $1")
             .bind(self.tenant)
             .fetch_one(p)
             .await)?,
@@ -220,7 +253,7 @@ impl TenantDb {
             return Ok(vec![]);
         }
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let variants: Vec<VariantRow> = dispatch!(&self.db, p => {
+        let variants: Vec<VariantRow> = crate::tenant_query!(self, read, p => {
             let mut qb = sqlx::QueryBuilder::new(
                 "select id, product_id, sku, title, option_values, price_minor, compare_at_minor, currency, inventory, barcode, weight_grams, position from variants where tenant_id = ",
             );
@@ -232,7 +265,7 @@ impl TenantDb {
             qb.push(") order by position");
             qb.build_query_as::<VariantRow>().fetch_all(p).await
         })?;
-        let images: Vec<ImageRow> = dispatch!(&self.db, p => {
+        let images: Vec<ImageRow> = crate::tenant_query!(self, read, p => {
             let mut qb = sqlx::QueryBuilder::new(
                 "select id, product_id, url, alt, position from product_images where tenant_id = ",
             );
@@ -293,7 +326,7 @@ impl TenantDb {
 
     /// Fetches one product by id. `None` when it does not exist *in this tenant*.
     pub async fn get_product(&self, id: Uuid) -> StoreResult<Option<Product>> {
-        let row = dispatch!(&self.db, p => sqlx::query_as::<_, ProductRow>(sqlx::AssertSqlSafe(format!(
+        let row = crate::tenant_query!(self, read, p => sqlx::query_as::<_, ProductRow>(sqlx::AssertSqlSafe(format!(
             "select {PRODUCT_COLS} from products where tenant_id = $1 and id = $2"
         )))
         .bind(self.tenant)
@@ -309,7 +342,7 @@ impl TenantDb {
         handle: &str,
         active_only: bool,
     ) -> StoreResult<Option<Product>> {
-        let row = dispatch!(&self.db, p => sqlx::query_as::<_, ProductRow>(sqlx::AssertSqlSafe(format!(
+        let row = crate::tenant_query!(self, read, p => sqlx::query_as::<_, ProductRow>(sqlx::AssertSqlSafe(format!(
             "select {PRODUCT_COLS} from products where tenant_id = $1 and handle = $2 and ($3 = false or status = 'active')"
         )))
         .bind(self.tenant)
@@ -324,11 +357,19 @@ impl TenantDb {
     /// Errors: `Conflict{field:"handle"}` or `Conflict{field:"sku"}`.
     pub async fn create_product(
         &self,
+        actor: &Actor,
         input: &ProductInput,
         currency: &str,
     ) -> StoreResult<Product> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let id = self.insert_product_tx(&mut tx, input, currency).await?;
+        audit::record(
+            &mut tx,
+            Some(self.tenant),
+            actor,
+            Change::new("product.created", "product", id).after(input.summary()),
+        )
+        .await?;
         tx.commit().await?;
         self.get_product(id).await?.ok_or(StoreError::NotFound)
     }
@@ -336,20 +377,32 @@ impl TenantDb {
     /// Replaces a product's fields, variants and images. Errors: `NotFound`, `Conflict`.
     pub async fn update_product(
         &self,
+        actor: &Actor,
         id: Uuid,
         input: &ProductInput,
         currency: &str,
     ) -> StoreResult<Product> {
-        let mut tx = self.db.begin().await?;
+        let before = self.get_product(id).await?.ok_or(StoreError::NotFound)?;
+        let mut tx = self.begin().await?;
         self.replace_product_tx(&mut tx, id, input, currency)
             .await?;
+        audit::record(
+            &mut tx,
+            Some(self.tenant),
+            actor,
+            Change::new("product.updated", "product", id)
+                .before(summary_of(&before))
+                .after(input.summary()),
+        )
+        .await?;
         tx.commit().await?;
         self.get_product(id).await?.ok_or(StoreError::NotFound)
     }
 
     /// Deletes a product (variants and images cascade). Errors: `NotFound`.
-    pub async fn delete_product(&self, id: Uuid) -> StoreResult<()> {
-        let mut tx = self.db.begin().await?;
+    pub async fn delete_product(&self, actor: &Actor, id: Uuid) -> StoreResult<()> {
+        let before = self.get_product(id).await?.ok_or(StoreError::NotFound)?;
+        let mut tx = self.begin().await?;
         for sql in [
             "delete from variants where tenant_id = $1 and product_id = $2",
             "delete from product_images where tenant_id = $1 and product_id = $2",
@@ -365,6 +418,13 @@ impl TenantDb {
         if r == 0 {
             return Err(StoreError::NotFound);
         }
+        audit::record(
+            &mut tx,
+            Some(self.tenant),
+            actor,
+            Change::new("product.deleted", "product", id).before(summary_of(&before)),
+        )
+        .await?;
         tx.commit().await
     }
 
@@ -373,13 +433,14 @@ impl TenantDb {
     /// and, per input index, the conflict error of the products that could not be written.
     pub async fn upsert_products(
         &self,
+        actor: &Actor,
         inputs: &[ProductInput],
         currency: &str,
         max_products: i64,
     ) -> StoreResult<UpsertOutcome> {
         let mut out = UpsertOutcome::default();
         let mut count = self.count_products().await?;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         for (i, input) in inputs.iter().enumerate() {
             let existing: Option<Uuid> = dispatch_tx!(&mut tx, c => sqlx::query_scalar("select id from products where tenant_id = $1 and handle = $2")
                 .bind(self.tenant)
@@ -419,6 +480,19 @@ impl TenantDb {
             }
             exec_tx!(&mut tx, c => sqlx::query("release savepoint upsert_one").execute(&mut **c).await)?;
         }
+        let after = serde_json::json!({ "created": out.created, "updated": out.updated, "failed": out.failed.len() });
+        audit::record(
+            &mut tx,
+            Some(self.tenant),
+            actor,
+            Change {
+                action: "products.imported",
+                resource_type: "import",
+                after: Some(after),
+                ..Default::default()
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -567,19 +641,27 @@ impl TenantDb {
 
     /// Lists the tenant's collections.
     pub async fn list_collections(&self) -> StoreResult<Vec<Collection>> {
-        Ok(dispatch!(&self.db, p => sqlx::query_as::<_, Collection>(
+        Ok(
+            crate::tenant_query!(self, read, p => sqlx::query_as::<_, Collection>(
             "select c.id, c.handle, c.title, (select count(*) from collection_products cp where cp.tenant_id = c.tenant_id and cp.collection_id = c.id) as product_count
              from collections c where c.tenant_id = $1 order by c.title",
         )
         .bind(self.tenant)
         .fetch_all(p)
-        .await)?)
+        .await)?,
+        )
     }
 
     /// Creates a collection. Errors: `Conflict{field:"handle"}`.
-    pub async fn create_collection(&self, handle: &Handle, title: &str) -> StoreResult<Collection> {
+    pub async fn create_collection(
+        &self,
+        actor: &Actor,
+        handle: &Handle,
+        title: &str,
+    ) -> StoreResult<Collection> {
         let id = new_id();
-        crate::exec_write!(&self.db, p => sqlx::query(
+        let mut tx = self.begin().await?;
+        exec_tx!(&mut tx, c => sqlx::query(
             "insert into collections (id, tenant_id, handle, title, created_at) values ($1, $2, $3, $4, $5)",
         )
         .bind(id)
@@ -587,9 +669,18 @@ impl TenantDb {
         .bind(handle.as_str())
         .bind(title)
         .bind(now_micros())
-        .execute(p)
+        .execute(&mut **c)
         .await)
         .map_err(|e| StoreError::on_unique(e, &[("handle", "handle")]))?;
+        audit::record(
+            &mut tx,
+            Some(self.tenant),
+            actor,
+            Change::new("collection.created", "collection", id)
+                .after(serde_json::json!({ "handle": handle.as_str(), "title": title })),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(Collection {
             id,
             handle: handle.as_str().to_string(),

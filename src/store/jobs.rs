@@ -71,7 +71,7 @@ pub async fn claim(db: &Db, lease_secs: i64) -> StoreResult<Option<Job>> {
             .fetch_optional(write)
             .await?
         }
-        Db::Pg(pool) => {
+        Db::Pg { platform: pool, .. } => {
             sqlx::query_as::<_, Job>(
                 "update jobs set status = 'running', attempts = attempts + 1, locked_until = $2
                  where id = (select id from jobs where (status = 'queued' and run_at <= $1) or (status = 'running' and locked_until < $1)

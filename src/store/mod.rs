@@ -9,6 +9,8 @@
 //! is private and bound into every query. Cross-tenant reads (host → tenant resolution,
 //! platform admin lists) live in [`platform`].
 
+pub mod access;
+pub mod audit;
 pub mod catalog;
 pub mod jobs;
 pub mod platform;
@@ -83,7 +85,7 @@ macro_rules! dispatch {
     ($db:expr, $p:ident => $body:expr) => {
         match $db {
             $crate::store::Db::Sqlite { read: $p, .. } => $body,
-            $crate::store::Db::Pg($p) => $body,
+            $crate::store::Db::Pg { platform: $p, .. } => $body,
         }
     };
 }
@@ -94,7 +96,7 @@ macro_rules! dispatch_write {
     ($db:expr, $p:ident => $body:expr) => {
         match $db {
             $crate::store::Db::Sqlite { write: $p, .. } => $body,
-            $crate::store::Db::Pg($p) => $body,
+            $crate::store::Db::Pg { platform: $p, .. } => $body,
         }
     };
 }
@@ -116,7 +118,7 @@ macro_rules! exec {
     ($db:expr, $p:ident => $body:expr) => {
         match $db {
             $crate::store::Db::Sqlite { read: $p, .. } => $body.map(|r| r.rows_affected()),
-            $crate::store::Db::Pg($p) => $body.map(|r| r.rows_affected()),
+            $crate::store::Db::Pg { platform: $p, .. } => $body.map(|r| r.rows_affected()),
         }
     };
 }
@@ -127,7 +129,7 @@ macro_rules! exec_write {
     ($db:expr, $p:ident => $body:expr) => {
         match $db {
             $crate::store::Db::Sqlite { write: $p, .. } => $body.map(|r| r.rows_affected()),
-            $crate::store::Db::Pg($p) => $body.map(|r| r.rows_affected()),
+            $crate::store::Db::Pg { platform: $p, .. } => $body.map(|r| r.rows_affected()),
         }
     };
 }
@@ -151,11 +153,21 @@ pub enum Backend {
 }
 
 /// A database handle: chosen from the URL scheme (`sqlite://…` or `postgres://…`).
+///
+/// On PostgreSQL there are two pools, both running as the non-owner role `souk_app` so
+/// that row-level security applies (migrations/postgres/0003_rls.sql):
+/// - `platform`: sessions carry `souk.scope = 'platform'` and see every tenant's rows. It is
+///   the explicitly named cross-tenant path (this module's `dispatch!` macros, [`Db::begin`]).
+/// - `tenant`: sessions see nothing until a transaction sets `souk.tenant_id`; only
+///   [`TenantDb`] uses it.
 #[derive(Clone, Debug)]
 pub enum Db {
     Sqlite { read: SqlitePool, write: SqlitePool },
-    Pg(PgPool),
+    Pg { platform: PgPool, tenant: PgPool },
 }
+
+/// The PostgreSQL role the application's pools act as (created by migration 0003).
+pub const PG_APP_ROLE: &str = "souk_app";
 
 /// An open write transaction on either backend.
 pub enum Tx {
@@ -182,12 +194,34 @@ impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Db> {
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)?;
-            let pool = PgPoolOptions::new()
-                .max_connections(max_connections)
+            // Migrations run as the connecting (owner) user, before the role exists.
+            let owner = PgPoolOptions::new()
+                .max_connections(1)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(opts)
+                .connect_with(opts.clone())
                 .await?;
-            Db::Pg(pool)
+            sqlx::migrate!("migrations/postgres").run(&owner).await?;
+            owner.close().await;
+            let pool = |platform: bool| {
+                PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(move |conn, _| {
+                        Box::pin(async move {
+                            use sqlx::Executor;
+                            conn.execute("set role souk_app").await?;
+                            if platform {
+                                conn.execute("set souk.scope = 'platform'").await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect_with(opts.clone())
+            };
+            Db::Pg {
+                platform: pool(true).await?,
+                tenant: pool(false).await?,
+            }
         } else if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -203,21 +237,21 @@ impl Db {
                 .max_connections(max_connections.max(2))
                 .connect_with(opts.read_only(true))
                 .await?;
-            Db::Sqlite { read, write }
+            let db = Db::Sqlite { read, write };
+            db.migrate_sqlite().await?;
+            db
         } else {
             return Err(StoreError::Config(format!(
                 "unsupported database URL scheme in '{}': use sqlite://PATH or postgres://…",
                 redact_url(url)
             )));
         };
-        db.migrate().await?;
         Ok(db)
     }
 
-    async fn migrate(&self) -> StoreResult<()> {
-        match self {
-            Db::Sqlite { write, .. } => sqlx::migrate!("migrations/sqlite").run(write).await?,
-            Db::Pg(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+    async fn migrate_sqlite(&self) -> StoreResult<()> {
+        if let Db::Sqlite { write, .. } = self {
+            sqlx::migrate!("migrations/sqlite").run(write).await?;
         }
         Ok(())
     }
@@ -225,15 +259,15 @@ impl Db {
     pub fn backend(&self) -> Backend {
         match self {
             Db::Sqlite { .. } => Backend::Sqlite,
-            Db::Pg(_) => Backend::Postgres,
+            Db::Pg { .. } => Backend::Postgres,
         }
     }
 
-    /// Opens a write transaction (on SQLite, on the single writer connection).
+    /// Opens a platform-path write transaction (on SQLite, on the single writer connection).
     pub async fn begin(&self) -> StoreResult<Tx> {
         Ok(match self {
             Db::Sqlite { write, .. } => Tx::Sqlite(write.begin().await?),
-            Db::Pg(pool) => Tx::Pg(pool.begin().await?),
+            Db::Pg { platform, .. } => Tx::Pg(platform.begin().await?),
         })
     }
 
@@ -249,7 +283,10 @@ impl Db {
                 read.close().await;
                 write.close().await;
             }
-            Db::Pg(p) => p.close().await,
+            Db::Pg { platform, tenant } => {
+                platform.close().await;
+                tenant.close().await;
+            }
         }
     }
 }

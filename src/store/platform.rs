@@ -2,6 +2,7 @@
 //! host → tenant lookups used by tenant resolution. This is the one place where queries
 //! are not filtered by a tenant id; only the control plane and the resolver call it.
 
+use super::audit::{self, Actor, Change};
 use super::{Db, StoreError, StoreResult, new_id, now_micros};
 #[allow(unused_imports)]
 use crate::{dispatch, dispatch_tx, dispatch_write, exec, exec_tx, exec_write};
@@ -177,10 +178,11 @@ pub struct NewMerchant {
 }
 
 /// Inserts a pending merchant. Errors: `Conflict{field: "subdomain"}` if the handle is taken.
-pub async fn create_merchant(db: &Db, m: &NewMerchant) -> StoreResult<Merchant> {
+pub async fn create_merchant(db: &Db, actor: &Actor, m: &NewMerchant) -> StoreResult<Merchant> {
     let id = new_id();
     let now = now_micros();
-    exec_write!(db, p => sqlx::query(
+    let mut tx = db.begin().await?;
+    exec_tx!(&mut tx, c => sqlx::query(
         "insert into tenants (id, name, handle, status, owner_name, owner_email, owner_phone, business_address,
             business_city, business_postal_code, business_country, currency, initial_password_hash, created_at, updated_at)
          values ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
@@ -198,9 +200,18 @@ pub async fn create_merchant(db: &Db, m: &NewMerchant) -> StoreResult<Merchant> 
     .bind(m.currency.as_str())
     .bind(&m.initial_password_hash)
     .bind(now)
-    .execute(p)
+    .execute(&mut **c)
     .await)
     .map_err(|e| StoreError::on_unique(e, &[("handle", "subdomain")]))?;
+    let after = serde_json::json!({ "name": m.name, "subdomain": m.handle.as_ref().map(|h| h.as_str()), "owner_email": m.owner_email.as_str() });
+    audit::record(
+        &mut tx,
+        Some(id),
+        actor,
+        Change::new("merchant.created", "merchant", id).after(after),
+    )
+    .await?;
+    tx.commit().await?;
     get_merchant(db, id).await?.ok_or(StoreError::NotFound)
 }
 
@@ -282,17 +293,39 @@ pub async fn merchant_keys(db: &Db) -> StoreResult<Vec<(String, String)>> {
 }
 
 /// Sets a merchant's status (suspend / reactivate). Errors: `NotFound`.
-pub async fn set_status(db: &Db, id: Uuid, status: MerchantStatus) -> StoreResult<()> {
-    let r = exec_write!(db, p => sqlx::query("update tenants set status = $2, updated_at = $3 where id = $1")
+pub async fn set_status(
+    db: &Db,
+    actor: &Actor,
+    id: Uuid,
+    status: MerchantStatus,
+) -> StoreResult<()> {
+    let mut tx = db.begin().await?;
+    let before: Option<String> = dispatch_tx!(&mut tx, c => sqlx::query_scalar("select status from tenants where id = $1")
+        .bind(id)
+        .fetch_optional(&mut **c)
+        .await)?;
+    let before = before.ok_or(StoreError::NotFound)?;
+    exec_tx!(&mut tx, c => sqlx::query("update tenants set status = $2, updated_at = $3 where id = $1")
         .bind(id)
         .bind(status.as_str())
         .bind(now_micros())
-        .execute(p)
+        .execute(&mut **c)
         .await)?;
-    if r == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    let action = if status == MerchantStatus::Suspended {
+        "merchant.suspended"
+    } else {
+        "merchant.status_changed"
+    };
+    audit::record(
+        &mut tx,
+        Some(id),
+        actor,
+        Change::new(action, "merchant", id)
+            .before(serde_json::json!({ "status": before }))
+            .after(serde_json::json!({ "status": status.as_str() })),
+    )
+    .await?;
+    tx.commit().await
 }
 
 /// The minimum the request pipeline needs about a resolved tenant.
@@ -359,20 +392,31 @@ pub struct DomainRow {
 /// Records an unverified custom domain. Errors: `Conflict{field:"host"}`.
 pub async fn add_custom_domain(
     db: &Db,
+    actor: &Actor,
     tenant: Uuid,
     host: &crate::domain::DomainName,
 ) -> StoreResult<DomainRow> {
     let id = new_id();
-    exec_write!(db, p => sqlx::query(
+    let mut tx = db.begin().await?;
+    exec_tx!(&mut tx, c => sqlx::query(
         "insert into domains (id, tenant_id, host, kind, verified, created_at) values ($1, $2, $3, 'custom', false, $4)",
     )
     .bind(id)
     .bind(tenant)
     .bind(host.as_str())
     .bind(now_micros())
-    .execute(p)
+    .execute(&mut **c)
     .await)
     .map_err(|e| StoreError::on_unique(e, &[("host", "host")]))?;
+    audit::record(
+        &mut tx,
+        Some(tenant),
+        actor,
+        Change::new("domain.added", "domain", id)
+            .after(serde_json::json!({ "host": host.as_str() })),
+    )
+    .await?;
+    tx.commit().await?;
     Ok(DomainRow {
         id,
         tenant_id: tenant,

@@ -3,6 +3,7 @@
 //! Every step effect is idempotent (`on conflict do nothing`, or a check first), so a step
 //! that ran but whose completion was not recorded (crash) can safely run again.
 
+use super::audit::{self, Actor, Change};
 use super::jobs::{NewJob, enqueue_tx};
 use super::{Db, StoreError, StoreResult, TenantDb, new_id, now_micros, to_json};
 #[allow(unused_imports)]
@@ -36,7 +37,7 @@ pub struct Activation {
 /// subdomain, records the run and its steps and enqueues the durable job, all in one
 /// transaction. Errors: `NotFound`; `Conflict{field:"status"}` when not pending;
 /// `Conflict{field:"subdomain"}` when the subdomain is taken.
-pub async fn start_run(db: &Db, a: &Activation) -> StoreResult<Uuid> {
+pub async fn start_run(db: &Db, actor: &Actor, a: &Activation) -> StoreResult<Uuid> {
     let mut tx = db.begin().await?;
     let now = now_micros();
     let status: Option<String> = dispatch_tx!(&mut tx, c => sqlx::query_scalar("select status from tenants where id = $1")
@@ -95,12 +96,20 @@ pub async fn start_run(db: &Db, a: &Activation) -> StoreResult<Uuid> {
         },
     )
     .await?;
+    let after = serde_json::json!({ "subdomain": a.handle.as_str(), "plan": a.plan_id, "theme": a.theme_id, "run_id": run });
+    audit::record(
+        &mut tx,
+        Some(a.tenant),
+        actor,
+        Change::new("merchant.activation_started", "merchant", a.tenant).after(after),
+    )
+    .await?;
     tx.commit().await?;
     Ok(run)
 }
 
 /// Re-queues a failed run from its failed step. Errors: `NotFound`, `Conflict` unless failed.
-pub async fn retry_run(db: &Db, tenant: Uuid) -> StoreResult<Uuid> {
+pub async fn retry_run(db: &Db, actor: &Actor, tenant: Uuid) -> StoreResult<Uuid> {
     let run = latest_run(db, tenant).await?.ok_or(StoreError::NotFound)?;
     if run.status != "failed" {
         return Err(StoreError::Conflict {
@@ -129,6 +138,13 @@ pub async fn retry_run(db: &Db, tenant: Uuid) -> StoreResult<Uuid> {
             dedupe_key: Some(format!("provision:{}:retry:{}", run.id, now_micros())),
             max_attempts: 100,
         },
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        Some(tenant),
+        actor,
+        Change::new("merchant.provisioning_retried", "merchant", tenant),
     )
     .await?;
     tx.commit().await?;
@@ -278,8 +294,9 @@ impl StepTx {
 }
 
 impl TenantDb {
-    /// Step 1: default sales channel and plan limits. Idempotent.
+    /// Step 1: default roles, default sales channel. Idempotent.
     pub async fn step_workspace(&self, t: &mut StepTx) -> StoreResult<()> {
+        super::access::seed_system_roles(&mut t.tx, self.tenant).await?;
         exec_tx!(&mut t.tx, c => sqlx::query(
             "insert into sales_channels (id, tenant_id, kind, name, created_at) values ($1, $2, 'online_store', 'Online Store', $3)
              on conflict (tenant_id, kind) do nothing",
@@ -413,8 +430,8 @@ impl TenantDb {
     }
 
     /// Final: the merchant becomes active and the run completed, in one transaction.
-    pub async fn finish_run(&self, run: Uuid) -> StoreResult<i64> {
-        let mut tx = self.db.begin().await?;
+    pub async fn finish_run(&self, db: &Db, run: Uuid) -> StoreResult<i64> {
+        let mut tx = db.begin().await?;
         let now = now_micros();
         let started: Option<i64> = dispatch_tx!(&mut tx, c => sqlx::query_scalar("select created_at from provisioning_runs where id = $1")
             .bind(run)
@@ -443,8 +460,8 @@ impl TenantDb {
     /// Removes everything the steps created and returns the merchant to `pending`
     /// (its subdomain is released). The owner user is deleted only if this run created
     /// it and it has no other membership.
-    pub async fn rollback_run(&self, run: &RunRow) -> StoreResult<()> {
-        let mut tx = self.db.begin().await?;
+    pub async fn rollback_run(&self, db: &Db, actor: &Actor, run: &RunRow) -> StoreResult<()> {
+        let mut tx = db.begin().await?;
         for sql in [
             "delete from collection_products where tenant_id = $1",
             "delete from collections where tenant_id = $1",
@@ -479,6 +496,13 @@ impl TenantDb {
             .bind(now_micros())
             .execute(&mut **c)
             .await)?;
+        audit::record(
+            &mut tx,
+            Some(self.tenant),
+            actor,
+            Change::new("merchant.provisioning_rolled_back", "merchant", self.tenant),
+        )
+        .await?;
         tx.commit().await
     }
 }

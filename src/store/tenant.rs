@@ -1,26 +1,120 @@
 //! The tenant scope: the only way to reach tenant-owned rows.
 
-use super::Db;
+use super::{Db, StoreResult, Tx};
+use sqlx::{PgPool, SqlitePool};
 use uuid::Uuid;
+
+/// The pools a [`TenantDb`] may use. On PostgreSQL only the `tenant` pool, whose sessions
+/// see no row until a transaction sets `souk.tenant_id` (row-level security); the
+/// platform pool is deliberately not reachable from here.
+#[derive(Clone, Debug)]
+pub(crate) enum TenantPools {
+    Sqlite { read: SqlitePool, write: SqlitePool },
+    Pg(PgPool),
+}
 
 /// A database handle bound to one tenant. Its tenant id is private and every query
 /// issued through it binds that id in its `where tenant_id = $1` clause, so code holding a
-/// `TenantDb` cannot express an unscoped query. It is created only by tenant resolution
-/// (after the caller's access to the tenant has been checked) and by provisioning.
+/// `TenantDb` cannot express an unscoped query. On PostgreSQL every statement also runs in
+/// a transaction that sets `souk.tenant_id` (SET LOCAL), so the database's row-level
+/// security policies filter by the same tenant: the second wall.
+///
+/// It is created only by tenant resolution (after the caller's access to the tenant has
+/// been checked) and by the control plane.
 #[derive(Clone, Debug)]
 pub struct TenantDb {
-    pub(super) db: Db,
-    pub(super) tenant: Uuid,
+    pub(crate) pools: TenantPools,
+    pub(crate) tenant: Uuid,
+}
+
+/// Sets the tenant for the rest of a PostgreSQL transaction (`SET LOCAL` semantics).
+pub(crate) async fn set_local_tenant(
+    conn: &mut sqlx::PgConnection,
+    tenant: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("select set_config('souk.tenant_id', $1, true)")
+        .bind(tenant.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Runs a statement on the tenant path: `tenant_query!(tdb, read|write, c => body)`.
+/// On SQLite `c` is the read (or writer) pool; on PostgreSQL `c` is the connection of a
+/// transaction that has set `souk.tenant_id`, committed after `body` succeeds.
+/// Evaluates to `Result<T, sqlx::Error>`.
+#[macro_export]
+macro_rules! tenant_query {
+    ($tdb:expr, read, $c:ident => $body:expr) => {
+        match &$tdb.pools {
+            $crate::store::tenant::TenantPools::Sqlite { read: $c, .. } => $body,
+            $crate::store::tenant::TenantPools::Pg(pool) => {
+                $crate::tenant_query!(@pg pool, $tdb.tenant, $c => $body)
+            }
+        }
+    };
+    ($tdb:expr, write, $c:ident => $body:expr) => {
+        match &$tdb.pools {
+            $crate::store::tenant::TenantPools::Sqlite { write: $c, .. } => $body,
+            $crate::store::tenant::TenantPools::Pg(pool) => {
+                $crate::tenant_query!(@pg pool, $tdb.tenant, $c => $body)
+            }
+        }
+    };
+    (@pg $pool:expr, $tenant:expr, $c:ident => $body:expr) => {
+        async {
+            let mut tx = $pool.begin().await?;
+            $crate::store::tenant::set_local_tenant(&mut *tx, $tenant).await?;
+            let v = {
+                let $c = &mut *tx;
+                $body
+            }?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(v)
+        }
+        .await
+    };
+}
+
+/// Like [`tenant_query!`] for `execute` statements: evaluates to rows affected.
+#[macro_export]
+macro_rules! tenant_exec {
+    ($tdb:expr, $c:ident => $body:expr) => {
+        match &$tdb.pools {
+            $crate::store::tenant::TenantPools::Sqlite { write: $c, .. } => {
+                $body.map(|r| r.rows_affected())
+            }
+            $crate::store::tenant::TenantPools::Pg(pool) => {
+                $crate::tenant_query!(@pg pool, $tdb.tenant, $c => $body.map(|r| r.rows_affected()))
+            }
+        }
+    };
 }
 
 impl TenantDb {
     /// Binds `db` to `tenant`. Crate-private: only the resolver and the control plane call it.
     pub(crate) fn new(db: Db, tenant: Uuid) -> Self {
-        Self { db, tenant }
+        let pools = match db {
+            Db::Sqlite { read, write } => TenantPools::Sqlite { read, write },
+            Db::Pg { tenant, .. } => TenantPools::Pg(tenant),
+        };
+        Self { pools, tenant }
     }
 
     /// The tenant this scope is bound to.
     pub fn tenant_id(&self) -> Uuid {
         self.tenant
+    }
+
+    /// Opens a write transaction on the tenant path (PostgreSQL: with `souk.tenant_id` set).
+    pub async fn begin(&self) -> StoreResult<Tx> {
+        Ok(match &self.pools {
+            TenantPools::Sqlite { write, .. } => Tx::Sqlite(write.begin().await?),
+            TenantPools::Pg(pool) => {
+                let mut tx = pool.begin().await?;
+                set_local_tenant(&mut tx, self.tenant).await?;
+                Tx::Pg(tx)
+            }
+        })
     }
 }

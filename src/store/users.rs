@@ -3,6 +3,7 @@
 //! Users are platform-level (one person may belong to several merchants); memberships
 //! link a user to a tenant with a role.
 
+use super::audit::{self, Actor, Change};
 use super::{Db, StoreError, StoreResult, new_id, now_micros};
 #[allow(unused_imports)]
 use crate::{dispatch, dispatch_tx, dispatch_write, exec, exec_tx, exec_write};
@@ -16,8 +17,11 @@ pub struct User {
     pub name: Option<String>,
     pub password_hash: Option<String>,
     pub must_change_password: bool,
+    /// Any platform staff (super admin or support).
     pub is_platform_admin: bool,
     pub created_at: i64,
+    /// `super_admin` or `support` for platform staff.
+    pub platform_role: Option<String>,
 }
 
 pub async fn user_by_email(db: &Db, email: &str) -> StoreResult<Option<User>> {
@@ -38,31 +42,35 @@ pub async fn user_by_id(db: &Db, id: Uuid) -> StoreResult<Option<User>> {
     )
 }
 
-/// Creates a platform admin, or promotes and resets the password of an existing user.
+/// Creates a platform staff user with `role` (`super_admin` or `support`), or promotes and
+/// resets the password of an existing user.
 pub async fn upsert_platform_admin(
     db: &Db,
     email: &str,
     name: &str,
     password_hash: &str,
+    role: crate::access::PlatformRole,
 ) -> StoreResult<Uuid> {
     if let Some(u) = user_by_email(db, email).await? {
-        exec_write!(db, p => sqlx::query("update users set is_platform_admin = true, password_hash = $2 where id = $1")
+        exec_write!(db, p => sqlx::query("update users set is_platform_admin = true, platform_role = $3, password_hash = $2 where id = $1")
             .bind(u.id)
             .bind(password_hash)
+            .bind(role.as_str())
             .execute(p)
             .await)?;
         return Ok(u.id);
     }
     let id = new_id();
     exec_write!(db, p => sqlx::query(
-        "insert into users (id, email, name, password_hash, must_change_password, is_platform_admin, created_at)
-         values ($1, $2, $3, $4, false, true, $5)",
+        "insert into users (id, email, name, password_hash, must_change_password, is_platform_admin, platform_role, created_at)
+         values ($1, $2, $3, $4, false, true, $6, $5)",
     )
     .bind(id)
     .bind(email)
     .bind(name)
     .bind(password_hash)
     .bind(now_micros())
+    .bind(role.as_str())
     .execute(p)
     .await)
     .map_err(|e| StoreError::on_unique(e, &[("email", "email")]))?;
@@ -71,7 +79,7 @@ pub async fn upsert_platform_admin(
 
 /// Is any platform admin present?
 pub async fn has_platform_admin(db: &Db) -> StoreResult<bool> {
-    let n: i64 = dispatch_write!(db, p => sqlx::query_scalar("select count(*) from users where is_platform_admin = true")
+    let n: i64 = dispatch_write!(db, p => sqlx::query_scalar("select count(*) from users where platform_role = 'super_admin'")
         .fetch_one(p)
         .await)?;
     Ok(n > 0)
@@ -193,6 +201,7 @@ pub async fn consume_password_token(
     hash: &str,
     purpose: &str,
     password_hash: &str,
+    ip: Option<String>,
 ) -> StoreResult<Uuid> {
     let mut tx = db.begin().await?;
     let now = now_micros();
@@ -216,16 +225,90 @@ pub async fn consume_password_token(
         .bind(now)
         .execute(&mut **c)
         .await)?;
+    let email: String = crate::dispatch_tx!(&mut tx, c => sqlx::query_scalar("select email from users where id = $1")
+        .bind(user)
+        .fetch_one(&mut **c)
+        .await)?;
+    let actor = Actor {
+        kind: "user",
+        id: Some(user),
+        label: email,
+        ip,
+    };
+    audit::record(
+        &mut tx,
+        None,
+        &actor,
+        Change::new("user.password_set", "user", user),
+    )
+    .await?;
     tx.commit().await?;
     Ok(user)
 }
 
-/// Changes the password of a signed-in user (clears must-change).
-pub async fn set_password(db: &Db, user: Uuid, password_hash: &str) -> StoreResult<()> {
-    exec_write!(db, p => sqlx::query("update users set password_hash = $2, must_change_password = false where id = $1")
+/// Stores a one-time password token (`set_password` purpose) for `user`, expiring at
+/// `expires_at`, and enqueues its e-mail, in one transaction.
+pub async fn create_password_token(
+    db: &Db,
+    user: Uuid,
+    hash: &str,
+    expires_at: i64,
+    email_payload: String,
+) -> StoreResult<()> {
+    let mut tx = db.begin().await?;
+    crate::exec_tx!(&mut tx, c => sqlx::query(
+        "insert into password_tokens (id, user_id, token_hash, purpose, expires_at, created_at) values ($1, $2, $3, 'set_password', $4, $5)",
+    )
+    .bind(new_id())
+    .bind(user)
+    .bind(hash)
+    .bind(expires_at)
+    .bind(now_micros())
+    .execute(&mut **c)
+    .await)?;
+    super::jobs::enqueue_tx(
+        &mut tx,
+        super::jobs::NewJob {
+            kind: "email",
+            tenant_id: None,
+            payload: email_payload,
+            dedupe_key: None,
+            max_attempts: 8,
+        },
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// Changes the password of a signed-in user (clears must-change) and ends every other
+/// session: refresh-token families other than `keep_session` are revoked.
+pub async fn set_password(
+    db: &Db,
+    actor: &Actor,
+    user: Uuid,
+    password_hash: &str,
+    keep_session: Option<Uuid>,
+) -> StoreResult<()> {
+    let mut tx = db.begin().await?;
+    crate::exec_tx!(&mut tx, c => sqlx::query("update users set password_hash = $2, must_change_password = false where id = $1")
         .bind(user)
         .bind(password_hash)
-        .execute(p)
+        .execute(&mut **c)
         .await)?;
-    Ok(())
+    crate::exec_tx!(&mut tx, c => sqlx::query(
+        "update refresh_tokens set revoked_at = $3 where user_id = $1 and revoked_at is null and ($2 is null or family_id <> $2)",
+    )
+    .bind(user)
+    .bind(keep_session)
+    .bind(now_micros())
+    .execute(&mut **c)
+    .await)?;
+    audit::record(
+        &mut tx,
+        None,
+        actor,
+        Change::new("user.password_changed", "user", user),
+    )
+    .await?;
+    tx.commit().await
 }

@@ -10,15 +10,19 @@
 
 use super::AppState;
 use super::error::ApiError;
-use crate::auth::Claims;
+use crate::access::{Need, Permission, PermissionSet, PlatformNeed, PlatformRole};
+use crate::auth::{Claims, token_hash};
+use crate::store::audit::Actor;
 use crate::store::platform::{self, TenantRef};
-use crate::store::{TenantDb, users};
-use axum::extract::{FromRequestParts, Request, State};
+use crate::store::{TenantDb, access, users};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -180,6 +184,8 @@ pub async fn resolve_tenant(State(st): State<AppState>, mut req: Request, next: 
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub claims: Claims,
+    /// Client address (see [`client_ip`]).
+    pub ip: Option<String>,
 }
 
 impl AuthUser {
@@ -188,25 +194,80 @@ impl AuthUser {
     }
 }
 
+/// The client's IP address: the TCP peer, or the first `X-Forwarded-For` entry when the
+/// operator runs behind a proxy (`--trust-proxy`).
+pub fn client_ip(parts: &Parts, st: &AppState) -> Option<String> {
+    if st.config.trust_proxy
+        && let Some(f) = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| v.parse::<std::net::IpAddr>().is_ok())
+    {
+        return Some(f.to_string());
+    }
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+}
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <access token>"))?;
+    header
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::unauthorized("Authorization header must be 'Bearer <access token>'")
+        })
+}
+
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .ok_or_else(|| {
-                ApiError::unauthorized("missing Authorization: Bearer <access token>")
-            })?;
-        let token = header.strip_prefix("Bearer ").ok_or_else(|| {
-            ApiError::unauthorized("Authorization header must be 'Bearer <access token>'")
-        })?;
+        let token = bearer(parts)?;
         let claims = st
             .keys
-            .verify(token.trim())
+            .verify(token)
             .map_err(|_| ApiError::unauthorized("the access token is invalid or expired"))?;
-        Ok(AuthUser { claims })
+        Ok(AuthUser {
+            claims,
+            ip: client_ip(parts, st),
+        })
+    }
+}
+
+impl AuthUser {
+    /// The audit actor for this user (label = e-mail, looked up).
+    pub async fn actor(&self, st: &AppState) -> Result<Actor, ApiError> {
+        let email = users::user_by_id(&st.db, self.id())
+            .await?
+            .map(|u| u.email)
+            .unwrap_or_default();
+        Ok(Actor {
+            kind: "user",
+            id: Some(self.id()),
+            label: email,
+            ip: self.ip.clone(),
+        })
+    }
+}
+
+/// The client's IP address (see [`client_ip`]); never fails.
+pub struct ClientIp(pub Option<String>);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts, st)))
     }
 }
 
@@ -223,98 +284,222 @@ fn require_password_changed(user: &AuthUser) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A platform admin (super admin). 403 for anyone else.
-#[derive(Debug, Clone)]
-pub struct PlatformAdmin(pub AuthUser);
+/// A platform staff member (super admin or support) holding permission `P`.
+/// 403 for anyone else; the role is re-read from the database on every request.
+pub struct Platform<P: PlatformNeed> {
+    pub user: AuthUser,
+    pub role: PlatformRole,
+    pub actor: Actor,
+    _p: PhantomData<P>,
+}
 
-impl FromRequestParts<AppState> for PlatformAdmin {
+impl<P: PlatformNeed> FromRequestParts<AppState> for Platform<P> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
         let user = AuthUser::from_request_parts(parts, st).await?;
         require_password_changed(&user)?;
-        if !user.claims.adm {
-            return Err(ApiError::forbidden(
-                "this endpoint requires a platform admin",
+        let denied = || ApiError::forbidden("this endpoint requires platform staff");
+        let u = users::user_by_id(&st.db, user.id())
+            .await?
+            .ok_or_else(denied)?;
+        let role = u
+            .platform_role
+            .as_deref()
+            .and_then(|r| PlatformRole::parse(r).ok())
+            .ok_or_else(denied)?;
+        if !role.allows(P::PERMISSION) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "permission_denied",
+                format!(
+                    "this action needs the '{}' permission",
+                    P::PERMISSION.as_str()
+                ),
+            )
+            .with_details(
+                serde_json::json!({ "required": P::PERMISSION.as_str(), "role": role.as_str() }),
             ));
         }
-        // The flag in the token is re-checked against the database (revocation).
-        match users::user_by_id(&st.db, user.id()).await? {
-            Some(u) if u.is_platform_admin => Ok(PlatformAdmin(user)),
-            _ => Err(ApiError::forbidden(
-                "this endpoint requires a platform admin",
-            )),
-        }
+        let actor = Actor {
+            kind: "user",
+            id: Some(u.id),
+            label: u.email,
+            ip: user.ip.clone(),
+        };
+        Ok(Platform {
+            user,
+            role,
+            actor,
+            _p: PhantomData,
+        })
     }
 }
 
-/// A merchant user acting for one tenant they are a member of (or a platform admin).
+/// A caller acting for one tenant: a member user, platform staff, or a secret API key
+/// (`Authorization: Bearer sk_live_…`), with the permissions of its role there.
+///
+/// Tenant selection for users: `X-Tenant-ID`, else the token's tenant claim, else the
+/// host's tenant; the caller must be a member (or platform staff). An API key is bound to
+/// its own tenant: naming any other tenant is a 403. Non-members get the same 403 whether
+/// or not the tenant exists.
 pub struct Merchant {
-    pub user: AuthUser,
-    /// `owner`, `manager`, `editor`, `viewer`, or `platform_admin`.
+    /// Who acts (for the audit log).
+    pub actor: Actor,
+    /// The signed-in user, `None` for an API key.
+    pub user_id: Option<Uuid>,
+    /// Role key in the tenant (`owner`, `editor`, a custom key), or `platform:<role>`.
     pub role: String,
+    pub permissions: PermissionSet,
     pub tenant: Arc<TenantRef>,
     pub scope: TenantDb,
+}
+
+fn header_tenant(parts: &Parts) -> Result<Option<Uuid>, ApiError> {
+    match parts.headers.get("x-tenant-id") {
+        Some(v) => {
+            let bad = || ApiError::bad_request("invalid_tenant_id", "X-Tenant-ID must be a UUID");
+            let s = v.to_str().map_err(|_| bad())?;
+            Ok(Some(Uuid::parse_str(s.trim()).map_err(|_| bad())?))
+        }
+        None => Ok(None),
+    }
 }
 
 impl FromRequestParts<AppState> for Merchant {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
+        let denied = || ApiError::forbidden("you are not a member of this tenant");
+        let host_tenant = parts.extensions.get::<HostTenant>().map(|h| h.tenant.id);
+        let asked = header_tenant(parts)?;
+        let ip = client_ip(parts, st);
+        if let Ok(token) = bearer(parts)
+            && token.starts_with(crate::auth::API_KEY_PREFIX_SECRET)
+        {
+            let key = access::api_key_by_hash(&st.db, &token_hash(token))
+                .await?
+                .filter(|k| k.kind == "secret")
+                .ok_or_else(|| ApiError::unauthorized("the API key is invalid or revoked"))?;
+            if asked.is_some_and(|t| t != key.tenant_id)
+                || host_tenant.is_some_and(|t| t != key.tenant_id)
+            {
+                return Err(denied());
+            }
+            let role = key.role.clone().unwrap_or_default();
+            let permissions = access::role_permissions(&st.db, key.tenant_id, &role)
+                .await?
+                .unwrap_or_default();
+            let tenant = platform::tenant_by_id(&st.db, key.tenant_id)
+                .await?
+                .ok_or_else(denied)?;
+            return Ok(Merchant {
+                actor: Actor {
+                    kind: "api_key",
+                    id: Some(key.id),
+                    label: key.label,
+                    ip,
+                },
+                user_id: None,
+                role,
+                permissions,
+                scope: TenantDb::new(st.db.clone(), tenant.id),
+                tenant: Arc::new(tenant),
+            });
+        }
         let user = AuthUser::from_request_parts(parts, st).await?;
         require_password_changed(&user)?;
-        let denied = || ApiError::forbidden("you are not a member of this tenant");
-        let header_tenant = match parts.headers.get("x-tenant-id") {
-            Some(v) => {
-                let s = v.to_str().map_err(|_| {
-                    ApiError::bad_request("invalid_tenant_id", "X-Tenant-ID must be a UUID")
-                })?;
-                Some(Uuid::parse_str(s.trim()).map_err(|_| {
-                    ApiError::bad_request("invalid_tenant_id", "X-Tenant-ID must be a UUID")
-                })?)
-            }
-            None => None,
-        };
-        let host_tenant = parts.extensions.get::<HostTenant>().map(|h| h.tenant.id);
-        let tenant_id = header_tenant
-            .or(user.claims.tid)
-            .or(host_tenant)
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "tenant_required",
-                    "no tenant selected: send X-Tenant-ID or use a token issued for a tenant",
-                )
-            })?;
+        let tenant_id = asked.or(user.claims.tid).or(host_tenant).ok_or_else(|| {
+            ApiError::bad_request(
+                "tenant_required",
+                "no tenant selected: send X-Tenant-ID or use a token issued for a tenant",
+            )
+        })?;
         // When the host names a tenant, the credentials must be for that same tenant.
-        if let Some(h) = host_tenant
-            && h != tenant_id
-        {
+        if host_tenant.is_some_and(|h| h != tenant_id) {
             return Err(denied());
         }
-        let role = match users::role_in(&st.db, user.id(), tenant_id).await? {
-            Some(r) => r,
-            None if user.claims.adm => "platform_admin".to_string(),
-            None => return Err(denied()),
+        let u = users::user_by_id(&st.db, user.id())
+            .await?
+            .ok_or_else(denied)?;
+        let (role, permissions) = match users::role_in(&st.db, u.id, tenant_id).await? {
+            Some(r) => {
+                let perms = access::role_permissions(&st.db, tenant_id, &r)
+                    .await?
+                    .unwrap_or_default();
+                (r, perms)
+            }
+            None => match u
+                .platform_role
+                .as_deref()
+                .and_then(|r| PlatformRole::parse(r).ok())
+            {
+                Some(pr) => (format!("platform:{}", pr.as_str()), pr.tenant_permissions()),
+                None => return Err(denied()),
+            },
         };
         let tenant = platform::tenant_by_id(&st.db, tenant_id)
             .await?
             .ok_or_else(denied)?;
         Ok(Merchant {
-            scope: TenantDb::new(st.db.clone(), tenant.id),
-            user,
+            actor: Actor {
+                kind: "user",
+                id: Some(u.id),
+                label: u.email,
+                ip,
+            },
+            user_id: Some(u.id),
             role,
+            permissions,
+            scope: TenantDb::new(st.db.clone(), tenant.id),
             tenant: Arc::new(tenant),
         })
     }
 }
 
 impl Merchant {
-    /// Fails with 403 unless the role may write (viewers are read-only).
-    pub fn require_write(&self) -> Result<(), ApiError> {
-        if self.role == "viewer" {
-            return Err(ApiError::forbidden("your role does not allow changes"));
+    /// 403 `permission_denied` (details name the permission and role) unless granted.
+    pub fn require(&self, p: Permission) -> Result<(), ApiError> {
+        if self.permissions.allows(p) {
+            return Ok(());
         }
-        Ok(())
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "permission_denied",
+            format!(
+                "your role ('{}') lacks the '{}' permission",
+                self.role,
+                p.as_str()
+            ),
+        )
+        .with_details(serde_json::json!({ "required": p.as_str(), "role": self.role })))
+    }
+}
+
+/// A [`Merchant`] holding permission `P`: handlers declare their permission with it
+/// (`Authorized<perm::ProductsEdit>`). Refusal: 403 `permission_denied`.
+pub struct Authorized<P: Need> {
+    pub merchant: Merchant,
+    _p: PhantomData<P>,
+}
+
+impl<P: Need> std::ops::Deref for Authorized<P> {
+    type Target = Merchant;
+    fn deref(&self) -> &Merchant {
+        &self.merchant
+    }
+}
+
+impl<P: Need> FromRequestParts<AppState> for Authorized<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
+        let merchant = Merchant::from_request_parts(parts, st).await?;
+        merchant.require(P::PERMISSION)?;
+        Ok(Authorized {
+            merchant,
+            _p: PhantomData,
+        })
     }
 }
 

@@ -185,3 +185,39 @@ impl From<crate::control::ControlError> for ApiError {
         }
     }
 }
+
+impl From<crate::store::access::TeamError> for ApiError {
+    fn from(e: crate::store::access::TeamError) -> Self {
+        use crate::store::access::TeamError as T;
+        let msg = e.to_string();
+        match e {
+            T::LastOwner => ApiError::new(StatusCode::CONFLICT, "last_owner", msg),
+            T::SeatLimit(n) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "seat_limit_reached", msg)
+                    .with_details(json!({ "max_seats": n }))
+            }
+            T::UnknownRole(_) => ApiError::invalid("role", "unknown_role", msg),
+            T::AlreadyMember(_) => ApiError::new(StatusCode::CONFLICT, "already_member", msg)
+                .with_details(json!({ "field": "email" })),
+            T::RoleInUse(_) => ApiError::new(StatusCode::CONFLICT, "role_in_use", msg),
+            T::SystemRole => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "system_role", msg),
+            T::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::store::access::InvitationError> for ApiError {
+    fn from(e: crate::store::access::InvitationError) -> Self {
+        use crate::store::access::InvitationError as I;
+        let msg = e.to_string();
+        match e {
+            I::Invalid => ApiError::bad_request("invalid_invitation", msg),
+            I::Expired => ApiError::new(StatusCode::GONE, "invitation_expired", msg),
+            I::Used => ApiError::new(StatusCode::GONE, "invitation_used", msg),
+            I::Revoked => ApiError::new(StatusCode::GONE, "invitation_revoked", msg),
+            I::WrongUser => ApiError::forbidden(msg),
+            I::AccountExists => ApiError::new(StatusCode::CONFLICT, "account_exists", msg),
+            I::Store(s) => s.into(),
+        }
+    }
+}

@@ -5,6 +5,7 @@ pub mod api;
 pub mod context;
 pub mod error;
 pub mod ops;
+pub mod ratelimit;
 pub mod storefront;
 
 use crate::auth::TokenKeys;
@@ -31,6 +32,8 @@ pub struct WebConfig {
     /// Largest accepted request body, in bytes (CSV uploads included).
     pub max_body_bytes: usize,
     pub public_url: String,
+    /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_proxy: bool,
 }
 
 /// Shared state of every handler.
@@ -45,6 +48,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Response cache for hot public reads (Store API lists, storefront pages).
     pub page_cache: Arc<storefront::PageCache>,
+    /// Failed sign-in counters (per account and per IP).
+    pub login_limiter: Arc<ratelimit::LoginLimiter>,
 }
 
 #[derive(OpenApi)]

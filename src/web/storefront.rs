@@ -535,9 +535,10 @@ struct SetPasswordForm {
 
 async fn set_password_submit(
     State(st): State<AppState>,
+    super::context::ClientIp(ip): super::context::ClientIp,
     Form(f): Form<SetPasswordForm>,
 ) -> Response {
-    match super::api::auth::set_password_with_token(&st, &f.token, &f.password).await {
+    match super::api::auth::set_password_with_token(&st, &f.token, &f.password, ip).await {
         Ok(_) => Html(platform_page(
             "Password set",
             "<p>Your password is set. You can now sign in to your dashboard.</p>",

@@ -1,6 +1,7 @@
 //! Platform admin API: merchants, activation and provisioning, plans, themes, domains.
 
 use super::{ListResponse, PageQuery, Pagination, opt_text, req_text};
+use crate::access::platform_perm;
 use crate::control;
 use crate::domain::{Currency, DomainName, Email, Subdomain};
 use crate::store::platform::{
@@ -10,7 +11,7 @@ use crate::store::provisioning::{self as prov, ProvisioningView};
 use crate::store::{StoreError, TenantDb, micros_to_rfc3339};
 use crate::themes::ThemeManifest;
 use crate::web::AppState;
-use crate::web::context::PlatformAdmin;
+use crate::web::context::Platform;
 use crate::web::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -122,12 +123,12 @@ pub struct CreateMerchant {
 }
 
 /// Create a pending merchant.
-#[utoipa::path(post, path = "/api/v1/admin/merchants", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/merchants", tag = "admin", security(("bearer" = ["platform.merchants.manage"])),
     request_body = CreateMerchant,
     responses((status = 201, body = MerchantDto), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_merchant(
     State(st): State<AppState>,
-    _admin: PlatformAdmin,
+    admin: Platform<platform_perm::MerchantsManage>,
     ApiJson(body): ApiJson<CreateMerchant>,
 ) -> ApiResult<(StatusCode, Json<MerchantDto>)> {
     let country = opt_text("business_country", body.business_country, 2)?
@@ -165,7 +166,7 @@ async fn create_merchant(
             .transpose()?,
         initial_password_hash: None,
     };
-    let m = platform::create_merchant(&st.db, &new).await?;
+    let m = platform::create_merchant(&st.db, &admin.actor, &new).await?;
     Ok((StatusCode::CREATED, Json(MerchantDto::from(m, &st))))
 }
 
@@ -182,11 +183,11 @@ pub struct MerchantQuery {
 }
 
 /// List merchants (newest first) with filters and pagination.
-#[utoipa::path(get, path = "/api/v1/admin/merchants", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/merchants", tag = "admin", security(("bearer" = ["platform.merchants.view"])),
     params(MerchantQuery), responses((status = 200, body = ListResponse<MerchantDto>)))]
 async fn list_merchants(
     State(st): State<AppState>,
-    _admin: PlatformAdmin,
+    _admin: Platform<platform_perm::MerchantsView>,
     Query(q): Query<MerchantQuery>,
 ) -> ApiResult<Json<ListResponse<MerchantDto>>> {
     let (limit, offset, page) = PageQuery {
@@ -225,11 +226,11 @@ async fn load(st: &AppState, id: Uuid) -> ApiResult<Merchant> {
 }
 
 /// Get one merchant.
-#[utoipa::path(get, path = "/api/v1/admin/merchants/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/merchants/{id}", tag = "admin", security(("bearer" = ["platform.merchants.view"])),
     responses((status = 200, body = MerchantDto), (status = 404, body = ErrorBody)))]
 async fn get_merchant(
     State(st): State<AppState>,
-    _admin: PlatformAdmin,
+    _admin: Platform<platform_perm::MerchantsView>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<MerchantDto>> {
     Ok(Json(MerchantDto::from(load(&st, id).await?, &st)))
@@ -249,18 +250,27 @@ pub struct ActivateBody {
 }
 
 /// Activate a pending merchant: starts provisioning and returns at once (202).
-#[utoipa::path(post, path = "/api/v1/admin/merchants/{id}/activate", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/merchants/{id}/activate", tag = "admin", security(("bearer" = ["platform.merchants.manage"])),
     request_body = ActivateBody,
     responses((status = 202, body = ProvisioningView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn activate(
     State(st): State<AppState>,
-    _admin: PlatformAdmin,
+    admin: Platform<platform_perm::MerchantsManage>,
     Path(id): Path<Uuid>,
     ApiJson(body): ApiJson<ActivateBody>,
 ) -> ApiResult<(StatusCode, Json<ProvisioningView>)> {
     load(&st, id).await?;
     let sub = body.subdomain.as_deref().filter(|s| !s.trim().is_empty());
-    control::activate(&st.db, &st.themes, id, &body.theme, &body.plan, sub).await?;
+    control::activate(
+        &st.db,
+        &admin.actor,
+        &st.themes,
+        id,
+        &body.theme,
+        &body.plan,
+        sub,
+    )
+    .await?;
     st.provisioner.wake();
     let view = prov::view(&st.db, id)
         .await?
@@ -269,11 +279,11 @@ async fn activate(
 }
 
 /// Provisioning status of a merchant: overall status, each step, total duration.
-#[utoipa::path(get, path = "/api/v1/admin/merchants/{id}/provisioning", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/merchants/{id}/provisioning", tag = "admin", security(("bearer" = ["platform.merchants.view"])),
     responses((status = 200, body = ProvisioningView), (status = 404, body = ErrorBody)))]
 async fn get_provisioning(
     State(st): State<AppState>,
-    _admin: PlatformAdmin,
+    _admin: Platform<platform_perm::MerchantsView>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<ProvisioningView>> {
     load(&st, id).await?;
@@ -284,18 +294,20 @@ async fn get_provisioning(
 }
 
 /// Resume a failed provisioning from its failed step.
-#[utoipa::path(post, path = "/api/v1/admin/merchants/{id}/provisioning/retry", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/merchants/{id}/provisioning/retry", tag = "admin", security(("bearer" = ["platform.merchants.manage"])),
     responses((status = 202, body = ProvisioningView), (status = 409, body = ErrorBody)))]
 async fn retry_provisioning(
     State(st): State<AppState>,
-    _admin: PlatformAdmin,
+    admin: Platform<platform_perm::MerchantsManage>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<(StatusCode, Json<ProvisioningView>)> {
     load(&st, id).await?;
-    prov::retry_run(&st.db, id).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("provisioning"),
-        other => other.into(),
-    })?;
+    prov::retry_run(&st.db, &admin.actor, id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found("provisioning"),
+            other => other.into(),
+        })?;
     st.provisioner.wake();
     let view = prov::view(&st.db, id)
         .await?
@@ -305,11 +317,11 @@ async fn retry_provisioning(
 
 /// Roll back a failed provisioning: removes everything its steps created and returns
 /// the merchant to `pending` (its subdomain is released).
-#[utoipa::path(post, path = "/api/v1/admin/merchants/{id}/provisioning/rollback", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/merchants/{id}/provisioning/rollback", tag = "admin", security(("bearer" = ["platform.merchants.manage"])),
     responses((status = 200, body = ProvisioningView), (status = 409, body = ErrorBody)))]
 async fn rollback_provisioning(
     State(st): State<AppState>,
-    _admin: PlatformAdmin,
+    admin: Platform<platform_perm::MerchantsManage>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<ProvisioningView>> {
     load(&st, id).await?;
@@ -326,7 +338,9 @@ async fn rollback_provisioning(
             ),
         ));
     }
-    TenantDb::new(st.db.clone(), id).rollback_run(&run).await?;
+    TenantDb::new(st.db.clone(), id)
+        .rollback_run(&st.db, &admin.actor, &run)
+        .await?;
     st.tenant_cache.invalidate();
     metrics::counter!("souk_provisioning_total", "outcome" => "rolled_back").increment(1);
     Ok(Json(
@@ -337,29 +351,30 @@ async fn rollback_provisioning(
 }
 
 /// Suspend an active merchant: its storefront shows "store unavailable".
-#[utoipa::path(post, path = "/api/v1/admin/merchants/{id}/suspend", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/merchants/{id}/suspend", tag = "admin", security(("bearer" = ["platform.merchants.manage"])),
     responses((status = 200, body = MerchantDto), (status = 409, body = ErrorBody)))]
 async fn suspend(
     State(st): State<AppState>,
-    _admin: PlatformAdmin,
+    admin: Platform<platform_perm::MerchantsManage>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<MerchantDto>> {
-    change_status(&st, id, "active", MerchantStatus::Suspended).await
+    change_status(&st, &admin.actor, id, "active", MerchantStatus::Suspended).await
 }
 
 /// Reactivate a suspended merchant.
-#[utoipa::path(post, path = "/api/v1/admin/merchants/{id}/reactivate", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/merchants/{id}/reactivate", tag = "admin", security(("bearer" = ["platform.merchants.manage"])),
     responses((status = 200, body = MerchantDto), (status = 409, body = ErrorBody)))]
 async fn reactivate(
     State(st): State<AppState>,
-    _admin: PlatformAdmin,
+    admin: Platform<platform_perm::MerchantsManage>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<MerchantDto>> {
-    change_status(&st, id, "suspended", MerchantStatus::Active).await
+    change_status(&st, &admin.actor, id, "suspended", MerchantStatus::Active).await
 }
 
 async fn change_status(
     st: &AppState,
+    actor: &crate::store::audit::Actor,
     id: Uuid,
     from: &str,
     to: MerchantStatus,
@@ -372,7 +387,7 @@ async fn change_status(
             format!("merchant is {}; expected {from}", m.status),
         ));
     }
-    platform::set_status(&st.db, id, to).await?;
+    platform::set_status(&st.db, actor, id, to).await?;
     st.tenant_cache.invalidate();
     st.page_cache.invalidate_tenant(id);
     Ok(Json(MerchantDto::from(load(st, id).await?, st)))
@@ -387,12 +402,12 @@ pub struct AddDomain {
 }
 
 /// Record a custom domain for a merchant (unverified; it already routes to the store).
-#[utoipa::path(post, path = "/api/v1/admin/merchants/{id}/domains", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/merchants/{id}/domains", tag = "admin", security(("bearer" = ["platform.merchants.manage"])),
     request_body = AddDomain,
     responses((status = 201, body = DomainRow), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn add_domain(
     State(st): State<AppState>,
-    _admin: PlatformAdmin,
+    admin: Platform<platform_perm::MerchantsManage>,
     Path(id): Path<Uuid>,
     ApiJson(body): ApiJson<AddDomain>,
 ) -> ApiResult<(StatusCode, Json<DomainRow>)> {
@@ -409,17 +424,17 @@ async fn add_domain(
             "host: a custom domain cannot be under the platform's base domain",
         ));
     }
-    let d = platform::add_custom_domain(&st.db, id, &host).await?;
+    let d = platform::add_custom_domain(&st.db, &admin.actor, id, &host).await?;
     st.tenant_cache.invalidate();
     Ok((StatusCode::CREATED, Json(d)))
 }
 
 /// List a merchant's domains.
-#[utoipa::path(get, path = "/api/v1/admin/merchants/{id}/domains", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/merchants/{id}/domains", tag = "admin", security(("bearer" = ["platform.merchants.view"])),
     responses((status = 200, body = Vec<DomainRow>)))]
 async fn list_domains(
     State(st): State<AppState>,
-    _admin: PlatformAdmin,
+    _admin: Platform<platform_perm::MerchantsView>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Vec<DomainRow>>> {
     load(&st, id).await?;
@@ -427,21 +442,21 @@ async fn list_domains(
 }
 
 /// List plans.
-#[utoipa::path(get, path = "/api/v1/admin/plans", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/plans", tag = "admin", security(("bearer" = ["platform.merchants.view"])),
     responses((status = 200, body = Vec<Plan>)))]
 async fn list_plans(
     State(st): State<AppState>,
-    _admin: PlatformAdmin,
+    _admin: Platform<platform_perm::MerchantsView>,
 ) -> ApiResult<Json<Vec<Plan>>> {
     Ok(Json(platform::list_plans(&st.db).await?))
 }
 
 /// List built-in themes with their settings (preview at `/themes/{id}/preview.svg`).
-#[utoipa::path(get, path = "/api/v1/admin/themes", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/themes", tag = "admin", security(("bearer" = ["platform.themes.view"])),
     responses((status = 200, body = Vec<ThemeManifest>)))]
 async fn list_themes(
     State(st): State<AppState>,
-    _admin: PlatformAdmin,
+    _admin: Platform<platform_perm::ThemesView>,
 ) -> ApiResult<Json<Vec<ThemeManifest>>> {
     Ok(Json(st.themes.list()))
 }

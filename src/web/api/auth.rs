@@ -7,7 +7,7 @@ use crate::domain::Email;
 use crate::store::users::{self, Membership, RefreshUse};
 use crate::store::{new_id, now_micros};
 use crate::web::AppState;
-use crate::web::context::AuthUser;
+use crate::web::context::{AuthUser, ClientIp};
 use crate::web::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 use axum::Json;
 use axum::extract::State;
@@ -24,6 +24,8 @@ pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(me))
         .routes(routes!(set_password))
         .routes(routes!(change_password))
+        .routes(routes!(switch_tenant))
+        .routes(routes!(forgot_password))
 }
 
 /// Refresh-token lifetime: 30 days.
@@ -59,6 +61,7 @@ async fn issue(
     tenant: Option<Uuid>,
     family: Option<Uuid>,
 ) -> ApiResult<TokenResponse> {
+    let family = family.unwrap_or_else(new_id);
     let access = st
         .keys
         .issue(
@@ -66,6 +69,7 @@ async fn issue(
             user.is_platform_admin,
             tenant,
             user.must_change_password,
+            Some(family),
         )
         .map_err(|e| {
             tracing::error!(error = %e, "token signing failed");
@@ -76,7 +80,7 @@ async fn issue(
         &st.db,
         user.id,
         &token_hash(&refresh),
-        family.unwrap_or_else(new_id),
+        family,
         now_micros() + REFRESH_TTL_MICROS,
     )
     .await?;
@@ -99,36 +103,88 @@ fn invalid_credentials() -> ApiError {
     ApiError::unauthorized("invalid e-mail or password")
 }
 
+fn too_many_attempts(wait: std::time::Duration) -> ApiError {
+    let secs = wait.as_secs().max(1);
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        format!("too many failed sign-in attempts; try again in {secs} seconds"),
+    )
+    .with_details(serde_json::json!({ "retry_after": secs }))
+}
+
 /// Sign in with e-mail and password.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody,
     responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn login(
     State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<LoginBody>,
-) -> ApiResult<Json<TokenResponse>> {
-    let email = Email::parse(&body.email).map_err(|_| invalid_credentials())?;
+) -> Result<Json<TokenResponse>, LoginRefused> {
+    let account_key = format!("acct:{}", body.email.trim().to_lowercase());
+    let ip_key = format!("ip:{}", ip.as_deref().unwrap_or("unknown"));
+    if let Some(wait) = st.login_limiter.check(&[&account_key, &ip_key]) {
+        return Err(LoginRefused(too_many_attempts(wait), Some(wait)));
+    }
+    let fail = || {
+        st.login_limiter
+            .fail(&account_key, st.login_limiter.account);
+        st.login_limiter.fail(&ip_key, st.login_limiter.ip);
+        LoginRefused(invalid_credentials(), None)
+    };
+    let Ok(email) = Email::parse(&body.email) else {
+        return Err(fail());
+    };
     if body.password.len() > 256 {
-        return Err(invalid_credentials());
+        return Err(fail());
     }
     let user = users::user_by_email(&st.db, email.as_str()).await?;
     let Some(user) = user.filter(|u| u.password_hash.is_some()) else {
         // Same work as a real check, so timing does not reveal whether the e-mail exists.
         let _ = verify_password_async(&body.password, DUMMY_HASH).await;
-        return Err(invalid_credentials());
+        return Err(fail());
     };
     let hash = user.password_hash.as_deref().unwrap_or_default();
     if !verify_password_async(&body.password, hash).await {
-        return Err(invalid_credentials());
+        return Err(fail());
     }
+    st.login_limiter.clear(&account_key);
     let memberships = users::memberships_of(&st.db, user.id).await?;
     let tenant = match body.tenant_id {
         Some(t) if memberships.iter().any(|m| m.tenant_id == t) || user.is_platform_admin => {
             Some(t)
         }
-        Some(_) => return Err(ApiError::forbidden("you are not a member of this tenant")),
+        Some(_) => return Err(ApiError::forbidden("you are not a member of this tenant").into()),
         None => memberships.first().map(|m| m.tenant_id),
     };
     Ok(Json(issue(&st, &user, tenant, None).await?))
+}
+
+/// A refused sign-in: the error, plus the `Retry-After` wait when rate limited.
+pub struct LoginRefused(ApiError, Option<std::time::Duration>);
+
+impl From<ApiError> for LoginRefused {
+    fn from(e: ApiError) -> Self {
+        LoginRefused(e, None)
+    }
+}
+
+impl From<crate::store::StoreError> for LoginRefused {
+    fn from(e: crate::store::StoreError) -> Self {
+        LoginRefused(e.into(), None)
+    }
+}
+
+impl axum::response::IntoResponse for LoginRefused {
+    fn into_response(self) -> axum::response::Response {
+        let mut res = self.0.into_response();
+        if let Some(wait) = self.1
+            && let Ok(v) = axum::http::HeaderValue::from_str(&wait.as_secs().max(1).to_string())
+        {
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+        res
+    }
 }
 
 /// A valid argon2id hash of a random password, used to equalize login timing.
@@ -235,9 +291,10 @@ pub struct SetPasswordBody {
     responses((status = 204), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn set_password(
     State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<SetPasswordBody>,
 ) -> ApiResult<StatusCode> {
-    set_password_with_token(&st, &body.token, &body.password).await?;
+    set_password_with_token(&st, &body.token, &body.password, ip).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -246,13 +303,14 @@ pub async fn set_password_with_token(
     st: &AppState,
     token: &str,
     password: &str,
+    ip: Option<String>,
 ) -> ApiResult<Uuid> {
     check_password_policy(password)
         .map_err(|m| ApiError::invalid("password", "weak_password", m))?;
     let hash = hash_password_async(password)
         .await
         .map_err(|_| ApiError::internal())?;
-    users::consume_password_token(&st.db, &token_hash(token.trim()), "set_password", &hash)
+    users::consume_password_token(&st.db, &token_hash(token.trim()), "set_password", &hash, ip)
         .await
         .map_err(|e| match e {
             crate::store::StoreError::NotFound => ApiError::bad_request(
@@ -298,6 +356,97 @@ async fn change_password(
     let hash = hash_password_async(&body.new_password)
         .await
         .map_err(|_| ApiError::internal())?;
-    users::set_password(&st.db, u.id, &hash).await?;
+    let actor = user.actor(&st).await?;
+    users::set_password(&st.db, &actor, u.id, &hash, user.claims.sid).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Body of `POST /api/v1/auth/switch-tenant`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SwitchTenantBody {
+    pub tenant_id: Uuid,
+}
+
+/// Switch the active tenant: new tokens acting for another merchant the user belongs to
+/// (see `GET /api/v1/auth/me` for the memberships). Errors: 403 when not a member.
+#[utoipa::path(post, path = "/api/v1/auth/switch-tenant", tag = "auth", security(("bearer" = [])),
+    request_body = SwitchTenantBody,
+    responses((status = 200, body = TokenResponse), (status = 403, body = ErrorBody)))]
+async fn switch_tenant(
+    State(st): State<AppState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<SwitchTenantBody>,
+) -> ApiResult<Json<TokenResponse>> {
+    let u = users::user_by_id(&st.db, user.id())
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("the user no longer exists"))?;
+    let member = users::role_in(&st.db, u.id, body.tenant_id)
+        .await?
+        .is_some();
+    if !member && u.platform_role.is_none() {
+        return Err(ApiError::forbidden("you are not a member of this tenant"));
+    }
+    Ok(Json(
+        issue(&st, &u, Some(body.tenant_id), user.claims.sid).await?,
+    ))
+}
+
+/// Body of `POST /api/v1/auth/forgot-password`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ForgotPasswordBody {
+    pub email: String,
+}
+
+/// Reset-link lifetime: 1 hour.
+const RESET_TTL_MICROS: i64 = 3600 * 1_000_000;
+
+/// Request a password-reset e-mail. Always 202, whether or not the account exists; the
+/// e-mail (if any) carries a single-use link valid for one hour, used with
+/// `POST /api/v1/auth/set-password`.
+#[utoipa::path(post, path = "/api/v1/auth/forgot-password", tag = "auth", request_body = ForgotPasswordBody,
+    responses((status = 202), (status = 429, body = ErrorBody)))]
+async fn forgot_password(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<ForgotPasswordBody>,
+) -> Result<StatusCode, LoginRefused> {
+    let ip_key = format!("reset-ip:{}", ip.as_deref().unwrap_or("unknown"));
+    let account_key = format!("reset:{}", body.email.trim().to_lowercase());
+    if let Some(wait) = st.login_limiter.check(&[&ip_key, &account_key]) {
+        return Err(LoginRefused(too_many_attempts(wait), Some(wait)));
+    }
+    // Every request counts, so the mailbox cannot be flooded.
+    st.login_limiter
+        .fail(&account_key, st.login_limiter.account);
+    st.login_limiter.fail(&ip_key, st.login_limiter.ip);
+    if let Ok(email) = Email::parse(&body.email)
+        && let Some(user) = users::user_by_email(&st.db, email.as_str()).await?
+    {
+        let token = random_token(32);
+        let text = format!(
+            "Hello{name},\n\nSomeone (hopefully you) asked to reset the password of your Souk account.\n\nSet a new password (the link works once and expires in 1 hour):\n{public}/set-password?token={token}\n\nIf you did not ask for this, ignore this e-mail; your password is unchanged.\n\n— Souk",
+            name = user
+                .name
+                .as_deref()
+                .map(|n| format!(" {n}"))
+                .unwrap_or_default(),
+            public = st.config.public_url,
+        );
+        let payload = crate::store::to_json(&crate::mail::EmailMessage {
+            to: user.email.clone(),
+            to_name: user.name.clone(),
+            subject: "Reset your Souk password".into(),
+            text,
+        });
+        users::create_password_token(
+            &st.db,
+            user.id,
+            &token_hash(&token),
+            now_micros() + RESET_TTL_MICROS,
+            payload,
+        )
+        .await?;
+        st.provisioner.wake();
+    }
+    Ok(StatusCode::ACCEPTED)
 }

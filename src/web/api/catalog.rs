@@ -2,12 +2,13 @@
 //! Every handler takes [`Merchant`], so it only ever sees its own tenant's rows.
 
 use super::{ListResponse, PageQuery, Pagination, opt_text, req_text};
+use crate::access::perm;
 use crate::domain::{Currency, Handle, ProductStatus, Sku, parse_decimal_minor};
 use crate::store::catalog::{
     Collection, ImageInput, Product, ProductFilter, ProductInput, VariantInput,
 };
 use crate::web::AppState;
-use crate::web::context::Merchant;
+use crate::web::context::{Authorized, Merchant};
 use crate::web::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -230,10 +231,10 @@ pub struct ProductQuery {
 }
 
 /// List the tenant's products.
-#[utoipa::path(get, path = "/api/v1/products", tag = "merchant", security(("bearer" = [])), params(ProductQuery),
+#[utoipa::path(get, path = "/api/v1/products", tag = "merchant", security(("bearer" = ["products.view"])), params(ProductQuery),
     responses((status = 200, body = ListResponse<Product>), (status = 403, body = ErrorBody)))]
 async fn list_products(
-    m: Merchant,
+    m: Authorized<perm::ProductsView>,
     Query(q): Query<ProductQuery>,
 ) -> ApiResult<Json<ListResponse<Product>>> {
     let (limit, offset, page) = PageQuery {
@@ -260,14 +261,13 @@ async fn list_products(
 }
 
 /// Create a product.
-#[utoipa::path(post, path = "/api/v1/products", tag = "merchant", security(("bearer" = [])), request_body = ProductBody,
+#[utoipa::path(post, path = "/api/v1/products", tag = "merchant", security(("bearer" = ["products.create"])), request_body = ProductBody,
     responses((status = 201, body = Product), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_product(
     State(st): State<AppState>,
-    m: Merchant,
+    m: Authorized<perm::ProductsCreate>,
     ApiJson(body): ApiJson<ProductBody>,
 ) -> ApiResult<(StatusCode, Json<Product>)> {
-    m.require_write()?;
     let input = parse_product(body, &m.tenant.currency)?;
     let max = crate::control::max_products(&st.db, m.tenant.id).await?;
     if max >= 0 && m.scope.count_products().await? >= max {
@@ -277,15 +277,21 @@ async fn create_product(
             format!("your plan allows at most {max} products"),
         ));
     }
-    let p = m.scope.create_product(&input, &m.tenant.currency).await?;
+    let p = m
+        .scope
+        .create_product(&m.actor, &input, &m.tenant.currency)
+        .await?;
     st.page_cache.invalidate_tenant(m.tenant.id);
     Ok((StatusCode::CREATED, Json(p)))
 }
 
 /// Get one product.
-#[utoipa::path(get, path = "/api/v1/products/{id}", tag = "merchant", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/products/{id}", tag = "merchant", security(("bearer" = ["products.view"])),
     responses((status = 200, body = Product), (status = 404, body = ErrorBody)))]
-async fn get_product(m: Merchant, Path(id): Path<Uuid>) -> ApiResult<Json<Product>> {
+async fn get_product(
+    m: Authorized<perm::ProductsView>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Product>> {
     m.scope
         .get_product(id)
         .await?
@@ -294,19 +300,18 @@ async fn get_product(m: Merchant, Path(id): Path<Uuid>) -> ApiResult<Json<Produc
 }
 
 /// Replace a product (fields, variants and images).
-#[utoipa::path(put, path = "/api/v1/products/{id}", tag = "merchant", security(("bearer" = [])), request_body = ProductBody,
+#[utoipa::path(put, path = "/api/v1/products/{id}", tag = "merchant", security(("bearer" = ["products.edit"])), request_body = ProductBody,
     responses((status = 200, body = Product), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update_product(
     State(st): State<AppState>,
-    m: Merchant,
+    m: Authorized<perm::ProductsEdit>,
     Path(id): Path<Uuid>,
     ApiJson(body): ApiJson<ProductBody>,
 ) -> ApiResult<Json<Product>> {
-    m.require_write()?;
     let input = parse_product(body, &m.tenant.currency)?;
     let p = m
         .scope
-        .update_product(id, &input, &m.tenant.currency)
+        .update_product(&m.actor, id, &input, &m.tenant.currency)
         .await
         .map_err(|e| match e {
             crate::store::StoreError::NotFound => ApiError::not_found("product"),
@@ -317,26 +322,28 @@ async fn update_product(
 }
 
 /// Delete a product.
-#[utoipa::path(delete, path = "/api/v1/products/{id}", tag = "merchant", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/products/{id}", tag = "merchant", security(("bearer" = ["products.delete"])),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn delete_product(
     State(st): State<AppState>,
-    m: Merchant,
+    m: Authorized<perm::ProductsDelete>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    m.require_write()?;
-    m.scope.delete_product(id).await.map_err(|e| match e {
-        crate::store::StoreError::NotFound => ApiError::not_found("product"),
-        other => other.into(),
-    })?;
+    m.scope
+        .delete_product(&m.actor, id)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => ApiError::not_found("product"),
+            other => other.into(),
+        })?;
     st.page_cache.invalidate_tenant(m.tenant.id);
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// List collections.
-#[utoipa::path(get, path = "/api/v1/collections", tag = "merchant", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/collections", tag = "merchant", security(("bearer" = ["products.view"])),
     responses((status = 200, body = Vec<Collection>)))]
-async fn list_collections(m: Merchant) -> ApiResult<Json<Vec<Collection>>> {
+async fn list_collections(m: Authorized<perm::ProductsView>) -> ApiResult<Json<Vec<Collection>>> {
     Ok(Json(m.scope.list_collections().await?))
 }
 
@@ -349,13 +356,12 @@ pub struct CollectionBody {
 }
 
 /// Create a collection.
-#[utoipa::path(post, path = "/api/v1/collections", tag = "merchant", security(("bearer" = [])), request_body = CollectionBody,
+#[utoipa::path(post, path = "/api/v1/collections", tag = "merchant", security(("bearer" = ["products.edit"])), request_body = CollectionBody,
     responses((status = 201, body = Collection), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_collection(
-    m: Merchant,
+    m: Authorized<perm::ProductsEdit>,
     ApiJson(b): ApiJson<CollectionBody>,
 ) -> ApiResult<(StatusCode, Json<Collection>)> {
-    m.require_write()?;
     let title = req_text("title", &b.title, 255)?;
     let handle = match b.handle.filter(|h| !h.is_empty()) {
         Some(h) => Handle::parse(&h),
@@ -364,7 +370,7 @@ async fn create_collection(
     .map_err(|e| ApiError::field("handle", e))?;
     Ok((
         StatusCode::CREATED,
-        Json(m.scope.create_collection(&handle, &title).await?),
+        Json(m.scope.create_collection(&m.actor, &handle, &title).await?),
     ))
 }
 

@@ -3,9 +3,10 @@
 //! The file is sent either as the raw request body (`Content-Type: text/csv`) or as the
 //! `file` field of a `multipart/form-data` form. Oversized uploads get 413.
 
+use crate::access::{perm, platform_perm};
 use crate::control::{self, ProductImportReport, VendorImportReport};
 use crate::web::AppState;
-use crate::web::context::{Merchant, PlatformAdmin};
+use crate::web::context::{Authorized, Platform};
 use crate::web::error::{ApiError, ApiResult, ErrorBody};
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Query, Request, State};
@@ -96,17 +97,17 @@ impl<S: Send + Sync> FromRequest<S> for CsvUpload {
 
 /// Import a product CSV (Shopify legacy or 2024+ headers, or WooCommerce) into the
 /// caller's tenant. Products are matched by handle: re-importing updates.
-#[utoipa::path(post, path = "/api/v1/imports/products", tag = "merchant", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/imports/products", tag = "merchant", security(("bearer" = ["imports.trigger"])),
     request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = ProductImportReport), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn import_products(
     State(st): State<AppState>,
-    m: Merchant,
+    m: Authorized<perm::ImportsTrigger>,
     CsvUpload(bytes): CsvUpload,
 ) -> ApiResult<Json<ProductImportReport>> {
-    m.require_write()?;
     let max = control::max_products(&st.db, m.tenant.id).await?;
-    let report = control::import_products(&m.scope, &bytes, &m.tenant.currency, max).await?;
+    let report =
+        control::import_products(&m.scope, &m.actor, &bytes, &m.tenant.currency, max).await?;
     st.page_cache.invalidate_tenant(m.tenant.id);
     Ok(Json(report))
 }
@@ -122,12 +123,12 @@ pub struct VendorImportQuery {
 
 /// Bulk-create and provision merchants from the vendor CSV format
 /// (`vendor_name,subdomain,owner_name,owner_email,…,initial_password`).
-#[utoipa::path(post, path = "/api/v1/admin/imports/vendors", tag = "admin", security(("bearer" = [])), params(VendorImportQuery),
+#[utoipa::path(post, path = "/api/v1/admin/imports/vendors", tag = "admin", security(("bearer" = ["platform.merchants.manage"])), params(VendorImportQuery),
     request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = VendorImportReport), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn import_vendors(
     State(st): State<AppState>,
-    _admin: PlatformAdmin,
+    admin: Platform<platform_perm::MerchantsManage>,
     Query(q): Query<VendorImportQuery>,
     CsvUpload(bytes): CsvUpload,
 ) -> ApiResult<Json<VendorImportReport>> {
@@ -135,8 +136,16 @@ async fn import_vendors(
         .theme
         .unwrap_or_else(|| crate::themes::DEFAULT_THEME.into());
     let plan = q.plan.unwrap_or_else(|| "starter".into());
-    let report =
-        control::import_vendors(&st.db, &st.themes, &bytes, &theme, &plan, |_, _| {}).await?;
+    let report = control::import_vendors(
+        &st.db,
+        &admin.actor,
+        &st.themes,
+        &bytes,
+        &theme,
+        &plan,
+        |_, _| {},
+    )
+    .await?;
     st.provisioner.wake();
     Ok(Json(report))
 }
