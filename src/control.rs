@@ -391,12 +391,15 @@ pub async fn import_products(
 
 /// Reads the product limit of a tenant's plan snapshot (`-1` = unlimited).
 pub async fn max_products(db: &Db, tenant: Uuid) -> Result<i64, ControlError> {
+    plan_limit(db, tenant, "max_products").await
+}
+
+/// A numeric limit recorded from the plan at activation (`max_products`, `max_staff`);
+/// -1 when unlimited or unknown.
+pub async fn plan_limit(db: &Db, tenant: Uuid, name: &str) -> Result<i64, ControlError> {
     let m = platform::get_merchant(db, tenant)
         .await?
         .ok_or(StoreError::NotFound)?;
     let limits: serde_json::Value = serde_json::from_str(&m.limits).unwrap_or_default();
-    Ok(limits
-        .get("max_products")
-        .and_then(|v| v.as_i64())
-        .unwrap_or(-1))
+    Ok(limits.get(name).and_then(|v| v.as_i64()).unwrap_or(-1))
 }

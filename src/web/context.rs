@@ -244,6 +244,23 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
+impl axum::extract::OptionalFromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    /// `None` without an `Authorization` header; an invalid token is still an error.
+    async fn from_request_parts(
+        parts: &mut Parts,
+        st: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        if parts.headers.get(header::AUTHORIZATION).is_none() {
+            return Ok(None);
+        }
+        <AuthUser as FromRequestParts<AppState>>::from_request_parts(parts, st)
+            .await
+            .map(Some)
+    }
+}
+
 impl AuthUser {
     /// The audit actor for this user (label = e-mail, looked up).
     pub async fn actor(&self, st: &AppState) -> Result<Actor, ApiError> {
@@ -374,6 +391,11 @@ impl FromRequestParts<AppState> for Merchant {
         let host_tenant = parts.extensions.get::<HostTenant>().map(|h| h.tenant.id);
         let asked = header_tenant(parts)?;
         let ip = client_ip(parts, st);
+        if bearer(parts).is_ok_and(|t| t.starts_with(crate::auth::API_KEY_PREFIX_PUBLISHABLE)) {
+            return Err(ApiError::unauthorized(
+                "publishable keys only read the Store API; use a secret key (sk_live_…) or a user token",
+            ));
+        }
         if let Ok(token) = bearer(parts)
             && token.starts_with(crate::auth::API_KEY_PREFIX_SECRET)
         {
@@ -503,17 +525,58 @@ impl<P: Need> FromRequestParts<AppState> for Authorized<P> {
     }
 }
 
-/// The public storefront tenant from host or path (Store API). 404 unless active.
+/// The public storefront tenant (Store API): from the host or path, or from a
+/// publishable key (`X-Publishable-Key: pk_live_…`) for calls to the platform host.
+/// A key of another tenant than the host's is a 403. 503 unless the store is active.
 pub struct StoreTenant {
     pub host: HostTenant,
     pub scope: TenantDb,
+}
+
+async fn publishable_tenant(
+    parts: &Parts,
+    st: &AppState,
+) -> Result<Option<Arc<TenantRef>>, ApiError> {
+    let Some(v) = parts.headers.get("x-publishable-key") else {
+        return Ok(None);
+    };
+    let invalid = || ApiError::unauthorized("the publishable key is invalid or revoked");
+    let key = v.to_str().map_err(|_| invalid())?.trim();
+    if !key.starts_with(crate::auth::API_KEY_PREFIX_PUBLISHABLE) {
+        return Err(ApiError::unauthorized(
+            "X-Publishable-Key takes a publishable key (pk_live_…); never send a secret key to a browser",
+        ));
+    }
+    let k = access::api_key_by_hash(&st.db, &token_hash(key))
+        .await?
+        .filter(|k| k.kind == "publishable")
+        .ok_or_else(invalid)?;
+    let t = platform::tenant_by_id(&st.db, k.tenant_id)
+        .await?
+        .ok_or_else(invalid)?;
+    Ok(Some(Arc::new(t)))
 }
 
 impl FromRequestParts<AppState> for StoreTenant {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
-        let host = parts.extensions.get::<HostTenant>().cloned().ok_or_else(|| {
+        let by_key = publishable_tenant(parts, st).await?;
+        let by_host = parts.extensions.get::<HostTenant>().cloned();
+        let host = match (by_host, by_key) {
+            (Some(h), Some(k)) if h.tenant.id != k.id => {
+                return Err(ApiError::forbidden(
+                    "this publishable key belongs to another store",
+                ));
+            }
+            (Some(h), _) => Some(h),
+            (None, Some(k)) => Some(HostTenant {
+                tenant: k,
+                base_path: String::new(),
+            }),
+            (None, None) => None,
+        };
+        let host = host.ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
                 "tenant_not_found",

@@ -61,6 +61,7 @@ pub struct AppState {
         (name = "admin", description = "Platform admin: merchants, plans, themes, provisioning"),
         (name = "auth", description = "Sign-in and tokens"),
         (name = "merchant", description = "A merchant's own data (needs membership of the tenant)"),
+        (name = "team", description = "Members, roles, invitations, API keys and the tenant's audit log"),
         (name = "store", description = "Public Store API, served on the store's host or /s/{handle}/"),
         (name = "ops", description = "Health and metrics"),
     )
@@ -93,6 +94,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let r = api::catalog::routes(r);
     let r = api::store::routes(r);
     let r = api::imports::routes(r);
+    let r = api::team::routes(r);
     let r = ops::routes(r);
     r.split_for_parts()
 }

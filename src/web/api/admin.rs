@@ -33,6 +33,24 @@ pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(add_domain, list_domains))
         .routes(routes!(list_plans))
         .routes(routes!(list_themes))
+        .routes(routes!(platform_audit_log))
+}
+
+/// The audit log across tenants, newest first, filterable by tenant, actor, action and
+/// time. Entries cannot be changed through any API.
+#[utoipa::path(get, path = "/api/v1/admin/audit-log", tag = "admin", security(("bearer" = ["platform.audit.view"])),
+    params(super::team::AuditQuery), responses((status = 200, body = ListResponse<crate::store::audit::AuditEntry>)))]
+async fn platform_audit_log(
+    State(st): State<AppState>,
+    _staff: Platform<platform_perm::AuditView>,
+    Query(q): Query<super::team::AuditQuery>,
+) -> ApiResult<Json<ListResponse<crate::store::audit::AuditEntry>>> {
+    let (f, (limit, offset, page)) = q.resolve()?;
+    let (data, total) = crate::store::audit::list_all(&st.db, &f, limit, offset).await?;
+    Ok(Json(ListResponse {
+        data,
+        pagination: Pagination::new(page, limit, total),
+    }))
 }
 
 /// A merchant as the admin API returns it.

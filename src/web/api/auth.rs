@@ -55,7 +55,7 @@ pub struct TokenResponse {
     pub must_change_password: bool,
 }
 
-async fn issue(
+pub(crate) async fn issue(
     st: &AppState,
     user: &users::User,
     tenant: Option<Uuid>,

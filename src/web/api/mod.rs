@@ -6,6 +6,7 @@ pub mod auth;
 pub mod catalog;
 pub mod imports;
 pub mod store;
+pub mod team;
 
 use super::error::ApiError;
 use serde::{Deserialize, Serialize};
