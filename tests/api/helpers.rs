@@ -160,6 +160,11 @@ impl TestApp {
         (tmp, self.pg.take())
     }
 
+    /// The PostgreSQL URL of this test's database, when running on PostgreSQL.
+    pub fn pg_url(&self) -> Option<String> {
+        self.pg.as_ref().map(|(u, _)| u.clone())
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.addr, path)
     }
@@ -319,5 +324,102 @@ impl Drop for TestApp {
         {
             drop_pg_db(base.trim_end_matches('/').to_string(), name);
         }
+    }
+}
+
+/// Every `token=` in e-mails to `email`, oldest first (by file modification time).
+pub fn mail_tokens(dir: &std::path::Path, email: &str) -> Vec<String> {
+    let mut found: Vec<(std::time::SystemTime, String)> = vec![];
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        let text = text
+            .replace("=\r\n", "")
+            .replace("=\n", "")
+            .replace("=3D", "=");
+        if text.contains(email)
+            && let Some(i) = text.find("token=")
+        {
+            let t: String = text[i + 6..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect();
+            let at = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(std::time::UNIX_EPOCH);
+            found.push((at, t));
+        }
+    }
+    found.sort();
+    found.into_iter().map(|(_, t)| t).collect()
+}
+
+impl TestApp {
+    /// Waits until `n` e-mails with a token reached `email`; returns their tokens, oldest first.
+    pub async fn wait_mail_tokens(&self, email: &str, n: usize) -> Vec<String> {
+        for _ in 0..300 {
+            let t = mail_tokens(&self.data_dir.join("outbox"), email);
+            if t.len() >= n {
+                return t;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("fewer than {n} e-mails with a token reached {email}");
+    }
+
+    /// A request with a bearer token.
+    pub fn with_token(&self, method: reqwest::Method, path: &str, token: &str) -> RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+    }
+
+    /// Owner invites `email` with `role`; the invitee accepts as a new account. Returns
+    /// `(user id, access token acting for the tenant)`.
+    pub async fn add_member(&self, owner_token: &str, email: &str, role: &str) -> (String, String) {
+        let n = mail_tokens(&self.data_dir.join("outbox"), email).len() + 1;
+        let r = self
+            .with_token(
+                reqwest::Method::POST,
+                "/api/v1/team/invitations",
+                owner_token,
+            )
+            .json(&json!({ "email": email, "role": role }))
+            .send()
+            .await
+            .expect("invite");
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
+        let token = self.wait_mail_tokens(email, n).await.pop().expect("token");
+        let r = self
+            .client
+            .post(self.url("/api/v1/invitations/accept"))
+            .json(&json!({ "token": token, "name": "Member", "password": "member-password-1" }))
+            .send()
+            .await
+            .expect("accept");
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
+        let v: Value = r.json().await.expect("json");
+        let access = v["access_token"].as_str().expect("access").to_string();
+        let me: Value = self
+            .with_token(reqwest::Method::GET, "/api/v1/auth/me", &access)
+            .send()
+            .await
+            .expect("me")
+            .json()
+            .await
+            .expect("json");
+        (me["id"].as_str().expect("id").to_string(), access)
     }
 }

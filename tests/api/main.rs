@@ -3,10 +3,13 @@
 
 mod helpers;
 
+mod access;
 mod auth;
 mod catalog;
 mod imports;
 mod isolation;
 mod ops;
 mod provisioning;
+mod security;
 mod storefront;
+mod team;
