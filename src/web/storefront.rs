@@ -35,6 +35,10 @@ pub fn routes() -> Router<AppState> {
             "/set-password",
             get(set_password_form).post(set_password_submit),
         )
+        .route(
+            "/invitations/accept",
+            get(invitation_form).post(invitation_submit),
+        )
 }
 
 /// A small per-tenant cache of rendered responses, invalidated on catalog or status
@@ -525,6 +529,77 @@ async fn set_password_form(Query(q): Query<TokenQuery>) -> Html<String> {
 <button type=\"submit\">Set password</button></form>"
         ),
     ))
+}
+
+async fn invitation_form(State(st): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
+    let raw = q.token.unwrap_or_default();
+    match super::api::team::preview_invitation(&st, &raw).await {
+        Ok(p) => {
+            let token = escape(&raw);
+            let who = format!(
+                "<p>You are invited to join <strong>{}</strong> as <strong>{}</strong> ({}).</p>",
+                escape(&p.tenant_name),
+                escape(&p.role),
+                escape(&p.email)
+            );
+            let fields = if p.account_exists {
+                "<p>You already have a Souk account: confirm with your password to join.</p>\
+<label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" required autocomplete=\"current-password\">"
+            } else {
+                "<label for=\"name\">Your name</label><input id=\"name\" name=\"name\" required maxlength=\"120\" autocomplete=\"name\">\
+<label for=\"password\">Choose a password (at least 8 characters)</label><input id=\"password\" name=\"password\" type=\"password\" minlength=\"8\" required autocomplete=\"new-password\">"
+            };
+            Html(platform_page(
+                "Accept your invitation",
+                &format!(
+                    "{who}<form method=\"post\" action=\"/invitations/accept\"><input type=\"hidden\" name=\"token\" value=\"{token}\">{fields}<button type=\"submit\">Join</button></form>"
+                ),
+            ))
+            .into_response()
+        }
+        Err(e) => (
+            e.status,
+            Html(platform_page(
+                "Invitation not usable",
+                &format!("<p>{}</p>", escape(&e.message)),
+            )),
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct InvitationForm {
+    token: String,
+    name: Option<String>,
+    password: String,
+}
+
+async fn invitation_submit(
+    State(st): State<AppState>,
+    super::context::ClientIp(ip): super::context::ClientIp,
+    Form(f): Form<InvitationForm>,
+) -> Response {
+    match super::api::team::accept_with_password(&st, &f.token, f.name.as_deref(), &f.password, ip)
+        .await
+    {
+        Ok(shop) => Html(platform_page(
+            "Welcome to the team",
+            &format!(
+                "<p>You joined <strong>{}</strong>. You can now sign in to its dashboard.</p>",
+                escape(&shop)
+            ),
+        ))
+        .into_response(),
+        Err(e) => (
+            e.status,
+            Html(platform_page(
+                "Could not accept the invitation",
+                &format!("<p>{}</p>", escape(&e.message)),
+            )),
+        )
+            .into_response(),
+    }
 }
 
 #[derive(Deserialize)]

@@ -563,3 +563,93 @@ async fn custom_roles_grant_only_known_permissions_and_work_at_once() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn the_invitation_link_opens_a_page_that_creates_the_account_or_joins_an_existing_one() {
+    let app = spawn_app().await;
+    let (_, owner) = app.provisioned_merchant("page").await;
+    let (_, other_owner) = app.provisioned_merchant("pagetwo").await;
+    assert_eq!(
+        invite(&app, &owner, "neo@page.example", "editor")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let token = app.wait_mail_tokens("neo@page.example", 1).await.remove(0);
+    let page = app
+        .client
+        .get(app.url(&format!("/invitations/accept?token={token}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Shop page") && page.contains("editor") && page.contains("name=\"name\""),
+        "{page}"
+    );
+    let r = app
+        .client
+        .post(app.url("/invitations/accept"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}&name=Neo&password=neo-password-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("You joined"));
+    app.login("neo@page.example", "neo-password-1").await;
+    let bad = app
+        .client
+        .get(app.url(&format!("/invitations/accept?token={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::GONE);
+
+    // An existing account confirms with its password.
+    assert_eq!(
+        invite(&app, &other_owner, "neo@page.example", "viewer")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let token = app
+        .wait_mail_tokens("neo@page.example", 2)
+        .await
+        .pop()
+        .unwrap();
+    let r = app
+        .client
+        .post(app.url("/invitations/accept"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}&password=wrong-password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = app
+        .client
+        .post(app.url("/invitations/accept"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}&password=neo-password-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let me = app.login("neo@page.example", "neo-password-1").await;
+    let me: Value = app
+        .with_token(
+            Method::GET,
+            "/api/v1/auth/me",
+            me["access_token"].as_str().unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["memberships"].as_array().unwrap().len(), 2);
+}

@@ -595,20 +595,88 @@ async fn inspect_invitation(
     State(st): State<AppState>,
     ApiJson(b): ApiJson<InvitationToken>,
 ) -> ApiResult<Json<InvitationPreview>> {
-    let g = access::invitation_by_token(&st.db, &token_hash(b.token.trim())).await?;
+    Ok(Json(preview_invitation(&st, &b.token).await?))
+}
+
+/// What an invitation token offers (shared by the API and the acceptance page).
+pub async fn preview_invitation(st: &AppState, token: &str) -> ApiResult<InvitationPreview> {
+    let g = access::invitation_by_token(&st.db, &token_hash(token.trim())).await?;
     let tenant = crate::store::platform::tenant_by_id(&st.db, g.tenant_id)
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))?;
     let account_exists = crate::store::users::user_by_email(&st.db, &g.email)
         .await?
         .is_some();
-    Ok(Json(InvitationPreview {
+    Ok(InvitationPreview {
         tenant_id: g.tenant_id,
         tenant_name: tenant.name,
         email: g.email,
         role: g.role,
         account_exists,
-    }))
+    })
+}
+
+/// Accepts an invitation from the HTML form: an existing account confirms with its
+/// password (throttled like sign-in), a new one is created from `name` and `password`.
+/// Returns the shop's name.
+pub async fn accept_with_password(
+    st: &AppState,
+    token: &str,
+    name: Option<&str>,
+    password: &str,
+    ip: Option<String>,
+) -> ApiResult<String> {
+    let p = preview_invitation(st, token).await?;
+    let hash = token_hash(token.trim());
+    if p.account_exists {
+        let key = format!("acct:{}", p.email.to_lowercase());
+        if st.login_limiter.check(&[&key]).is_some() {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "too many failed attempts; try again later",
+            ));
+        }
+        let user = crate::store::users::user_by_email(&st.db, &p.email)
+            .await?
+            .ok_or_else(ApiError::internal)?;
+        let ok = match user.password_hash.as_deref() {
+            Some(h) => crate::auth::verify_password_async(password, h).await,
+            None => false,
+        };
+        if !ok {
+            st.login_limiter.fail(&key, st.login_limiter.account);
+            return Err(ApiError::unauthorized("wrong password"));
+        }
+        access::accept_invitation(
+            &st.db,
+            &hash,
+            Joiner::Existing {
+                user: user.id,
+                email: &user.email,
+            },
+            ip,
+        )
+        .await?;
+    } else {
+        let name = req_text("name", name.unwrap_or(""), 120)?;
+        check_password_policy(password)
+            .map_err(|e| ApiError::invalid("password", "weak_password", e))?;
+        let ph = hash_password_async(password)
+            .await
+            .map_err(|_| ApiError::internal())?;
+        access::accept_invitation(
+            &st.db,
+            &hash,
+            Joiner::New {
+                name: &name,
+                password_hash: &ph,
+            },
+            ip,
+        )
+        .await?;
+    }
+    Ok(p.tenant_name)
 }
 
 /// Body of invitation acceptance.
