@@ -41,6 +41,8 @@ pub struct Config {
     pub step_backoff: Duration,
     /// Trust `X-Forwarded-For` for the client IP (audit log, login rate limits).
     pub trust_proxy: bool,
+    /// Run the outbox dispatcher (off only in tests that simulate a crash before publishing).
+    pub dispatch_events: bool,
 }
 
 impl Config {
@@ -62,6 +64,7 @@ impl Config {
             fault: None,
             step_backoff: Duration::from_millis(20),
             trust_proxy: false,
+            dispatch_events: true,
         }
     }
 
@@ -114,6 +117,8 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
 /// Core services without HTTP: used by the server, the CLI and the benchmark.
 pub struct Core {
     pub db: Db,
+    /// Domain events published from the outbox.
+    pub bus: crate::events::EventBus,
     pub themes: Arc<Themes>,
     pub provisioner: Provisioner,
     pub config: Config,
@@ -161,6 +166,7 @@ impl Core {
             on_change: None,
         };
         Ok(Core {
+            bus: Default::default(),
             db,
             themes,
             provisioner,
@@ -175,9 +181,15 @@ impl Core {
         n: usize,
         shutdown: watch::Receiver<bool>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
-        (0..n)
+        let mut handles: Vec<_> = (0..n)
             .map(|_| tokio::spawn(self.provisioner.clone().run_worker(shutdown.clone())))
-            .collect()
+            .collect();
+        if self.config.dispatch_events {
+            handles.push(tokio::spawn(
+                self.bus.clone().run_dispatcher(self.db.clone(), shutdown),
+            ));
+        }
+        handles
     }
 
     /// The signing key: configured, or generated once and kept in `<data_dir>/jwt.secret`.
@@ -259,6 +271,7 @@ impl Application {
             metrics: metrics_handle(),
             page_cache,
             login_limiter: Default::default(),
+            bus: core.bus.clone(),
         };
         Ok(Application {
             listener,

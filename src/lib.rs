@@ -12,6 +12,7 @@ pub mod bench;
 pub mod control;
 pub mod demo;
 pub mod domain;
+pub mod events;
 pub mod import;
 pub mod mail;
 pub mod provision;

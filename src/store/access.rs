@@ -882,6 +882,13 @@ pub async fn accept_invitation(
             .after(serde_json::json!({ "role": grant.role, "invitation_id": grant.id })),
     )
     .await?;
+    super::events::emit(
+        &mut tx,
+        Some(grant.tenant_id),
+        "member.joined",
+        &serde_json::json!({ "user_id": user, "email": grant.email, "role": grant.role }),
+    )
+    .await?;
     tx.commit().await?;
     Ok((user, grant.tenant_id))
 }

@@ -1,6 +1,7 @@
 //! Catalog storage: products, variants, images and collections, always through [`TenantDb`].
 
 use super::audit::{self, Actor, Change};
+use super::events;
 use super::{StoreError, StoreResult, TenantDb, Tx, from_json, new_id, now_micros, to_json};
 use crate::domain::{Currency, Handle, ProductStatus, Sku};
 #[allow(unused_imports)]
@@ -173,6 +174,14 @@ impl ProductInput {
             })).collect::<Vec<_>>(),
         })
     }
+}
+
+/// `summary` with the product id added (event payloads).
+fn with_id(id: Uuid, mut summary: serde_json::Value) -> serde_json::Value {
+    if let Some(o) = summary.as_object_mut() {
+        o.insert("id".into(), serde_json::json!(id));
+    }
+    summary
 }
 
 /// The same summary as [`ProductInput::summary`], of a stored product.
@@ -370,6 +379,13 @@ impl TenantDb {
             Change::new("product.created", "product", id).after(input.summary()),
         )
         .await?;
+        events::emit(
+            &mut tx,
+            Some(self.tenant),
+            "product.created",
+            &with_id(id, input.summary()),
+        )
+        .await?;
         tx.commit().await?;
         self.get_product(id).await?.ok_or(StoreError::NotFound)
     }
@@ -393,6 +409,13 @@ impl TenantDb {
             Change::new("product.updated", "product", id)
                 .before(summary_of(&before))
                 .after(input.summary()),
+        )
+        .await?;
+        events::emit(
+            &mut tx,
+            Some(self.tenant),
+            "product.updated",
+            &with_id(id, input.summary()),
         )
         .await?;
         tx.commit().await?;
@@ -423,6 +446,13 @@ impl TenantDb {
             Some(self.tenant),
             actor,
             Change::new("product.deleted", "product", id).before(summary_of(&before)),
+        )
+        .await?;
+        events::emit(
+            &mut tx,
+            Some(self.tenant),
+            "product.deleted",
+            &with_id(id, summary_of(&before)),
         )
         .await?;
         tx.commit().await
@@ -488,11 +518,12 @@ impl TenantDb {
             Change {
                 action: "products.imported",
                 resource_type: "import",
-                after: Some(after),
+                after: Some(after.clone()),
                 ..Default::default()
             },
         )
         .await?;
+        events::emit(&mut tx, Some(self.tenant), "import.completed", &after).await?;
         tx.commit().await?;
         Ok(out)
     }

@@ -12,6 +12,7 @@
 pub mod access;
 pub mod audit;
 pub mod catalog;
+pub mod events;
 pub mod jobs;
 pub mod platform;
 pub mod provisioning;

@@ -289,6 +289,17 @@ impl StepTx {
         .bind(now_micros())
         .execute(&mut **c)
         .await)?;
+        let tenant: Option<Uuid> = dispatch_tx!(&mut self.tx, c => sqlx::query_scalar("select tenant_id from provisioning_runs where id = $1")
+            .bind(self.run)
+            .fetch_optional(&mut **c)
+            .await)?;
+        super::events::emit(
+            &mut self.tx,
+            tenant,
+            "merchant.provisioning_updated",
+            &serde_json::json!({ "merchant_id": tenant, "run_id": self.run, "step": self.step, "status": "completed" }),
+        )
+        .await?;
         self.tx.commit().await
     }
 }
@@ -453,6 +464,13 @@ impl TenantDb {
         .bind(now)
         .execute(&mut **c)
         .await)?;
+        super::events::emit(
+            &mut tx,
+            Some(self.tenant),
+            "merchant.activated",
+            &serde_json::json!({ "id": self.tenant, "run_id": run, "duration_ms": duration_ms }),
+        )
+        .await?;
         tx.commit().await?;
         Ok(duration_ms)
     }

@@ -50,6 +50,8 @@ pub struct AppState {
     pub page_cache: Arc<storefront::PageCache>,
     /// Failed sign-in counters (per account and per IP).
     pub login_limiter: Arc<ratelimit::LoginLimiter>,
+    /// Domain events for live subscribers.
+    pub bus: crate::events::EventBus,
 }
 
 #[derive(OpenApi)]
@@ -61,6 +63,7 @@ pub struct AppState {
         (name = "admin", description = "Platform admin: merchants, plans, themes, provisioning"),
         (name = "auth", description = "Sign-in and tokens"),
         (name = "merchant", description = "A merchant's own data (needs membership of the tenant)"),
+        (name = "events", description = "Live domain events (Server-Sent Events)"),
         (name = "team", description = "Members, roles, invitations, API keys and the tenant's audit log"),
         (name = "store", description = "Public Store API, served on the store's host or /s/{handle}/"),
         (name = "ops", description = "Health and metrics"),
@@ -95,6 +98,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let r = api::store::routes(r);
     let r = api::imports::routes(r);
     let r = api::team::routes(r);
+    let r = api::events::routes(r);
     let r = ops::routes(r);
     r.split_for_parts()
 }

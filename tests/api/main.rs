@@ -6,6 +6,7 @@ mod helpers;
 mod access;
 mod auth;
 mod catalog;
+mod events;
 mod imports;
 mod isolation;
 mod ops;

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod catalog;
+pub mod events;
 pub mod imports;
 pub mod store;
 pub mod team;

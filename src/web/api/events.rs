@@ -1,0 +1,182 @@
+//! Live events over Server-Sent Events: `GET /api/v1/events/stream`.
+//!
+//! A member receives only their active tenant's events, and only those their permissions
+//! let them read. A reconnecting client sends the last id it saw (`Last-Event-ID` header
+//! or `?last_event_id=`) and first receives what it missed (up to 24 h back, at most 1000
+//! events), then live events. Keep-alive comments every 15 s. A client too slow to keep up
+//! with the bus is sent a final `error` event (`slow_consumer`) and disconnected, so memory
+//! never grows without bound.
+
+use crate::access::Permission;
+use crate::store::events::Event;
+use crate::web::AppState;
+use crate::web::context::Merchant;
+use crate::web::error::{ApiError, ApiResult, ErrorBody};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures_util::stream::{self, Stream};
+use serde::Deserialize;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    r.routes(routes!(stream_events))
+}
+
+/// The permission needed to receive events of a type; `None`: any member.
+pub fn permission_for(kind: &str) -> Option<Permission> {
+    match kind.split('.').next().unwrap_or("") {
+        "product" | "collection" => Some(Permission::ProductsView),
+        "order" | "payment" => Some(Permission::OrdersView),
+        "member" => Some(Permission::TeamView),
+        "import" => Some(Permission::ImportsView),
+        _ => None,
+    }
+}
+
+/// Query of the event stream.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct StreamQuery {
+    /// Comma-separated event types to receive (default: all the caller may read).
+    pub types: Option<String>,
+    /// Resume after this event id (same as the `Last-Event-ID` header).
+    pub last_event_id: Option<Uuid>,
+}
+
+struct Filter {
+    tenant: Uuid,
+    perms: crate::access::PermissionSet,
+    types: Option<Vec<String>>,
+}
+
+impl Filter {
+    fn accepts(&self, e: &Event) -> bool {
+        e.tenant_id == Some(self.tenant)
+            && permission_for(&e.kind).is_none_or(|p| self.perms.allows(p))
+            && self
+                .types
+                .as_ref()
+                .is_none_or(|t| t.iter().any(|x| x == &e.kind))
+    }
+}
+
+fn to_sse(e: &Event) -> SseEvent {
+    SseEvent::default()
+        .id(e.id.to_string())
+        .event(e.kind.clone())
+        .data(serde_json::to_string(e).unwrap_or_default())
+}
+
+/// Stream state: the backlog still to send, then live events. `seen` holds the backlog's
+/// ids, so an event both replayed and still on the bus is sent once.
+enum State_ {
+    Backfill(VecDeque<Event>, broadcast::Receiver<Arc<Event>>),
+    Live(broadcast::Receiver<Arc<Event>>),
+    Done,
+}
+
+/// Stream the tenant's events (SSE). Each message has `id` (UUIDv7), `event` (the type)
+/// and `data` (`{id, type, tenant_id, occurred_at, data}`).
+#[utoipa::path(get, path = "/api/v1/events/stream", tag = "events", security(("bearer" = [])),
+    params(StreamQuery),
+    responses((status = 200, content_type = "text/event-stream", body = String), (status = 403, body = ErrorBody)))]
+async fn stream_events(
+    State(st): State<AppState>,
+    m: Merchant,
+    headers: HeaderMap,
+    Query(q): Query<StreamQuery>,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    let last = match headers.get("last-event-id") {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| Uuid::parse_str(s.trim()).ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_last_event_id",
+                        "Last-Event-ID must be an event id (UUID)",
+                    )
+                })?,
+        ),
+        None => q.last_event_id,
+    };
+    let types = q.types.as_deref().map(|t| {
+        t.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+    });
+    if types.as_ref().is_some_and(|t| t.len() > 50) {
+        return Err(ApiError::invalid(
+            "types",
+            "too_many",
+            "types: at most 50 event types",
+        ));
+    }
+    let filter = Arc::new(Filter {
+        tenant: m.tenant.id,
+        perms: m.permissions,
+        types,
+    });
+    // Subscribe before reading the backlog so nothing falls between the two.
+    let rx = st.bus.subscribe();
+    let backlog: VecDeque<Event> = match last {
+        Some(after) => m
+            .scope
+            .events_since(after, 1000)
+            .await?
+            .into_iter()
+            .filter(|e| filter.accepts(e))
+            .collect(),
+        None => VecDeque::new(),
+    };
+    let seen: Arc<std::collections::HashSet<Uuid>> =
+        Arc::new(backlog.iter().map(|e| e.id).collect());
+    let start = State_::Backfill(backlog, rx);
+    let s = stream::unfold(start, move |state| {
+        let (filter, seen) = (filter.clone(), seen.clone());
+        async move {
+            match state {
+                State_::Backfill(mut q, rx) => match q.pop_front() {
+                    Some(e) => Some((Ok(to_sse(&e)), State_::Backfill(q, rx))),
+                    None => next_live(rx, &seen, &filter).await,
+                },
+                State_::Live(rx) => next_live(rx, &seen, &filter).await,
+                State_::Done => None,
+            }
+        }
+    });
+    Ok(Sse::new(s).keep_alive(KeepAlive::default()))
+}
+
+async fn next_live(
+    mut rx: broadcast::Receiver<Arc<Event>>,
+    seen: &std::collections::HashSet<Uuid>,
+    filter: &Filter,
+) -> Option<(Result<SseEvent, Infallible>, State_)> {
+    loop {
+        match rx.recv().await {
+            Ok(e) => {
+                if seen.contains(&e.id) || !filter.accepts(&e) {
+                    continue;
+                }
+                return Some((Ok(to_sse(&e)), State_::Live(rx)));
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                metrics::counter!("souk_event_subscribers_dropped_total").increment(1);
+                let ev = SseEvent::default().event("error").data(
+                    serde_json::json!({ "code": "slow_consumer", "message": format!("disconnected: {n} events behind; reconnect with Last-Event-ID to resume") })
+                        .to_string(),
+                );
+                return Some((Ok(ev), State_::Done));
+            }
+            Err(broadcast::error::RecvError::Closed) => return None,
+        }
+    }
+}
