@@ -297,6 +297,13 @@ impl Application {
         let (tx, rx) = watch::channel(false);
         let workers = self.core.spawn_workers(self.core.config.workers, rx);
         let app = web::router(self.state.clone());
+        // Event streams never end on their own: close them when shutdown starts, so the
+        // graceful drain can finish.
+        let bus = self.state.bus.clone();
+        let shutdown = async move {
+            shutdown.await;
+            bus.close();
+        };
         let res = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

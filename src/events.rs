@@ -21,6 +21,8 @@ pub struct EventBus {
     tx: broadcast::Sender<Arc<Event>>,
     /// Wakes the dispatcher early (after a commit that wrote events).
     pub notify: Arc<Notify>,
+    /// Flipped at shutdown: open streams send a `close` event and end.
+    closing: Arc<watch::Sender<bool>>,
 }
 
 impl Default for EventBus {
@@ -28,6 +30,7 @@ impl Default for EventBus {
         Self {
             tx: broadcast::channel(BUS_CAPACITY).0,
             notify: Arc::new(Notify::new()),
+            closing: Arc::new(watch::channel(false).0),
         }
     }
 }
@@ -35,6 +38,16 @@ impl Default for EventBus {
 impl EventBus {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
+    }
+
+    /// Tells every open stream to close (graceful shutdown).
+    pub fn close(&self) {
+        let _ = self.closing.send(true);
+    }
+
+    /// Resolves once [`Self::close`] has been called.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     /// Publishes every unpublished outbox row, oldest first. Returns how many.

@@ -114,6 +114,28 @@ pub async fn mark_published(db: &super::Db, ids: &[Uuid]) -> StoreResult<()> {
 /// How far back a reconnecting subscriber can resume: 24 hours.
 pub const REPLAY_WINDOW_MICROS: i64 = 24 * 3600 * 1_000_000;
 
+/// Platform path: published events after `after` across tenants (or of one tenant),
+/// oldest first, within the replay window, at most `limit`.
+pub async fn since_all(
+    db: &super::Db,
+    tenant: Option<Uuid>,
+    after: Uuid,
+    limit: i64,
+) -> StoreResult<Vec<Event>> {
+    let floor = now_micros() - REPLAY_WINDOW_MICROS;
+    let rows: Vec<EventRow> = dispatch!(db, p => sqlx::query_as(
+        "select id, tenant_id, type, payload, occurred_at from events
+         where ($1 is null or tenant_id = $1) and id > $2 and occurred_at >= $3 and published_at is not null order by id limit $4",
+    )
+    .bind(tenant)
+    .bind(after)
+    .bind(floor)
+    .bind(limit)
+    .fetch_all(p)
+    .await)?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
 impl TenantDb {
     /// The tenant's published events after `after` (exclusive), oldest first, within the
     /// replay window, at most `limit`.

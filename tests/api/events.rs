@@ -176,3 +176,59 @@ async fn an_event_committed_before_a_crash_is_delivered_after_restart() {
     assert!(s.wait_for("Survivor").await, "{}", s.text());
     assert_eq!(s.ids_of("product.created").len(), 1);
 }
+
+#[tokio::test]
+async fn platform_staff_watch_provisioning_live() {
+    let app = spawn_app().await;
+    let mut req = app.with_token(
+        Method::GET,
+        "/api/v1/admin/events/stream?types=merchant.provisioning_updated,merchant.activated",
+        &app.admin_token,
+    );
+    req = req.header("accept", "text/event-stream");
+    let mut resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let buf = Arc::new(Mutex::new(String::new()));
+    let b = buf.clone();
+    let task = tokio::spawn(async move {
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            b.lock().unwrap().push_str(&String::from_utf8_lossy(&chunk));
+        }
+    });
+    let s = Stream { buf, task };
+    let (id, owner) = app.provisioned_merchant("watched").await;
+    assert!(
+        s.wait_for("event: merchant.activated").await,
+        "{}",
+        s.text()
+    );
+    for step in [
+        "create_workspace",
+        "create_owner",
+        "deploy_storefront",
+        "seed_starter_data",
+        "send_welcome_email",
+    ] {
+        assert!(s.text().contains(step), "{step} missing: {}", s.text());
+    }
+    assert!(s.text().contains(&id));
+    // A merchant owner cannot open the platform stream.
+    let r = app
+        .with_token(Method::GET, "/api/v1/admin/events/stream", &owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn open_streams_are_closed_cleanly_on_shutdown() {
+    let app = spawn_app().await;
+    let (_, owner) = app.provisioned_merchant("bye").await;
+    let s = Stream::open(&app, &owner, None).await;
+    // The server drains and stops even with a subscriber connected.
+    tokio::time::timeout(Duration::from_secs(10), app.stop())
+        .await
+        .expect("shutdown waited on an open event stream");
+    assert!(s.wait_for("event: close").await, "{}", s.text());
+}

@@ -8,9 +8,10 @@
 //! never grows without bound.
 
 use crate::access::Permission;
+use crate::access::platform_perm;
 use crate::store::events::Event;
 use crate::web::AppState;
-use crate::web::context::Merchant;
+use crate::web::context::{Merchant, Platform};
 use crate::web::error::{ApiError, ApiResult, ErrorBody};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -27,6 +28,7 @@ use uuid::Uuid;
 
 pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     r.routes(routes!(stream_events))
+        .routes(routes!(admin_stream_events))
 }
 
 /// The permission needed to receive events of a type; `None`: any member.
@@ -50,14 +52,15 @@ pub struct StreamQuery {
 }
 
 struct Filter {
-    tenant: Uuid,
+    /// `None`: every tenant (platform staff).
+    tenant: Option<Uuid>,
     perms: crate::access::PermissionSet,
     types: Option<Vec<String>>,
 }
 
 impl Filter {
     fn accepts(&self, e: &Event) -> bool {
-        e.tenant_id == Some(self.tenant)
+        self.tenant.is_none_or(|t| e.tenant_id == Some(t))
             && permission_for(&e.kind).is_none_or(|p| self.perms.allows(p))
             && self
                 .types
@@ -92,7 +95,57 @@ async fn stream_events(
     headers: HeaderMap,
     Query(q): Query<StreamQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
-    let last = match headers.get("last-event-id") {
+    let last = last_event_id(&headers, q.last_event_id)?;
+    let filter = Filter {
+        tenant: Some(m.tenant.id),
+        perms: m.permissions,
+        types: parse_types(q.types.as_deref())?,
+    };
+    let rx = st.bus.subscribe();
+    let backlog = match last {
+        Some(after) => m.scope.events_since(after, 1000).await?,
+        None => vec![],
+    };
+    Ok(sse(st.bus.closing(), rx, filter, backlog))
+}
+
+/// Query of the platform event stream.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AdminStreamQuery {
+    /// Only this merchant's events (default: every tenant).
+    pub tenant_id: Option<Uuid>,
+    /// Comma-separated event types, e.g. `merchant.provisioning_updated,merchant.activated`.
+    pub types: Option<String>,
+    pub last_event_id: Option<Uuid>,
+}
+
+/// Platform staff: stream events of every tenant or of one (`?tenant_id=`), e.g. to watch
+/// provisioning progress live. Same message format and resume rules as the member stream.
+#[utoipa::path(get, path = "/api/v1/admin/events/stream", tag = "events", security(("bearer" = ["platform.merchants.view"])),
+    params(AdminStreamQuery),
+    responses((status = 200, content_type = "text/event-stream", body = String), (status = 403, body = ErrorBody)))]
+async fn admin_stream_events(
+    State(st): State<AppState>,
+    _staff: Platform<platform_perm::MerchantsView>,
+    headers: HeaderMap,
+    Query(q): Query<AdminStreamQuery>,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    let last = last_event_id(&headers, q.last_event_id)?;
+    let filter = Filter {
+        tenant: q.tenant_id,
+        perms: crate::access::PermissionSet::all(),
+        types: parse_types(q.types.as_deref())?,
+    };
+    let rx = st.bus.subscribe();
+    let backlog = match last {
+        Some(after) => crate::store::events::since_all(&st.db, q.tenant_id, after, 1000).await?,
+        None => vec![],
+    };
+    Ok(sse(st.bus.closing(), rx, filter, backlog))
+}
+
+fn last_event_id(headers: &HeaderMap, query: Option<Uuid>) -> ApiResult<Option<Uuid>> {
+    Ok(match headers.get("last-event-id") {
         Some(v) => Some(
             v.to_str()
                 .ok()
@@ -104,9 +157,12 @@ async fn stream_events(
                     )
                 })?,
         ),
-        None => q.last_event_id,
-    };
-    let types = q.types.as_deref().map(|t| {
+        None => query,
+    })
+}
+
+fn parse_types(raw: Option<&str>) -> ApiResult<Option<Vec<String>>> {
+    let types = raw.map(|t| {
         t.split(',')
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
@@ -119,49 +175,56 @@ async fn stream_events(
             "types: at most 50 event types",
         ));
     }
-    let filter = Arc::new(Filter {
-        tenant: m.tenant.id,
-        perms: m.permissions,
-        types,
-    });
-    // Subscribe before reading the backlog so nothing falls between the two.
-    let rx = st.bus.subscribe();
-    let backlog: VecDeque<Event> = match last {
-        Some(after) => m
-            .scope
-            .events_since(after, 1000)
-            .await?
-            .into_iter()
-            .filter(|e| filter.accepts(e))
-            .collect(),
-        None => VecDeque::new(),
-    };
+    Ok(types)
+}
+
+/// Builds the SSE response: `backlog` (filtered) first, then live events from `rx`, which
+/// the caller subscribed before reading the backlog so nothing falls between the two; an
+/// event present in both is sent once.
+fn sse(
+    closing: tokio::sync::watch::Receiver<bool>,
+    rx: broadcast::Receiver<Arc<Event>>,
+    filter: Filter,
+    backlog: Vec<Event>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>> + use<>> {
+    let filter = Arc::new(filter);
+    let backlog: VecDeque<Event> = backlog.into_iter().filter(|e| filter.accepts(e)).collect();
     let seen: Arc<std::collections::HashSet<Uuid>> =
         Arc::new(backlog.iter().map(|e| e.id).collect());
     let start = State_::Backfill(backlog, rx);
     let s = stream::unfold(start, move |state| {
-        let (filter, seen) = (filter.clone(), seen.clone());
+        let (filter, seen, closing) = (filter.clone(), seen.clone(), closing.clone());
         async move {
             match state {
                 State_::Backfill(mut q, rx) => match q.pop_front() {
                     Some(e) => Some((Ok(to_sse(&e)), State_::Backfill(q, rx))),
-                    None => next_live(rx, &seen, &filter).await,
+                    None => next_live(rx, &seen, &filter, closing).await,
                 },
-                State_::Live(rx) => next_live(rx, &seen, &filter).await,
+                State_::Live(rx) => next_live(rx, &seen, &filter, closing).await,
                 State_::Done => None,
             }
         }
     });
-    Ok(Sse::new(s).keep_alive(KeepAlive::default()))
+    Sse::new(s).keep_alive(KeepAlive::default())
 }
 
 async fn next_live(
     mut rx: broadcast::Receiver<Arc<Event>>,
     seen: &std::collections::HashSet<Uuid>,
     filter: &Filter,
+    mut closing: tokio::sync::watch::Receiver<bool>,
 ) -> Option<(Result<SseEvent, Infallible>, State_)> {
     loop {
-        match rx.recv().await {
+        let next = tokio::select! {
+            r = rx.recv() => r,
+            _ = closing.wait_for(|c| *c) => {
+                let ev = SseEvent::default()
+                    .event("close")
+                    .data(r#"{"reason":"server shutting down; reconnect with Last-Event-ID"}"#);
+                return Some((Ok(ev), State_::Done));
+            }
+        };
+        match next {
             Ok(e) => {
                 if seen.contains(&e.id) || !filter.accepts(&e) {
                     continue;
