@@ -205,7 +205,7 @@ impl Provisioner {
         if !replay && let Some(err) = self.fault.as_ref().and_then(|f| f(step)) {
             return Err(StepError::Other(err));
         }
-        let mut t = StepTx::begin(&self.db, run, step).await?;
+        let mut t = StepTx::begin(&self.db, m.id, run, step).await?;
         match step {
             "create_workspace" => scope.step_workspace(&mut t).await?,
             "create_owner" => {

@@ -357,17 +357,15 @@ impl TenantDb {
         )
     }
 
-    /// Members plus pending invitations: what counts against the plan's seat limit.
-    pub async fn seats_used(&self) -> StoreResult<i64> {
-        let now = now_micros();
-        Ok(crate::tenant_query!(self, read, p => sqlx::query_scalar(
-            "select (select count(*) from memberships where tenant_id = $1)
-                  + (select count(*) from invitations where tenant_id = $1 and accepted_at is null and revoked_at is null and expires_at > $2)",
+    /// The role key of a member, `None` when not a member.
+    pub async fn member_role(&self, user: Uuid) -> StoreResult<Option<String>> {
+        Ok(
+            crate::tenant_query!(self, read, p => sqlx::query_scalar("select role from memberships where tenant_id = $1 and user_id = $2")
+            .bind(self.tenant)
+            .bind(user)
+            .fetch_optional(p)
+            .await)?,
         )
-        .bind(self.tenant)
-        .bind(now)
-        .fetch_one(p)
-        .await)?)
     }
 
     async fn owners_tx(&self, tx: &mut Tx) -> StoreResult<i64> {

@@ -93,19 +93,6 @@ pub async fn record(
     Ok(())
 }
 
-/// Records a change in its own transaction, for changes whose other writes are a single
-/// statement in the same transaction (see callers); prefer [`record`] inside yours.
-pub async fn record_now(
-    db: &Db,
-    tenant: Option<Uuid>,
-    actor: &Actor,
-    change: Change,
-) -> StoreResult<()> {
-    let mut tx = db.begin().await?;
-    record(&mut tx, tenant, actor, change).await?;
-    tx.commit().await
-}
-
 /// An audit entry as the API returns it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {

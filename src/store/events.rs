@@ -86,28 +86,16 @@ pub async fn mark_published(db: &super::Db, ids: &[Uuid]) -> StoreResult<()> {
         return Ok(());
     }
     let now = now_micros();
-    match db {
-        super::Db::Sqlite { write, .. } => {
-            let mut qb = sqlx::QueryBuilder::new("update events set published_at = ");
-            qb.push_bind(now).push(" where id in (");
-            let mut sep = qb.separated(", ");
-            for id in ids {
-                sep.push_bind(*id);
-            }
-            qb.push(")");
-            qb.build().execute(write).await?;
+    exec_write!(db, p => {
+        let mut qb = sqlx::QueryBuilder::new("update events set published_at = ");
+        qb.push_bind(now).push(" where id in (");
+        let mut sep = qb.separated(", ");
+        for id in ids {
+            sep.push_bind(*id);
         }
-        super::Db::Pg { platform, .. } => {
-            let mut qb = sqlx::QueryBuilder::new("update events set published_at = ");
-            qb.push_bind(now).push(" where id in (");
-            let mut sep = qb.separated(", ");
-            for id in ids {
-                sep.push_bind(*id);
-            }
-            qb.push(")");
-            qb.build().execute(platform).await?;
-        }
-    }
+        qb.push(")");
+        qb.build().execute(p).await
+    })?;
     Ok(())
 }
 

@@ -266,14 +266,16 @@ pub async fn mark_step_error(
 /// A step effect's transaction handle plus the bookkeeping to mark the step done in it.
 pub struct StepTx {
     pub tx: super::Tx,
+    tenant: Uuid,
     run: Uuid,
     step: &'static str,
 }
 
 impl StepTx {
-    pub async fn begin(db: &Db, run: Uuid, step: &'static str) -> StoreResult<Self> {
+    pub async fn begin(db: &Db, tenant: Uuid, run: Uuid, step: &'static str) -> StoreResult<Self> {
         Ok(Self {
             tx: db.begin().await?,
+            tenant,
             run,
             step,
         })
@@ -289,15 +291,11 @@ impl StepTx {
         .bind(now_micros())
         .execute(&mut **c)
         .await)?;
-        let tenant: Option<Uuid> = dispatch_tx!(&mut self.tx, c => sqlx::query_scalar("select tenant_id from provisioning_runs where id = $1")
-            .bind(self.run)
-            .fetch_optional(&mut **c)
-            .await)?;
         super::events::emit(
             &mut self.tx,
-            tenant,
+            Some(self.tenant),
             "merchant.provisioning_updated",
-            &serde_json::json!({ "merchant_id": tenant, "run_id": self.run, "step": self.step, "status": "completed" }),
+            &serde_json::json!({ "merchant_id": self.tenant, "run_id": self.run, "step": self.step, "status": "completed" }),
         )
         .await?;
         self.tx.commit().await

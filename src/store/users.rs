@@ -116,6 +116,33 @@ pub async fn role_in(db: &Db, user: Uuid, tenant: Uuid) -> StoreResult<Option<St
     )
 }
 
+/// What a user may do in one tenant, read in one query on every merchant request.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TenantAccess {
+    pub email: String,
+    /// `super_admin` / `support` for platform staff.
+    pub platform_role: Option<String>,
+    /// Role key of the membership, `None` when not a member.
+    pub role: Option<String>,
+    /// JSON list of the role's permissions.
+    pub permissions: Option<String>,
+}
+
+/// The user's e-mail, platform role, membership role in `tenant` and that role's
+/// permissions. `None` when the user does not exist.
+pub async fn access_in(db: &Db, user: Uuid, tenant: Uuid) -> StoreResult<Option<TenantAccess>> {
+    Ok(dispatch!(db, p => sqlx::query_as::<_, TenantAccess>(
+        "select u.email, u.platform_role, m.role, r.permissions from users u
+         left join memberships m on m.user_id = u.id and m.tenant_id = $2
+         left join roles r on r.tenant_id = m.tenant_id and r.key = m.role
+         where u.id = $1",
+    )
+    .bind(user)
+    .bind(tenant)
+    .fetch_optional(p)
+    .await)?)
+}
+
 /// Stores a refresh token hash. `family` groups rotated tokens of one login.
 pub async fn insert_refresh_token(
     db: &Db,

@@ -262,18 +262,14 @@ impl axum::extract::OptionalFromRequestParts<AppState> for AuthUser {
 }
 
 impl AuthUser {
-    /// The audit actor for this user (label = e-mail, looked up).
-    pub async fn actor(&self, st: &AppState) -> Result<Actor, ApiError> {
-        let email = users::user_by_id(&st.db, self.id())
-            .await?
-            .map(|u| u.email)
-            .unwrap_or_default();
-        Ok(Actor {
+    /// The audit actor for this user, labelled with their e-mail.
+    pub fn actor(&self, email: &str) -> Actor {
+        Actor {
             kind: "user",
             id: Some(self.id()),
-            label: email,
+            label: email.to_string(),
             ip: self.ip.clone(),
-        })
+        }
     }
 }
 
@@ -441,15 +437,17 @@ impl FromRequestParts<AppState> for Merchant {
         if host_tenant.is_some_and(|h| h != tenant_id) {
             return Err(denied());
         }
-        let u = users::user_by_id(&st.db, user.id())
+        let u = users::access_in(&st.db, user.id(), tenant_id)
             .await?
             .ok_or_else(denied)?;
-        let (role, permissions) = match users::role_in(&st.db, u.id, tenant_id).await? {
+        let (role, permissions) = match u.role {
             Some(r) => {
-                let perms = access::role_permissions(&st.db, tenant_id, &r)
-                    .await?
+                let list: Vec<String> = u
+                    .permissions
+                    .as_deref()
+                    .and_then(|p| serde_json::from_str(p).ok())
                     .unwrap_or_default();
-                (r, perms)
+                (r, PermissionSet::from_strings(&list))
             }
             None => match u
                 .platform_role
@@ -466,11 +464,11 @@ impl FromRequestParts<AppState> for Merchant {
         Ok(Merchant {
             actor: Actor {
                 kind: "user",
-                id: Some(u.id),
+                id: Some(user.id()),
                 label: u.email,
                 ip,
             },
-            user_id: Some(u.id),
+            user_id: Some(user.id()),
             role,
             permissions,
             scope: TenantDb::new(st.db.clone(), tenant.id),

@@ -103,6 +103,13 @@ fn invalid_credentials() -> ApiError {
     ApiError::unauthorized("invalid e-mail or password")
 }
 
+/// A throttling key for an e-mail as typed (bounded: unparseable input still counts,
+/// but cannot grow the limiter's memory with huge keys).
+fn limiter_key(kind: &str, email: &str) -> String {
+    let e: String = email.trim().to_lowercase().chars().take(254).collect();
+    format!("{kind}:{e}")
+}
+
 fn too_many_attempts(wait: std::time::Duration) -> ApiError {
     let secs = wait.as_secs().max(1);
     ApiError::new(
@@ -121,7 +128,7 @@ async fn login(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Json<TokenResponse>, LoginRefused> {
-    let account_key = format!("acct:{}", body.email.trim().to_lowercase());
+    let account_key = limiter_key("acct", &body.email);
     let ip_key = format!("ip:{}", ip.as_deref().unwrap_or("unknown"));
     if let Some(wait) = st.login_limiter.check(&[&account_key, &ip_key]) {
         return Err(LoginRefused(too_many_attempts(wait), Some(wait)));
@@ -356,7 +363,7 @@ async fn change_password(
     let hash = hash_password_async(&body.new_password)
         .await
         .map_err(|_| ApiError::internal())?;
-    let actor = user.actor(&st).await?;
+    let actor = user.actor(&u.email);
     users::set_password(&st.db, &actor, u.id, &hash, user.claims.sid).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -411,7 +418,7 @@ async fn forgot_password(
     ApiJson(body): ApiJson<ForgotPasswordBody>,
 ) -> Result<StatusCode, LoginRefused> {
     let ip_key = format!("reset-ip:{}", ip.as_deref().unwrap_or("unknown"));
-    let account_key = format!("reset:{}", body.email.trim().to_lowercase());
+    let account_key = limiter_key("reset", &body.email);
     if let Some(wait) = st.login_limiter.check(&[&ip_key, &account_key]) {
         return Err(LoginRefused(too_many_attempts(wait), Some(wait)));
     }

@@ -97,14 +97,14 @@ async fn grantable_role(m: &Merchant, key: &str, field: &str) -> ApiResult<Role>
 /// Refuses changes to members whose role holds permissions the caller lacks
 /// (a custom role with `team.manage` cannot demote an Owner).
 async fn check_outranks(m: &Merchant, user: Uuid) -> ApiResult<()> {
-    let members = m.scope.list_members().await?;
-    let target = members
-        .iter()
-        .find(|x| x.user_id == user)
+    let target = m
+        .scope
+        .member_role(user)
+        .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
     let perms = m
         .scope
-        .role(&target.role)
+        .role(&target)
         .await?
         .map(|r| r.permission_set())
         .unwrap_or_default();
@@ -114,7 +114,7 @@ async fn check_outranks(m: &Merchant, user: Uuid) -> ApiResult<()> {
             "permission_denied",
             format!(
                 "you cannot change a member whose role ('{}') has permissions you do not hold",
-                target.role
+                target
             ),
         ));
     }
