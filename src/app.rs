@@ -43,6 +43,12 @@ pub struct Config {
     pub trust_proxy: bool,
     /// Run the outbox dispatcher (off only in tests that simulate a crash before publishing).
     pub dispatch_events: bool,
+    /// `nats://host:port` to fan events out across nodes; `None`: in-process only.
+    pub events_url: Option<String>,
+    /// Webhook delivery settings.
+    pub webhooks: crate::webhooks::WebhookConfig,
+    /// Run the webhook delivery worker.
+    pub deliver_webhooks: bool,
 }
 
 impl Config {
@@ -65,6 +71,9 @@ impl Config {
             step_backoff: Duration::from_millis(20),
             trust_proxy: false,
             dispatch_events: true,
+            events_url: None,
+            webhooks: Default::default(),
+            deliver_webhooks: true,
         }
     }
 
@@ -95,6 +104,10 @@ pub enum AppError {
     Themes(String),
     #[error("mail: {0}")]
     Mail(#[from] crate::mail::MailError),
+    #[error("events: {0}")]
+    Bus(#[from] crate::events::BusError),
+    #[error("webhooks: {0}")]
+    Webhooks(String),
 }
 
 /// The process-wide Prometheus recorder (installed once, shared by every app in a test process).
@@ -122,6 +135,8 @@ pub struct Core {
     pub themes: Arc<Themes>,
     pub provisioner: Provisioner,
     pub config: Config,
+    /// Webhook delivery worker.
+    pub deliverer: crate::webhooks::Deliverer,
 }
 
 impl Core {
@@ -165,8 +180,20 @@ impl Core {
             events: tokio::sync::broadcast::channel(4096).0,
             on_change: None,
         };
+        let bus = match &config.events_url {
+            Some(url) => crate::events::EventBus::with_nats(url).await?,
+            None => crate::events::EventBus::default(),
+        };
+        let deliverer = crate::webhooks::Deliverer::new(
+            db.clone(),
+            config.webhooks.clone(),
+            provisioner.public_url.clone(),
+            bus.webhooks.clone(),
+        )
+        .map_err(AppError::Webhooks)?;
         Ok(Core {
-            bus: Default::default(),
+            bus,
+            deliverer,
             db,
             themes,
             provisioner,
@@ -186,8 +213,13 @@ impl Core {
             .collect();
         if self.config.dispatch_events {
             handles.push(tokio::spawn(
-                self.bus.clone().run_dispatcher(self.db.clone(), shutdown),
+                self.bus
+                    .clone()
+                    .run_dispatcher(self.db.clone(), shutdown.clone()),
             ));
+        }
+        if self.config.deliver_webhooks {
+            handles.push(tokio::spawn(self.deliverer.clone().run(shutdown)));
         }
         handles
     }
@@ -272,6 +304,7 @@ impl Application {
             page_cache,
             login_limiter: Default::default(),
             bus: core.bus.clone(),
+            webhooks: Arc::new(config.webhooks.clone()),
         };
         Ok(Application {
             listener,

@@ -19,3 +19,4 @@ pub mod provision;
 pub mod store;
 pub mod themes;
 pub mod web;
+pub mod webhooks;

@@ -7,12 +7,12 @@
 
 use super::{StoreResult, TenantDb, Tx, micros_to_rfc3339, new_id, now_micros};
 #[allow(unused_imports)]
-use crate::{dispatch, dispatch_tx, exec_tx, exec_write};
-use serde::Serialize;
+use crate::{dispatch, dispatch_tx, exec_tx};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// An event as subscribers receive it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     /// UUIDv7; also the SSE `id` used to resume.
     pub id: Uuid,
@@ -69,24 +69,25 @@ pub async fn emit(
     Ok(id)
 }
 
-/// Platform path: up to `limit` unpublished events, oldest first.
-pub async fn unpublished(db: &super::Db, limit: i64) -> StoreResult<Vec<Event>> {
-    let rows: Vec<EventRow> = dispatch!(db, p => sqlx::query_as(
+/// Platform path, inside the dispatcher's transaction: up to `limit` unpublished
+/// events, oldest first.
+pub async fn unpublished_tx(tx: &mut Tx, limit: i64) -> StoreResult<Vec<Event>> {
+    let rows: Vec<EventRow> = dispatch_tx!(tx, c => sqlx::query_as(
         "select id, tenant_id, type, payload, occurred_at from events where published_at is null order by id limit $1",
     )
     .bind(limit)
-    .fetch_all(p)
+    .fetch_all(&mut **c)
     .await)?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
-/// Platform path: stamps events as published.
-pub async fn mark_published(db: &super::Db, ids: &[Uuid]) -> StoreResult<()> {
+/// Platform path, inside the dispatcher's transaction: stamps events as published.
+pub async fn mark_published_tx(tx: &mut Tx, ids: &[Uuid]) -> StoreResult<()> {
     if ids.is_empty() {
         return Ok(());
     }
     let now = now_micros();
-    exec_write!(db, p => {
+    exec_tx!(tx, c => {
         let mut qb = sqlx::QueryBuilder::new("update events set published_at = ");
         qb.push_bind(now).push(" where id in (");
         let mut sep = qb.separated(", ");
@@ -94,9 +95,25 @@ pub async fn mark_published(db: &super::Db, ids: &[Uuid]) -> StoreResult<()> {
             sep.push_bind(*id);
         }
         qb.push(")");
-        qb.build().execute(p).await
+        qb.build().execute(&mut **c).await
     })?;
     Ok(())
+}
+
+/// Platform path: opens the dispatcher's transaction. On PostgreSQL it first takes a
+/// transaction-scoped advisory lock, so with several nodes one dispatcher at a time
+/// publishes (in id order, without duplicates); `None` when another node holds it.
+pub async fn begin_dispatch(db: &super::Db) -> StoreResult<Option<Tx>> {
+    let mut tx = db.begin().await?;
+    if let Tx::Pg(c) = &mut tx {
+        let got: bool = sqlx::query_scalar("select pg_try_advisory_xact_lock(7001)")
+            .fetch_one(&mut **c)
+            .await?;
+        if !got {
+            return Ok(None);
+        }
+    }
+    Ok(Some(tx))
 }
 
 /// How far back a reconnecting subscriber can resume: 24 hours.

@@ -52,6 +52,8 @@ pub struct AppState {
     pub login_limiter: Arc<ratelimit::LoginLimiter>,
     /// Domain events for live subscribers.
     pub bus: crate::events::EventBus,
+    /// Webhook settings (URL policy, rotation overlap).
+    pub webhooks: Arc<crate::webhooks::WebhookConfig>,
 }
 
 #[derive(OpenApi)]
@@ -63,7 +65,8 @@ pub struct AppState {
         (name = "admin", description = "Platform admin: merchants, plans, themes, provisioning"),
         (name = "auth", description = "Sign-in and tokens"),
         (name = "merchant", description = "A merchant's own data (needs membership of the tenant)"),
-        (name = "events", description = "Live domain events (Server-Sent Events)"),
+        (name = "events", description = "Live domain events (WebSocket and Server-Sent Events)"),
+        (name = "webhooks", description = "Webhook endpoints, signed deliveries (Standard Webhooks), delivery log and redelivery"),
         (name = "team", description = "Members, roles, invitations, API keys and the tenant's audit log"),
         (name = "store", description = "Public Store API, served on the store's host or /s/{handle}/"),
         (name = "ops", description = "Health and metrics"),
@@ -99,6 +102,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let r = api::imports::routes(r);
     let r = api::team::routes(r);
     let r = api::events::routes(r);
+    let r = api::webhooks::routes(r);
     let r = ops::routes(r);
     r.split_for_parts()
 }

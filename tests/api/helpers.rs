@@ -123,6 +123,7 @@ pub async fn spawn_in(
             })
             .await;
     });
+    souk::webhooks::install_crypto_provider();
     let client = Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

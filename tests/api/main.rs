@@ -14,3 +14,4 @@ mod provisioning;
 mod security;
 mod storefront;
 mod team;
+mod webhooks;

@@ -8,6 +8,7 @@ pub mod events;
 pub mod imports;
 pub mod store;
 pub mod team;
+pub mod webhooks;
 
 use super::error::ApiError;
 use serde::{Deserialize, Serialize};
