@@ -120,6 +120,16 @@ pub struct Claims {
     pub sid: Option<Uuid>,
 }
 
+/// The `aud` of WebSocket tickets (RFC 7519 §4.1.3).
+pub const WS_TICKET_AUDIENCE: &str = "souk:events-ws";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TicketClaims {
+    #[serde(flatten)]
+    claims: Claims,
+    aud: String,
+}
+
 /// Signs and verifies access tokens with an HMAC-SHA256 key.
 #[derive(Clone)]
 pub struct TokenKeys {
@@ -167,7 +177,36 @@ impl TokenKeys {
             .map_err(|e| e.to_string())
     }
 
-    /// Verifies signature, algorithm (HS256 only) and expiry. Errors: any invalid token.
+    /// Issues a WebSocket ticket: the caller's claims with a short expiry (`ttl`
+    /// seconds) and the audience [`WS_TICKET_AUDIENCE`], so it is accepted only by the
+    /// event WebSocket (browsers cannot set `Authorization` on a WebSocket).
+    pub fn issue_ticket(&self, claims: &Claims, ttl: i64) -> Result<String, String> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let t = TicketClaims {
+            claims: Claims {
+                iat: now,
+                exp: now + ttl,
+                ..claims.clone()
+            },
+            aud: WS_TICKET_AUDIENCE.to_string(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &t, &self.enc)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Verifies a WebSocket ticket (signature, expiry, audience).
+    pub fn verify_ticket(&self, token: &str) -> Result<Claims, String> {
+        let mut v = Validation::new(Algorithm::HS256);
+        v.leeway = 2;
+        v.set_required_spec_claims(&["exp", "sub", "aud"]);
+        v.set_audience(&[WS_TICKET_AUDIENCE]);
+        jsonwebtoken::decode::<TicketClaims>(token, &self.dec, &v)
+            .map(|d| d.claims.claims)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Verifies signature, algorithm (HS256 only) and expiry. Errors: any invalid token,
+    /// including a WebSocket ticket (it carries an audience, which access tokens do not).
     pub fn verify(&self, token: &str) -> Result<Claims, String> {
         let mut v = Validation::new(Algorithm::HS256);
         v.leeway = 5;
@@ -198,6 +237,11 @@ mod tests {
         assert!(c.adm);
         let other = TokenKeys::new(&Secret::new("x".repeat(32)), 60);
         assert!(other.verify(&t).is_err());
+        // A ticket is not an access token, and an access token is not a ticket.
+        let ticket = k.issue_ticket(&c, 30).unwrap();
+        assert_eq!(k.verify_ticket(&ticket).unwrap().sub, Uuid::nil());
+        assert!(k.verify(&ticket).is_err());
+        assert!(k.verify_ticket(&t).is_err());
         assert_ne!(random_token(32), random_token(32));
         assert_eq!(token_hash("a").len(), 64);
     }

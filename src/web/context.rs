@@ -232,6 +232,23 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
+        // The event WebSocket also takes a short-lived ticket in the query string.
+        if parts.headers.get(header::AUTHORIZATION).is_none()
+            && parts.uri.path().ends_with("/events/ws")
+            && let Some(ticket) = parts.uri.query().and_then(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "ticket")
+                    .map(|(_, v)| v.into_owned())
+            })
+        {
+            let claims = st.keys.verify_ticket(&ticket).map_err(|_| {
+                ApiError::unauthorized("the WebSocket ticket is invalid or expired")
+            })?;
+            return Ok(AuthUser {
+                claims,
+                ip: client_ip(parts, st),
+            });
+        }
         let token = bearer(parts)?;
         let claims = st
             .keys

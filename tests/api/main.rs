@@ -15,3 +15,4 @@ mod security;
 mod storefront;
 mod team;
 mod webhooks;
+mod websocket;

@@ -1,4 +1,5 @@
-//! Live events over Server-Sent Events: `GET /api/v1/events/stream`.
+//! Live events over WebSocket (`GET /api/v1/events/ws`) and Server-Sent Events
+//! (`GET /api/v1/events/stream`), with the same semantics.
 //!
 //! A member receives only their active tenant's events, and only those their permissions
 //! let them read. A reconnecting client sends the last id it saw (`Last-Event-ID` header
@@ -29,6 +30,9 @@ use uuid::Uuid;
 pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     r.routes(routes!(stream_events))
         .routes(routes!(admin_stream_events))
+        .routes(routes!(ws_events))
+        .routes(routes!(admin_ws_events))
+        .routes(routes!(ws_ticket))
 }
 
 /// The permission needed to receive events of a type; `None`: any member.
@@ -242,4 +246,229 @@ async fn next_live(
             Err(broadcast::error::RecvError::Closed) => return None,
         }
     }
+}
+
+/// Seconds a WebSocket ticket stays valid.
+pub const WS_TICKET_TTL: i64 = 30;
+/// Interval between server pings on a WebSocket.
+pub const WS_PING_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
+/// A WebSocket that sent nothing (not even a pong) for this long is closed.
+pub const WS_IDLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+/// A send that cannot complete within this time means the client is not reading.
+pub const WS_SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Close code for a client too slow to keep up (application range 4000–4999).
+pub const CLOSE_SLOW_CONSUMER: u16 = 4008;
+
+/// A WebSocket ticket.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct WsTicket {
+    /// Pass as `?ticket=` to `/api/v1/events/ws` or `/api/v1/admin/events/ws`.
+    pub ticket: String,
+    /// Seconds until the ticket expires.
+    pub expires_in: i64,
+}
+
+/// Get a short-lived ticket (30 s) to open the event WebSocket from a browser, which
+/// cannot set `Authorization` on a WebSocket. The ticket carries the caller's identity
+/// and active tenant (`X-Tenant-ID` if sent); membership and permissions are checked again
+/// when the socket opens.
+#[utoipa::path(post, path = "/api/v1/events/ws-ticket", tag = "events", security(("bearer" = [])),
+    responses((status = 200, body = WsTicket), (status = 401, body = ErrorBody)))]
+async fn ws_ticket(
+    State(st): State<AppState>,
+    user: crate::web::context::AuthUser,
+    headers: HeaderMap,
+) -> ApiResult<axum::Json<WsTicket>> {
+    let mut claims = user.claims.clone();
+    if let Some(t) = headers.get("x-tenant-id") {
+        claims.tid = Some(
+            t.to_str()
+                .ok()
+                .and_then(|s| Uuid::parse_str(s.trim()).ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request("invalid_tenant_id", "X-Tenant-ID must be a UUID")
+                })?,
+        );
+    }
+    let ticket = st
+        .keys
+        .issue_ticket(&claims, WS_TICKET_TTL)
+        .map_err(|_| ApiError::internal())?;
+    Ok(axum::Json(WsTicket {
+        ticket,
+        expires_in: WS_TICKET_TTL,
+    }))
+}
+
+/// Query of the event WebSocket.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct WsQuery {
+    /// Comma-separated event types (default: all the caller may read).
+    pub types: Option<String>,
+    /// Resume after this event id: missed events (24 h window) come first.
+    pub last_event_id: Option<Uuid>,
+    /// A ticket from `POST /api/v1/events/ws-ticket` (instead of `Authorization`).
+    pub ticket: Option<String>,
+}
+
+/// Stream the tenant's events over a WebSocket. Each text message is one event
+/// `{id, type, tenant_id, occurred_at, data}`; the server pings every 20 s and closes
+/// idle (60 s) or slow clients (close code 4008 `slow_consumer`), and closes with 1001 at
+/// shutdown. Reconnect with `?last_event_id=` to receive what was missed first.
+#[utoipa::path(get, path = "/api/v1/events/ws", tag = "events", security(("bearer" = [])),
+    params(WsQuery),
+    responses((status = 101, description = "switching to WebSocket"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn ws_events(
+    State(st): State<AppState>,
+    m: Merchant,
+    headers: HeaderMap,
+    Query(q): Query<WsQuery>,
+    ws: axum::extract::ws::WebSocketUpgrade,
+) -> ApiResult<axum::response::Response> {
+    let last = last_event_id(&headers, q.last_event_id)?;
+    let filter = Filter {
+        tenant: Some(m.tenant.id),
+        perms: m.permissions,
+        types: parse_types(q.types.as_deref())?,
+    };
+    let rx = st.bus.subscribe();
+    let backlog = match last {
+        Some(after) => m.scope.events_since(after, 1000).await?,
+        None => vec![],
+    };
+    let closing = st.bus.closing();
+    Ok(ws.on_upgrade(move |socket| run_socket(socket, closing, rx, filter, backlog)))
+}
+
+/// Query of the platform event WebSocket.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AdminWsQuery {
+    /// Only this merchant's events (default: every tenant).
+    pub tenant_id: Option<Uuid>,
+    pub types: Option<String>,
+    pub last_event_id: Option<Uuid>,
+    pub ticket: Option<String>,
+}
+
+/// Platform staff: every tenant's events (or one tenant's) over a WebSocket; same
+/// message format and rules as the member socket.
+#[utoipa::path(get, path = "/api/v1/admin/events/ws", tag = "events", security(("bearer" = ["platform.merchants.view"])),
+    params(AdminWsQuery),
+    responses((status = 101, description = "switching to WebSocket"), (status = 403, body = ErrorBody)))]
+async fn admin_ws_events(
+    State(st): State<AppState>,
+    _staff: Platform<platform_perm::MerchantsView>,
+    headers: HeaderMap,
+    Query(q): Query<AdminWsQuery>,
+    ws: axum::extract::ws::WebSocketUpgrade,
+) -> ApiResult<axum::response::Response> {
+    let last = last_event_id(&headers, q.last_event_id)?;
+    let filter = Filter {
+        tenant: q.tenant_id,
+        perms: crate::access::PermissionSet::all(),
+        types: parse_types(q.types.as_deref())?,
+    };
+    let rx = st.bus.subscribe();
+    let backlog = match last {
+        Some(after) => crate::store::events::since_all(&st.db, q.tenant_id, after, 1000).await?,
+        None => vec![],
+    };
+    let closing = st.bus.closing();
+    Ok(ws.on_upgrade(move |socket| run_socket(socket, closing, rx, filter, backlog)))
+}
+
+/// Drives one event socket: backlog, then live events, pings, and the close rules.
+async fn run_socket(
+    mut socket: axum::extract::ws::WebSocket,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+    mut rx: broadcast::Receiver<Arc<Event>>,
+    filter: Filter,
+    backlog: Vec<Event>,
+) {
+    use axum::extract::ws::{CloseFrame, Message};
+    metrics::gauge!("souk_event_sockets").increment(1.0);
+    let close = |code: u16, reason: String| {
+        Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }))
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut outcome = None;
+    for e in backlog.iter().filter(|e| filter.accepts(e)) {
+        seen.insert(e.id);
+        let text = serde_json::to_string(e).unwrap_or_default();
+        match tokio::time::timeout(WS_SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                outcome = Some(None);
+                break;
+            }
+            Err(_) => {
+                outcome = Some(Some(close(
+                    CLOSE_SLOW_CONSUMER,
+                    "slow_consumer: not reading".into(),
+                )));
+                break;
+            }
+        }
+    }
+    let mut ping = tokio::time::interval(WS_PING_EVERY);
+    ping.tick().await;
+    let mut last_heard = tokio::time::Instant::now();
+    while outcome.is_none() {
+        let msg = tokio::select! {
+            biased;
+            _ = closing.wait_for(|c| *c) => {
+                outcome = Some(Some(close(1001, "server shutting down; reconnect with last_event_id".into())));
+                continue;
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => { outcome = Some(None); continue; }
+                Some(Ok(_)) => { last_heard = tokio::time::Instant::now(); continue; }
+            },
+            _ = ping.tick() => {
+                if last_heard.elapsed() > WS_IDLE_LIMIT {
+                    outcome = Some(Some(close(1001, "idle: no pong within 60 s".into())));
+                    continue;
+                }
+                Message::Ping(Vec::new().into())
+            }
+            next = rx.recv() => match next {
+                Ok(e) => {
+                    if seen.contains(&e.id) || !filter.accepts(&e) {
+                        continue;
+                    }
+                    Message::Text(serde_json::to_string(&*e).unwrap_or_default().into())
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    metrics::counter!("souk_event_subscribers_dropped_total").increment(1);
+                    outcome = Some(Some(close(
+                        CLOSE_SLOW_CONSUMER,
+                        format!("slow_consumer: {n} events behind; reconnect with last_event_id"),
+                    )));
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => {
+                    outcome = Some(Some(close(1001, "server shutting down; reconnect with last_event_id".into())));
+                    continue;
+                }
+            },
+        };
+        match tokio::time::timeout(WS_SEND_TIMEOUT, socket.send(msg)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => outcome = Some(None),
+            Err(_) => {
+                metrics::counter!("souk_event_subscribers_dropped_total").increment(1);
+                outcome = Some(Some(close(
+                    CLOSE_SLOW_CONSUMER,
+                    "slow_consumer: not reading".into(),
+                )));
+            }
+        }
+    }
+    if let Some(Some(frame)) = outcome {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), socket.send(frame)).await;
+    }
+    metrics::gauge!("souk_event_sockets").decrement(1.0);
 }
