@@ -45,6 +45,8 @@ pub struct Config {
     pub dispatch_events: bool,
     /// `nats://host:port` to fan events out across nodes; `None`: in-process only.
     pub events_url: Option<String>,
+    /// NATS subject prefix (default `souk.events`); events go to `<prefix>.<tenant id>`.
+    pub events_subject: String,
     /// Webhook delivery settings.
     pub webhooks: crate::webhooks::WebhookConfig,
     /// Run the webhook delivery worker.
@@ -72,6 +74,7 @@ impl Config {
             trust_proxy: false,
             dispatch_events: true,
             events_url: None,
+            events_subject: crate::events::SUBJECT_PREFIX.into(),
             webhooks: Default::default(),
             deliver_webhooks: true,
         }
@@ -181,7 +184,7 @@ impl Core {
             on_change: None,
         };
         let bus = match &config.events_url {
-            Some(url) => crate::events::EventBus::with_nats(url).await?,
+            Some(url) => crate::events::EventBus::with_nats(url, &config.events_subject).await?,
             None => crate::events::EventBus::default(),
         };
         let deliverer = crate::webhooks::Deliverer::new(

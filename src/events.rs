@@ -24,7 +24,7 @@ use tokio::sync::{Notify, broadcast, watch};
 /// Capacity of the bus: a subscriber further behind than this is disconnected.
 pub const BUS_CAPACITY: usize = 4096;
 
-/// NATS subject prefix; the tenant id (or `platform`) follows.
+/// Default NATS subject prefix; the tenant id (or `platform`) follows.
 pub const SUBJECT_PREFIX: &str = "souk.events";
 
 /// The event bus of one node.
@@ -37,7 +37,7 @@ pub struct EventBus {
     pub webhooks: Arc<Notify>,
     /// Flipped at shutdown: open streams send a close message and end.
     closing: Arc<watch::Sender<bool>>,
-    nats: Option<async_nats::Client>,
+    nats: Option<(async_nats::Client, String)>,
 }
 
 impl Default for EventBus {
@@ -64,7 +64,7 @@ pub enum BusError {
 impl EventBus {
     /// A bus fanned out through NATS at `url` (`nats://host:port`): subscribes to every
     /// tenant's subject and forwards to local subscribers.
-    pub async fn with_nats(url: &str) -> Result<Self, BusError> {
+    pub async fn with_nats(url: &str, prefix: &str) -> Result<Self, BusError> {
         if !url.starts_with("nats://") {
             return Err(BusError::BadUrl(url.to_string()));
         }
@@ -77,15 +77,16 @@ impl EventBus {
                 url: url.to_string(),
                 message: e.to_string(),
             })?;
-        let mut sub = client
-            .subscribe(format!("{SUBJECT_PREFIX}.>"))
-            .await
-            .map_err(|e| BusError::Connect {
-                url: url.to_string(),
-                message: e.to_string(),
-            })?;
+        let mut sub =
+            client
+                .subscribe(format!("{prefix}.>"))
+                .await
+                .map_err(|e| BusError::Connect {
+                    url: url.to_string(),
+                    message: e.to_string(),
+                })?;
         let bus = Self {
-            nats: Some(client),
+            nats: Some((client, prefix.to_string())),
             ..Self::default()
         };
         let local = bus.tx.clone();
@@ -122,10 +123,10 @@ impl EventBus {
     /// or straight to the local channel.
     async fn publish(&self, batch: &[Event]) -> Result<(), String> {
         match &self.nats {
-            Some(client) => {
+            Some((client, prefix)) => {
                 for e in batch {
                     let subject = format!(
-                        "{SUBJECT_PREFIX}.{}",
+                        "{prefix}.{}",
                         e.tenant_id
                             .map(|t| t.to_string())
                             .unwrap_or_else(|| "platform".into())

@@ -61,6 +61,22 @@ struct Common {
     /// Behind a reverse proxy: take the client IP from X-Forwarded-For.
     #[arg(long, env = "SOUK_TRUST_PROXY", global = true)]
     trust_proxy: bool,
+    /// Fan events out across nodes through NATS, e.g. `nats://127.0.0.1:4222`
+    /// (default: in-process, one node).
+    #[arg(long = "events", env = "SOUK_EVENTS_URL", global = true)]
+    events_url: Option<String>,
+    /// NATS subject prefix; events go to `<prefix>.<tenant id>`.
+    #[arg(
+        long,
+        env = "SOUK_EVENTS_SUBJECT",
+        default_value = "souk.events",
+        global = true
+    )]
+    events_subject: String,
+    /// Allow webhook endpoints on loopback/private addresses and plain http
+    /// (development only: it disables the SSRF guard).
+    #[arg(long, env = "SOUK_WEBHOOKS_ALLOW_PRIVATE", global = true)]
+    webhooks_allow_private: bool,
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `souk=debug`.
     #[arg(long, env = "SOUK_LOG", default_value = "info", global = true)]
     log: String,
@@ -205,6 +221,9 @@ fn config_from(c: &Common) -> Result<Config, String> {
     cfg.mail_from = c.mail_from.clone();
     cfg.jwt_secret = c.jwt_secret.clone().map(Secret::new);
     cfg.trust_proxy = c.trust_proxy;
+    cfg.events_url = c.events_url.clone();
+    cfg.events_subject = c.events_subject.clone();
+    cfg.webhooks.allow_private = c.webhooks_allow_private;
     cfg.step_backoff = Duration::from_millis(200);
     if let Some(s) = &cfg.jwt_secret
         && s.expose().len() < 32

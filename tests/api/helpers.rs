@@ -161,6 +161,15 @@ impl TestApp {
         (tmp, self.pg.take())
     }
 
+    /// Starts another node on this app's PostgreSQL database (its own folder and port).
+    /// The database stays owned by `self`, which drops it. `None` on SQLite.
+    pub async fn second_node(&self, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
+        let pg = self.pg.clone()?;
+        let mut node = spawn_in(tempfile::tempdir().expect("tempdir"), tweak, Some(pg)).await;
+        node.pg = None;
+        Some(node)
+    }
+
     /// The PostgreSQL URL of this test's database, when running on PostgreSQL.
     pub fn pg_url(&self) -> Option<String> {
         self.pg.as_ref().map(|(u, _)| u.clone())

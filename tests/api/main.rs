@@ -9,6 +9,7 @@ mod catalog;
 mod events;
 mod imports;
 mod isolation;
+mod nodes;
 mod ops;
 mod provisioning;
 mod security;
