@@ -69,6 +69,18 @@ pub async fn emit(
     Ok(id)
 }
 
+/// [`emit`] with a resource as the payload, serialized exactly as the API returns it.
+pub async fn emit_resource<T: Serialize>(
+    tx: &mut Tx,
+    tenant: Option<Uuid>,
+    kind: &str,
+    resource: &T,
+) -> StoreResult<Uuid> {
+    let data = serde_json::to_value(resource)
+        .map_err(|e| super::StoreError::Corrupt(format!("event payload of {kind}: {e}")))?;
+    emit(tx, tenant, kind, &data).await
+}
+
 /// Platform path: up to `limit` unpublished events, oldest first.
 pub async fn unpublished(db: &super::Db, limit: i64) -> StoreResult<Vec<Event>> {
     let rows: Vec<EventRow> = dispatch!(db, p => sqlx::query_as(
