@@ -10,6 +10,7 @@ mod events;
 mod imports;
 mod isolation;
 mod ops;
+mod orders;
 mod provisioning;
 mod security;
 mod storefront;
