@@ -565,8 +565,8 @@ impl TenantDb {
 
     /// The payments of an order, oldest first. Errors: `NotFound("order")`.
     pub async fn list_payments(&self, order_id: Uuid) -> Result<Vec<Payment>, OrderError> {
-        let exists: Option<i64> = crate::tenant_query!(self, read, p => sqlx::query_scalar(
-            "select 1 from orders where tenant_id = $1 and id = $2",
+        let exists: Option<Uuid> = crate::tenant_query!(self, read, p => sqlx::query_scalar(
+            "select id from orders where tenant_id = $1 and id = $2",
         )
         .bind(self.tenant)
         .bind(order_id)
@@ -1008,8 +1008,8 @@ impl TenantDb {
 
     /// Errors with `Invalid` (`order_id`, `unknown_order`) unless the order is this tenant's.
     async fn check_order_exists(&self, tx: &mut Tx, order_id: Uuid) -> Result<(), OrderError> {
-        let found: Option<i64> = dispatch_tx!(tx, c => sqlx::query_scalar(
-            "select 1 from orders where tenant_id = $1 and id = $2",
+        let found: Option<Uuid> = dispatch_tx!(tx, c => sqlx::query_scalar(
+            "select id from orders where tenant_id = $1 and id = $2",
         )
         .bind(self.tenant)
         .bind(order_id)
