@@ -538,6 +538,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn order_states_parse_and_derive() {
+        assert_eq!(
+            OrderStatus::parse(" Cancelled "),
+            Ok(OrderStatus::Cancelled)
+        );
+        assert_eq!(
+            FinancialStatus::parse("partially_paid").map(|s| s.as_str()),
+            Ok("partially_paid")
+        );
+        let e = TicketPriority::parse("urgent").unwrap_err();
+        assert_eq!(e.code, "invalid_priority");
+        assert!(e.message.contains("low, normal, high"), "{}", e.message);
+        assert_eq!(FinancialStatus::of(0, 1000), FinancialStatus::Pending);
+        assert_eq!(FinancialStatus::of(1, 1000), FinancialStatus::PartiallyPaid);
+        assert_eq!(FinancialStatus::of(1000, 1000), FinancialStatus::Paid);
+        assert_eq!(FinancialStatus::of(0, 0), FinancialStatus::Paid);
+    }
+
+    #[test]
     fn subdomain_rules() {
         assert_eq!(Subdomain::parse("Casa").unwrap().as_str(), "casa");
         assert_eq!(
