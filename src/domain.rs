@@ -538,6 +538,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn order_states_parse_and_derive() {
+        assert_eq!(
+            OrderStatus::parse(" Cancelled "),
+            Ok(OrderStatus::Cancelled)
+        );
+        assert_eq!(
+            FinancialStatus::parse("partially_paid").map(|s| s.as_str()),
+            Ok("partially_paid")
+        );
+        let e = TicketPriority::parse("urgent").unwrap_err();
+        assert_eq!(e.code, "invalid_priority");
+        assert!(e.message.contains("low, normal, high"), "{}", e.message);
+        assert_eq!(FinancialStatus::of(0, 1000), FinancialStatus::Pending);
+        assert_eq!(FinancialStatus::of(1, 1000), FinancialStatus::PartiallyPaid);
+        assert_eq!(FinancialStatus::of(1000, 1000), FinancialStatus::Paid);
+        assert_eq!(FinancialStatus::of(0, 0), FinancialStatus::Paid);
+    }
+
+    #[test]
     fn subdomain_rules() {
         assert_eq!(Subdomain::parse("Casa").unwrap().as_str(), "casa");
         assert_eq!(
@@ -615,3 +634,96 @@ impl ProductStatus {
         }
     }
 }
+
+/// Defines a closed set of lowercase wire strings as an enum with `parse` (case-insensitive,
+/// error code `$code` naming the allowed values) and `as_str`.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident, $what:literal, $code:literal { $( $variant:ident = $s:literal ),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $( $variant ),+ }
+
+        impl $name {
+            #[doc = concat!("Errors: `", $code, "` for anything but ", $( "`", $s, "` ", )+ "(case-insensitive).")]
+            pub fn parse(raw: &str) -> Result<Self, DomainError> {
+                match raw.trim().to_ascii_lowercase().as_str() {
+                    $( $s => Ok(Self::$variant), )+
+                    _ => Err(DomainError::new(
+                        $code,
+                        format!(
+                            "{} '{raw}' must be one of {}",
+                            $what,
+                            [$( $s ),+].join(", ")
+                        ),
+                    )),
+                }
+            }
+
+            /// The wire and storage form.
+            pub fn as_str(&self) -> &'static str {
+                match self { $( Self::$variant => $s ),+ }
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// Order lifecycle. `cancelled` is final: a cancelled order cannot be reopened, closed
+    /// or paid.
+    OrderStatus, "status", "invalid_status" {
+        Open = "open",
+        Closed = "closed",
+        Cancelled = "cancelled",
+    }
+);
+
+wire_enum!(
+    /// How much of an order is paid; derived from the recorded payments, never set directly.
+    /// `refunded` is reserved for the refund flow (not built yet).
+    FinancialStatus, "financial_status", "invalid_financial_status" {
+        Pending = "pending",
+        PartiallyPaid = "partially_paid",
+        Paid = "paid",
+        Refunded = "refunded",
+    }
+);
+
+impl FinancialStatus {
+    /// The status of an order of `total` minor units of which `paid` are paid.
+    pub fn of(paid: i64, total: i64) -> Self {
+        if paid >= total {
+            Self::Paid
+        } else if paid > 0 {
+            Self::PartiallyPaid
+        } else {
+            Self::Pending
+        }
+    }
+}
+
+wire_enum!(
+    /// Whether an order's goods have been shipped or handed over.
+    FulfillmentStatus, "fulfillment_status", "invalid_fulfillment_status" {
+        Unfulfilled = "unfulfilled",
+        Fulfilled = "fulfilled",
+    }
+);
+
+wire_enum!(
+    /// Support ticket lifecycle: `pending` waits on the customer.
+    TicketStatus, "status", "invalid_status" {
+        Open = "open",
+        Pending = "pending",
+        Closed = "closed",
+    }
+);
+
+wire_enum!(
+    /// Support ticket priority.
+    TicketPriority, "priority", "invalid_priority" {
+        Low = "low",
+        Normal = "normal",
+        High = "high",
+    }
+);

@@ -2,7 +2,9 @@
 
 use super::audit::{self, Actor, Change};
 use super::events;
-use super::{StoreError, StoreResult, TenantDb, Tx, from_json, new_id, now_micros, to_json};
+use super::{
+    StoreError, StoreResult, TenantDb, Tx, fetch_in, from_json, new_id, now_micros, to_json,
+};
 use crate::domain::{Currency, Handle, ProductStatus, Sku};
 #[allow(unused_imports)]
 use crate::{dispatch, dispatch_tx, dispatch_write, exec, exec_tx, exec_write};
@@ -63,7 +65,8 @@ pub struct MoneyDto {
 }
 
 impl MoneyDto {
-    fn new(minor: i64, currency: &str) -> Self {
+    /// `minor` units of `currency`, with its display form.
+    pub(crate) fn new(minor: i64, currency: &str) -> Self {
         let formatted = Currency::parse(currency)
             .map(|c| crate::domain::format_minor(minor, c))
             .unwrap_or_else(|_| format!("{minor} {currency}"));
@@ -176,14 +179,6 @@ impl ProductInput {
     }
 }
 
-/// `summary` with the product id added (event payloads).
-fn with_id(id: Uuid, mut summary: serde_json::Value) -> serde_json::Value {
-    if let Some(o) = summary.as_object_mut() {
-        o.insert("id".into(), serde_json::json!(id));
-    }
-    summary
-}
-
 /// The same summary as [`ProductInput::summary`], of a stored product.
 fn summary_of(p: &Product) -> serde_json::Value {
     serde_json::json!({
@@ -209,6 +204,9 @@ pub struct ProductFilter {
     pub featured: Option<bool>,
 }
 
+const VARIANTS_OF: &str = "select id, product_id, sku, title, option_values, price_minor, compare_at_minor, currency, inventory, barcode, weight_grams, position from variants where tenant_id = ";
+const IMAGES_OF: &str =
+    "select id, product_id, url, alt, position from product_images where tenant_id = ";
 const PRODUCT_COLS: &str = "id, handle, title, body_html, vendor, product_type, tags, status, options, featured, created_at, updated_at";
 const WHERE: &str = "tenant_id = $1 and ($2 is null or status = $2) and ($3 is null or lower(title) like $3 or handle like $3) and ($4 is null or vendor = $4) and ($5 is null or featured = $5)";
 
@@ -262,75 +260,33 @@ impl TenantDb {
             return Ok(vec![]);
         }
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let variants: Vec<VariantRow> = crate::tenant_query!(self, read, p => {
-            let mut qb = sqlx::QueryBuilder::new(
-                "select id, product_id, sku, title, option_values, price_minor, compare_at_minor, currency, inventory, barcode, weight_grams, position from variants where tenant_id = ",
-            );
-            qb.push_bind(self.tenant).push(" and product_id in (");
-            let mut sep = qb.separated(", ");
-            for id in &ids {
-                sep.push_bind(*id);
-            }
-            qb.push(") order by position");
-            qb.build_query_as::<VariantRow>().fetch_all(p).await
-        })?;
-        let images: Vec<ImageRow> = crate::tenant_query!(self, read, p => {
-            let mut qb = sqlx::QueryBuilder::new(
-                "select id, product_id, url, alt, position from product_images where tenant_id = ",
-            );
-            qb.push_bind(self.tenant).push(" and product_id in (");
-            let mut sep = qb.separated(", ");
-            for id in &ids {
-                sep.push_bind(*id);
-            }
-            qb.push(") order by position");
-            qb.build_query_as::<ImageRow>().fetch_all(p).await
-        })?;
-        let mut vmap: HashMap<Uuid, Vec<Variant>> = HashMap::new();
-        for v in variants {
-            vmap.entry(v.product_id).or_default().push(Variant {
-                id: v.id,
-                sku: v.sku,
-                title: v.title,
-                option_values: from_json(&v.option_values)?,
-                price: MoneyDto::new(v.price_minor, &v.currency),
-                compare_at_price: v.compare_at_minor.map(|c| MoneyDto::new(c, &v.currency)),
-                inventory_quantity: v.inventory,
-                barcode: v.barcode,
-                weight_grams: v.weight_grams,
-                position: v.position,
-            });
+        let variants = crate::tenant_query!(self, read, p => fetch_in!(p, VariantRow, VARIANTS_OF, "product_id", self.tenant, &ids, " order by position"))?;
+        let images = crate::tenant_query!(self, read, p => fetch_in!(p, ImageRow, IMAGES_OF, "product_id", self.tenant, &ids, " order by position"))?;
+        assemble(rows, variants, images)
+    }
+
+    /// [`Self::hydrate`] through an open transaction (sees its uncommitted writes).
+    async fn hydrate_tx(&self, tx: &mut Tx, rows: Vec<ProductRow>) -> StoreResult<Vec<Product>> {
+        if rows.is_empty() {
+            return Ok(vec![]);
         }
-        let mut imap: HashMap<Uuid, Vec<Image>> = HashMap::new();
-        for i in images {
-            imap.entry(i.product_id).or_default().push(Image {
-                id: i.id,
-                url: i.url,
-                alt: i.alt,
-                position: i.position,
-            });
-        }
-        rows.into_iter()
-            .map(|r| {
-                Ok(Product {
-                    variants: vmap.remove(&r.id).unwrap_or_default(),
-                    images: imap.remove(&r.id).unwrap_or_default(),
-                    id: r.id,
-                    handle: r.handle,
-                    title: r.title,
-                    body_html: r.body_html,
-                    vendor: r.vendor,
-                    product_type: r.product_type,
-                    tags: from_json(&r.tags)?,
-                    status: ProductStatus::parse(&r.status)
-                        .map_err(|e| StoreError::Corrupt(e.message))?,
-                    options: from_json(&r.options)?,
-                    featured: r.featured,
-                    created_at: super::micros_to_rfc3339(r.created_at),
-                    updated_at: super::micros_to_rfc3339(r.updated_at),
-                })
-            })
-            .collect()
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let variants = dispatch_tx!(&mut *tx, c => fetch_in!(&mut **c, VariantRow, VARIANTS_OF, "product_id", self.tenant, &ids, " order by position"))?;
+        let images = dispatch_tx!(&mut *tx, c => fetch_in!(&mut **c, ImageRow, IMAGES_OF, "product_id", self.tenant, &ids, " order by position"))?;
+        assemble(rows, variants, images)
+    }
+
+    /// One product as `GET /api/v1/products/{id}` returns it, read through `tx` (event
+    /// payloads are built inside the transaction of the change they describe).
+    async fn get_product_tx(&self, tx: &mut Tx, id: Uuid) -> StoreResult<Option<Product>> {
+        let row = dispatch_tx!(&mut *tx, c => sqlx::query_as::<_, ProductRow>(sqlx::AssertSqlSafe(format!(
+            "select {PRODUCT_COLS} from products where tenant_id = $1 and id = $2"
+        )))
+        .bind(self.tenant)
+        .bind(id)
+        .fetch_optional(&mut **c)
+        .await)?;
+        Ok(self.hydrate_tx(tx, row.into_iter().collect()).await?.pop())
     }
 
     /// Fetches one product by id. `None` when it does not exist *in this tenant*.
@@ -362,7 +318,8 @@ impl TenantDb {
         Ok(self.hydrate(row.into_iter().collect()).await?.pop())
     }
 
-    /// Creates a product with its variants and images in one transaction.
+    /// Creates a product with its variants and images in one transaction, with its audit
+    /// entry and a `product.created` event carrying the product as the API returns it.
     /// Errors: `Conflict{field:"handle"}` or `Conflict{field:"sku"}`.
     pub async fn create_product(
         &self,
@@ -372,6 +329,10 @@ impl TenantDb {
     ) -> StoreResult<Product> {
         let mut tx = self.begin().await?;
         let id = self.insert_product_tx(&mut tx, input, currency).await?;
+        let product = self
+            .get_product_tx(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         audit::record(
             &mut tx,
             Some(self.tenant),
@@ -379,18 +340,13 @@ impl TenantDb {
             Change::new("product.created", "product", id).after(input.summary()),
         )
         .await?;
-        events::emit(
-            &mut tx,
-            Some(self.tenant),
-            "product.created",
-            &with_id(id, input.summary()),
-        )
-        .await?;
+        events::emit_resource(&mut tx, Some(self.tenant), "product.created", &product).await?;
         tx.commit().await?;
-        self.get_product(id).await?.ok_or(StoreError::NotFound)
+        Ok(product)
     }
 
-    /// Replaces a product's fields, variants and images. Errors: `NotFound`, `Conflict`.
+    /// Replaces a product's fields, variants and images; emits `product.updated` with the
+    /// product as the API returns it. Errors: `NotFound`, `Conflict`.
     pub async fn update_product(
         &self,
         actor: &Actor,
@@ -398,10 +354,17 @@ impl TenantDb {
         input: &ProductInput,
         currency: &str,
     ) -> StoreResult<Product> {
-        let before = self.get_product(id).await?.ok_or(StoreError::NotFound)?;
         let mut tx = self.begin().await?;
+        let before = self
+            .get_product_tx(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         self.replace_product_tx(&mut tx, id, input, currency)
             .await?;
+        let product = self
+            .get_product_tx(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         audit::record(
             &mut tx,
             Some(self.tenant),
@@ -411,21 +374,19 @@ impl TenantDb {
                 .after(input.summary()),
         )
         .await?;
-        events::emit(
-            &mut tx,
-            Some(self.tenant),
-            "product.updated",
-            &with_id(id, input.summary()),
-        )
-        .await?;
+        events::emit_resource(&mut tx, Some(self.tenant), "product.updated", &product).await?;
         tx.commit().await?;
-        self.get_product(id).await?.ok_or(StoreError::NotFound)
+        Ok(product)
     }
 
-    /// Deletes a product (variants and images cascade). Errors: `NotFound`.
+    /// Deletes a product (variants and images cascade); emits `product.deleted` carrying
+    /// the product as it was. Errors: `NotFound`.
     pub async fn delete_product(&self, actor: &Actor, id: Uuid) -> StoreResult<()> {
-        let before = self.get_product(id).await?.ok_or(StoreError::NotFound)?;
         let mut tx = self.begin().await?;
+        let before = self
+            .get_product_tx(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         for sql in [
             "delete from variants where tenant_id = $1 and product_id = $2",
             "delete from product_images where tenant_id = $1 and product_id = $2",
@@ -448,13 +409,7 @@ impl TenantDb {
             Change::new("product.deleted", "product", id).before(summary_of(&before)),
         )
         .await?;
-        events::emit(
-            &mut tx,
-            Some(self.tenant),
-            "product.deleted",
-            &with_id(id, summary_of(&before)),
-        )
-        .await?;
+        events::emit_resource(&mut tx, Some(self.tenant), "product.deleted", &before).await?;
         tx.commit().await
     }
 
@@ -719,6 +674,60 @@ impl TenantDb {
             product_count: 0,
         })
     }
+}
+
+/// Row → DTO assembly shared by the pool and the transaction paths: attaches each
+/// product's variants and images (already ordered by position).
+fn assemble(
+    rows: Vec<ProductRow>,
+    variants: Vec<VariantRow>,
+    images: Vec<ImageRow>,
+) -> StoreResult<Vec<Product>> {
+    let mut vmap: HashMap<Uuid, Vec<Variant>> = HashMap::new();
+    for v in variants {
+        vmap.entry(v.product_id).or_default().push(Variant {
+            id: v.id,
+            sku: v.sku,
+            title: v.title,
+            option_values: from_json(&v.option_values)?,
+            price: MoneyDto::new(v.price_minor, &v.currency),
+            compare_at_price: v.compare_at_minor.map(|c| MoneyDto::new(c, &v.currency)),
+            inventory_quantity: v.inventory,
+            barcode: v.barcode,
+            weight_grams: v.weight_grams,
+            position: v.position,
+        });
+    }
+    let mut imap: HashMap<Uuid, Vec<Image>> = HashMap::new();
+    for i in images {
+        imap.entry(i.product_id).or_default().push(Image {
+            id: i.id,
+            url: i.url,
+            alt: i.alt,
+            position: i.position,
+        });
+    }
+    rows.into_iter()
+        .map(|r| {
+            Ok(Product {
+                variants: vmap.remove(&r.id).unwrap_or_default(),
+                images: imap.remove(&r.id).unwrap_or_default(),
+                id: r.id,
+                handle: r.handle,
+                title: r.title,
+                body_html: r.body_html,
+                vendor: r.vendor,
+                product_type: r.product_type,
+                tags: from_json(&r.tags)?,
+                status: ProductStatus::parse(&r.status)
+                    .map_err(|e| StoreError::Corrupt(e.message))?,
+                options: from_json(&r.options)?,
+                featured: r.featured,
+                created_at: super::micros_to_rfc3339(r.created_at),
+                updated_at: super::micros_to_rfc3339(r.updated_at),
+            })
+        })
+        .collect()
 }
 
 /// Result of [`TenantDb::upsert_products`].

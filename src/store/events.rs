@@ -1,7 +1,7 @@
 //! Domain events through a transactional outbox.
 //!
 //! [`emit`] writes an event row inside the caller's transaction, so an event exists if and
-//! only if its change committed. The dispatcher ([`claim_unpublished`] + [`mark_published`])
+//! only if its change committed. The dispatcher ([`unpublished_tx`] + [`mark_published_tx`])
 //! publishes rows in id order (UUIDv7: time order, hence per-tenant order) at least once.
 //! Subscribers that reconnect read what they missed with [`since`] (bounded window).
 
@@ -67,6 +67,18 @@ pub async fn emit(
     .execute(&mut **c)
     .await)?;
     Ok(id)
+}
+
+/// [`emit`] with a resource as the payload, serialized exactly as the API returns it.
+pub async fn emit_resource<T: Serialize>(
+    tx: &mut Tx,
+    tenant: Option<Uuid>,
+    kind: &str,
+    resource: &T,
+) -> StoreResult<Uuid> {
+    let data = serde_json::to_value(resource)
+        .map_err(|e| super::StoreError::Corrupt(format!("event payload of {kind}: {e}")))?;
+    emit(tx, tenant, kind, &data).await
 }
 
 /// Platform path, inside the dispatcher's transaction: up to `limit` unpublished

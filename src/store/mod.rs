@@ -14,6 +14,7 @@ pub mod audit;
 pub mod catalog;
 pub mod events;
 pub mod jobs;
+pub mod orders;
 pub mod platform;
 pub mod provisioning;
 pub mod tenant;
@@ -146,6 +147,25 @@ macro_rules! exec_tx {
         }
     };
 }
+
+/// Fetches the rows of one tenant whose `$col` is one of `$ids`, as `$row`:
+/// `$head` is `select … from t where tenant_id = ` (the tenant is bound after it), `$tail`
+/// follows the `in (…)` list (e.g. `" order by position"`). `$exec` is a pool, or
+/// `&mut **c` inside [`dispatch_tx!`]/[`tenant_query!`], so pool and transaction paths share
+/// one query. `$ids` must not be empty. Evaluates to `Result<Vec<$row>, sqlx::Error>`.
+macro_rules! fetch_in {
+    ($exec:expr, $row:ty, $head:expr, $col:literal, $tenant:expr, $ids:expr, $tail:literal) => {{
+        let mut qb = sqlx::QueryBuilder::new($head);
+        qb.push_bind($tenant).push(concat!(" and ", $col, " in ("));
+        let mut sep = qb.separated(", ");
+        for id in $ids {
+            sep.push_bind(*id);
+        }
+        qb.push(concat!(")", $tail));
+        qb.build_query_as::<$row>().fetch_all($exec).await
+    }};
+}
+pub(crate) use fetch_in;
 
 /// Which SQL backend a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

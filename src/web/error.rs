@@ -206,6 +206,22 @@ impl From<crate::store::access::TeamError> for ApiError {
     }
 }
 
+impl From<crate::store::orders::OrderError> for ApiError {
+    fn from(e: crate::store::orders::OrderError) -> Self {
+        use crate::store::orders::OrderError as O;
+        match e {
+            O::Invalid {
+                field,
+                code,
+                message,
+            } => ApiError::invalid(&field, code, message),
+            O::InvalidState(msg) => ApiError::new(StatusCode::CONFLICT, "invalid_state", msg),
+            O::NotFound(what) => ApiError::not_found(what),
+            O::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<crate::store::access::InvitationError> for ApiError {
     fn from(e: crate::store::access::InvitationError) -> Self {
         use crate::store::access::InvitationError as I;

@@ -65,6 +65,7 @@ pub struct AppState {
         (name = "admin", description = "Platform admin: merchants, plans, themes, provisioning"),
         (name = "auth", description = "Sign-in and tokens"),
         (name = "merchant", description = "A merchant's own data (needs membership of the tenant)"),
+        (name = "orders", description = "A merchant's orders, payments and support tickets (orders.* permissions)"),
         (name = "events", description = "Live domain events (WebSocket and Server-Sent Events)"),
         (name = "webhooks", description = "Webhook endpoints, signed deliveries (Standard Webhooks), delivery log and redelivery"),
         (name = "team", description = "Members, roles, invitations, API keys and the tenant's audit log"),
@@ -101,6 +102,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let r = api::store::routes(r);
     let r = api::imports::routes(r);
     let r = api::team::routes(r);
+    let r = api::orders::routes(r);
     let r = api::events::routes(r);
     let r = api::webhooks::routes(r);
     let r = ops::routes(r);

@@ -8,13 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// An open SSE connection whose text accumulates in the background.
-struct Stream {
+pub(crate) struct Stream {
     buf: Arc<Mutex<String>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Stream {
-    async fn open(app: &TestApp, token: &str, last_event_id: Option<&str>) -> Stream {
+    pub(crate) async fn open(app: &TestApp, token: &str, last_event_id: Option<&str>) -> Stream {
         let mut req = app.with_token(Method::GET, "/api/v1/events/stream", token);
         if let Some(id) = last_event_id {
             req = req.header("Last-Event-ID", id);
@@ -37,12 +37,12 @@ impl Stream {
         Stream { buf, task }
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         self.buf.lock().unwrap().clone()
     }
 
     /// Waits until the stream contains `needle`; false after 5 s.
-    async fn wait_for(&self, needle: &str) -> bool {
+    pub(crate) async fn wait_for(&self, needle: &str) -> bool {
         for _ in 0..250 {
             if self.text().contains(needle) {
                 return true;
@@ -53,7 +53,7 @@ impl Stream {
     }
 
     /// Ids of the `event: kind` messages received so far.
-    fn ids_of(&self, kind: &str) -> Vec<String> {
+    pub(crate) fn ids_of(&self, kind: &str) -> Vec<String> {
         self.text()
             .split("\n\n")
             .filter(|m| m.lines().any(|l| l == format!("event: {kind}")))

@@ -11,6 +11,7 @@ mod imports;
 mod isolation;
 mod nodes;
 mod ops;
+mod orders;
 mod provisioning;
 mod security;
 mod storefront;

@@ -39,7 +39,8 @@ pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
 pub fn permission_for(kind: &str) -> Option<Permission> {
     match kind.split('.').next().unwrap_or("") {
         "product" | "collection" => Some(Permission::ProductsView),
-        "order" | "payment" => Some(Permission::OrdersView),
+        // Support tickets share the orders.* permissions.
+        "order" | "payment" | "support_ticket" => Some(Permission::OrdersView),
         "member" => Some(Permission::TeamView),
         "import" => Some(Permission::ImportsView),
         _ => None,
