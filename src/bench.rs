@@ -144,3 +144,413 @@ pub async fn provision(mut cfg: Config, merchants: usize, workers: usize) -> Res
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
 }
+
+/// What provisioning a bench tenant needs from a running node.
+#[derive(Clone)]
+struct Control {
+    db: crate::store::Db,
+    themes: Arc<crate::themes::Themes>,
+    provisioner: crate::provision::Provisioner,
+}
+
+impl Control {
+    fn of(core: &Core) -> Self {
+        Self {
+            db: core.db.clone(),
+            themes: core.themes.clone(),
+            provisioner: core.provisioner.clone(),
+        }
+    }
+
+    /// Creates and provisions one merchant through the control plane (the calls the
+    /// admin API makes) and waits until it is active. Returns `(tenant id, owner user id)`.
+    async fn provision(&self, prefix: &str, i: usize) -> Result<(uuid::Uuid, uuid::Uuid), String> {
+        let actor = crate::store::audit::Actor::system("bench");
+        let email = format!("owner{i}@{prefix}.example");
+        let mut rx = self.provisioner.events.subscribe();
+        let m = platform::create_merchant(
+            &self.db,
+            &actor,
+            &NewMerchant {
+                name: format!("Bench Shop {i}"),
+                owner_name: Some("Bench Owner".into()),
+                owner_email: Email::parse(&email).map_err(|e| e.message)?,
+                owner_phone: None,
+                business_address: None,
+                business_city: None,
+                business_postal_code: None,
+                business_country: None,
+                currency: Currency::EUR,
+                handle: Some(Subdomain::parse(&format!("{prefix}-{i}")).map_err(|e| e.message)?),
+                initial_password_hash: None,
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        crate::control::activate(
+            &self.db,
+            &actor,
+            &self.themes,
+            m.id,
+            "classic",
+            "growth",
+            None,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        self.provisioner.wake();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
+                Ok(Ok((id, status))) if id == m.id => {
+                    if status != "completed" {
+                        return Err(format!("merchant {i} provisioning {status}"));
+                    }
+                    break;
+                }
+                Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                    continue;
+                }
+                Ok(Err(e)) => return Err(e.to_string()),
+                Err(_) => return Err(format!("merchant {i} did not finish within 30 s")),
+            }
+        }
+        let user = crate::store::users::user_by_email(&self.db, &email)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("owner not created")?;
+        Ok((m.id, user.id))
+    }
+}
+
+fn percentiles(label: &str, v: &mut [f64]) {
+    v.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        v.get(((v.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    println!(
+        "{label:<32} n {:>7}  p50 {:>6.1} ms  p95 {:>6.1} ms  p99 {:>6.1} ms  max {:>7.1} ms",
+        v.len(),
+        pct(0.5),
+        pct(0.95),
+        pct(0.99),
+        pct(1.0)
+    );
+}
+
+/// A node started by a benchmark: full HTTP server on a random port.
+struct Node {
+    port: u16,
+    keys: crate::auth::TokenKeys,
+    control: Control,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn start_node(mut cfg: Config, dir: std::path::PathBuf) -> Result<Node, String> {
+    cfg.data_dir = dir;
+    cfg.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let app = crate::app::Application::build(cfg)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let (port, keys, control) = (app.port(), app.state.keys.clone(), Control::of(app.core()));
+    let task = tokio::spawn(async move {
+        let _ = app
+            .run_until_stopped(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Ok(Node {
+        port,
+        keys,
+        control,
+        stop,
+        task,
+    })
+}
+
+/// `souk bench events`: opens `clients` WebSocket clients spread over `tenants` tenants
+/// (and over `nodes` nodes; 2 need PostgreSQL and NATS), creates orders through the HTTP
+/// API of the first node at `rate` per second for `seconds`, and prints the distribution
+/// of the time from the event's creation inside the order's transaction to its arrival at
+/// each client (so it includes the commit). Prints figures; asserts nothing.
+pub async fn events(
+    mut cfg: Config,
+    clients: usize,
+    tenants: usize,
+    rate: u32,
+    seconds: u64,
+    nodes: usize,
+) -> Result<(), String> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    if !(1..=2).contains(&nodes) || tenants == 0 || clients == 0 || rate == 0 {
+        return Err("--nodes must be 1 or 2; --tenants, --clients and --rate above 0".into());
+    }
+    if nodes == 2 && (cfg.events_url.is_none() || cfg.database_url.is_none()) {
+        return Err("two nodes need --database-url postgres://… and --events nats://…".into());
+    }
+    if cfg.events_url.is_some() {
+        cfg.events_subject = format!("souk-bench.{}", uuid::Uuid::now_v7().simple());
+    }
+    cfg.workers = 2;
+    cfg.step_backoff = Duration::from_millis(20);
+    cfg.jwt_secret = Some(crate::auth::Secret::new(crate::auth::random_token(48)));
+    let tmp = std::env::temp_dir().join(format!("souk-bench-{}", uuid::Uuid::now_v7()));
+    let mut running = vec![];
+    for n in 0..nodes {
+        running.push(start_node(cfg.clone(), tmp.join(format!("node{n}"))).await?);
+    }
+    let backend = if cfg.database_url.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    let fanout = if cfg.events_url.is_some() {
+        "NATS"
+    } else {
+        "in-process"
+    };
+    println!(
+        "events: {clients} WebSocket clients, {tenants} tenants, {nodes} node(s), {backend}, {fanout} fan-out, orders at {rate}/s for {seconds} s"
+    );
+    let prefix = format!("e{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let bar = indicatif::ProgressBar::new(tenants as u64).with_message("provisioning tenants");
+    let mut owners = vec![];
+    for i in 0..tenants {
+        owners.push(running[0].control.provision(&prefix, i).await?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    // Clients: client c follows tenant c % tenants on node c % nodes.
+    let (lat_tx, mut lat_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, f64)>();
+    let bar = indicatif::ProgressBar::new(clients as u64).with_message("connecting clients");
+    for c in 0..clients {
+        let (tenant, user) = owners[c % tenants];
+        let node = &running[c % nodes];
+        let token = node.keys.issue(user, false, Some(tenant), false, None)?;
+        let url = format!(
+            "ws://127.0.0.1:{}/api/v1/events/ws?types=order.created",
+            node.port
+        );
+        let mut req = url.into_client_request().map_err(|e| e.to_string())?;
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}")
+                .parse()
+                .map_err(|_| "bad header".to_string())?,
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .map_err(|e| format!("client {c}: {e}"))?;
+        let (tx, node) = (lat_tx.clone(), c % nodes);
+        tokio::spawn(async move {
+            while let Some(Ok(msg)) = ws.next().await {
+                if let tokio_tungstenite::tungstenite::Message::Text(t) = msg
+                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(&t)
+                    && let Some(at) = v["occurred_at"].as_str()
+                    && let Ok(at) = time::OffsetDateTime::parse(
+                        at,
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                {
+                    let ms = (time::OffsetDateTime::now_utc() - at).as_seconds_f64() * 1000.0;
+                    let _ = tx.send((node, ms));
+                }
+            }
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    drop(lat_tx);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Orders at a steady rate through node A's HTTP API, round robin over the tenants.
+    let http = reqwest::Client::new();
+    let total = rate as usize * seconds as usize;
+    let tokens: Vec<String> = owners
+        .iter()
+        .map(|(t, u)| running[0].keys.issue(*u, false, Some(*t), false, None))
+        .collect::<Result<_, _>>()?;
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    let bar = indicatif::ProgressBar::new(total as u64).with_message("creating orders");
+    let started = Instant::now();
+    let mut inflight = vec![];
+    for i in 0..total {
+        tick.tick().await;
+        let req = http
+            .post(format!(
+                "http://127.0.0.1:{}/api/v1/orders",
+                running[0].port
+            ))
+            .bearer_auth(&tokens[i % tenants])
+            .header("content-type", "application/json")
+            .body(
+                serde_json::json!({
+                    "email": format!("buyer{i}@bench.example"),
+                    "line_items": [{ "title": "Bench item", "price_minor": 1250, "quantity": 2 }]
+                })
+                .to_string(),
+            );
+        let bar = bar.clone();
+        inflight.push(tokio::spawn(async move {
+            let ok = req.send().await.is_ok_and(|r| r.status().is_success());
+            bar.inc(1);
+            (i, ok)
+        }));
+    }
+    let clients_of = |t: usize| (0..clients).filter(|c| c % tenants == t).count();
+    let mut created = 0;
+    let mut expected = 0;
+    for t in inflight {
+        if let Ok((i, true)) = t.await {
+            created += 1;
+            expected += clients_of(i % tenants);
+        }
+    }
+    let send_secs = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let mut lat: Vec<Vec<f64>> = vec![vec![]; nodes];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut got = 0;
+    while got < expected {
+        match tokio::time::timeout_at(deadline, lat_rx.recv()).await {
+            Ok(Some((node, ms))) => {
+                lat[node].push(ms);
+                got += 1;
+            }
+            _ => break,
+        }
+    }
+    println!(
+        "orders created:  {created} of {total} in {send_secs:.1} s ({:.0}/s)",
+        created as f64 / send_secs
+    );
+    println!(
+        "events received: {got} of {expected} expected (each order × the clients of its tenant)"
+    );
+    let mut all: Vec<f64> = lat.iter().flatten().copied().collect();
+    percentiles("commit → client, all clients", &mut all);
+    if nodes == 2 {
+        percentiles("  clients on node A (writer)", &mut lat[0]);
+        percentiles("  clients on node B (via NATS)", &mut lat[1]);
+    }
+    for n in running {
+        let _ = n.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(15), n.task).await;
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
+/// `souk bench webhooks`: delivers `events × endpoints` webhooks to a local receiver
+/// (answering 204) and prints deliveries per second, from the commit of the first events
+/// to the last delivery recorded as succeeded. Prints figures; asserts nothing.
+pub async fn webhooks(
+    mut cfg: Config,
+    events: usize,
+    endpoints: usize,
+    concurrency: usize,
+) -> Result<(), String> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    if events == 0 || endpoints == 0 || endpoints > 20 {
+        return Err("--events above 0, --endpoints 1..=20".into());
+    }
+    let received = Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let receiver = format!(
+        "http://127.0.0.1:{}",
+        listener.local_addr().map_err(|e| e.to_string())?.port()
+    );
+    let r = received.clone();
+    tokio::spawn(async move {
+        let app = axum::Router::new().fallback(move || {
+            let r = r.clone();
+            async move {
+                r.fetch_add(1, Ordering::Relaxed);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        });
+        let _ = axum::serve(listener, app).await;
+    });
+    cfg.webhooks.allow_private = true;
+    cfg.webhooks.concurrency = concurrency;
+    cfg.workers = 2;
+    cfg.step_backoff = Duration::from_millis(20);
+    cfg.jwt_secret = Some(crate::auth::Secret::new(crate::auth::random_token(48)));
+    let tmp = std::env::temp_dir().join(format!("souk-bench-{}", uuid::Uuid::now_v7()));
+    let node = start_node(cfg.clone(), tmp.join("node")).await?;
+    let backend = if cfg.database_url.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    let prefix = format!("w{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let (tenant, _) = node.control.provision(&prefix, 0).await?;
+    let db = node.control.db.clone();
+    let scope = crate::store::TenantDb::new(db.clone(), tenant);
+    let actor = crate::store::audit::Actor::system("bench");
+    for e in 0..endpoints {
+        scope
+            .create_webhook_endpoint(
+                &actor,
+                &crate::store::webhooks::EndpointInput {
+                    url: format!("{receiver}/hook/{e}"),
+                    description: None,
+                    event_types: vec!["order.*".into()],
+                    enabled: true,
+                },
+                &crate::webhooks::signature::SigningSecret::generate().to_text(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let total = events * endpoints;
+    println!(
+        "webhooks: {events} events × {endpoints} endpoints = {total} deliveries to a local receiver, {backend}, {concurrency} in flight"
+    );
+    // The events are written straight to the outbox (as an order's transaction would),
+    // in transactions of 500.
+    let bar = indicatif::ProgressBar::new(total as u64).with_message("delivering");
+    let started = Instant::now();
+    let payload = serde_json::json!({ "id": uuid::Uuid::now_v7(), "number": 1001, "total": { "amount_minor": 2500, "currency": "EUR" } });
+    for chunk in (0..events).collect::<Vec<_>>().chunks(500) {
+        let mut tx = scope.begin().await.map_err(|e| e.to_string())?;
+        for _ in chunk {
+            crate::store::events::emit(&mut tx, Some(tenant), "order.created", &payload)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        tx.commit().await.map_err(|e| e.to_string())?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut succeeded: i64 = 0;
+    while Instant::now() < deadline {
+        bar.set_position(received.load(Ordering::Relaxed) as u64);
+        succeeded = crate::dispatch!(&db, p => sqlx::query_scalar(
+            "select count(*) from webhook_deliveries where tenant_id = $1 and status = 'succeeded'",
+        )
+        .bind(tenant)
+        .fetch_one(p)
+        .await)
+        .map_err(|e| e.to_string())?;
+        if succeeded as usize >= total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    println!("requests received: {}", received.load(Ordering::Relaxed));
+    println!("deliveries succeeded (recorded): {succeeded} of {total}");
+    println!("wall time: {secs:.2} s");
+    println!("throughput: {:.0} deliveries/s", succeeded as f64 / secs);
+    let _ = node.stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(15), node.task).await;
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}

@@ -166,6 +166,32 @@ enum BenchCmd {
         #[arg(long, default_value_t = 4)]
         workers: usize,
     },
+    /// Open WebSocket clients over many tenants, create orders at a steady rate, and print
+    /// the commit-to-client latency distribution. Two nodes need --database-url
+    /// postgres://… and --events nats://….
+    Events {
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        #[arg(long, default_value_t = 100)]
+        tenants: usize,
+        /// Orders per second.
+        #[arg(long, default_value_t = 100)]
+        rate: u32,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
+    },
+    /// Deliver webhooks to a local receiver and print deliveries per second.
+    Webhooks {
+        #[arg(long, default_value_t = 2000)]
+        events: usize,
+        #[arg(long, default_value_t = 10)]
+        endpoints: usize,
+        /// Deliveries in flight at once.
+        #[arg(long, default_value_t = 128)]
+        concurrency: usize,
+    },
 }
 
 fn init_tracing(filter: &str, json: bool) {
@@ -346,6 +372,18 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())
         }
+        Command::Bench(BenchCmd::Events {
+            clients,
+            tenants,
+            rate,
+            seconds,
+            nodes,
+        }) => souk::bench::events(cfg, clients, tenants, rate, seconds, nodes).await,
+        Command::Bench(BenchCmd::Webhooks {
+            events,
+            endpoints,
+            concurrency,
+        }) => souk::bench::webhooks(cfg, events, endpoints, concurrency).await,
     }
 }
 
