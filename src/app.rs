@@ -140,6 +140,8 @@ pub struct Core {
     pub config: Config,
     /// Webhook delivery worker.
     pub deliverer: crate::webhooks::Deliverer,
+    /// Encrypts secrets kept in the database (webhook signing secrets).
+    pub secret_box: Arc<crate::crypto::SecretBox>,
 }
 
 impl Core {
@@ -187,16 +189,21 @@ impl Core {
             Some(url) => crate::events::EventBus::with_nats(url, &config.events_subject).await?,
             None => crate::events::EventBus::default(),
         };
+        let secret_box = Arc::new(crate::crypto::SecretBox::from_signing_secret(
+            &signing_secret(&config)?,
+        ));
         let deliverer = crate::webhooks::Deliverer::new(
             db.clone(),
             config.webhooks.clone(),
             provisioner.public_url.clone(),
             bus.webhooks.clone(),
+            secret_box.clone(),
         )
         .map_err(AppError::Webhooks)?;
         Ok(Core {
             bus,
             deliverer,
+            secret_box,
             db,
             themes,
             provisioner,
@@ -229,26 +236,31 @@ impl Core {
 
     /// The signing key: configured, or generated once and kept in `<data_dir>/jwt.secret`.
     fn signing_secret(&self) -> Result<Secret, AppError> {
-        if let Some(s) = &self.config.jwt_secret {
-            return Ok(s.clone());
-        }
-        let path = self.config.data_dir.join("jwt.secret");
-        let err = |source| AppError::DataDir {
-            path: path.display().to_string(),
-            source,
-        };
-        match std::fs::read_to_string(&path) {
-            Ok(s) if s.trim().len() >= 32 => Ok(Secret::new(s.trim())),
-            _ => {
-                let s = crate::auth::random_token(48);
-                std::fs::write(&path, &s).map_err(err)?;
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
-                }
-                Ok(Secret::new(s))
+        signing_secret(&self.config)
+    }
+}
+
+/// The signing key: configured, or generated once and kept in `<data_dir>/jwt.secret`.
+fn signing_secret(config: &Config) -> Result<Secret, AppError> {
+    if let Some(s) = &config.jwt_secret {
+        return Ok(s.clone());
+    }
+    let path = config.data_dir.join("jwt.secret");
+    let err = |source| AppError::DataDir {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(s) if s.trim().len() >= 32 => Ok(Secret::new(s.trim())),
+        _ => {
+            let s = crate::auth::random_token(48);
+            std::fs::write(&path, &s).map_err(err)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
             }
+            Ok(Secret::new(s))
         }
     }
 }
@@ -308,6 +320,7 @@ impl Application {
             login_limiter: Default::default(),
             bus: core.bus.clone(),
             webhooks: Arc::new(config.webhooks.clone()),
+            secret_box: core.secret_box.clone(),
         };
         Ok(Application {
             listener,

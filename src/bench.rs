@@ -243,6 +243,7 @@ fn percentiles(label: &str, v: &mut [f64]) {
 struct Node {
     port: u16,
     keys: crate::auth::TokenKeys,
+    secret_box: Arc<crate::crypto::SecretBox>,
     control: Control,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
@@ -256,6 +257,7 @@ async fn start_node(mut cfg: Config, dir: std::path::PathBuf) -> Result<Node, St
         .map_err(|e| e.to_string())?;
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     let (port, keys, control) = (app.port(), app.state.keys.clone(), Control::of(app.core()));
+    let secret_box = app.state.secret_box.clone();
     let task = tokio::spawn(async move {
         let _ = app
             .run_until_stopped(async {
@@ -266,6 +268,7 @@ async fn start_node(mut cfg: Config, dir: std::path::PathBuf) -> Result<Node, St
     Ok(Node {
         port,
         keys,
+        secret_box,
         control,
         stop,
         task,
@@ -504,7 +507,9 @@ pub async fn webhooks(
                     event_types: vec!["order.*".into()],
                     enabled: true,
                 },
-                &crate::webhooks::signature::SigningSecret::generate().to_text(),
+                &node
+                    .secret_box
+                    .seal(&crate::webhooks::signature::SigningSecret::generate().to_text()),
             )
             .await
             .map_err(|e| e.to_string())?;

@@ -10,6 +10,7 @@ pub mod app;
 pub mod auth;
 pub mod bench;
 pub mod control;
+pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod events;

@@ -214,7 +214,8 @@ pub fn delivery_body(e: &Event) -> String {
 }
 
 impl TenantDb {
-    /// Creates an endpoint with its signing secret (`whsec_…` text, stored for signing).
+    /// Creates an endpoint with its signing secret, sealed by the caller
+    /// (`crate::crypto::SecretBox`): the database never holds it in clear.
     pub async fn create_webhook_endpoint(
         &self,
         actor: &Actor,

@@ -54,6 +54,8 @@ pub struct AppState {
     pub bus: crate::events::EventBus,
     /// Webhook settings (URL policy, rotation overlap).
     pub webhooks: Arc<crate::webhooks::WebhookConfig>,
+    /// Encrypts secrets kept in the database.
+    pub secret_box: Arc<crate::crypto::SecretBox>,
 }
 
 #[derive(OpenApi)]

@@ -85,6 +85,7 @@ pub struct Deliverer {
     /// Wakes the worker early (the dispatcher created deliveries, or a redelivery).
     pub notify: Arc<Notify>,
     public_url: String,
+    secret_box: Arc<crate::crypto::SecretBox>,
 }
 
 impl Deliverer {
@@ -94,6 +95,7 @@ impl Deliverer {
         config: WebhookConfig,
         public_url: String,
         notify: Arc<Notify>,
+        secret_box: Arc<crate::crypto::SecretBox>,
     ) -> Result<Self, String> {
         install_crypto_provider();
         let client = reqwest::Client::builder()
@@ -114,6 +116,7 @@ impl Deliverer {
             config: Arc::new(config),
             notify,
             public_url,
+            secret_box,
         })
     }
 
@@ -233,13 +236,20 @@ impl Deliverer {
         let attempt = d.attempt_count + 1;
         let msg_id = d.event_id.to_string();
         let ts = started_at / 1_000_000;
+        // Secrets are stored sealed (crate::crypto); a value that does not open is skipped.
+        let unseal = |sealed: &str| {
+            self.secret_box
+                .open(sealed)
+                .ok()
+                .and_then(|text| SigningSecret::parse(&text).ok())
+        };
         let mut secrets = vec![];
-        if let Ok(s) = SigningSecret::parse(&t.secret) {
+        if let Some(s) = unseal(&t.secret) {
             secrets.push(s);
         }
         if let (Some(prev), Some(until)) = (&t.previous_secret, t.previous_secret_expires_at)
             && until > started_at
-            && let Ok(s) = SigningSecret::parse(prev)
+            && let Some(s) = unseal(prev)
         {
             secrets.push(s);
         }
@@ -265,6 +275,13 @@ impl Deliverer {
             error: None,
             verdict: Verdict::Failed,
         };
+        if secrets.is_empty() {
+            out.error = Some(
+                "the endpoint's signing secret cannot be decrypted (was the platform signing secret changed?); rotate it"
+                    .into(),
+            );
+            return out;
+        }
         let url = match target::EndpointUrl::parse(&t.url, self.config.allow_private) {
             Ok(u) => u,
             Err(e) => {

@@ -178,6 +178,14 @@ async fn deliveries_are_signed_per_standard_webhooks_and_logged() {
     // 32 random bytes behind the prefix.
     assert!(secret.len() >= "whsec_".len() + 43);
     let id = ep["id"].as_str().unwrap().to_string();
+    // Stored encrypted, never in clear.
+    let stored: Vec<String> =
+        souk::dispatch!(&app.db, p => sqlx::query_scalar("select secret from webhook_endpoints")
+        .fetch_all(p)
+        .await)
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].starts_with("v1:") && !stored[0].contains(&secret[6..]));
     // The secret is shown once: not in reads.
     let read = get(&app, &token, &format!("/api/v1/webhook-endpoints/{id}")).await;
     assert!(read.get("secret").is_none());

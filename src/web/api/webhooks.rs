@@ -149,7 +149,7 @@ async fn create_endpoint(
     let secret = SigningSecret::generate().to_text();
     let endpoint = m
         .scope
-        .create_webhook_endpoint(&m.actor, &input, &secret)
+        .create_webhook_endpoint(&m.actor, &input, &st.secret_box.seal(&secret))
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -278,7 +278,7 @@ async fn rotate_secret(
     let until = crate::store::now_micros() + overlap * 1_000_000;
     let endpoint = m
         .scope
-        .rotate_webhook_secret(&m.actor, id, &secret, until)
+        .rotate_webhook_secret(&m.actor, id, &st.secret_box.seal(&secret), until)
         .await?;
     Ok(Json(EndpointWithSecret { endpoint, secret }))
 }
