@@ -744,23 +744,72 @@ pub async fn record_outcomes(
     let now = now_micros();
     let mut tx = db.begin().await?;
     let mut failed_endpoints: Vec<Uuid> = vec![];
-    for o in outcomes {
-        exec_tx!(&mut tx, c => sqlx::query(
-            "insert into webhook_attempts (id, tenant_id, delivery_id, attempt, started_at, duration_ms, request_headers, response_status, response_body, error)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(new_id())
-        .bind(o.tenant_id)
-        .bind(o.delivery)
-        .bind(o.attempt)
-        .bind(o.started_at)
-        .bind(o.duration_ms)
-        .bind(o.request_headers.to_string())
-        .bind(o.response_status.map(i64::from))
-        .bind(&o.response_body)
-        .bind(&o.error)
-        .execute(&mut **c)
-        .await)?;
+    // The attempt log: multi-row inserts (10 binds a row, 200 rows a statement).
+    for chunk in outcomes.chunks(200) {
+        exec_tx!(&mut tx, c => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "insert into webhook_attempts (id, tenant_id, delivery_id, attempt, started_at, duration_ms, request_headers, response_status, response_body, error) ",
+            );
+            qb.push_values(chunk, |mut row, o| {
+                row.push_bind(new_id())
+                    .push_bind(o.tenant_id)
+                    .push_bind(o.delivery)
+                    .push_bind(o.attempt)
+                    .push_bind(o.started_at)
+                    .push_bind(o.duration_ms)
+                    .push_bind(o.request_headers.to_string())
+                    .push_bind(o.response_status.map(i64::from))
+                    .push_bind(o.response_body.clone())
+                    .push_bind(o.error.clone());
+            });
+            qb.build().execute(&mut **c).await
+        })?;
+    }
+    // Successes (the common case) in a few set-based statements: one per response status.
+    let mut ok_by_status: HashMap<Option<u16>, Vec<&Outcome>> = HashMap::new();
+    for o in outcomes.iter().filter(|o| o.verdict == Verdict::Succeeded) {
+        ok_by_status.entry(o.response_status).or_default().push(o);
+    }
+    for (code, group) in &ok_by_status {
+        for chunk in group.chunks(500) {
+            exec_tx!(&mut tx, c => {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "update webhook_deliveries set status = 'succeeded', attempt_count = attempt_count + 1, next_attempt_at = null, locked_until = null, last_error = null, last_status = ",
+                );
+                qb.push_bind(code.map(i64::from))
+                    .push(", updated_at = ")
+                    .push_bind(now)
+                    .push(" where id in (");
+                let mut sep = qb.separated(", ");
+                for o in chunk {
+                    sep.push_bind(o.delivery);
+                }
+                qb.push(")");
+                qb.build().execute(&mut **c).await
+            })?;
+        }
+    }
+    let mut healthy: Vec<Uuid> = ok_by_status
+        .values()
+        .flatten()
+        .map(|o| o.endpoint_id)
+        .collect();
+    healthy.sort();
+    healthy.dedup();
+    for chunk in healthy.chunks(500) {
+        exec_tx!(&mut tx, c => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "update webhook_endpoints set failing_since = null where failing_since is not null and id in (",
+            );
+            let mut sep = qb.separated(", ");
+            for id in chunk {
+                sep.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build().execute(&mut **c).await
+        })?;
+    }
+    for o in outcomes.iter().filter(|o| o.verdict != Verdict::Succeeded) {
         let (status, next) = match o.verdict {
             Verdict::Succeeded => ("succeeded", None),
             Verdict::Retry(at) => ("pending", Some(at)),
@@ -781,12 +830,7 @@ pub async fn record_outcomes(
         .execute(&mut **c)
         .await)?;
         match o.verdict {
-            Verdict::Succeeded => {
-                exec_tx!(&mut tx, c => sqlx::query("update webhook_endpoints set failing_since = null where id = $1 and failing_since is not null")
-                    .bind(o.endpoint_id)
-                    .execute(&mut **c)
-                    .await)?;
-            }
+            Verdict::Succeeded => {} // recorded set-based above
             Verdict::Gone => {
                 exec_tx!(&mut tx, c => sqlx::query(
                     "update webhook_endpoints set enabled = false, disabled_reason = 'gone', updated_at = $2 where id = $1 and enabled = true",
