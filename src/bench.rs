@@ -35,68 +35,19 @@ pub async fn provision(mut cfg: Config, merchants: usize, workers: usize) -> Res
     let prefix = format!("b{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
     let mut tasks = vec![];
     for _ in 0..concurrency {
-        let core = core.clone();
+        let control = Control::of(&core);
         let next = next.clone();
         let bar = bar.clone();
         let prefix = prefix.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = vec![];
-            let mut rx = core.provisioner.events.subscribe();
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if i >= merchants {
                     return Ok::<_, String>(lat);
                 }
-                let handle = format!("{prefix}-{i}");
-                let t0 = Instant::now();
-                let m = platform::create_merchant(
-                    &core.db,
-                    &crate::store::audit::Actor::system("bench"),
-                    &NewMerchant {
-                        name: format!("Bench Shop {i}"),
-                        owner_name: Some("Bench Owner".into()),
-                        owner_email: Email::parse(&format!("owner{i}@{prefix}.example"))
-                            .map_err(|e| e.message)?,
-                        owner_phone: None,
-                        business_address: None,
-                        business_city: None,
-                        business_postal_code: None,
-                        business_country: None,
-                        currency: Currency::EUR,
-                        handle: Some(Subdomain::parse(&handle).map_err(|e| e.message)?),
-                        initial_password_hash: None,
-                    },
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-                let t_activate = Instant::now();
-                crate::control::activate(
-                    &core.db,
-                    &crate::store::audit::Actor::system("bench"),
-                    &core.themes,
-                    m.id,
-                    "classic",
-                    "starter",
-                    None,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-                core.provisioner.wake();
-                loop {
-                    match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
-                        Ok(Ok((id, status))) if id == m.id => {
-                            if status != "completed" {
-                                return Err(format!("merchant {i} provisioning {status}"));
-                            }
-                            break;
-                        }
-                        Ok(Ok(_)) => continue,
-                        Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
-                        Ok(Err(e)) => return Err(e.to_string()),
-                        Err(_) => return Err(format!("merchant {i} did not finish within 30 s")),
-                    }
-                }
-                lat.push((t_activate.elapsed(), t0.elapsed()));
+                let p = control.provision(&prefix, i, "starter").await?;
+                lat.push((p.activation, p.total));
                 bar.inc(1);
             }
         }));
@@ -162,9 +113,10 @@ impl Control {
         }
     }
 
-    /// Creates and provisions one merchant through the control plane (the calls the
-    /// admin API makes) and waits until it is active. Returns `(tenant id, owner user id)`.
-    async fn provision(&self, prefix: &str, i: usize) -> Result<(uuid::Uuid, uuid::Uuid), String> {
+    /// Creates and provisions one merchant on `plan` through the control plane (the calls
+    /// the admin API makes) and waits until it is active.
+    async fn provision(&self, prefix: &str, i: usize, plan: &str) -> Result<Provisioned, String> {
+        let t0 = Instant::now();
         let actor = crate::store::audit::Actor::system("bench");
         let email = format!("owner{i}@{prefix}.example");
         let mut rx = self.provisioner.events.subscribe();
@@ -187,17 +139,10 @@ impl Control {
         )
         .await
         .map_err(|e| e.to_string())?;
-        crate::control::activate(
-            &self.db,
-            &actor,
-            &self.themes,
-            m.id,
-            "classic",
-            "growth",
-            None,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+        let t_activate = Instant::now();
+        crate::control::activate(&self.db, &actor, &self.themes, m.id, "classic", plan, None)
+            .await
+            .map_err(|e| e.to_string())?;
         self.provisioner.wake();
         loop {
             match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
@@ -214,12 +159,32 @@ impl Control {
                 Err(_) => return Err(format!("merchant {i} did not finish within 30 s")),
             }
         }
-        let user = crate::store::users::user_by_email(&self.db, &email)
+        Ok(Provisioned {
+            tenant: m.id,
+            owner_email: email,
+            activation: t_activate.elapsed(),
+            total: t0.elapsed(),
+        })
+    }
+
+    /// The owner's user id of a provisioned merchant.
+    async fn owner(&self, p: &Provisioned) -> Result<uuid::Uuid, String> {
+        Ok(crate::store::users::user_by_email(&self.db, &p.owner_email)
             .await
             .map_err(|e| e.to_string())?
-            .ok_or("owner not created")?;
-        Ok((m.id, user.id))
+            .ok_or("owner not created")?
+            .id)
     }
+}
+
+/// A merchant provisioned by a benchmark, with its timings.
+struct Provisioned {
+    tenant: uuid::Uuid,
+    owner_email: String,
+    /// Activation call → provisioning completed.
+    activation: Duration,
+    /// Merchant creation → provisioning completed.
+    total: Duration,
 }
 
 fn percentiles(label: &str, v: &mut [f64]) {
@@ -324,7 +289,8 @@ pub async fn events(
     let bar = indicatif::ProgressBar::new(tenants as u64).with_message("provisioning tenants");
     let mut owners = vec![];
     for i in 0..tenants {
-        owners.push(running[0].control.provision(&prefix, i).await?);
+        let p = running[0].control.provision(&prefix, i, "growth").await?;
+        owners.push((p.tenant, running[0].control.owner(&p).await?));
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -493,11 +459,12 @@ pub async fn webhooks(
         "SQLite"
     };
     let prefix = format!("w{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
-    let (tenant, _) = node.control.provision(&prefix, 0).await?;
+    let tenant = node.control.provision(&prefix, 0, "growth").await?.tenant;
     let db = node.control.db.clone();
     let scope = crate::store::TenantDb::new(db.clone(), tenant);
     let actor = crate::store::audit::Actor::system("bench");
     for e in 0..endpoints {
+        let secret = crate::webhooks::signature::SigningSecret::generate()?.to_text();
         scope
             .create_webhook_endpoint(
                 &actor,
@@ -507,9 +474,7 @@ pub async fn webhooks(
                     event_types: vec!["order.*".into()],
                     enabled: true,
                 },
-                &node
-                    .secret_box
-                    .seal(&crate::webhooks::signature::SigningSecret::generate().to_text()),
+                &node.secret_box.seal(&secret)?,
             )
             .await
             .map_err(|e| e.to_string())?;

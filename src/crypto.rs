@@ -30,25 +30,24 @@ impl SecretBox {
         let mut h = sha2::Sha256::new();
         h.update(b"souk:secret-box:v1:");
         h.update(secret.expose().as_bytes());
-        let digest = h.finalize();
-        let key = Key::<Aes256Gcm>::try_from(digest.as_slice()).expect("SHA-256 is 32 bytes");
+        let key: Key<Aes256Gcm> = h.finalize();
         Self {
             cipher: Aes256Gcm::new(&key),
         }
     }
 
-    /// Encrypts `plain` with a fresh random nonce.
-    pub fn seal(&self, plain: &str) -> String {
+    /// Encrypts `plain` with a fresh random nonce. Errors: the cipher refused the input
+    /// (only for inputs far larger than a secret).
+    pub fn seal(&self, plain: &str) -> Result<String, String> {
         let mut nonce = [0u8; 12];
         rand::fill(&mut nonce[..]);
-        let n = Nonce::try_from(&nonce[..]).expect("12 bytes");
         let ct = self
             .cipher
-            .encrypt(&n, plain.as_bytes())
-            .expect("AES-GCM encryption of a short secret cannot fail");
+            .encrypt(&Nonce::from(nonce), plain.as_bytes())
+            .map_err(|_| "cannot encrypt the secret".to_string())?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
-        format!("v1:{}", B64.encode(out))
+        Ok(format!("v1:{}", B64.encode(out)))
     }
 
     /// Decrypts what [`Self::seal`] produced. Errors: not sealed text, or sealed with
@@ -75,9 +74,9 @@ mod tests {
     #[test]
     fn seal_and_open() {
         let b = SecretBox::from_signing_secret(&Secret::new("k".repeat(40)));
-        let s = b.seal("whsec_abc");
+        let s = b.seal("whsec_abc").unwrap();
         assert!(s.starts_with("v1:") && !s.contains("whsec_abc"));
-        assert_ne!(s, b.seal("whsec_abc"), "fresh nonce each time");
+        assert_ne!(s, b.seal("whsec_abc").unwrap(), "fresh nonce each time");
         assert_eq!(b.open(&s).unwrap(), "whsec_abc");
         let other = SecretBox::from_signing_secret(&Secret::new("x".repeat(40)));
         assert!(other.open(&s).is_err());

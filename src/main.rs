@@ -184,7 +184,8 @@ enum BenchCmd {
     },
     /// Deliver webhooks to a local receiver and print deliveries per second.
     Webhooks {
-        #[arg(long, default_value_t = 2000)]
+        /// Events to emit (each goes to every endpoint).
+        #[arg(long = "event-count", default_value_t = 2000)]
         events: usize,
         #[arg(long, default_value_t = 10)]
         endpoints: usize,

@@ -268,16 +268,23 @@ impl TenantDb {
         .bind(offset)
         .fetch_all(p)
         .await)?;
-        let total: i64 = crate::tenant_query!(self, read, p => sqlx::query_scalar("select count(*) from webhook_endpoints where tenant_id = $1")
-            .bind(self.tenant)
-            .fetch_one(p)
-            .await)?;
+        let total = self.count_webhook_endpoints().await?;
         Ok((
             rows.into_iter()
                 .map(EndpointRow::into_dto)
                 .collect::<StoreResult<_>>()?,
             total,
         ))
+    }
+
+    /// How many endpoints the tenant has (the API caps it).
+    pub async fn count_webhook_endpoints(&self) -> StoreResult<i64> {
+        Ok(
+            crate::tenant_query!(self, read, p => sqlx::query_scalar("select count(*) from webhook_endpoints where tenant_id = $1")
+            .bind(self.tenant)
+            .fetch_one(p)
+            .await)?,
+        )
     }
 
     /// One endpoint of this tenant.

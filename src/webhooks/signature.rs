@@ -21,9 +21,19 @@ pub const SECRET_PREFIX: &str = "whsec_";
 /// How far a timestamp may be from now, either way, before [`verify`] refuses it (seconds).
 pub const TOLERANCE_SECS: i64 = 5 * 60;
 
-/// A signing secret's key bytes, parsed from its `whsec_…` text.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SigningSecret(Vec<u8>);
+/// A signing secret: its key bytes (parsed from the `whsec_…` text) and the HMAC keyed
+/// with them.
+#[derive(Clone)]
+pub struct SigningSecret {
+    key: Vec<u8>,
+    mac: HmacSha256,
+}
+
+impl PartialEq for SigningSecret {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
 
 impl std::fmt::Debug for SigningSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -32,11 +42,18 @@ impl std::fmt::Debug for SigningSecret {
 }
 
 impl SigningSecret {
-    /// A new secret of 32 random bytes.
-    pub fn generate() -> Self {
+    fn from_key(key: Vec<u8>) -> Result<Self, String> {
+        let mac = HmacSha256::new_from_slice(&key)
+            .map_err(|_| "the signing secret cannot key HMAC-SHA256".to_string())?;
+        Ok(Self { key, mac })
+    }
+
+    /// A new secret of 32 random bytes. Errors: none in practice (HMAC takes any key
+    /// length); kept as a `Result` rather than a panic.
+    pub fn generate() -> Result<Self, String> {
         let mut key = vec![0u8; 32];
         rand::fill(&mut key[..]);
-        Self(key)
+        Self::from_key(key)
     }
 
     /// Parses `whsec_<base64>`. Errors: missing prefix, bad base64, or fewer than 24 bytes.
@@ -50,27 +67,20 @@ impl SigningSecret {
         if key.len() < 24 {
             return Err("a signing secret holds at least 24 bytes".into());
         }
-        Ok(Self(key))
+        Self::from_key(key)
     }
 
-    /// The `whsec_…` text (shown to the merchant once, stored server-side).
+    /// The `whsec_…` text (shown to the merchant once, stored sealed server-side).
     pub fn to_text(&self) -> String {
-        format!("{SECRET_PREFIX}{}", B64.encode(&self.0))
+        format!("{SECRET_PREFIX}{}", B64.encode(&self.key))
     }
 
     /// `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`.
     pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-        format!("v1,{}", B64.encode(self.mac(msg_id, timestamp, body)))
-    }
-
-    fn mac(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
-        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes keys of any length");
-        mac.update(msg_id.as_bytes());
-        mac.update(b".");
-        mac.update(timestamp.to_string().as_bytes());
-        mac.update(b".");
+        let mut mac = self.mac.clone();
+        mac.update(format!("{msg_id}.{timestamp}.").as_bytes());
         mac.update(body);
-        mac.finalize().into_bytes().to_vec()
+        format!("v1,{}", B64.encode(mac.finalize().into_bytes()))
     }
 }
 
@@ -136,7 +146,7 @@ pub fn verify(
         .filter_map(|b64| B64.decode(b64).ok())
         .collect();
     for secret in secrets {
-        let mut mac = HmacSha256::new_from_slice(&secret.0).expect("any key length");
+        let mut mac = secret.mac.clone();
         mac.update(format!("{id}.{ts}.").as_bytes());
         mac.update(body);
         for c in &candidates {
@@ -156,7 +166,7 @@ mod tests {
     #[test]
     fn matches_the_specs_reference_library_both_ways() {
         // The spec's own Rust library is an independent implementation.
-        let secret = SigningSecret::generate();
+        let secret = SigningSecret::generate().unwrap();
         let text = secret.to_text();
         let wh = standardwebhooks::Webhook::new(&text).unwrap();
         let body = br#"{"type":"order.created","data":{"id":1}}"#;
@@ -196,7 +206,10 @@ mod tests {
 
     #[test]
     fn rotation_signs_with_both_and_either_verifies() {
-        let (old, new) = (SigningSecret::generate(), SigningSecret::generate());
+        let (old, new) = (
+            SigningSecret::generate().unwrap(),
+            SigningSecret::generate().unwrap(),
+        );
         let sig = signature_header(&[&new, &old], "m", 100, b"x");
         assert_eq!(sig.split(' ').count(), 2);
         for s in [&old, &new] {
@@ -206,7 +219,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_input() {
-        let s = SigningSecret::generate();
+        let s = SigningSecret::generate().unwrap();
         let sig = s.sign("m", 1000, b"x");
         assert_eq!(
             verify(&[&s], Some("m"), Some("1000"), Some(&sig), b"x", 1000 + 301),

@@ -163,15 +163,6 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
-/// The IP literal host of a URL, if it is one (these bypass the resolver).
-pub fn ip_literal(url: &Url) -> Option<IpAddr> {
-    match url.host()? {
-        url::Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
-        url::Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
-        url::Host::Domain(_) => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

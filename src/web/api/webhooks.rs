@@ -98,6 +98,23 @@ async fn parse_url(st: &AppState, raw: &str) -> ApiResult<String> {
     Ok(url.as_str().to_string())
 }
 
+/// A new signing secret: the text shown once and the sealed form stored.
+struct NewSecret {
+    text: String,
+    sealed: String,
+}
+
+fn new_sealed_secret(st: &AppState) -> ApiResult<NewSecret> {
+    let text = SigningSecret::generate()
+        .map_err(|_| ApiError::internal())?
+        .to_text();
+    let sealed = st
+        .secret_box
+        .seal(&text)
+        .map_err(|_| ApiError::internal())?;
+    Ok(NewSecret { text, sealed })
+}
+
 /// Body of endpoint creation.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -138,22 +155,24 @@ async fn create_endpoint(
         event_types,
         enabled: b.enabled.unwrap_or(true),
     };
-    let (_, total) = m.scope.list_webhook_endpoints(1, 0).await?;
-    if total >= 20 {
+    if m.scope.count_webhook_endpoints().await? >= 20 {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "endpoint_limit_reached",
             "a store has at most 20 webhook endpoints",
         ));
     }
-    let secret = SigningSecret::generate().to_text();
+    let secret = new_sealed_secret(&st)?;
     let endpoint = m
         .scope
-        .create_webhook_endpoint(&m.actor, &input, &st.secret_box.seal(&secret))
+        .create_webhook_endpoint(&m.actor, &input, &secret.sealed)
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(EndpointWithSecret { endpoint, secret }),
+        Json(EndpointWithSecret {
+            endpoint,
+            secret: secret.text,
+        }),
     ))
 }
 
@@ -274,13 +293,16 @@ async fn rotate_secret(
             "overlap_seconds must be between 0 and 604800 (7 days)",
         ));
     }
-    let secret = SigningSecret::generate().to_text();
+    let secret = new_sealed_secret(&st)?;
     let until = crate::store::now_micros() + overlap * 1_000_000;
     let endpoint = m
         .scope
-        .rotate_webhook_secret(&m.actor, id, &st.secret_box.seal(&secret), until)
+        .rotate_webhook_secret(&m.actor, id, &secret.sealed, until)
         .await?;
-    Ok(Json(EndpointWithSecret { endpoint, secret }))
+    Ok(Json(EndpointWithSecret {
+        endpoint,
+        secret: secret.text,
+    }))
 }
 
 /// Filters of the delivery list.
