@@ -248,6 +248,7 @@ platform_permissions! {
     MerchantsManage = "platform.merchants.manage",
     AuditView = "platform.audit.view",
     ThemesView = "platform.themes.view",
+    ThemesManage = "platform.themes.manage",
 }
 
 /// A route's required platform permission, as a type (see [`platform_perm`]).

@@ -163,6 +163,25 @@ impl Core {
             }
         }
         let themes = Arc::new(Themes::builtin().map_err(AppError::Themes)?);
+        let mut seen_themes = std::collections::HashMap::new();
+        crate::control::sync_themes(&db, &themes, &mut seen_themes)
+            .await
+            .map_err(|e| AppError::Themes(format!("stored themes: {e}")))?;
+        if db.backend() != Backend::Sqlite {
+            // Several nodes may share PostgreSQL: pick up theme uploads and toggles made
+            // through another node.
+            let (db, themes) = (db.clone(), themes.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+                    if let Err(e) =
+                        crate::control::sync_themes(&db, &themes, &mut seen_themes).await
+                    {
+                        tracing::warn!(error = %e, "theme sync failed");
+                    }
+                }
+            });
+        }
         let mailer = match &config.smtp_url {
             Some(url) => Mailer::smtp(url.expose())?,
             None => Mailer::file(config.data_dir.join("outbox")).map_err(|source| {
@@ -345,7 +364,8 @@ impl Application {
     ) -> std::io::Result<()> {
         let (tx, rx) = watch::channel(false);
         let workers = self.core.spawn_workers(self.core.config.workers, rx);
-        let app = web::router(self.state.clone());
+        let app = web::router(self.state.clone())
+            .map_err(|e| std::io::Error::other(format!("UI templates: {e}")))?;
         // Event streams never end on their own: close them when shutdown starts, so the
         // graceful drain can finish.
         let bus = self.state.bus.clone();

@@ -135,6 +135,8 @@ struct TicketClaims {
 pub struct TokenKeys {
     enc: EncodingKey,
     dec: DecodingKey,
+    /// HMAC-SHA256 keyed for browser-session CSRF tokens (a key derived from the secret).
+    csrf_mac: hmac::Hmac<sha2::Sha256>,
     /// Access-token lifetime in seconds.
     pub access_ttl: i64,
 }
@@ -150,7 +152,42 @@ impl TokenKeys {
         Self {
             enc: EncodingKey::from_secret(secret.expose().as_bytes()),
             dec: DecodingKey::from_secret(secret.expose().as_bytes()),
+            csrf_mac: {
+                // A block-sized (64-byte) key, so the infallible constructor applies.
+                let mut key = [0u8; 64];
+                key[..32].copy_from_slice(
+                    &sha2::Sha256::new()
+                        .chain_update(b"souk-csrf-v1:")
+                        .chain_update(secret.expose().as_bytes())
+                        .finalize(),
+                );
+                <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new(&key.into())
+            },
             access_ttl,
+        }
+    }
+
+    fn csrf_mac(&self, session: Uuid) -> hmac::Hmac<sha2::Sha256> {
+        use hmac::Mac;
+        let mut mac = self.csrf_mac.clone();
+        mac.update(session.as_bytes());
+        mac
+    }
+
+    /// The CSRF token of a browser session (`sid`, the refresh-token family): hex
+    /// HMAC-SHA256 of the session id. Stateless, so every node derives the same token,
+    /// and it changes when the user signs in again.
+    pub fn csrf_token(&self, session: Uuid) -> String {
+        use hmac::Mac;
+        hex::encode(self.csrf_mac(session).finalize().into_bytes())
+    }
+
+    /// Checks a CSRF token against the session in constant time.
+    pub fn verify_csrf(&self, session: Uuid, token: &str) -> bool {
+        use hmac::Mac;
+        match hex::decode(token.trim()) {
+            Ok(raw) => self.csrf_mac(session).verify_slice(&raw).is_ok(),
+            Err(_) => false,
         }
     }
 
@@ -244,5 +281,12 @@ mod tests {
         assert!(k.verify_ticket(&t).is_err());
         assert_ne!(random_token(32), random_token(32));
         assert_eq!(token_hash("a").len(), 64);
+        // CSRF tokens are bound to the session.
+        let (s1, s2) = (Uuid::now_v7(), Uuid::now_v7());
+        let csrf = k.csrf_token(s1);
+        assert!(k.verify_csrf(s1, &csrf));
+        assert!(!k.verify_csrf(s2, &csrf));
+        assert!(!k.verify_csrf(s1, "zz"));
+        assert!(!other.verify_csrf(s1, &csrf));
     }
 }

@@ -1,5 +1,6 @@
-//! `souk bench provision`: provisions N merchants end to end and prints latency
-//! percentiles (activation call → merchant active) and throughput.
+//! The `souk bench` subcommands: `provision` (merchants end to end: latency percentiles
+//! and throughput), `events` (commit → WebSocket client latency), `webhooks` (deliveries
+//! per second) and `ui` (server-rendered page latency of the dashboard and admin panel).
 
 use crate::app::{Config, Core};
 use crate::domain::{Currency, Email, Subdomain};
@@ -519,6 +520,422 @@ pub async fn webhooks(
     println!("deliveries succeeded (recorded): {succeeded} of {total}");
     println!("wall time: {secs:.2} s");
     println!("throughput: {:.0} deliveries/s", succeeded as f64 / secs);
+    let _ = node.stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(15), node.task).await;
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
+/// One page of the UI benchmark: a label and the paths to try, first that renders wins
+/// (the page may not be built yet, or may live at one of several addresses).
+struct UiPage {
+    label: &'static str,
+    candidates: Vec<String>,
+}
+
+/// Cookie jar of one signed-in browser session (`name=value` pairs sent back as-is).
+#[derive(Default)]
+struct Jar(std::collections::BTreeMap<String, String>);
+
+impl Jar {
+    fn absorb(&mut self, r: &reqwest::Response) {
+        for v in r.headers().get_all(reqwest::header::SET_COOKIE) {
+            if let Ok(s) = v.to_str()
+                && let Some((k, val)) = s.split(';').next().unwrap_or(s).split_once('=')
+            {
+                self.0.insert(k.trim().to_string(), val.trim().to_string());
+            }
+        }
+    }
+
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// Signs in through the HTML form of `area` (`admin` or `dashboard`), as a browser
+/// would, and returns the session cookies. Errors: the form did not redirect (wrong
+/// credentials, CSRF refusal).
+async fn ui_sign_in(
+    http: &reqwest::Client,
+    base: &str,
+    area: &str,
+    email: &str,
+    password: &str,
+) -> Result<Jar, String> {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("email", email)
+        .append_pair("password", password)
+        .finish();
+    let r = http
+        .post(format!("{base}/{area}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", base)
+        .header("sec-fetch-site", "same-origin")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if r.status() != reqwest::StatusCode::SEE_OTHER {
+        return Err(format!("{area} sign-in answered {}", r.status()));
+    }
+    let mut jar = Jar::default();
+    jar.absorb(&r);
+    Ok(jar)
+}
+
+/// `GET path` with the session cookies; returns the status, the redirect target and the
+/// time until the whole body was read.
+async fn ui_get(
+    http: &reqwest::Client,
+    base: &str,
+    jar: &Jar,
+    path: &str,
+) -> Result<(reqwest::StatusCode, Option<String>, Duration), String> {
+    let t0 = Instant::now();
+    let r = http
+        .get(format!("{base}{path}"))
+        .header(reqwest::header::COOKIE, jar.header())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = r.status();
+    let location = r
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    r.bytes().await.map_err(|e| e.to_string())?;
+    Ok((status, location, t0.elapsed()))
+}
+
+/// `souk bench ui`: one tenant with `products` products (bulk upsert, as the importer
+/// writes), `orders` orders (HTTP API) and `merchants` more pending merchants for the
+/// admin lists; signs an owner into the dashboard and a super admin into the admin panel
+/// through the HTML sign-in forms; then renders every page `iterations` times, one
+/// request at a time, through the real HTTP server with the session cookies, and prints
+/// p50/p95/p99 per page. The time is the round trip on loopback (request sent → whole
+/// body read), i.e. server time plus loopback overhead. Pages that are not built (404)
+/// are listed as skipped. Prints figures; asserts nothing.
+pub async fn ui(
+    mut cfg: Config,
+    products: usize,
+    orders: usize,
+    merchants: usize,
+    iterations: usize,
+) -> Result<(), String> {
+    use crate::domain::{Handle, ProductStatus, Sku};
+    use crate::store::catalog::{ProductInput, VariantInput};
+    if iterations == 0 {
+        return Err("--iterations above 0".into());
+    }
+    cfg.workers = 2;
+    cfg.step_backoff = Duration::from_millis(20);
+    cfg.access_ttl = 3600;
+    cfg.jwt_secret = Some(crate::auth::Secret::new(crate::auth::random_token(48)));
+    let tmp = std::env::temp_dir().join(format!("souk-bench-{}", uuid::Uuid::now_v7()));
+    let node = start_node(cfg.clone(), tmp.join("node")).await?;
+    let base = format!("http://127.0.0.1:{}", node.port);
+    let backend = if cfg.database_url.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    let build = if cfg!(debug_assertions) {
+        "debug build"
+    } else {
+        "release build"
+    };
+    let prefix = format!("u{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let db = node.control.db.clone();
+    let actor = crate::store::audit::Actor::system("bench");
+
+    // The tenant, its owner with a password, and a super admin.
+    let seed_started = Instant::now();
+    let p = node.control.provision(&prefix, 0, "scale").await?;
+    let owner = node.control.owner(&p).await?;
+    let password = crate::auth::random_token(24);
+    let hash = crate::auth::hash_password(&password)?;
+    crate::store::users::set_password(&db, &actor, owner, &hash, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let admin_email = format!("admin@{prefix}.example");
+    crate::demo::create_staff(
+        &db,
+        &admin_email,
+        "Bench Admin",
+        Some(password.clone()),
+        crate::access::PlatformRole::SuperAdmin,
+    )
+    .await?;
+
+    // Products: bulk upserts of 500, the importer's path.
+    let scope = crate::store::TenantDb::new(db.clone(), p.tenant);
+    let bar = indicatif::ProgressBar::new(products as u64).with_message("seeding products");
+    let all: Vec<usize> = (0..products).collect();
+    for chunk in all.chunks(500) {
+        let mut inputs = Vec::with_capacity(chunk.len());
+        for &i in chunk {
+            inputs.push(ProductInput {
+                handle: Handle::parse(&format!("bench-product-{i}")).map_err(|e| e.message)?,
+                title: format!("Bench Product {i}"),
+                body_html: format!("<p>Product number {i} of the UI benchmark.</p>"),
+                vendor: Some(format!("Vendor {}", i % 50)),
+                product_type: Some(format!("Type {}", i % 20)),
+                tags: vec![format!("tag{}", i % 10), "bench".into()],
+                status: if i % 10 == 0 {
+                    ProductStatus::Draft
+                } else {
+                    ProductStatus::Active
+                },
+                options: vec!["Size".into()],
+                featured: false,
+                seo: None,
+                variants: ["S", "M", "L"]
+                    .iter()
+                    .enumerate()
+                    .map(|(v, size)| {
+                        Ok(VariantInput {
+                            sku: Some(
+                                Sku::parse(&format!("BENCH-{i}-{size}")).map_err(|e| e.message)?,
+                            ),
+                            option_values: vec![(*size).to_string()],
+                            price_minor: 1000 + (i as i64 % 90) * 100 + v as i64 * 50,
+                            compare_at_minor: None,
+                            inventory: 10,
+                            barcode: None,
+                            weight_grams: Some(250),
+                        })
+                    })
+                    .collect::<Result<_, String>>()?,
+                images: vec![],
+                collections: vec![],
+            });
+        }
+        let out = scope
+            .upsert_products(&actor, &inputs, "EUR", -1)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !out.failed.is_empty() {
+            return Err(format!("seeding products: {:?}", out.failed.first()));
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+
+    // Orders through the HTTP API, a few in flight.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let token = node.keys.issue(owner, false, Some(p.tenant), false, None)?;
+    for chunk in (0..orders).collect::<Vec<_>>().chunks(8) {
+        let mut inflight = vec![];
+        for &i in chunk {
+            let req = http
+                .post(format!("{base}/api/v1/orders"))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(
+                    serde_json::json!({
+                        "email": format!("buyer{i}@bench.example"),
+                        "line_items": [{ "title": "Bench item", "price_minor": 1250, "quantity": 1 + i % 3 }]
+                    })
+                    .to_string(),
+                );
+            inflight.push(tokio::spawn(async move { req.send().await }));
+        }
+        for t in inflight {
+            let r = t
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            if !r.status().is_success() {
+                return Err(format!("creating an order answered {}", r.status()));
+            }
+        }
+    }
+    // Pending merchants, so the admin lists have rows to page through.
+    for i in 0..merchants {
+        platform::create_merchant(
+            &db,
+            &actor,
+            &NewMerchant {
+                name: format!("Pending Shop {i}"),
+                owner_name: Some("Pending Owner".into()),
+                owner_email: Email::parse(&format!("pending{i}@{prefix}.example"))
+                    .map_err(|e| e.message)?,
+                owner_phone: None,
+                business_address: None,
+                business_city: None,
+                business_postal_code: None,
+                business_country: None,
+                currency: Currency::EUR,
+                handle: None,
+                initial_password_hash: None,
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    }
+    let seed_secs = seed_started.elapsed().as_secs_f64();
+
+    let dash = ui_sign_in(&http, &base, "dashboard", &p.owner_email, &password).await?;
+    let admin = ui_sign_in(&http, &base, "admin", &admin_email, &password).await?;
+    let product_id = scope
+        .list_products(&crate::store::catalog::ProductFilter::default(), 1, 0)
+        .await
+        .map_err(|e| e.to_string())?
+        .0
+        .first()
+        .map(|p| p.id);
+    let dashboard_pages = vec![
+        UiPage {
+            label: "dashboard home",
+            candidates: vec!["/dashboard".into()],
+        },
+        UiPage {
+            label: "products, page 1",
+            candidates: vec!["/dashboard/products".into()],
+        },
+        UiPage {
+            label: "products, search",
+            candidates: vec!["/dashboard/products?q=Bench+Product+4242".into()],
+        },
+        UiPage {
+            label: "product edit",
+            candidates: product_id
+                .map(|id| {
+                    vec![
+                        format!("/dashboard/products/{id}"),
+                        format!("/dashboard/products/{id}/edit"),
+                    ]
+                })
+                .unwrap_or_default(),
+        },
+        UiPage {
+            label: "orders",
+            candidates: vec!["/dashboard/orders".into()],
+        },
+        UiPage {
+            label: "team",
+            candidates: vec!["/dashboard/team".into()],
+        },
+        UiPage {
+            label: "api keys",
+            candidates: vec!["/dashboard/api-keys".into()],
+        },
+        UiPage {
+            label: "webhooks",
+            candidates: vec!["/dashboard/webhooks".into()],
+        },
+        UiPage {
+            label: "onboarding",
+            candidates: vec!["/dashboard/onboarding".into()],
+        },
+        UiPage {
+            label: "imports",
+            candidates: vec!["/dashboard/imports".into()],
+        },
+    ];
+    let admin_pages = vec![
+        UiPage {
+            label: "admin merchants",
+            candidates: vec!["/admin/merchants".into()],
+        },
+        UiPage {
+            label: "admin overview",
+            candidates: vec!["/admin/overview".into()],
+        },
+    ];
+    println!(
+        "ui: 1 tenant with {products} products and {orders} orders, {} merchants, {backend}, {build}; seeded in {seed_secs:.1} s",
+        merchants + 1
+    );
+    println!(
+        "each page rendered {iterations} times, one request at a time, with the session cookies; \
+time = round trip on loopback (request sent → whole body read: server time + loopback), target p95 < 20 ms"
+    );
+    println!(
+        "{:<20} {:<44} {:>5} {:>8} {:>8} {:>8} {:>8}  p95<20ms",
+        "page", "path", "n", "p50 ms", "p95 ms", "p99 ms", "max ms"
+    );
+    let mut skipped = vec![];
+    let mut over = 0;
+    for (jar, pages) in [(&dash, dashboard_pages), (&admin, admin_pages)] {
+        for page in pages {
+            // The first candidate that renders (200), following one same-area redirect
+            // (e.g. the wizard sending to its current step).
+            let mut chosen = None;
+            let mut seen = vec![];
+            for c in &page.candidates {
+                let (status, location, _) = ui_get(&http, &base, jar, c).await?;
+                let path = match (status.as_u16(), location) {
+                    (200, _) => Some(c.clone()),
+                    (301..=308, Some(l))
+                        if l.starts_with('/') && !l.contains("/login") && l != *c =>
+                    {
+                        let (s2, _, _) = ui_get(&http, &base, jar, &l).await?;
+                        (s2 == reqwest::StatusCode::OK).then_some(l)
+                    }
+                    _ => None,
+                };
+                seen.push(format!("{c} → {}", status.as_u16()));
+                if path.is_some() {
+                    chosen = path;
+                    break;
+                }
+            }
+            let Some(path) = chosen else {
+                skipped.push(format!("{} ({})", page.label, seen.join(", ")));
+                continue;
+            };
+            for _ in 0..5 {
+                ui_get(&http, &base, jar, &path).await?;
+            }
+            let mut ms = Vec::with_capacity(iterations);
+            for _ in 0..iterations {
+                let (status, _, d) = ui_get(&http, &base, jar, &path).await?;
+                if status != reqwest::StatusCode::OK {
+                    return Err(format!("{path} answered {status} during the run"));
+                }
+                ms.push(d.as_secs_f64() * 1000.0);
+            }
+            ms.sort_by(f64::total_cmp);
+            let pct = |p: f64| {
+                ms.get(((ms.len() as f64 - 1.0) * p).round() as usize)
+                    .copied()
+                    .unwrap_or(0.0)
+            };
+            let ok = pct(0.95) < 20.0;
+            if !ok {
+                over += 1;
+            }
+            let shown = match product_id {
+                Some(id) => path.replace(&id.to_string(), "{id}"),
+                None => path.clone(),
+            };
+            println!(
+                "{:<20} {:<44} {:>5} {:>8.2} {:>8.2} {:>8.2} {:>8.2}  {}",
+                page.label,
+                shown,
+                ms.len(),
+                pct(0.5),
+                pct(0.95),
+                pct(0.99),
+                pct(1.0),
+                if ok { "yes" } else { "NO" }
+            );
+        }
+    }
+    for s in &skipped {
+        println!("skipped (not built on this revision): {s}");
+    }
+    println!("pages over the p95 target: {over}");
     let _ = node.stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(15), node.task).await;
     let _ = std::fs::remove_dir_all(&tmp);

@@ -21,6 +21,8 @@ use uuid::Uuid;
 pub enum ControlError {
     #[error("unknown theme '{0}'")]
     UnknownTheme(String),
+    #[error("theme '{0}' is disabled")]
+    DisabledTheme(String),
     #[error("unknown plan '{0}'")]
     UnknownPlan(String),
     #[error("{field}: {error}")]
@@ -46,9 +48,7 @@ pub async fn activate(
     plan: &str,
     subdomain: Option<&str>,
 ) -> Result<Uuid, ControlError> {
-    let t = themes
-        .get(theme)
-        .ok_or_else(|| ControlError::UnknownTheme(theme.to_string()))?;
+    let t = enabled_theme(themes, theme)?;
     let p = platform::get_plan(db, plan)
         .await?
         .ok_or_else(|| ControlError::UnknownPlan(plan.to_string()))?;
@@ -77,6 +77,21 @@ pub async fn activate(
     )
     .await?;
     Ok(run)
+}
+
+/// A theme that may be chosen for a new activation. Errors: `UnknownTheme`,
+/// `DisabledTheme`.
+fn enabled_theme(
+    themes: &Themes,
+    id: &str,
+) -> Result<std::sync::Arc<crate::themes::Theme>, ControlError> {
+    themes.get_enabled(id).ok_or_else(|| {
+        if themes.is_disabled(id) {
+            ControlError::DisabledTheme(id.to_string())
+        } else {
+            ControlError::UnknownTheme(id.to_string())
+        }
+    })
 }
 
 /// Derives a free subdomain from a name (`-2`, `-3`… when taken).
@@ -157,9 +172,7 @@ pub async fn import_vendors(
     plan: &str,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<VendorImportReport, ControlError> {
-    themes
-        .get(theme)
-        .ok_or_else(|| ControlError::UnknownTheme(theme.to_string()))?;
+    enabled_theme(themes, theme)?;
     platform::get_plan(db, plan)
         .await?
         .ok_or_else(|| ControlError::UnknownPlan(plan.to_string()))?;
@@ -273,17 +286,29 @@ pub struct ProductImportReport {
     pub updated: usize,
     pub failed: usize,
     pub errors: Vec<FailedRow>,
+    /// True for a preview (`?dry_run=true`): nothing was written.
+    pub dry_run: bool,
+    /// Preview only: products the import would create.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_create: Option<usize>,
+    /// Preview only: existing products (same handle) the import would update.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_update: Option<usize>,
+    /// Preview only: the kept upload, to confirm with
+    /// `POST /api/v1/imports/products/pending/{id}` within an hour.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_import_id: Option<Uuid>,
 }
 
-/// Imports a Shopify (legacy or 2024+) or WooCommerce product CSV into one tenant.
-/// Products are matched by handle, so re-importing updates instead of duplicating.
-pub async fn import_products(
-    scope: &TenantDb,
-    actor: &Actor,
-    bytes: &[u8],
-    currency: &str,
-    max_products: i64,
-) -> Result<ProductImportReport, ControlError> {
+/// A parsed product CSV turned into inputs, with the per-row errors found so far.
+struct PreparedImport {
+    report: ProductImportReport,
+    inputs: Vec<ProductInput>,
+    /// CSV row of each input (for error reports).
+    rows: Vec<usize>,
+}
+
+fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, ControlError> {
     let cur = Currency::parse(currency).unwrap_or(Currency::EUR);
     let ParsedCatalog {
         dialect,
@@ -300,6 +325,10 @@ pub async fn import_products(
         updated: 0,
         failed: 0,
         errors: errors.into_iter().map(FailedRow::from).collect(),
+        dry_run: false,
+        would_create: None,
+        would_update: None,
+        pending_import_id: None,
     };
     let inputs: Vec<ProductInput> = products
         .iter()
@@ -313,6 +342,7 @@ pub async fn import_products(
             status: p.status,
             options: p.options.clone(),
             featured: false,
+            seo: None,
             variants: p
                 .variants
                 .iter()
@@ -367,18 +397,14 @@ pub async fn import_products(
         ok_rows.push(products[i].row);
         ok_inputs.push(input);
     }
-    let out = scope
-        .upsert_products(actor, &ok_inputs, currency, max_products)
-        .await?;
-    report.created = out.created;
-    report.updated = out.updated;
-    for (i, reason) in out.failed {
-        report.errors.push(FailedRow {
-            row: ok_rows[i],
-            column: None,
-            reason,
-        });
-    }
+    Ok(PreparedImport {
+        report,
+        inputs: ok_inputs,
+        rows: ok_rows,
+    })
+}
+
+fn finish_report(report: &mut ProductImportReport) {
     report.errors.sort_by_key(|e| e.row);
     report.failed = report
         .errors
@@ -386,6 +412,78 @@ pub async fn import_products(
         .map(|e| e.row)
         .collect::<HashSet<_>>()
         .len();
+}
+
+/// Imports a Shopify (legacy or 2024+) or WooCommerce product CSV into one tenant.
+/// Products are matched by handle, so re-importing updates instead of duplicating.
+pub async fn import_products(
+    scope: &TenantDb,
+    actor: &Actor,
+    bytes: &[u8],
+    currency: &str,
+    max_products: i64,
+) -> Result<ProductImportReport, ControlError> {
+    let PreparedImport {
+        mut report,
+        inputs,
+        rows,
+    } = prepare_products(bytes, currency)?;
+    let out = scope
+        .upsert_products(actor, &inputs, currency, max_products)
+        .await?;
+    report.created = out.created;
+    report.updated = out.updated;
+    for (i, reason) in out.failed {
+        report.errors.push(FailedRow {
+            row: rows[i],
+            column: None,
+            reason,
+        });
+    }
+    finish_report(&mut report);
+    Ok(report)
+}
+
+/// Dry run of [`import_products`]: parses the file and reports what an import would do
+/// (`would_create`, `would_update`, the row errors, the plan limit) without writing
+/// anything. Conflicts only the database can detect (a SKU already used by another
+/// product of the store) show up at the real import.
+pub async fn preview_products(
+    scope: &TenantDb,
+    bytes: &[u8],
+    currency: &str,
+    max_products: i64,
+) -> Result<ProductImportReport, ControlError> {
+    let PreparedImport {
+        mut report,
+        inputs,
+        rows,
+    } = prepare_products(bytes, currency)?;
+    let handles: Vec<String> = inputs
+        .iter()
+        .map(|p| p.handle.as_str().to_string())
+        .collect();
+    let existing = scope.existing_product_handles(&handles).await?;
+    let mut count = scope.count_products().await?;
+    let (mut create, mut update) = (0, 0);
+    for (i, h) in handles.iter().enumerate() {
+        if existing.contains(h) {
+            update += 1;
+        } else if max_products >= 0 && count >= max_products {
+            report.errors.push(FailedRow {
+                row: rows[i],
+                column: None,
+                reason: format!("the plan allows at most {max_products} products"),
+            });
+        } else {
+            count += 1;
+            create += 1;
+        }
+    }
+    report.dry_run = true;
+    report.would_create = Some(create);
+    report.would_update = Some(update);
+    finish_report(&mut report);
     Ok(report)
 }
 
@@ -402,4 +500,112 @@ pub async fn plan_limit(db: &Db, tenant: Uuid, name: &str) -> Result<i64, Contro
         .ok_or(StoreError::NotFound)?;
     let limits: serde_json::Value = serde_json::from_str(&m.limits).unwrap_or_default();
     Ok(limits.get(name).and_then(|v| v.as_i64()).unwrap_or(-1))
+}
+
+/// Applies stored theme rows changed since `seen` (id → `updated_at` already applied):
+/// at start (empty `seen`) it loads every uploaded theme and disabled flag; later calls
+/// pick up uploads and toggles made through another node. A stored archive that no
+/// longer validates is logged and skipped.
+pub async fn sync_themes(
+    db: &Db,
+    themes: &Themes,
+    seen: &mut std::collections::HashMap<String, i64>,
+) -> Result<(), ControlError> {
+    for row in platform::theme_rows(db).await? {
+        if seen.get(&row.id) == Some(&row.updated_at) {
+            continue;
+        }
+        seen.insert(row.id.clone(), row.updated_at);
+        if let Some(archive) = &row.archive {
+            match crate::themes::Theme::from_zip(archive) {
+                Ok(t) => {
+                    if let Err(e) = themes.install(t) {
+                        tracing::warn!(theme = %row.id, error = %e, "stored theme skipped");
+                        continue;
+                    }
+                }
+                Err(errors) => {
+                    tracing::warn!(theme = %row.id, errors = ?errors, "stored theme no longer validates; skipped");
+                    continue;
+                }
+            }
+        }
+        themes.set_enabled(&row.id, row.enabled);
+    }
+    Ok(())
+}
+
+/// Validates an uploaded theme zip, stores it and installs it at once. Errors:
+/// `Err(Ok(reasons))` with every problem found; `Err(Err(store error))`.
+pub async fn install_theme(
+    db: &Db,
+    actor: &Actor,
+    themes: &Themes,
+    archive: &[u8],
+) -> Result<crate::themes::ThemeManifest, Result<Vec<String>, ControlError>> {
+    let theme = crate::themes::Theme::from_zip(archive).map_err(Ok)?;
+    let manifest = theme.manifest.clone();
+    if themes.get(&manifest.id).is_some_and(|t| t.builtin) {
+        return Err(Ok(vec![format!(
+            "config.json: id '{}' is a built-in theme and cannot be replaced",
+            manifest.id
+        )]));
+    }
+    platform::save_theme_archive(db, actor, &manifest.id, &manifest.name, archive)
+        .await
+        .map_err(|e| Err(e.into()))?;
+    themes.install(theme).map_err(|e| Ok(vec![e]))?;
+    themes.set_enabled(&manifest.id, true);
+    Ok(manifest)
+}
+
+/// A failed row of a stored vendor import: the report's reasons plus the row's original
+/// cells, so the failed rows can be downloaded, fixed and uploaded again.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct FailedVendorRow {
+    pub row: usize,
+    /// The columns named by the errors (comma-separated), if any.
+    pub column: Option<String>,
+    /// Every reason for this row, joined with "; ".
+    pub reason: String,
+    /// The record's cells as uploaded.
+    pub values: Vec<String>,
+}
+
+/// Groups a report's errors by row and attaches each row's original cells. Returns the
+/// file's header and the failed rows in row order.
+pub fn failed_vendor_rows(
+    bytes: &[u8],
+    report: &VendorImportReport,
+) -> (Vec<String>, Vec<FailedVendorRow>) {
+    let (header, records) = match crate::import::Table::read(bytes) {
+        Ok(t) => (t.headers, t.records),
+        Err(_) => (vec![], vec![]),
+    };
+    let mut out: Vec<FailedVendorRow> = vec![];
+    for e in &report.errors {
+        match out.last_mut() {
+            Some(last) if last.row == e.row => {
+                last.reason = format!("{}; {}", last.reason, e.reason);
+                if let Some(c) = &e.column {
+                    last.column = Some(match &last.column {
+                        Some(prev) if !prev.split(", ").any(|p| p == c) => format!("{prev}, {c}"),
+                        Some(prev) => prev.clone(),
+                        None => c.clone(),
+                    });
+                }
+            }
+            _ => out.push(FailedVendorRow {
+                row: e.row,
+                column: e.column.clone(),
+                reason: e.reason.clone(),
+                values: records
+                    .iter()
+                    .find(|(line, _)| *line == e.row)
+                    .map(|(_, r)| r.iter().map(str::to_string).collect())
+                    .unwrap_or_default(),
+            }),
+        }
+    }
+    (header, out)
 }

@@ -160,8 +160,9 @@ pub async fn seed(app: &Application, port: u16) -> Result<(), String> {
             "  {name:16} http://{handle}.{base}:{port}/   or   http://{base}:{port}/s/{handle}/"
         );
     }
+    println!("Admin panel:      http://{base}:{port}/admin   (the platform admin above)");
     println!(
-        "Demo merchant owners sign in as owner@<handle>.example with password demo-owner-password."
+        "Merchant dashboard: http://{base}:{port}/dashboard   (owners sign in as owner@<handle>.example with password demo-owner-password, then choose their own)"
     );
     Ok(())
 }

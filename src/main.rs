@@ -193,6 +193,21 @@ enum BenchCmd {
         #[arg(long, default_value_t = 128)]
         concurrency: usize,
     },
+    /// Seed one tenant with many products, sign a member and an admin in, render each
+    /// dashboard and admin page N times through the HTTP server with the session cookies,
+    /// and print p50/p95/p99 per page (loopback round trip; target p95 < 20 ms).
+    Ui {
+        #[arg(long, default_value_t = 10_000)]
+        products: usize,
+        #[arg(long, default_value_t = 200)]
+        orders: usize,
+        /// Extra pending merchants for the admin lists.
+        #[arg(long, default_value_t = 300)]
+        merchants: usize,
+        /// Requests per page.
+        #[arg(long, default_value_t = 200)]
+        iterations: usize,
+    },
 }
 
 fn init_tracing(filter: &str, json: bool) {
@@ -385,6 +400,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             endpoints,
             concurrency,
         }) => souk::bench::webhooks(cfg, events, endpoints, concurrency).await,
+        Command::Bench(BenchCmd::Ui {
+            products,
+            orders,
+            merchants,
+            iterations,
+        }) => souk::bench::ui(cfg, products, orders, merchants, iterations).await,
     }
 }
 

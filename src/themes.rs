@@ -7,8 +7,11 @@
 
 use minijinja::Environment;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::sync::{Arc, RwLock};
 
 /// One declared setting of a theme (`config.json` → `settings[]`).
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -34,8 +37,10 @@ pub struct ThemeManifest {
 /// A loaded theme.
 pub struct Theme {
     pub manifest: ThemeManifest,
-    pub stylesheet: &'static str,
-    pub preview_svg: &'static str,
+    pub stylesheet: Cow<'static, str>,
+    pub preview_svg: Cow<'static, str>,
+    /// Embedded in the binary (cannot be replaced by an upload).
+    pub builtin: bool,
     env: Environment<'static>,
 }
 
@@ -137,9 +142,231 @@ macro_rules! embed_theme {
     };
 }
 
-/// The registry of built-in themes, by id.
-pub struct Themes {
+/// The templates every theme must provide (the ones the built-in themes have).
+pub const REQUIRED_TEMPLATES: &[&str] = &[
+    "layout.html",
+    "home.html",
+    "catalog.html",
+    "product.html",
+    "not_found.html",
+    "unavailable.html",
+];
+
+/// Upper bounds for an uploaded theme archive (zip bombs, runaway uploads).
+const MAX_ENTRIES: usize = 200;
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
+const MAX_TOTAL_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A theme's listing entry: the manifest plus its state.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ThemeInfo {
+    #[serde(flatten)]
+    pub manifest: ThemeManifest,
+    /// Offered at activation (disabled themes keep serving the stores already using them).
+    pub enabled: bool,
+    /// Embedded in the binary; uploaded themes are `false`.
+    pub builtin: bool,
+    /// Templates the theme provides.
+    pub templates: Vec<String>,
+}
+
+/// A fuel-limited, autoescaping environment with `templates`, plus the reason of every
+/// template that did not compile (those are left out).
+fn build_env(
+    manifest_id: &str,
+    templates: Vec<(String, String)>,
+) -> (Environment<'static>, Vec<String>) {
+    let mut env = Environment::new();
+    env.set_fuel(Some(200_000));
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    let mut errors = vec![];
+    for (name, src) in templates {
+        if let Err(e) = env.add_template_owned(name.clone(), src) {
+            errors.push(format!(
+                "theme {manifest_id}: template {name} does not compile: {e}"
+            ));
+        }
+    }
+    (env, errors)
+}
+
+impl Theme {
+    /// Builds a theme from an uploaded zip archive: `config.json` (the [`ThemeManifest`]
+    /// shape), `style.css`, `preview.svg` and `templates/*.html` with at least
+    /// [`REQUIRED_TEMPLATES`]. Files may sit under one top-level folder. Errors: every
+    /// problem found (not only the first), as human-readable reasons.
+    pub fn from_zip(bytes: &[u8]) -> Result<Theme, Vec<String>> {
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+            .map_err(|e| vec![format!("the file is not a readable zip archive: {e}")])?;
+        if archive.len() > MAX_ENTRIES {
+            return Err(vec![format!(
+                "the archive has {} entries; at most {MAX_ENTRIES} are allowed",
+                archive.len()
+            )]);
+        }
+        let mut files: BTreeMap<String, String> = BTreeMap::new();
+        let mut errors = vec![];
+        let mut total = 0u64;
+        for i in 0..archive.len() {
+            let mut f = match archive.by_index(i) {
+                Ok(f) => f,
+                Err(e) => {
+                    errors.push(format!("entry {i} cannot be read: {e}"));
+                    continue;
+                }
+            };
+            if f.is_dir() {
+                continue;
+            }
+            let name = match f.name() {
+                Ok(n) => n.replace('\\', "/"),
+                Err(e) => {
+                    errors.push(format!("entry {i} has an unreadable name: {e}"));
+                    continue;
+                }
+            };
+            let mut buf = Vec::new();
+            let read = (&mut f)
+                .take(MAX_FILE_BYTES + 1)
+                .read_to_end(&mut buf)
+                .map_err(|e| e.to_string());
+            match read {
+                Err(e) => errors.push(format!("{name}: cannot be decompressed: {e}")),
+                Ok(n) if n as u64 > MAX_FILE_BYTES => {
+                    errors.push(format!("{name}: larger than {MAX_FILE_BYTES} bytes"))
+                }
+                Ok(n) => {
+                    total += n as u64;
+                    if total > MAX_TOTAL_BYTES {
+                        return Err(vec![format!(
+                            "the archive unpacks to more than {MAX_TOTAL_BYTES} bytes"
+                        )]);
+                    }
+                    match String::from_utf8(buf) {
+                        Ok(text) => drop(files.insert(name, text)),
+                        Err(_) => errors.push(format!("{name}: not UTF-8 text")),
+                    }
+                }
+            }
+        }
+        // Accept a single top-level folder (`mytheme/config.json`).
+        if !files.contains_key("config.json")
+            && let Some(prefix) = files
+                .keys()
+                .find(|k| k.ends_with("/config.json") && k.matches('/').count() == 1)
+                .map(|k| k.trim_end_matches("config.json").to_string())
+        {
+            files = files
+                .into_iter()
+                .filter_map(|(k, v)| k.strip_prefix(&prefix).map(|k| (k.to_string(), v)))
+                .collect();
+        }
+        let manifest = match files.get("config.json") {
+            None => {
+                errors.push("config.json is missing".into());
+                None
+            }
+            Some(c) => match serde_json::from_str::<ThemeManifest>(c) {
+                Ok(m) => {
+                    let id_ok = (2..=40).contains(&m.id.len())
+                        && m.id
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                        && !m.id.starts_with('-');
+                    if !id_ok {
+                        errors.push(format!(
+                            "config.json: id '{}' must be 2–40 characters of a-z, 0-9 and '-'",
+                            m.id
+                        ));
+                    }
+                    if m.name.trim().is_empty() {
+                        errors.push("config.json: name must not be empty".into());
+                    }
+                    for s in &m.settings {
+                        if !["color", "font", "text", "image_url"].contains(&s.kind.as_str()) {
+                            errors.push(format!(
+                                "config.json: setting '{}' has unknown type '{}' (color, font, text or image_url)",
+                                s.id, s.kind
+                            ));
+                        }
+                    }
+                    Some(m)
+                }
+                Err(e) => {
+                    errors.push(format!("config.json is not a valid theme manifest: {e}"));
+                    None
+                }
+            },
+        };
+        for needed in ["style.css", "preview.svg"] {
+            if !files.contains_key(needed) {
+                errors.push(format!("{needed} is missing"));
+            }
+        }
+        for t in REQUIRED_TEMPLATES {
+            if !files.contains_key(&format!("templates/{t}")) {
+                errors.push(format!("templates/{t} is missing"));
+            }
+        }
+        let templates: Vec<(String, String)> = files
+            .iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix("templates/")
+                    .filter(|n| n.ends_with(".html") && !n.contains('/'))
+                    .map(|n| (n.to_string(), v.clone()))
+            })
+            .collect();
+        let id = manifest
+            .as_ref()
+            .map(|m| m.id.clone())
+            .unwrap_or_else(|| "upload".into());
+        let (env, mut compile_errors) = build_env(&id, templates);
+        errors.append(&mut compile_errors);
+        // A smoke render with an empty context catches what compiling cannot: unknown
+        // filters, tests, functions and missing extended/included templates (on the
+        // paths an empty store takes).
+        for name in REQUIRED_TEMPLATES {
+            if let Ok(t) = env.get_template(name)
+                && let Err(e) = t.render(minijinja::context! {})
+                && matches!(
+                    e.kind(),
+                    minijinja::ErrorKind::UnknownFilter
+                        | minijinja::ErrorKind::UnknownTest
+                        | minijinja::ErrorKind::UnknownFunction
+                        | minijinja::ErrorKind::UnknownMethod
+                        | minijinja::ErrorKind::TemplateNotFound
+                )
+            {
+                errors.push(format!("template {name} does not render: {e}"));
+            }
+        }
+        match manifest {
+            Some(manifest) if errors.is_empty() => Ok(Theme {
+                manifest,
+                stylesheet: Cow::Owned(files.remove("style.css").unwrap_or_default()),
+                preview_svg: Cow::Owned(files.remove("preview.svg").unwrap_or_default()),
+                builtin: false,
+                env,
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    /// Names of the theme's templates.
+    pub fn template_names(&self) -> Vec<String> {
+        self.env.templates().map(|(n, _)| n.to_string()).collect()
+    }
+}
+
+struct Registry {
     themes: BTreeMap<String, Arc<Theme>>,
+    disabled: BTreeSet<String>,
+}
+
+/// The registry of themes by id: the built-in ones plus uploaded ones, updatable at
+/// runtime (uploads, enable/disable) behind a lock held only for map operations.
+pub struct Themes {
+    inner: RwLock<Registry>,
     /// [`DEFAULT_THEME`], checked present at load.
     default: Arc<Theme>,
 }
@@ -155,19 +382,23 @@ impl Themes {
         for (config, css, svg, templates) in [embed_theme!("classic"), embed_theme!("midnight")] {
             let manifest: ThemeManifest =
                 serde_json::from_str(config).map_err(|e| format!("theme config.json: {e}"))?;
-            let mut env = Environment::new();
-            env.set_fuel(Some(200_000));
-            env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
-            for (name, src) in templates {
-                env.add_template(name, src)
-                    .map_err(|e| format!("theme {}: template {name}: {e}", manifest.id))?;
+            let (env, errors) = build_env(
+                &manifest.id,
+                templates
+                    .iter()
+                    .map(|(n, s)| (n.to_string(), s.to_string()))
+                    .collect(),
+            );
+            if !errors.is_empty() {
+                return Err(errors.join("; "));
             }
             themes.insert(
                 manifest.id.clone(),
                 Arc::new(Theme {
                     manifest,
-                    stylesheet: css,
-                    preview_svg: svg,
+                    stylesheet: Cow::Borrowed(css),
+                    preview_svg: Cow::Borrowed(svg),
+                    builtin: true,
                     env,
                 }),
             );
@@ -176,11 +407,41 @@ impl Themes {
             .get(DEFAULT_THEME)
             .cloned()
             .ok_or_else(|| format!("default theme '{DEFAULT_THEME}' is not embedded"))?;
-        Ok(Self { themes, default })
+        Ok(Self {
+            inner: RwLock::new(Registry {
+                themes,
+                disabled: BTreeSet::new(),
+            }),
+            default,
+        })
     }
 
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Any known theme, enabled or not (stores already on a disabled theme keep it).
     pub fn get(&self, id: &str) -> Option<Arc<Theme>> {
-        self.themes.get(id).cloned()
+        self.read().themes.get(id).cloned()
+    }
+
+    /// A theme that may be chosen for a new activation: known and enabled.
+    pub fn get_enabled(&self, id: &str) -> Option<Arc<Theme>> {
+        let r = self.read();
+        if r.disabled.contains(id) {
+            return None;
+        }
+        r.themes.get(id).cloned()
+    }
+
+    /// Is `id` known but disabled?
+    pub fn is_disabled(&self, id: &str) -> bool {
+        let r = self.read();
+        r.themes.contains_key(id) && r.disabled.contains(id)
     }
 
     /// The theme for `id`, falling back to the default theme.
@@ -189,7 +450,53 @@ impl Themes {
             .unwrap_or_else(|| self.default.clone())
     }
 
+    /// Manifests of every theme, enabled or not, by id.
     pub fn list(&self) -> Vec<ThemeManifest> {
-        self.themes.values().map(|t| t.manifest.clone()).collect()
+        self.read()
+            .themes
+            .values()
+            .map(|t| t.manifest.clone())
+            .collect()
+    }
+
+    /// Every theme with its state, by id.
+    pub fn infos(&self) -> Vec<ThemeInfo> {
+        let r = self.read();
+        r.themes
+            .values()
+            .map(|t| ThemeInfo {
+                manifest: t.manifest.clone(),
+                enabled: !r.disabled.contains(&t.manifest.id),
+                builtin: t.builtin,
+                templates: t.template_names(),
+            })
+            .collect()
+    }
+
+    /// Enables or disables a known theme. Returns false for an unknown id.
+    pub fn set_enabled(&self, id: &str, enabled: bool) -> bool {
+        let mut w = self.write();
+        if !w.themes.contains_key(id) {
+            return false;
+        }
+        if enabled {
+            w.disabled.remove(id);
+        } else {
+            w.disabled.insert(id.to_string());
+        }
+        true
+    }
+
+    /// Adds (or replaces) an uploaded theme. Errors: the id of a built-in theme.
+    pub fn install(&self, theme: Theme) -> Result<(), String> {
+        let mut w = self.write();
+        let id = theme.manifest.id.clone();
+        if w.themes.get(&id).is_some_and(|t| t.builtin) {
+            return Err(format!(
+                "config.json: id '{id}' is a built-in theme and cannot be replaced"
+            ));
+        }
+        w.themes.insert(id, Arc::new(theme));
+        Ok(())
     }
 }

@@ -157,11 +157,14 @@ pub struct AuditFilter {
     /// Inclusive bounds, microseconds since the epoch.
     pub since: Option<i64>,
     pub until: Option<i64>,
+    /// The actor's label (a user's e-mail), case-insensitive exact match.
+    pub actor_label: Option<String>,
 }
 
 const COLS: &str = "id, tenant_id, actor_type, actor_id, actor_label, action, resource_type, resource_id, ip, before, after, created_at";
 const WHERE: &str = "($1 is null or tenant_id = $1) and ($2 is null or actor_id = $2) \
-    and ($3 is null or action = $3 or action like $4) and ($5 is null or created_at >= $5) and ($6 is null or created_at <= $6)";
+    and ($3 is null or action = $3 or action like $4) and ($5 is null or created_at >= $5) and ($6 is null or created_at <= $6) \
+    and ($7 is null or lower(actor_label) = $7)";
 
 fn action_like(f: &AuditFilter) -> Option<String> {
     f.action
@@ -179,7 +182,7 @@ pub async fn list_all(
 ) -> StoreResult<(Vec<AuditEntry>, i64)> {
     let like = action_like(f);
     let rows: Vec<AuditRow> = dispatch!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {COLS} from audit_log where {WHERE} order by created_at desc, id desc limit $7 offset $8"
+        "select {COLS} from audit_log where {WHERE} order by created_at desc, id desc limit $8 offset $9"
     )))
     .bind(f.tenant)
     .bind(f.actor_id)
@@ -187,6 +190,7 @@ pub async fn list_all(
     .bind(&like)
     .bind(f.since)
     .bind(f.until)
+    .bind(f.actor_label.as_ref().map(|a| a.to_lowercase()))
     .bind(limit)
     .bind(offset)
     .fetch_all(p)
@@ -200,6 +204,7 @@ pub async fn list_all(
     .bind(&like)
     .bind(f.since)
     .bind(f.until)
+    .bind(f.actor_label.as_ref().map(|a| a.to_lowercase()))
     .fetch_one(p)
     .await)?;
     Ok((rows.into_iter().map(Into::into).collect(), total))
@@ -215,7 +220,7 @@ impl TenantDb {
     ) -> StoreResult<(Vec<AuditEntry>, i64)> {
         let like = action_like(f);
         let rows: Vec<AuditRow> = crate::tenant_query!(self, read, p => sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "select {COLS} from audit_log where tenant_id = $1 and {WHERE} order by created_at desc, id desc limit $7 offset $8"
+            "select {COLS} from audit_log where tenant_id = $1 and {WHERE} order by created_at desc, id desc limit $8 offset $9"
         )))
         .bind(self.tenant)
         .bind(f.actor_id)
@@ -223,6 +228,7 @@ impl TenantDb {
         .bind(&like)
         .bind(f.since)
         .bind(f.until)
+        .bind(f.actor_label.as_ref().map(|a| a.to_lowercase()))
         .bind(limit)
         .bind(offset)
         .fetch_all(p)
@@ -236,6 +242,7 @@ impl TenantDb {
         .bind(&like)
         .bind(f.since)
         .bind(f.until)
+        .bind(f.actor_label.as_ref().map(|a| a.to_lowercase()))
         .fetch_one(p)
         .await)?;
         Ok((rows.into_iter().map(Into::into).collect(), total))

@@ -24,6 +24,8 @@ struct ProductRow {
     status: String,
     options: String,
     featured: bool,
+    seo_title: Option<String>,
+    seo_description: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -117,6 +119,10 @@ pub struct Product {
     /// Option names (e.g. `["Size","Color"]`), empty for single-variant products.
     pub options: Vec<String>,
     pub featured: bool,
+    /// Title for search results; `null` means the product title.
+    pub seo_title: Option<String>,
+    /// Description for search results; `null` means the product description.
+    pub seo_description: Option<String>,
     pub variants: Vec<Variant>,
     pub images: Vec<Image>,
     /// RFC 3339.
@@ -143,6 +149,13 @@ pub struct ImageInput {
     pub alt: Option<String>,
 }
 
+/// A product's search-engine listing (each part `None` falls back to the product's own).
+#[derive(Debug, Clone, Default)]
+pub struct Seo {
+    pub title: Option<String>,
+    pub description: Option<String>,
+}
+
 /// A validated product to write (create, full update or import upsert).
 #[derive(Debug, Clone)]
 pub struct ProductInput {
@@ -155,6 +168,9 @@ pub struct ProductInput {
     pub status: ProductStatus,
     pub options: Vec<String>,
     pub featured: bool,
+    /// The search-engine listing to set; `None` keeps the stored one on update (imports
+    /// carry none) and stores none on create.
+    pub seo: Option<Seo>,
     pub variants: Vec<VariantInput>,
     pub images: Vec<ImageInput>,
     /// Collections to add the product to, as `(handle, title)`; created when missing.
@@ -202,13 +218,16 @@ pub struct ProductFilter {
     pub q: Option<String>,
     pub vendor: Option<String>,
     pub featured: Option<bool>,
+    /// Exact product type.
+    pub product_type: Option<String>,
 }
 
 const VARIANTS_OF: &str = "select id, product_id, sku, title, option_values, price_minor, compare_at_minor, currency, inventory, barcode, weight_grams, position from variants where tenant_id = ";
 const IMAGES_OF: &str =
     "select id, product_id, url, alt, position from product_images where tenant_id = ";
-const PRODUCT_COLS: &str = "id, handle, title, body_html, vendor, product_type, tags, status, options, featured, created_at, updated_at";
-const WHERE: &str = "tenant_id = $1 and ($2 is null or status = $2) and ($3 is null or lower(title) like $3 or handle like $3) and ($4 is null or vendor = $4) and ($5 is null or featured = $5)";
+const PRODUCT_COLS: &str = "id, handle, title, body_html, vendor, product_type, tags, status, options, featured, seo_title, seo_description, created_at, updated_at";
+const PRODUCTS_OF: &str = "select id, handle, title, body_html, vendor, product_type, tags, status, options, featured, seo_title, seo_description, created_at, updated_at from products where tenant_id = ";
+const WHERE: &str = "tenant_id = $1 and ($2 is null or status = $2) and ($3 is null or lower(title) like $3 or handle like $3) and ($4 is null or vendor = $4) and ($5 is null or featured = $5) and ($6 is null or product_type = $6)";
 
 impl TenantDb {
     /// Lists products, newest first, with variants and images. Returns `(page, total)`.
@@ -220,14 +239,18 @@ impl TenantDb {
     ) -> StoreResult<(Vec<Product>, i64)> {
         let q = f.q.as_ref().map(|q| format!("%{}%", q.to_lowercase()));
         let status = f.status.map(|s| s.as_str());
+        if q.is_some() {
+            return self.search_products(f, &q, status, limit, offset).await;
+        }
         let rows = crate::tenant_query!(self, read, p => sqlx::query_as::<_, ProductRow>(sqlx::AssertSqlSafe(format!(
-            "select {PRODUCT_COLS} from products where {WHERE} order by created_at desc, id desc limit $6 offset $7"
+            "select {PRODUCT_COLS} from products where {WHERE} order by created_at desc, id desc limit $7 offset $8"
         )))
         .bind(self.tenant)
         .bind(status)
         .bind(&q)
         .bind(&f.vendor)
         .bind(f.featured)
+        .bind(&f.product_type)
         .bind(limit)
         .bind(offset)
         .fetch_all(p)
@@ -238,8 +261,62 @@ impl TenantDb {
             .bind(&q)
             .bind(&f.vendor)
             .bind(f.featured)
+            .bind(&f.product_type)
             .fetch_one(p)
             .await)?;
+        let products = self.hydrate(rows).await?;
+        Ok((products, total))
+    }
+
+    /// A search page in one scan: a text search (`lower(title) like` / `handle like`) cannot
+    /// use an index, so the page ids and the total come from one query (`count(*) over ()`,
+    /// sorting only `(id, created_at)`), then the page's rows are read by id. Without this
+    /// the page query and the count query each scanned every product of the tenant.
+    async fn search_products(
+        &self,
+        f: &ProductFilter,
+        q: &Option<String>,
+        status: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<(Vec<Product>, i64)> {
+        let hits: Vec<(Uuid, i64)> = crate::tenant_query!(self, read, p => sqlx::query_as::<_, (Uuid, i64)>(sqlx::AssertSqlSafe(format!(
+            "select id, count(*) over () from products where {WHERE} order by created_at desc, id desc limit $7 offset $8"
+        )))
+        .bind(self.tenant)
+        .bind(status)
+        .bind(q)
+        .bind(&f.vendor)
+        .bind(f.featured)
+        .bind(&f.product_type)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(p)
+        .await)?;
+        let total = match hits.first() {
+            Some((_, n)) => *n,
+            // Past the last page: the window saw no rows, so count separately.
+            None if offset > 0 => {
+                crate::tenant_query!(self, read, p => sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from products where {WHERE}")))
+                .bind(self.tenant)
+                .bind(status)
+                .bind(q)
+                .bind(&f.vendor)
+                .bind(f.featured)
+                .bind(&f.product_type)
+                .fetch_one(p)
+                .await)?
+            }
+            None => 0,
+        };
+        if hits.is_empty() {
+            return Ok((vec![], total));
+        }
+        let ids: Vec<Uuid> = hits.iter().map(|(id, _)| *id).collect();
+        let mut rows = crate::tenant_query!(self, read, p => fetch_in!(p, ProductRow, PRODUCTS_OF, "id", self.tenant, &ids, ""))?;
+        let rank: std::collections::HashMap<Uuid, usize> =
+            ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        rows.sort_by_key(|r| rank.get(&r.id).copied().unwrap_or(usize::MAX));
         let products = self.hydrate(rows).await?;
         Ok((products, total))
     }
@@ -379,6 +456,54 @@ impl TenantDb {
         Ok(product)
     }
 
+    /// Sets the status of several products in one transaction: per product that changed,
+    /// an audit entry (`product.updated`, status before/after) and a `product.updated`
+    /// event with the product as the API returns it. Returns `(updated ids, ids not found in
+    /// this tenant)`; a product already in `status` counts as updated without a new event.
+    pub async fn set_products_status(
+        &self,
+        actor: &Actor,
+        ids: &[Uuid],
+        status: ProductStatus,
+    ) -> StoreResult<(Vec<Uuid>, Vec<Uuid>)> {
+        let mut tx = self.begin().await?;
+        let (mut done, mut missing) = (vec![], vec![]);
+        let now = now_micros();
+        for id in ids {
+            let Some(before) = self.get_product_tx(&mut tx, *id).await? else {
+                missing.push(*id);
+                continue;
+            };
+            done.push(*id);
+            if before.status == status {
+                continue;
+            }
+            exec_tx!(&mut tx, c => sqlx::query("update products set status = $3, updated_at = $4 where tenant_id = $1 and id = $2")
+                .bind(self.tenant)
+                .bind(*id)
+                .bind(status.as_str())
+                .bind(now)
+                .execute(&mut **c)
+                .await)?;
+            let after = self
+                .get_product_tx(&mut tx, *id)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            audit::record(
+                &mut tx,
+                Some(self.tenant),
+                actor,
+                Change::new("product.updated", "product", id)
+                    .before(serde_json::json!({ "status": before.status.as_str() }))
+                    .after(serde_json::json!({ "status": status.as_str(), "bulk": true })),
+            )
+            .await?;
+            events::emit_resource(&mut tx, Some(self.tenant), "product.updated", &after).await?;
+        }
+        tx.commit().await?;
+        Ok((done, missing))
+    }
+
     /// Deletes a product (variants and images cascade); emits `product.deleted` carrying
     /// the product as it was. Errors: `NotFound`.
     pub async fn delete_product(&self, actor: &Actor, id: Uuid) -> StoreResult<()> {
@@ -492,8 +617,8 @@ impl TenantDb {
         let id = new_id();
         let now = now_micros();
         exec_tx!(tx, c => sqlx::query(
-            "insert into products (id, tenant_id, handle, title, body_html, vendor, product_type, tags, status, options, featured, created_at, updated_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+            "insert into products (id, tenant_id, handle, title, body_html, vendor, product_type, tags, status, options, featured, seo_title, seo_description, created_at, updated_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14, $12, $12)",
         )
         .bind(id)
         .bind(self.tenant)
@@ -507,6 +632,8 @@ impl TenantDb {
         .bind(to_json(&input.options))
         .bind(input.featured)
         .bind(now)
+        .bind(input.seo.as_ref().and_then(|s| s.title.clone()))
+        .bind(input.seo.as_ref().and_then(|s| s.description.clone()))
         .execute(&mut **c)
         .await)
         .map_err(|e| StoreError::on_unique(e, &[("handle", "handle")]))?;
@@ -542,6 +669,17 @@ impl TenantDb {
         .map_err(|e| StoreError::on_unique(e, &[("handle", "handle")]))?;
         if r == 0 {
             return Err(StoreError::NotFound);
+        }
+        if let Some(seo) = &input.seo {
+            exec_tx!(tx, c => sqlx::query(
+                "update products set seo_title = $3, seo_description = $4 where tenant_id = $1 and id = $2",
+            )
+            .bind(self.tenant)
+            .bind(id)
+            .bind(&seo.title)
+            .bind(&seo.description)
+            .execute(&mut **c)
+            .await)?;
         }
         for sql in [
             "delete from variants where tenant_id = $1 and product_id = $2",
@@ -723,6 +861,8 @@ fn assemble(
                     .map_err(|e| StoreError::Corrupt(e.message))?,
                 options: from_json(&r.options)?,
                 featured: r.featured,
+                seo_title: r.seo_title,
+                seo_description: r.seo_description,
                 created_at: super::micros_to_rfc3339(r.created_at),
                 updated_at: super::micros_to_rfc3339(r.updated_at),
             })

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod catalog;
 pub mod events;
 pub mod jobs;
+pub mod onboarding;
 pub mod orders;
 pub mod platform;
 pub mod provisioning;

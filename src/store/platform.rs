@@ -232,6 +232,16 @@ pub struct MerchantFilter {
     /// Case-insensitive substring of name, handle or owner e-mail.
     pub q: Option<String>,
     pub plan: Option<String>,
+    pub theme: Option<String>,
+}
+
+/// A merchant of the admin list with the duration of its latest provisioning run.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MerchantListRow {
+    #[sqlx(flatten)]
+    pub merchant: Merchant,
+    /// Milliseconds of the newest provisioning run (null until one finished).
+    pub provisioning_ms: Option<i64>,
 }
 
 /// Lists merchants newest first. Returns `(page, total matching)`.
@@ -240,15 +250,18 @@ pub async fn list_merchants(
     f: &MerchantFilter,
     limit: i64,
     offset: i64,
-) -> StoreResult<(Vec<Merchant>, i64)> {
+) -> StoreResult<(Vec<MerchantListRow>, i64)> {
     let q = f.q.as_ref().map(|q| format!("%{}%", q.to_lowercase()));
-    const WHERE: &str = "($1 is null or status = $1) and ($2 is null or lower(name) like $2 or handle like $2 or owner_email like $2) and ($3 is null or plan_id = $3)";
-    let rows = dispatch!(db, p => sqlx::query_as::<_, Merchant>(sqlx::AssertSqlSafe(format!(
-        "select * from tenants where {WHERE} order by created_at desc, id desc limit $4 offset $5"
+    const WHERE: &str = "($1 is null or status = $1) and ($2 is null or lower(name) like $2 or handle like $2 or owner_email like $2) and ($3 is null or plan_id = $3) and ($4 is null or theme_id = $4)";
+    let rows = dispatch!(db, p => sqlx::query_as::<_, MerchantListRow>(sqlx::AssertSqlSafe(format!(
+        "select t.*, (select r.duration_ms from provisioning_runs r where r.tenant_id = t.id
+             order by r.created_at desc, r.id desc limit 1) as provisioning_ms
+         from tenants t where {WHERE} order by created_at desc, id desc limit $5 offset $6"
     )))
     .bind(&f.status)
     .bind(&q)
     .bind(&f.plan)
+    .bind(&f.theme)
     .bind(limit)
     .bind(offset)
     .fetch_all(p)
@@ -257,6 +270,7 @@ pub async fn list_merchants(
         .bind(&f.status)
         .bind(&q)
         .bind(&f.plan)
+        .bind(&f.theme)
         .fetch_one(p)
         .await)?;
     Ok((rows, total))
@@ -434,4 +448,248 @@ pub async fn list_domains(db: &Db, tenant: Uuid) -> StoreResult<Vec<DomainRow>> 
         .fetch_all(p)
         .await)?,
     )
+}
+
+/// What a merchant uses of its plan's limits.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Usage {
+    pub products: i64,
+    /// Members (staff seats), owner included.
+    pub staff: i64,
+    pub orders: i64,
+    pub domains: i64,
+}
+
+/// Counts a merchant's products, members, orders and domains (platform read).
+pub async fn usage(db: &Db, tenant: Uuid) -> StoreResult<Usage> {
+    let count = |sql: &'static str| async move {
+        let n: i64 = dispatch!(db, p => sqlx::query_scalar(sql).bind(tenant).fetch_one(p).await)?;
+        Ok::<i64, StoreError>(n)
+    };
+    Ok(Usage {
+        products: count("select count(*) from products where tenant_id = $1").await?,
+        staff: count("select count(*) from memberships where tenant_id = $1").await?,
+        orders: count("select count(*) from orders where tenant_id = $1").await?,
+        domains: count("select count(*) from domains where tenant_id = $1").await?,
+    })
+}
+
+/// Every provisioning run of a merchant, newest first.
+pub async fn provisioning_runs(
+    db: &Db,
+    tenant: Uuid,
+) -> StoreResult<Vec<super::provisioning::RunRow>> {
+    Ok(
+        dispatch_write!(db, p => sqlx::query_as::<_, super::provisioning::RunRow>(
+        "select * from provisioning_runs where tenant_id = $1 order by created_at desc, id desc",
+    )
+    .bind(tenant)
+    .fetch_all(p)
+    .await)?,
+    )
+}
+
+/// `(status, count)` of all merchants.
+pub async fn merchant_status_counts(db: &Db) -> StoreResult<Vec<(String, i64)>> {
+    Ok(dispatch!(db, p => sqlx::query_as::<_, (String, i64)>(
+        "select status, count(*) from tenants group by status order by status",
+    )
+    .fetch_all(p)
+    .await)?)
+}
+
+/// `(status, duration_ms, created_at)` of provisioning runs created since `since` (µs).
+pub async fn runs_since(db: &Db, since: i64) -> StoreResult<Vec<(String, Option<i64>, i64)>> {
+    Ok(
+        dispatch!(db, p => sqlx::query_as::<_, (String, Option<i64>, i64)>(
+        "select status, duration_ms, created_at from provisioning_runs where created_at >= $1",
+    )
+    .bind(since)
+    .fetch_all(p)
+    .await)?,
+    )
+}
+
+/// `(status, count)` of the job queue.
+pub async fn job_status_counts(db: &Db) -> StoreResult<Vec<(String, i64)>> {
+    Ok(dispatch!(db, p => sqlx::query_as::<_, (String, i64)>(
+        "select status, count(*) from jobs group by status order by status",
+    )
+    .fetch_all(p)
+    .await)?)
+}
+
+/// A stored bulk vendor import (see migration 0008).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VendorImportRow {
+    pub id: Uuid,
+    pub created_by: Option<Uuid>,
+    pub created_by_label: String,
+    pub file_name: Option<String>,
+    pub theme_id: String,
+    pub plan_id: String,
+    /// JSON array of the input's header cells.
+    pub header: String,
+    pub total_rows: i64,
+    pub created_count: i64,
+    pub failed_count: i64,
+    /// JSON array of created merchants.
+    pub created: String,
+    /// JSON array of failed rows with their original cells.
+    pub failed: String,
+    pub created_at: i64,
+}
+
+/// Stores an import report and its audit entry.
+pub async fn insert_vendor_import(db: &Db, actor: &Actor, r: &VendorImportRow) -> StoreResult<()> {
+    let mut tx = db.begin().await?;
+    exec_tx!(&mut tx, c => sqlx::query(
+        "insert into vendor_imports (id, created_by, created_by_label, file_name, theme_id, plan_id, header,
+            total_rows, created_count, failed_count, created, failed, created_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(r.id)
+    .bind(r.created_by)
+    .bind(&r.created_by_label)
+    .bind(&r.file_name)
+    .bind(&r.theme_id)
+    .bind(&r.plan_id)
+    .bind(&r.header)
+    .bind(r.total_rows)
+    .bind(r.created_count)
+    .bind(r.failed_count)
+    .bind(&r.created)
+    .bind(&r.failed)
+    .bind(r.created_at)
+    .execute(&mut **c)
+    .await)?;
+    audit::record(
+        &mut tx,
+        None,
+        actor,
+        Change::new("vendor_import.completed", "vendor_import", r.id).after(serde_json::json!({
+            "total_rows": r.total_rows, "created": r.created_count, "failed": r.failed_count,
+            "theme": r.theme_id, "plan": r.plan_id,
+        })),
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// One stored vendor import.
+pub async fn get_vendor_import(db: &Db, id: Uuid) -> StoreResult<Option<VendorImportRow>> {
+    Ok(
+        dispatch_write!(db, p => sqlx::query_as::<_, VendorImportRow>("select * from vendor_imports where id = $1")
+        .bind(id)
+        .fetch_optional(p)
+        .await)?,
+    )
+}
+
+/// The newest vendor imports.
+pub async fn list_vendor_imports(db: &Db, limit: i64) -> StoreResult<Vec<VendorImportRow>> {
+    Ok(dispatch!(db, p => sqlx::query_as::<_, VendorImportRow>(
+        "select * from vendor_imports order by created_at desc, id desc limit $1",
+    )
+    .bind(limit)
+    .fetch_all(p)
+    .await)?)
+}
+
+/// `(id, status)` of merchants created in `[from, to]` (µs): the import report filters
+/// them by the ids it created.
+pub async fn statuses_created_between(
+    db: &Db,
+    from: i64,
+    to: i64,
+) -> StoreResult<Vec<(Uuid, String)>> {
+    Ok(
+        dispatch_write!(db, p => sqlx::query_as::<_, (Uuid, String)>(
+        "select id, status from tenants where created_at >= $1 and created_at <= $2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(p)
+    .await)?,
+    )
+}
+
+/// A theme's stored state: enabled flag and, for uploaded themes, the archive.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ThemeRow {
+    pub id: String,
+    pub enabled: bool,
+    pub archive: Option<Vec<u8>>,
+    pub updated_at: i64,
+}
+
+/// Every stored theme row.
+pub async fn theme_rows(db: &Db) -> StoreResult<Vec<ThemeRow>> {
+    Ok(dispatch_write!(db, p => sqlx::query_as::<_, ThemeRow>(
+        "select id, enabled, archive, updated_at from platform_themes order by id",
+    )
+    .fetch_all(p)
+    .await)?)
+}
+
+/// Stores (or replaces) an uploaded theme's archive, enabled.
+pub async fn save_theme_archive(
+    db: &Db,
+    actor: &Actor,
+    id: &str,
+    name: &str,
+    archive: &[u8],
+) -> StoreResult<()> {
+    let now = now_micros();
+    let mut tx = db.begin().await?;
+    exec_tx!(&mut tx, c => sqlx::query(
+        "insert into platform_themes (id, enabled, archive, created_at, updated_at) values ($1, true, $2, $3, $3)
+         on conflict (id) do update set archive = excluded.archive, enabled = true, updated_at = excluded.updated_at",
+    )
+    .bind(id)
+    .bind(archive)
+    .bind(now)
+    .execute(&mut **c)
+    .await)?;
+    audit::record(
+        &mut tx,
+        None,
+        actor,
+        Change::new("theme.uploaded", "theme", id)
+            .after(serde_json::json!({ "name": name, "bytes": archive.len() })),
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// Records a theme's enabled flag (built-in or uploaded).
+pub async fn set_theme_enabled(db: &Db, actor: &Actor, id: &str, enabled: bool) -> StoreResult<()> {
+    let now = now_micros();
+    let mut tx = db.begin().await?;
+    exec_tx!(&mut tx, c => sqlx::query(
+        "insert into platform_themes (id, enabled, archive, created_at, updated_at) values ($1, $2, null, $3, $3)
+         on conflict (id) do update set enabled = excluded.enabled, updated_at = excluded.updated_at",
+    )
+    .bind(id)
+    .bind(enabled)
+    .bind(now)
+    .execute(&mut **c)
+    .await)?;
+    audit::record(
+        &mut tx,
+        None,
+        actor,
+        Change::new(
+            if enabled {
+                "theme.enabled"
+            } else {
+                "theme.disabled"
+            },
+            "theme",
+            id,
+        )
+        .after(serde_json::json!({ "enabled": enabled })),
+    )
+    .await?;
+    tx.commit().await
 }

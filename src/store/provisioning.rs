@@ -533,6 +533,8 @@ pub struct StepView {
     /// RFC 3339, or null.
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// From start to finish of the step's last attempt, in milliseconds (null until done).
+    pub duration_ms: Option<i64>,
     pub error: Option<String>,
 }
 
@@ -557,13 +559,18 @@ pub async fn view(db: &Db, tenant: Uuid) -> StoreResult<Option<ProvisioningView>
     let Some(run) = latest_run(db, tenant).await? else {
         return Ok(None);
     };
+    view_of_run(db, run).await.map(Some)
+}
+
+/// A run with its steps, as the API shows it.
+pub async fn view_of_run(db: &Db, run: RunRow) -> StoreResult<ProvisioningView> {
     let steps = steps_of(db, run.id).await?;
     let ts = |v: Option<i64>| v.map(super::micros_to_rfc3339);
     let duration_ms = run
         .duration_ms
         .or_else(|| run.finished_at.map(|f| (f - run.created_at) / 1000))
         .or_else(|| Some((now_micros() - run.created_at) / 1000));
-    Ok(Some(ProvisioningView {
+    Ok(ProvisioningView {
         id: run.id,
         merchant_id: run.tenant_id,
         status: run.status,
@@ -574,6 +581,10 @@ pub async fn view(db: &Db, tenant: Uuid) -> StoreResult<Option<ProvisioningView>
                 name: s.step,
                 status: s.status,
                 attempts: s.attempts,
+                duration_ms: match (s.started_at, s.finished_at) {
+                    (Some(a), Some(b)) => Some((b - a).max(0) / 1000),
+                    _ => None,
+                },
                 started_at: ts(s.started_at),
                 finished_at: ts(s.finished_at),
                 error: s.error,
@@ -583,5 +594,5 @@ pub async fn view(db: &Db, tenant: Uuid) -> StoreResult<Option<ProvisioningView>
         created_at: super::micros_to_rfc3339(run.created_at),
         started_at: ts(run.started_at),
         finished_at: ts(run.finished_at),
-    }))
+    })
 }

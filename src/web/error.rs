@@ -166,6 +166,11 @@ impl From<crate::control::ControlError> for ApiError {
                 "unknown_theme",
                 format!("theme: unknown theme '{t}'"),
             ),
+            C::DisabledTheme(t) => ApiError::invalid(
+                "theme",
+                "theme_disabled",
+                format!("theme: theme '{t}' is disabled and cannot be chosen"),
+            ),
             C::UnknownPlan(p) => {
                 ApiError::invalid("plan", "unknown_plan", format!("plan: unknown plan '{p}'"))
             }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod ops;
 pub mod ratelimit;
 pub mod storefront;
+pub mod ui;
 
 use crate::auth::TokenKeys;
 use crate::provision::Provisioner;
@@ -103,6 +104,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let r = api::catalog::routes(r);
     let r = api::store::routes(r);
     let r = api::imports::routes(r);
+    let r = api::onboarding::routes(r);
     let r = api::team::routes(r);
     let r = api::orders::routes(r);
     let r = api::events::routes(r);
@@ -111,12 +113,15 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     r.split_for_parts()
 }
 
-/// The whole application router.
-pub fn router(state: AppState) -> Router {
+/// The whole application router. Errors: a UI template that does not compile.
+pub fn router(state: AppState) -> Result<Router, minijinja::Error> {
     let (api, openapi) = api_router();
     let openapi = Arc::new(openapi);
     let max_body = state.config.max_body_bytes;
+    // The UI calls the API in process (see `ui`): it gets the API routes with the state.
+    let ui = ui::routes(api.clone().with_state(state.clone()), &state)?;
     let inner = api
+        .merge(ui)
         .merge(storefront::routes())
         .route(
             "/api/v1/openapi.json",
@@ -134,7 +139,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone());
     // Tenant resolution may rewrite `/s/{handle}/x` to `/x`, so it must run before
     // routing: it wraps the inner router instead of being one of its layers.
-    Router::new()
+    Ok(Router::new()
         .fallback_service(inner)
         .layer(middleware::from_fn_with_state(
             state,
@@ -142,7 +147,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(tower_http::trace::TraceLayer::new_for_http())
-        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(tower_http::catch_panic::CatchPanicLayer::new()))
 }
 
 /// After a successful write request, wakes this node's outbox dispatcher so the events

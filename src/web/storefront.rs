@@ -4,6 +4,8 @@
 
 use super::AppState;
 use super::context::HostTenant;
+use super::error::ApiError;
+use super::ui::Ctx;
 use crate::domain::ProductStatus;
 use crate::store::TenantDb;
 use crate::store::catalog::{Product, ProductFilter};
@@ -15,8 +17,10 @@ use axum::extract::{Extension, Form, Path, Query, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use minijinja::value::Serde;
 use minijinja::{Value, context};
 use serde::Deserialize;
+use serde_json::json;
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -31,6 +35,14 @@ pub fn routes() -> Router<AppState> {
         .route("/branding.css", get(branding_css))
         .route("/themes/{id}/style.css", get(theme_css))
         .route("/themes/{id}/preview.svg", get(theme_preview))
+        .route("/store-assets/{id}", get(store_asset))
+}
+
+/// The account pages linked from e-mails (set a password, accept an invitation),
+/// rendered with the dashboard's layout. Mounted in the UI router (they need its
+/// templates); no session is needed.
+pub fn account_routes() -> Router<AppState> {
+    Router::new()
         .route(
             "/set-password",
             get(set_password_form).post(set_password_submit),
@@ -75,12 +87,158 @@ fn year() -> i32 {
     time::OffsetDateTime::now_utc().year()
 }
 
-fn base_ctx(t: &TenantRef, theme: &Theme, base_path: &str, page_title: &str) -> Value {
-    let settings = theme.effective_settings(&t.theme_settings);
+/// What the merchant saved in the setup guide that the storefront shows: whether the
+/// "coming soon" placeholder is up, the store description (business step) and the
+/// tracking ids (marketing step; validated when saved, escaped again when emitted).
+#[derive(Debug, Clone, Default)]
+pub struct StoreExtras {
+    /// The guide was opened and the store is not published yet.
+    pub coming_soon: bool,
+    /// The store description (plain text), `""` when unset.
+    pub description: String,
+    /// Google Analytics id (`G-…` or `UA-…`), `""` when unset.
+    pub google_analytics_id: String,
+    /// Meta Pixel id (digits), `""` when unset.
+    pub meta_pixel_id: String,
+}
+
+/// Per-page values of `<head>`: the meta description and Open Graph fields.
+#[derive(Debug, Clone, Default)]
+struct PageMeta {
+    /// `<meta name="description">` and `og:description` (plain text; `""`: left out).
+    description: String,
+    /// `og:type` (`website` or `product`).
+    og_type: &'static str,
+    /// `og:image`, if any.
+    og_image: Option<String>,
+}
+
+impl PageMeta {
+    fn website(description: &str) -> Self {
+        PageMeta {
+            description: description.to_string(),
+            og_type: "website",
+            og_image: None,
+        }
+    }
+}
+
+fn saved_text(
+    data: &serde_json::Map<String, serde_json::Value>,
+    step: &str,
+    field: &str,
+) -> String {
+    data.get(step)
+        .and_then(|s| s.get(field))
+        .and_then(|v| v.as_str())
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Loads the [`StoreExtras`] of the scope's tenant (one read of the guide's state).
+pub async fn store_extras(scope: &TenantDb) -> crate::store::StoreResult<StoreExtras> {
+    let row = scope.get_onboarding().await?;
+    Ok(StoreExtras {
+        coming_soon: row.exists && row.published_at.is_none(),
+        description: saved_text(&row.data, "business", "description"),
+        google_analytics_id: saved_text(&row.data, "marketing", "google_analytics_id"),
+        meta_pixel_id: saved_text(&row.data, "marketing", "meta_pixel_id"),
+    })
+}
+
+/// A plain-text excerpt of at most `max` characters (whitespace collapsed, cut at a
+/// word boundary with `…` when shortened).
+pub fn excerpt(text: &str, max: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+    let cut = match cut.rfind(' ') {
+        Some(i) if i > max / 2 => cut[..i].to_string(),
+        _ => cut,
+    };
+    format!("{}…", cut.trim_end_matches([',', '.', ';', ':', ' ']))
+}
+
+/// A JSON string literal safe inside an HTML `<script>` element (no `<`, `>`, `&`).
+fn script_string(v: &str) -> String {
+    serde_json::Value::String(v.to_string())
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+/// The standard Google Analytics (gtag.js) and Meta Pixel snippets for `<head>`, each
+/// only when its id is set; `""` when neither is. Ids are emitted as escaped JSON
+/// strings (and URL-encoded in the script URL), so even an unvalidated value cannot
+/// leave the script.
+pub fn tracking_head(ga: &str, pixel: &str) -> String {
+    let mut out = String::new();
+    if !ga.is_empty() {
+        let q: String = url::form_urlencoded::byte_serialize(ga.as_bytes()).collect();
+        out.push_str(&format!(
+            "<script async src=\"https://www.googletagmanager.com/gtag/js?id={}\"></script>\n\
+<script>window.dataLayer=window.dataLayer||[];function gtag(){{dataLayer.push(arguments);}}gtag('js',new Date());gtag('config',{});</script>\n",
+            escape(&q),
+            script_string(ga)
+        ));
+    }
+    if !pixel.is_empty() {
+        out.push_str(&format!(
+            "<script>!function(f,b,e,v,n,t,s){{if(f.fbq)return;n=f.fbq=function(){{n.callMethod?n.callMethod.apply(n,arguments):n.queue.push(arguments)}};if(!f._fbq)f._fbq=n;n.push=n;n.loaded=!0;n.version='2.0';n.queue=[];t=b.createElement(e);t.async=!0;t.src=v;s=b.getElementsByTagName(e)[0];s.parentNode.insertBefore(t,s)}}(window,document,'script','https://connect.facebook.net/en_US/fbevents.js');fbq('init',{});fbq('track','PageView');</script>\n",
+            script_string(pixel)
+        ));
+    }
+    out
+}
+
+fn base_ctx(
+    t: &TenantRef,
+    theme: &Theme,
+    base_path: &str,
+    page_title: &str,
+    extras: &StoreExtras,
+    meta: &PageMeta,
+) -> Value {
+    let mut settings = theme.effective_settings(&t.theme_settings);
+    // An uploaded logo is served by this storefront: make its path follow the base path.
+    if let Some(logo) = settings.get_mut("logo_url")
+        && logo.starts_with("/store-assets/")
+    {
+        *logo = format!("{base_path}{logo}");
+    }
+    let paragraphs: Vec<String> = extras
+        .description
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    let og_title = if page_title.is_empty() || page_title == "Home" {
+        t.name.clone()
+    } else {
+        page_title.to_string()
+    };
     context! {
-        store => context! { name => t.name.clone(), handle => t.handle.clone(), currency => t.currency.clone(), base_path => base_path },
+        store => context! {
+            name => t.name.clone(), handle => t.handle.clone(), currency => t.currency.clone(), base_path => base_path,
+            description => extras.description.clone(), description_paragraphs => paragraphs,
+        },
         theme => context! { id => theme.manifest.id.clone(), name => theme.manifest.name.clone(), settings => settings },
         page_title => page_title,
+        meta => context! {
+            description => excerpt(&meta.description, 160),
+            og_title => og_title,
+            og_type => meta.og_type,
+            og_image => meta.og_image.clone(),
+        },
+        analytics => context! {
+            google_analytics_id => extras.google_analytics_id.clone(),
+            meta_pixel_id => extras.meta_pixel_id.clone(),
+        },
+        tracking_head => Value::from_safe_string(tracking_head(&extras.google_analytics_id, &extras.meta_pixel_id)),
         stylesheet_url => format!("/themes/{}/style.css", theme.manifest.id),
         branding_url => format!("{base_path}/branding.css"),
         year => year(),
@@ -99,7 +257,14 @@ pub fn health_check_context(m: &Merchant, theme: &Theme, handle: &str) -> Value 
         currency: m.currency.clone(),
         storefront_ready: false,
     };
-    let base = base_ctx(&t, theme, "", "Home");
+    let base = base_ctx(
+        &t,
+        theme,
+        "",
+        "Home",
+        &StoreExtras::default(),
+        &PageMeta::website(""),
+    );
     context! { featured => Vec::<Value>::new(), ..base }
 }
 
@@ -162,6 +327,25 @@ pub fn html_to_text(html: &str) -> String {
     lines.join("\n")
 }
 
+/// Renders `template` and makes sure the tracking snippets (context `tracking_head`)
+/// end up in `<head>`: a theme whose layout does not place them (e.g. an uploaded theme
+/// written before they existed) gets them inserted before `</head>`.
+fn render_page(theme: &Theme, template: &str, ctx: Value) -> Result<String, minijinja::Error> {
+    let tracking = ctx
+        .get_attr("tracking_head")
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let mut html = theme.render(template, ctx)?;
+    if !tracking.is_empty()
+        && !html.contains(tracking.trim())
+        && let Some(at) = html.find("</head>")
+    {
+        html.insert_str(at, &tracking);
+    }
+    Ok(html)
+}
+
 /// Renders a page and keeps it in the tenant's page cache under `key`.
 fn render_cached(
     st: &AppState,
@@ -171,7 +355,7 @@ fn render_cached(
     ctx: Value,
     key: String,
 ) -> Response {
-    match theme.render(template, ctx) {
+    match render_page(theme, template, ctx) {
         Ok(html) => {
             let b = Bytes::from(html);
             st.page_cache.put(h.tenant.id, key, b.clone());
@@ -204,7 +388,7 @@ fn server_error_page() -> Response {
 }
 
 fn render(theme: &Theme, template: &str, ctx: Value, status: StatusCode) -> Response {
-    match theme.render(template, ctx) {
+    match render_page(theme, template, ctx) {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => render_error(template, e),
     }
@@ -212,7 +396,14 @@ fn render(theme: &Theme, template: &str, ctx: Value, status: StatusCode) -> Resp
 
 fn unavailable(st: &AppState, h: &HostTenant) -> Response {
     let theme = st.themes.get_or_default(h.tenant.theme_id.as_deref());
-    let ctx = base_ctx(&h.tenant, &theme, &h.base_path, "Store unavailable");
+    let ctx = base_ctx(
+        &h.tenant,
+        &theme,
+        &h.base_path,
+        "Store unavailable",
+        &StoreExtras::default(),
+        &PageMeta::website(""),
+    );
     render(
         &theme,
         "unavailable.html",
@@ -221,15 +412,88 @@ fn unavailable(st: &AppState, h: &HostTenant) -> Response {
     )
 }
 
-fn tenant_not_found(st: &AppState, h: &HostTenant, message: &str) -> Response {
+fn tenant_not_found(
+    st: &AppState,
+    h: &HostTenant,
+    extras: &StoreExtras,
+    message: &str,
+) -> Response {
     let theme = st.themes.get_or_default(h.tenant.theme_id.as_deref());
-    let ctx = base_ctx(&h.tenant, &theme, &h.base_path, "Page not found");
+    let ctx = base_ctx(
+        &h.tenant,
+        &theme,
+        &h.base_path,
+        "Page not found",
+        extras,
+        &PageMeta::website(""),
+    );
     render(
         &theme,
         "not_found.html",
         context! { message => message, ..ctx },
         StatusCode::NOT_FOUND,
     )
+}
+
+/// Loads the tenant's [`StoreExtras`]. While the merchant's setup guide is open and the
+/// store not published, storefront pages show a "coming soon" placeholder (503,
+/// `Retry-After`), never cached: that (or a storage error page) is the `Err`.
+async fn prepare(scope: &TenantDb, h: &HostTenant) -> Result<StoreExtras, Response> {
+    match store_extras(scope).await {
+        Ok(x) if !x.coming_soon => Ok(x),
+        Ok(_) => Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "3600")],
+            Html(platform_page(
+                &format!("{} is coming soon", h.tenant.name),
+                "<p>This store is getting ready to open. Please check back soon.</p>",
+            )),
+        )
+            .into_response()),
+        Err(e) => Err(store_error(e)),
+    }
+}
+
+/// An uploaded store image (the logo), with headers that keep an SVG inert.
+async fn store_asset(
+    State(st): State<AppState>,
+    tenant: Option<Extension<HostTenant>>,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(Extension(h)) = tenant else {
+        return platform_not_found().into_response();
+    };
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return tenant_not_found(
+            &st,
+            &h,
+            &StoreExtras::default(),
+            "We could not find that file.",
+        );
+    };
+    let scope = TenantDb::new(st.db.clone(), h.tenant.id);
+    match scope.get_store_asset(id).await {
+        Ok(Some((ct, body))) => (
+            [
+                (header::CONTENT_TYPE, ct),
+                (header::CACHE_CONTROL, "public, max-age=86400".to_string()),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'unsafe-inline'; sandbox".to_string(),
+                ),
+            ],
+            body,
+        )
+            .into_response(),
+        Ok(None) => tenant_not_found(
+            &st,
+            &h,
+            &StoreExtras::default(),
+            "We could not find that file.",
+        ),
+        Err(e) => store_error(e),
+    }
 }
 
 fn html_bytes(b: Bytes) -> Response {
@@ -248,6 +512,10 @@ async fn home(State(st): State<AppState>, tenant: Option<Extension<HostTenant>>)
         return html_bytes(hit);
     }
     let scope = TenantDb::new(st.db.clone(), h.tenant.id);
+    let extras = match prepare(&scope, &h).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
     let featured_filter = ProductFilter {
         status: Some(ProductStatus::Active),
         featured: Some(true),
@@ -269,7 +537,17 @@ async fn home(State(st): State<AppState>, tenant: Option<Extension<HostTenant>>)
     }
     let theme = st.themes.get_or_default(h.tenant.theme_id.as_deref());
     let featured: Vec<Value> = products.iter().map(|p| card(p, &h.base_path)).collect();
-    let ctx = base_ctx(&h.tenant, &theme, &h.base_path, "Home");
+    // Without a store description, the theme's hero text describes the store.
+    let description = if extras.description.is_empty() {
+        theme
+            .effective_settings(&h.tenant.theme_settings)
+            .remove("hero_text")
+            .unwrap_or_default()
+    } else {
+        extras.description.clone()
+    };
+    let meta = PageMeta::website(&description);
+    let ctx = base_ctx(&h.tenant, &theme, &h.base_path, "Home", &extras, &meta);
     render_cached(
         &st,
         &h,
@@ -298,16 +576,25 @@ async fn catalog(
     if h.tenant.status != "active" {
         return unavailable(&st, &h);
     }
-    let page: i64 = match q.page.as_deref().map(str::parse::<i64>) {
-        None => 1,
-        Some(Ok(p)) if (1..=100_000).contains(&p) => p,
-        Some(_) => return tenant_not_found(&st, &h, "That page number does not exist."),
+    let page: Option<i64> = match q.page.as_deref().map(str::parse::<i64>) {
+        None => Some(1),
+        Some(Ok(p)) if (1..=100_000).contains(&p) => Some(p),
+        Some(_) => None,
     };
-    let key = format!("catalog:{}:{page}", h.base_path);
-    if let Some(hit) = st.page_cache.get(h.tenant.id, &key) {
+    let key = format!("catalog:{}:{}", h.base_path, page.unwrap_or(0));
+    if page.is_some()
+        && let Some(hit) = st.page_cache.get(h.tenant.id, &key)
+    {
         return html_bytes(hit);
     }
     let scope = TenantDb::new(st.db.clone(), h.tenant.id);
+    let extras = match prepare(&scope, &h).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let Some(page) = page else {
+        return tenant_not_found(&st, &h, &extras, "That page number does not exist.");
+    };
     let f = ProductFilter {
         status: Some(ProductStatus::Active),
         ..Default::default()
@@ -321,11 +608,19 @@ async fn catalog(
     };
     let total_pages = ((total + CATALOG_PER_PAGE - 1) / CATALOG_PER_PAGE).max(1);
     if page > total_pages {
-        return tenant_not_found(&st, &h, "That page number does not exist.");
+        return tenant_not_found(&st, &h, &extras, "That page number does not exist.");
     }
     let theme = st.themes.get_or_default(h.tenant.theme_id.as_deref());
     let url = |p: i64| format!("{}/products?page={p}", h.base_path);
-    let ctx = base_ctx(&h.tenant, &theme, &h.base_path, "All products");
+    let meta = PageMeta::website(&extras.description);
+    let ctx = base_ctx(
+        &h.tenant,
+        &theme,
+        &h.base_path,
+        "All products",
+        &extras,
+        &meta,
+    );
     let ctx = context! {
         products => products.iter().map(|p| card(p, &h.base_path)).collect::<Vec<_>>(),
         page => page, total_pages => total_pages, total => total,
@@ -348,9 +643,15 @@ async fn product(
         return unavailable(&st, &h);
     }
     let scope = TenantDb::new(st.db.clone(), h.tenant.id);
+    let extras = match prepare(&scope, &h).await {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
     let p = match scope.get_product_by_handle(&handle, true).await {
         Ok(Some(p)) => p,
-        Ok(None) => return tenant_not_found(&st, &h, "We could not find that product."),
+        Ok(None) => {
+            return tenant_not_found(&st, &h, &extras, "We could not find that product.");
+        }
         Err(e) => return store_error(e),
     };
     let theme = st.themes.get_or_default(h.tenant.theme_id.as_deref());
@@ -371,13 +672,31 @@ async fn product(
         })
         .collect();
     let first = p.variants.first();
-    let ctx = base_ctx(&h.tenant, &theme, &h.base_path, &p.title);
+    let description_text = html_to_text(&p.body_html);
+    let page_title = p
+        .seo_title
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .unwrap_or(&p.title);
+    let meta = PageMeta {
+        description: p
+            .seo_description
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| description_text.clone()),
+        og_type: "product",
+        og_image: p.images.first().map(|i| i.url.clone()),
+    };
+    let ctx = base_ctx(&h.tenant, &theme, &h.base_path, page_title, &extras, &meta);
     let ctx = context! {
         product => context! {
             handle => p.handle.clone(),
             title => p.title.clone(),
             url => format!("{}/products/{}", h.base_path, p.handle),
-            description_text => html_to_text(&p.body_html),
+            description_text => description_text,
             vendor => p.vendor.clone(),
             product_type => p.product_type.clone(),
             tags => p.tags.clone(),
@@ -421,7 +740,7 @@ async fn theme_css(State(st): State<AppState>, Path(id): Path<String>) -> Respon
                 (header::CONTENT_TYPE, "text/css; charset=utf-8"),
                 (header::CACHE_CONTROL, "public, max-age=3600"),
             ],
-            t.stylesheet,
+            t.stylesheet.clone(),
         )
             .into_response(),
         None => platform_not_found().into_response(),
@@ -435,7 +754,7 @@ async fn theme_preview(State(st): State<AppState>, Path(id): Path<String>) -> Re
                 (header::CONTENT_TYPE, "image/svg+xml"),
                 (header::CACHE_CONTROL, "public, max-age=3600"),
             ],
-            t.preview_svg,
+            t.preview_svg.clone(),
         )
             .into_response(),
         None => platform_not_found().into_response(),
@@ -459,7 +778,13 @@ pub async fn fallback(
     }
     match tenant {
         Some(Extension(h)) if h.tenant.status != "active" => unavailable(&st, &h),
-        Some(Extension(h)) => tenant_not_found(&st, &h, "We could not find that page."),
+        Some(Extension(h)) => {
+            let scope = TenantDb::new(st.db.clone(), h.tenant.id);
+            match prepare(&scope, &h).await {
+                Ok(extras) => tenant_not_found(&st, &h, &extras, "We could not find that page."),
+                Err(res) => res,
+            }
+        }
         None => platform_not_found().into_response(),
     }
 }
@@ -519,53 +844,45 @@ struct TokenQuery {
     token: Option<String>,
 }
 
-async fn set_password_form(Query(q): Query<TokenQuery>) -> Html<String> {
-    let token = escape(q.token.as_deref().unwrap_or(""));
-    Html(platform_page(
-        "Set your password",
-        &format!(
-            "<form method=\"post\" action=\"/set-password\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
-<label for=\"password\">New password (at least 8 characters)</label><input id=\"password\" name=\"password\" type=\"password\" minlength=\"8\" required autocomplete=\"new-password\">\
-<button type=\"submit\">Set password</button></form>"
-        ),
-    ))
+const SET_PASSWORD: &str = "dashboard/onboarding/set_password.html";
+const INVITATION: &str = "dashboard/onboarding/invitation.html";
+
+/// `GET /set-password?token=`: the welcome (or reset) e-mail's link.
+async fn set_password_form(cx: Ctx, Query(q): Query<TokenQuery>) -> Response {
+    let r = cx.render(
+        SET_PASSWORD,
+        context! { title => "Set your password", token => q.token.unwrap_or_default(), errors => Serde(json!({})) },
+    );
+    cx.finish(r)
 }
 
-async fn invitation_form(State(st): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
-    let raw = q.token.unwrap_or_default();
-    match super::api::team::preview_invitation(&st, &raw).await {
-        Ok(p) => {
-            let token = escape(&raw);
-            let who = format!(
-                "<p>You are invited to join <strong>{}</strong> as <strong>{}</strong> ({}).</p>",
-                escape(&p.tenant_name),
-                escape(&p.role),
-                escape(&p.email)
-            );
-            let fields = if p.account_exists {
-                "<p>You already have a Souk account: confirm with your password to join.</p>\
-<label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" required autocomplete=\"current-password\">"
-            } else {
-                "<label for=\"name\">Your name</label><input id=\"name\" name=\"name\" required maxlength=\"120\" autocomplete=\"name\">\
-<label for=\"password\">Choose a password (at least 8 characters)</label><input id=\"password\" name=\"password\" type=\"password\" minlength=\"8\" required autocomplete=\"new-password\">"
-            };
-            Html(platform_page(
-                "Accept your invitation",
-                &format!(
-                    "{who}<form method=\"post\" action=\"/invitations/accept\"><input type=\"hidden\" name=\"token\" value=\"{token}\">{fields}<button type=\"submit\">Join</button></form>"
-                ),
-            ))
-            .into_response()
-        }
-        Err(e) => (
-            e.status,
-            Html(platform_page(
-                "Invitation not usable",
-                &format!("<p>{}</p>", escape(&e.message)),
-            )),
-        )
-            .into_response(),
+/// Errors of an account form: the field the API named, else the whole form.
+fn form_errors(e: &ApiError) -> serde_json::Value {
+    match e.details.get("field").and_then(|v| v.as_str()) {
+        Some(f) => json!({ f: e.message }),
+        None => json!({ "_form": e.message }),
     }
+}
+
+async fn invitation_form(
+    State(st): State<AppState>,
+    cx: Ctx,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    let raw = q.token.unwrap_or_default();
+    let r = match super::api::team::preview_invitation(&st, &raw).await {
+        Ok(p) => cx.render(
+            INVITATION,
+            context! { title => "Accept your invitation", token => raw, name => "",
+                invitation => Serde(&p), errors => Serde(json!({})) },
+        ),
+        Err(e) => cx.render_status(
+            e.status,
+            INVITATION,
+            context! { title => "Invitation not usable", errors => Serde(json!({ "_form": e.message })) },
+        ),
+    };
+    cx.finish(r)
 }
 
 #[derive(Deserialize)]
@@ -578,28 +895,41 @@ struct InvitationForm {
 async fn invitation_submit(
     State(st): State<AppState>,
     super::context::ClientIp(ip): super::context::ClientIp,
+    cx: Ctx,
     Form(f): Form<InvitationForm>,
 ) -> Response {
-    match super::api::team::accept_with_password(&st, &f.token, f.name.as_deref(), &f.password, ip)
-        .await
+    let r = match super::api::team::accept_with_password(
+        &st,
+        &f.token,
+        f.name.as_deref(),
+        &f.password,
+        ip,
+    )
+    .await
     {
-        Ok(shop) => Html(platform_page(
-            "Welcome to the team",
-            &format!(
-                "<p>You joined <strong>{}</strong>. You can now sign in to its dashboard.</p>",
-                escape(&shop)
-            ),
-        ))
-        .into_response(),
-        Err(e) => (
-            e.status,
-            Html(platform_page(
-                "Could not accept the invitation",
-                &format!("<p>{}</p>", escape(&e.message)),
-            )),
-        )
-            .into_response(),
-    }
+        Ok(shop) => cx.render(
+            INVITATION,
+            context! { title => "Welcome to the team", joined => shop },
+        ),
+        Err(e) => {
+            // Form errors keep the form; an unusable link says so.
+            match super::api::team::preview_invitation(&st, &f.token).await {
+                Ok(p) => cx.render_status(
+                    e.status,
+                    INVITATION,
+                    context! { title => "Accept your invitation", token => f.token.clone(),
+                        name => f.name.clone().unwrap_or_default(), invitation => Serde(&p),
+                        errors => Serde(form_errors(&e)) },
+                ),
+                Err(_) => cx.render_status(
+                    e.status,
+                    INVITATION,
+                    context! { title => "Could not accept the invitation", errors => Serde(json!({ "_form": e.message })) },
+                ),
+            }
+        }
+    };
+    cx.finish(r)
 }
 
 #[derive(Deserialize)]
@@ -611,21 +941,44 @@ struct SetPasswordForm {
 async fn set_password_submit(
     State(st): State<AppState>,
     super::context::ClientIp(ip): super::context::ClientIp,
+    cx: Ctx,
     Form(f): Form<SetPasswordForm>,
 ) -> Response {
-    match super::api::auth::set_password_with_token(&st, &f.token, &f.password, ip).await {
-        Ok(_) => Html(platform_page(
-            "Password set",
-            "<p>Your password is set. You can now sign in to your dashboard.</p>",
-        ))
-        .into_response(),
-        Err(e) => (
+    let r = match super::api::auth::set_password_with_token(&st, &f.token, &f.password, ip).await
+    {
+        Ok(_) => cx.render(SET_PASSWORD, context! { title => "Password set", done => true }),
+        Err(e) => cx.render_status(
             e.status,
-            Html(platform_page(
-                "Could not set the password",
-                &format!("<p>{}</p>", escape(&e.message)),
-            )),
-        )
-            .into_response(),
+            SET_PASSWORD,
+            context! { title => "Set your password", token => f.token.clone(), errors => Serde(form_errors(&e)) },
+        ),
+    };
+    cx.finish(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracking_ids_cannot_leave_their_script_even_unvalidated() {
+        let head = tracking_head("G-1\"</script><script>alert(1)//", "1</script>&'");
+        assert_eq!(head.matches("</script>").count(), 3, "{head}");
+        assert!(!head.contains("<script>alert"));
+        assert!(head.contains("id=G-1%22%3C%2Fscript%3E"), "{head}");
+        assert!(
+            head.contains("fbq('init',\"1\\u003c/script\\u003e\\u0026'\")"),
+            "{head}"
+        );
+        assert_eq!(tracking_head("", ""), "");
+        assert!(!tracking_head("G-ABC123", "").contains("fbq("));
+    }
+
+    #[test]
+    fn excerpts_are_short_plain_and_cut_at_words() {
+        assert_eq!(excerpt("  a\n\n b  ", 160), "a b");
+        let long = "word ".repeat(100);
+        let e = excerpt(&long, 30);
+        assert!(e.chars().count() <= 30 && e.ends_with("word…"), "{e}");
     }
 }

@@ -220,3 +220,58 @@ async fn store_api_lists_only_active_products_with_pagination() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn search_pages_are_newest_first_with_the_total_of_matches() {
+    let app = spawn_app().await;
+    let (_, token) = app.provisioned_merchant("search-shop").await;
+    for (handle, sku) in [
+        ("needle-one", "N1"),
+        ("plain-one", "P1"),
+        ("needle-two", "N2"),
+        ("needle-three", "N3"),
+        ("plain-two", "P2"),
+    ] {
+        let r = app
+            .client
+            .post(app.url("/api/v1/products"))
+            .bearer_auth(&token)
+            .json(&product(handle, sku, "active"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let page = |n: u32| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            let v: Value = app
+                .client
+                .get(app.url(&format!("/api/v1/products?q=NEEDLE&per_page=2&page={n}")))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let handles: Vec<String> = v["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["handle"].as_str().unwrap().to_string())
+                .collect();
+            (handles, v["pagination"]["total"].as_i64().unwrap())
+        }
+    };
+    // Case-insensitive, newest first, total counts every match (not the page).
+    assert_eq!(
+        page(1).await,
+        (vec!["needle-three".into(), "needle-two".into()], 3)
+    );
+    assert_eq!(page(2).await, (vec!["needle-one".into()], 3));
+    // Past the last page: no rows, the total is still right.
+    assert_eq!(page(5).await, (vec![], 3));
+    app.stop().await;
+}

@@ -264,6 +264,9 @@ pub struct MeResponse {
     pub must_change_password: bool,
     pub active_tenant_id: Option<Uuid>,
     pub memberships: Vec<Membership>,
+    /// Permissions (`resource.action`) held in the active tenant; empty without one.
+    /// Clients use it to hide controls the role does not allow (the routes refuse anyway).
+    pub permissions: Vec<String>,
 }
 
 /// Current user and their memberships.
@@ -273,7 +276,25 @@ async fn me(State(st): State<AppState>, user: AuthUser) -> ApiResult<Json<MeResp
     let u = users::user_by_id(&st.db, user.id())
         .await?
         .ok_or_else(|| ApiError::unauthorized("the user no longer exists"))?;
+    let permissions = match user.claims.tid {
+        Some(t) => match users::access_in(&st.db, u.id, t).await? {
+            Some(a) => match (a.role, a.platform_role) {
+                (Some(_), _) => a
+                    .permissions
+                    .as_deref()
+                    .and_then(|p| serde_json::from_str::<Vec<String>>(p).ok())
+                    .unwrap_or_default(),
+                (None, Some(pr)) => crate::access::PlatformRole::parse(&pr)
+                    .map(|r| r.tenant_permissions().to_strings())
+                    .unwrap_or_default(),
+                (None, None) => Vec::new(),
+            },
+            None => Vec::new(),
+        },
+        None => Vec::new(),
+    };
     Ok(Json(MeResponse {
+        permissions,
         memberships: users::memberships_of(&st.db, u.id).await?,
         id: u.id,
         email: u.email,

@@ -5,7 +5,7 @@ use super::{ListResponse, PageQuery, Pagination, opt_text, req_text};
 use crate::access::perm;
 use crate::domain::{Currency, Handle, ProductStatus, Sku, parse_decimal_minor};
 use crate::store::catalog::{
-    Collection, ImageInput, Product, ProductFilter, ProductInput, VariantInput,
+    Collection, ImageInput, Product, ProductFilter, ProductInput, Seo, VariantInput,
 };
 use crate::web::AppState;
 use crate::web::context::{Authorized, Merchant};
@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     r.routes(routes!(list_products, create_product))
+        .routes(routes!(bulk_status))
         .routes(routes!(get_product, update_product, delete_product))
         .routes(routes!(list_collections, create_collection))
         .routes(routes!(shop))
@@ -71,6 +72,10 @@ pub struct ProductBody {
     pub options: Vec<String>,
     #[serde(default)]
     pub featured: bool,
+    /// Title for search results, at most 70 characters; the product title when omitted.
+    pub seo_title: Option<String>,
+    /// Description for search results, at most 320 characters.
+    pub seo_description: Option<String>,
     /// At least one variant.
     pub variants: Vec<VariantBody>,
     #[serde(default)]
@@ -212,6 +217,10 @@ fn parse_product(b: ProductBody, currency: &str) -> ApiResult<ProductInput> {
         status,
         options: b.options,
         featured: b.featured,
+        seo: Some(Seo {
+            title: opt_text("seo_title", b.seo_title, 70)?,
+            description: opt_text("seo_description", b.seo_description, 320)?,
+        }),
         variants,
         images,
         collections: vec![],
@@ -226,6 +235,8 @@ pub struct ProductQuery {
     /// Substring of title or handle.
     pub q: Option<String>,
     pub vendor: Option<String>,
+    /// Exact product type.
+    pub product_type: Option<String>,
     pub page: Option<i64>,
     pub per_page: Option<i64>,
 }
@@ -250,8 +261,9 @@ async fn list_products(
             .transpose()
             .map_err(|e| ApiError::field("status", e))?,
         q: q.q.filter(|s| !s.is_empty()),
-        vendor: q.vendor,
+        vendor: q.vendor.filter(|s| !s.is_empty()),
         featured: None,
+        product_type: q.product_type.filter(|s| !s.is_empty()),
     };
     let (data, total) = m.scope.list_products(&f, limit, offset).await?;
     Ok(Json(ListResponse {
@@ -283,6 +295,50 @@ async fn create_product(
         .await?;
     st.page_cache.invalidate_tenant(m.tenant.id);
     Ok((StatusCode::CREATED, Json(p)))
+}
+
+/// Body of a bulk status change.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkStatusBody {
+    /// Product ids, 1–100.
+    pub ids: Vec<Uuid>,
+    /// `active`, `draft` or `archived`.
+    pub status: String,
+}
+
+/// Result of a bulk status change.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BulkStatusResult {
+    /// Products now in the requested status.
+    pub updated: Vec<Uuid>,
+    /// Ids that are not products of this tenant (nothing was changed for them).
+    pub not_found: Vec<Uuid>,
+}
+
+/// Set the status of several products at once. Each changed product gets an audit entry
+/// and a `product.updated` event, as a single update would.
+#[utoipa::path(post, path = "/api/v1/products/bulk-status", tag = "merchant", security(("bearer" = ["products.edit"])), request_body = BulkStatusBody,
+    responses((status = 200, body = BulkStatusResult), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn bulk_status(
+    State(st): State<AppState>,
+    m: Authorized<perm::ProductsEdit>,
+    ApiJson(b): ApiJson<BulkStatusBody>,
+) -> ApiResult<Json<BulkStatusResult>> {
+    let status = ProductStatus::parse(&b.status).map_err(|e| ApiError::field("status", e))?;
+    if b.ids.is_empty() || b.ids.len() > 100 {
+        return Err(ApiError::invalid(
+            "ids",
+            "invalid_count",
+            "ids: select between 1 and 100 products",
+        ));
+    }
+    let mut ids = b.ids;
+    ids.sort();
+    ids.dedup();
+    let (updated, not_found) = m.scope.set_products_status(&m.actor, &ids, status).await?;
+    st.page_cache.invalidate_tenant(m.tenant.id);
+    Ok(Json(BulkStatusResult { updated, not_found }))
 }
 
 /// Get one product.

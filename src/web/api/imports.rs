@@ -5,19 +5,23 @@
 
 use crate::access::{perm, platform_perm};
 use crate::control::{self, ProductImportReport, VendorImportReport};
+use crate::store::platform;
 use crate::web::AppState;
 use crate::web::context::{Authorized, Platform};
 use crate::web::error::{ApiError, ApiResult, ErrorBody};
 use axum::Json;
-use axum::extract::{FromRequest, Multipart, Query, Request, State};
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
 pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     r.routes(routes!(import_products))
-        .routes(routes!(import_vendors))
+        .routes(routes!(confirm_product_import))
+        .routes(routes!(import_vendors, list_vendor_imports))
+        .routes(routes!(get_vendor_import))
 }
 
 /// An uploaded CSV file's bytes.
@@ -95,16 +99,61 @@ impl<S: Send + Sync> FromRequest<S> for CsvUpload {
     }
 }
 
+/// Options of the product import.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct ProductImportQuery {
+    /// `true`: only report what the import would do (`would_create`, `would_update`, row
+    /// errors); nothing is imported. The upload is kept for an hour and can be confirmed
+    /// with `POST /api/v1/imports/products/pending/{pending_import_id}`.
+    pub dry_run: Option<bool>,
+}
+
 /// Import a product CSV (Shopify legacy or 2024+ headers, or WooCommerce) into the
-/// caller's tenant. Products are matched by handle: re-importing updates.
+/// caller's tenant. Products are matched by handle: re-importing updates. With
+/// `?dry_run=true`, a preview: the same report plus `would_create`/`would_update` and
+/// `pending_import_id`, and no product is written.
 #[utoipa::path(post, path = "/api/v1/imports/products", tag = "merchant", security(("bearer" = ["imports.trigger"])),
+    params(ProductImportQuery),
     request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = ProductImportReport), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn import_products(
     State(st): State<AppState>,
     m: Authorized<perm::ImportsTrigger>,
+    Query(q): Query<ProductImportQuery>,
     CsvUpload(bytes): CsvUpload,
 ) -> ApiResult<Json<ProductImportReport>> {
+    let max = control::max_products(&st.db, m.tenant.id).await?;
+    if q.dry_run == Some(true) {
+        let mut report =
+            control::preview_products(&m.scope, &bytes, &m.tenant.currency, max).await?;
+        report.pending_import_id = Some(m.scope.put_pending_import("products", &bytes).await?);
+        return Ok(Json(report));
+    }
+    let report =
+        control::import_products(&m.scope, &m.actor, &bytes, &m.tenant.currency, max).await?;
+    st.page_cache.invalidate_tenant(m.tenant.id);
+    Ok(Json(report))
+}
+
+/// Confirm a previewed product import: imports the file kept by
+/// `POST /api/v1/imports/products?dry_run=true`. A pending upload works once and expires
+/// after an hour (404 after that).
+#[utoipa::path(post, path = "/api/v1/imports/products/pending/{id}", tag = "merchant", security(("bearer" = ["imports.trigger"])),
+    params(("id" = Uuid, Path, description = "pending_import_id of the preview")),
+    responses((status = 200, body = ProductImportReport), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn confirm_product_import(
+    State(st): State<AppState>,
+    m: Authorized<perm::ImportsTrigger>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<ProductImportReport>> {
+    let bytes = m
+        .scope
+        .take_pending_import("products", id)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => ApiError::not_found("pending import"),
+            other => other.into(),
+        })?;
     let max = control::max_products(&st.db, m.tenant.id).await?;
     let report =
         control::import_products(&m.scope, &m.actor, &bytes, &m.tenant.currency, max).await?;
@@ -119,19 +168,32 @@ pub struct VendorImportQuery {
     pub theme: Option<String>,
     /// Plan for every created merchant (default `starter`).
     pub plan: Option<String>,
+    /// Name of the uploaded file, kept with the stored report (at most 200 characters).
+    pub file_name: Option<String>,
+}
+
+/// The result of `POST /api/v1/admin/imports/vendors`: the report plus the id under
+/// which it is stored (`GET /api/v1/admin/imports/vendors/{id}`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StoredVendorImport {
+    pub id: Uuid,
+    #[serde(flatten)]
+    pub report: VendorImportReport,
 }
 
 /// Bulk-create and provision merchants from the vendor CSV format
-/// (`vendor_name,subdomain,owner_name,owner_email,…,initial_password`).
+/// (`vendor_name,subdomain,owner_name,owner_email,…,initial_password`). The report is
+/// stored with each failed row's original cells.
 #[utoipa::path(post, path = "/api/v1/admin/imports/vendors", tag = "admin", security(("bearer" = ["platform.merchants.manage"])), params(VendorImportQuery),
     request_body(content = String, content_type = "text/csv"),
-    responses((status = 200, body = VendorImportReport), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = StoredVendorImport), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn import_vendors(
     State(st): State<AppState>,
     admin: Platform<platform_perm::MerchantsManage>,
     Query(q): Query<VendorImportQuery>,
     CsvUpload(bytes): CsvUpload,
-) -> ApiResult<Json<VendorImportReport>> {
+) -> ApiResult<Json<StoredVendorImport>> {
+    let started = crate::store::now_micros();
     let theme = q
         .theme
         .unwrap_or_else(|| crate::themes::DEFAULT_THEME.into());
@@ -147,5 +209,130 @@ async fn import_vendors(
     )
     .await?;
     st.provisioner.wake();
-    Ok(Json(report))
+    let (header, failed) = control::failed_vendor_rows(&bytes, &report);
+    let row = platform::VendorImportRow {
+        id: crate::store::new_id(),
+        created_by: admin.actor.id,
+        created_by_label: admin.actor.label.clone(),
+        file_name: q
+            .file_name
+            .map(|n| n.trim().chars().take(200).collect::<String>())
+            .filter(|n| !n.is_empty()),
+        theme_id: theme,
+        plan_id: plan,
+        header: serde_json::to_string(&header).map_err(|_| ApiError::internal())?,
+        total_rows: report.total_rows as i64,
+        created_count: report.created as i64,
+        failed_count: report.failed as i64,
+        created: serde_json::to_string(&report.merchants).map_err(|_| ApiError::internal())?,
+        failed: serde_json::to_string(&failed).map_err(|_| ApiError::internal())?,
+        // The start, so the report can find the merchants created during the import.
+        created_at: started,
+    };
+    platform::insert_vendor_import(&st.db, &admin.actor, &row).await?;
+    Ok(Json(StoredVendorImport { id: row.id, report }))
+}
+
+/// A created merchant of a stored vendor import with its current status.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ImportedMerchant {
+    pub row: usize,
+    pub id: Uuid,
+    pub name: String,
+    pub subdomain: String,
+    /// Current merchant status (`provisioning`, `active`, …); null when it no longer
+    /// exists.
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// A stored vendor import.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VendorImportDto {
+    pub id: Uuid,
+    pub created_at: String,
+    /// Who ran it (e-mail).
+    pub created_by: String,
+    /// The uploaded file's name, if given.
+    pub file_name: Option<String>,
+    pub theme: String,
+    pub plan: String,
+    pub total_rows: i64,
+    pub created: i64,
+    pub failed: i64,
+    /// Created merchants whose provisioning finished (status `active`).
+    pub provisioned: i64,
+    /// The input's header cells (the failed-rows CSV repeats them, plus `error`).
+    pub header: Vec<String>,
+    pub merchants: Vec<ImportedMerchant>,
+    pub failed_rows: Vec<control::FailedVendorRow>,
+}
+
+async fn vendor_import_dto(
+    st: &AppState,
+    r: platform::VendorImportRow,
+    with_rows: bool,
+) -> ApiResult<VendorImportDto> {
+    let mut merchants: Vec<ImportedMerchant> =
+        serde_json::from_str(&r.created).map_err(|_| ApiError::internal())?;
+    let statuses: std::collections::HashMap<Uuid, String> =
+        platform::statuses_created_between(&st.db, r.created_at, crate::store::now_micros())
+            .await?
+            .into_iter()
+            .collect();
+    for m in merchants.iter_mut() {
+        m.status = statuses.get(&m.id).cloned();
+    }
+    let provisioned = merchants
+        .iter()
+        .filter(|m| m.status.as_deref() == Some("active"))
+        .count() as i64;
+    Ok(VendorImportDto {
+        id: r.id,
+        created_at: crate::store::micros_to_rfc3339(r.created_at),
+        created_by: r.created_by_label,
+        file_name: r.file_name,
+        theme: r.theme_id,
+        plan: r.plan_id,
+        total_rows: r.total_rows,
+        created: r.created_count,
+        failed: r.failed_count,
+        provisioned,
+        header: serde_json::from_str(&r.header).map_err(|_| ApiError::internal())?,
+        merchants: if with_rows { merchants } else { vec![] },
+        failed_rows: if with_rows {
+            serde_json::from_str(&r.failed).map_err(|_| ApiError::internal())?
+        } else {
+            vec![]
+        },
+    })
+}
+
+/// The newest vendor imports (counts only; rows through the single-import route).
+#[utoipa::path(get, path = "/api/v1/admin/imports/vendors", tag = "admin", security(("bearer" = ["platform.merchants.view"])),
+    responses((status = 200, body = Vec<VendorImportDto>)))]
+async fn list_vendor_imports(
+    State(st): State<AppState>,
+    _admin: Platform<platform_perm::MerchantsView>,
+) -> ApiResult<Json<Vec<VendorImportDto>>> {
+    let mut out = vec![];
+    for r in platform::list_vendor_imports(&st.db, 20).await? {
+        out.push(vendor_import_dto(&st, r, false).await?);
+    }
+    Ok(Json(out))
+}
+
+/// One stored vendor import: counts, created merchants with their current status (how
+/// many finished provisioning), and failed rows with reasons and original cells.
+#[utoipa::path(get, path = "/api/v1/admin/imports/vendors/{id}", tag = "admin", security(("bearer" = ["platform.merchants.view"])),
+    responses((status = 200, body = VendorImportDto), (status = 404, body = ErrorBody)))]
+async fn get_vendor_import(
+    State(st): State<AppState>,
+    _admin: Platform<platform_perm::MerchantsView>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<VendorImportDto>> {
+    let r = platform::get_vendor_import(&st.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("vendor import"))?;
+    Ok(Json(vendor_import_dto(&st, r, true).await?))
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod catalog;
 pub mod events;
 pub mod imports;
+pub mod onboarding;
 pub mod orders;
 pub mod store;
 pub mod team;

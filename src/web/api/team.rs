@@ -505,6 +505,8 @@ pub struct AuditQuery {
     pub tenant_id: Option<Uuid>,
     /// Only changes made by this user or API key id.
     pub actor_id: Option<Uuid>,
+    /// Only changes made by this actor label (a user's e-mail), case-insensitive.
+    pub actor: Option<String>,
     /// Exact action (`product.updated`) or a prefix ending in `.` (`product.`).
     pub action: Option<String>,
     /// RFC 3339 lower bound (inclusive).
@@ -546,6 +548,11 @@ impl AuditQuery {
             action: self.action.clone().filter(|a| !a.is_empty()),
             since: rfc3339_micros("since", self.since.as_deref())?,
             until: rfc3339_micros("until", self.until.as_deref())?,
+            actor_label: self
+                .actor
+                .as_ref()
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty()),
         };
         let page = PageQuery {
             page: self.page,
