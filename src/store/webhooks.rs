@@ -427,8 +427,18 @@ impl TenantDb {
         limit: i64,
         offset: i64,
     ) -> StoreResult<(Vec<Delivery>, i64)> {
-        let rows: Vec<DeliveryRow> = crate::tenant_query!(self, read, p => sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "select {DELIVERY_COLS} from webhook_deliveries where tenant_id = $1 and endpoint_id = $2 and ($3 is null or status = $3)
+        // The page and its total come from one statement (`count(*) over ()`): two
+        // statements would race with deliveries changing status in between, and a page
+        // could then show fewer rows than the total says it holds.
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            d: DeliveryRow,
+            total: i64,
+        }
+        let rows: Vec<Row> = crate::tenant_query!(self, read, p => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select {DELIVERY_COLS}, count(*) over () as total from webhook_deliveries
+             where tenant_id = $1 and endpoint_id = $2 and ($3 is null or status = $3)
              order by id desc limit $4 offset $5"
         )))
         .bind(self.tenant)
@@ -438,14 +448,19 @@ impl TenantDb {
         .bind(offset)
         .fetch_all(p)
         .await)?;
-        let total: i64 = crate::tenant_query!(self, read, p => sqlx::query_scalar(
-            "select count(*) from webhook_deliveries where tenant_id = $1 and endpoint_id = $2 and ($3 is null or status = $3)",
-        )
-        .bind(self.tenant)
-        .bind(endpoint)
-        .bind(status)
-        .fetch_one(p)
-        .await)?;
+        let total = match rows.first() {
+            Some(r) => r.total,
+            // Past the last page the window has no row to carry the total.
+            None => crate::tenant_query!(self, read, p => sqlx::query_scalar(
+                "select count(*) from webhook_deliveries where tenant_id = $1 and endpoint_id = $2 and ($3 is null or status = $3)",
+            )
+            .bind(self.tenant)
+            .bind(endpoint)
+            .bind(status)
+            .fetch_one(p)
+            .await)?,
+        };
+        let rows: Vec<DeliveryRow> = rows.into_iter().map(|r| r.d).collect();
         Ok((rows.into_iter().map(Into::into).collect(), total))
     }
 

@@ -821,7 +821,7 @@ async fn webhooks_show_the_secret_once_rotate_and_log_deliveries() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(html.contains("rel=\"next\""), "{html}");
-    assert_eq!(html.matches("product.created</a>").count(), 25);
+    assert_eq!(html.matches("product.created</a>").count(), 25, "{html}");
     let (_, html) = b.get(&format!("{page}?status=succeeded&page=2")).await;
     assert_eq!(html.matches("product.created</a>").count(), 1, "{html}");
     // Disable, edit and delete.
