@@ -207,6 +207,11 @@ enum BenchCmd {
         /// Requests per page.
         #[arg(long, default_value_t = 200)]
         iterations: usize,
+        /// PostgreSQL: measure right after seeding, without the `vacuum analyze` that
+        /// autovacuum would run within a minute (the planner then still thinks the tenant
+        /// has a few dozen products).
+        #[arg(long)]
+        no_analyze: bool,
     },
 }
 
@@ -405,7 +410,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             orders,
             merchants,
             iterations,
-        }) => souk::bench::ui(cfg, products, orders, merchants, iterations).await,
+            no_analyze,
+        }) => souk::bench::ui(cfg, products, orders, merchants, iterations, !no_analyze).await,
     }
 }
 
