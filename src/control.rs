@@ -444,6 +444,92 @@ pub async fn import_products(
     Ok(report)
 }
 
+/// Products applied per transaction by a background import: the progress a merchant
+/// sees moves in steps of this size, and a crash loses at most one chunk of work (which
+/// the next worker redoes).
+pub const IMPORT_CHUNK: usize = 200;
+
+/// Starts a background import of a product CSV: the file is parsed now (a file that
+/// cannot be read at all is refused here, with the same errors as [`import_products`]),
+/// then stored with a `product_import` job that applies it in chunks of [`IMPORT_CHUNK`]
+/// products ([`run_product_import`]). Returns the queued import.
+pub async fn start_product_import(
+    scope: &TenantDb,
+    actor: &Actor,
+    bytes: &[u8],
+    file_name: Option<&str>,
+    currency: &str,
+) -> Result<crate::store::imports::ProductImport, ControlError> {
+    let prepared = prepare_products(bytes, currency)?;
+    Ok(scope
+        .start_product_import(actor, file_name, bytes, prepared.inputs.len() as i64)
+        .await?)
+}
+
+/// Runs (or resumes) a background product import to its end: the job handler of
+/// `product_import`. Parses the kept file again (parsing is deterministic, so the chunk
+/// boundaries are the same on every attempt), applies the chunks not yet committed, then
+/// completes the import with its report. A file that no longer parses fails the import
+/// (not the job); storage errors are returned so that the job is retried.
+pub async fn run_product_import(
+    db: &Db,
+    scope: &TenantDb,
+    import_id: Uuid,
+) -> Result<(), ControlError> {
+    let Some(mut work) = scope.claim_product_import(import_id).await? else {
+        return Ok(()); // unknown, or already ended
+    };
+    let Some(merchant) = platform::get_merchant(db, scope.tenant_id()).await? else {
+        return Ok(());
+    };
+    let currency = merchant.currency;
+    let max = max_products(db, scope.tenant_id()).await?;
+    let PreparedImport {
+        mut report,
+        inputs,
+        rows,
+    } = match prepare_products(&work.body, &currency) {
+        Ok(p) => p,
+        Err(e) => {
+            scope
+                .fail_product_import(import_id, &format!("the file cannot be read: {e}"))
+                .await?;
+            return Ok(());
+        }
+    };
+    let mut start = usize::try_from(work.products_done)
+        .unwrap_or(0)
+        .min(inputs.len());
+    while start < inputs.len() {
+        let end = (start + IMPORT_CHUNK).min(inputs.len());
+        scope
+            .apply_import_chunk(
+                &mut work,
+                &inputs[start..end],
+                &rows[start..end],
+                &currency,
+                max,
+            )
+            .await?;
+        start = end;
+    }
+    report.created = usize::try_from(work.created).unwrap_or(0);
+    report.updated = usize::try_from(work.updated).unwrap_or(0);
+    for (row, reason) in &work.failures {
+        report.errors.push(FailedRow {
+            row: *row,
+            column: None,
+            reason: reason.clone(),
+        });
+    }
+    finish_report(&mut report);
+    let value = serde_json::to_value(&report).unwrap_or(serde_json::Value::Null);
+    scope
+        .complete_product_import(&work, &value, report.failed)
+        .await?;
+    Ok(())
+}
+
 /// Dry run of [`import_products`]: parses the file and reports what an import would do
 /// (`would_create`, `would_update`, the row errors, the plan limit) without writing
 /// anything. Conflicts only the database can detect (a SKU already used by another

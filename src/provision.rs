@@ -108,6 +108,7 @@ impl Provisioner {
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(format!("bad email payload: {e}")),
             },
+            crate::store::imports::PRODUCT_IMPORT_JOB => self.product_import(&job).await,
             other => Err(format!("unknown job kind {other}")),
         };
         let outcome = match result {
@@ -123,6 +124,35 @@ impl Provisioner {
         };
         if let Err(e) = outcome {
             tracing::error!(error = %e, "could not record job outcome");
+        }
+    }
+
+    /// Runs (or resumes) a background product import
+    /// ([`crate::control::run_product_import`]). On the job's last attempt a storage error
+    /// fails the import, so that the merchant sees why instead of a bar that never moves.
+    async fn product_import(&self, job: &jobs::Job) -> Result<(), String> {
+        let id: Option<Uuid> = serde_json::from_str::<serde_json::Value>(&job.payload)
+            .ok()
+            .and_then(|v| {
+                v.get("import_id")
+                    .and_then(|r| r.as_str())
+                    .and_then(|s| s.parse().ok())
+            });
+        let (Some(id), Some(tenant)) = (id, job.tenant_id) else {
+            return Err("product_import job without an import_id or tenant".into());
+        };
+        let scope = TenantDb::new(self.db.clone(), tenant);
+        match crate::control::run_product_import(&self.db, &scope, id).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let msg = e.to_string();
+                if job.attempts >= job.max_attempts
+                    && let Err(e2) = scope.fail_product_import(id, &msg).await
+                {
+                    tracing::error!(error = %e2, "could not mark the product import failed");
+                }
+                Err(msg)
+            }
         }
     }
 

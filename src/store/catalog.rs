@@ -548,48 +548,10 @@ impl TenantDb {
         currency: &str,
         max_products: i64,
     ) -> StoreResult<UpsertOutcome> {
-        let mut out = UpsertOutcome::default();
-        let mut count = self.count_products().await?;
         let mut tx = self.begin().await?;
-        for (i, input) in inputs.iter().enumerate() {
-            let existing: Option<Uuid> = dispatch_tx!(&mut tx, c => sqlx::query_scalar("select id from products where tenant_id = $1 and handle = $2")
-                .bind(self.tenant)
-                .bind(input.handle.as_str())
-                .fetch_optional(&mut **c)
-                .await)?;
-            if existing.is_none() && max_products >= 0 && count >= max_products {
-                out.failed.push((
-                    i,
-                    format!("the plan allows at most {max_products} products"),
-                ));
-                continue;
-            }
-            exec_tx!(&mut tx, c => sqlx::query("savepoint upsert_one").execute(&mut **c).await)?;
-            let res = match existing {
-                Some(id) => self
-                    .replace_product_tx(&mut tx, id, input, currency)
-                    .await
-                    .map(|_| false),
-                None => self
-                    .insert_product_tx(&mut tx, input, currency)
-                    .await
-                    .map(|_| true),
-            };
-            match res {
-                Ok(true) => {
-                    count += 1;
-                    out.created += 1;
-                }
-                Ok(false) => out.updated += 1,
-                Err(StoreError::Conflict { message, .. }) => {
-                    exec_tx!(&mut tx, c => sqlx::query("rollback to savepoint upsert_one").execute(&mut **c).await)?;
-                    out.failed.push((i, message));
-                    continue;
-                }
-                Err(e) => return Err(e),
-            }
-            exec_tx!(&mut tx, c => sqlx::query("release savepoint upsert_one").execute(&mut **c).await)?;
-        }
+        let out = self
+            .upsert_products_tx(&mut tx, inputs, currency, max_products)
+            .await?;
         let after = serde_json::json!({ "created": out.created, "updated": out.updated, "failed": out.failed.len() });
         audit::record(
             &mut tx,
@@ -605,6 +567,64 @@ impl TenantDb {
         .await?;
         events::emit(&mut tx, Some(self.tenant), "import.completed", &after).await?;
         tx.commit().await?;
+        Ok(out)
+    }
+
+    /// The body of [`Self::upsert_products`] inside the caller's transaction, without the
+    /// audit entry and the event: background imports call it once per chunk, with the
+    /// chunk's progress written in the same transaction. The plan limit counts the
+    /// tenant's products as this transaction sees them.
+    pub(crate) async fn upsert_products_tx(
+        &self,
+        tx: &mut Tx,
+        inputs: &[ProductInput],
+        currency: &str,
+        max_products: i64,
+    ) -> StoreResult<UpsertOutcome> {
+        let mut out = UpsertOutcome::default();
+        let mut count: i64 = dispatch_tx!(&mut *tx, c => sqlx::query_scalar("select count(*) from products where tenant_id = $1")
+            .bind(self.tenant)
+            .fetch_one(&mut **c)
+            .await)?;
+        for (i, input) in inputs.iter().enumerate() {
+            let existing: Option<Uuid> = dispatch_tx!(&mut *tx, c => sqlx::query_scalar("select id from products where tenant_id = $1 and handle = $2")
+                .bind(self.tenant)
+                .bind(input.handle.as_str())
+                .fetch_optional(&mut **c)
+                .await)?;
+            if existing.is_none() && max_products >= 0 && count >= max_products {
+                out.failed.push((
+                    i,
+                    format!("the plan allows at most {max_products} products"),
+                ));
+                continue;
+            }
+            exec_tx!(&mut *tx, c => sqlx::query("savepoint upsert_one").execute(&mut **c).await)?;
+            let res = match existing {
+                Some(id) => self
+                    .replace_product_tx(tx, id, input, currency)
+                    .await
+                    .map(|_| false),
+                None => self
+                    .insert_product_tx(tx, input, currency)
+                    .await
+                    .map(|_| true),
+            };
+            match res {
+                Ok(true) => {
+                    count += 1;
+                    out.created += 1;
+                }
+                Ok(false) => out.updated += 1,
+                Err(StoreError::Conflict { message, .. }) => {
+                    exec_tx!(&mut *tx, c => sqlx::query("rollback to savepoint upsert_one").execute(&mut **c).await)?;
+                    out.failed.push((i, message));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            exec_tx!(&mut *tx, c => sqlx::query("release savepoint upsert_one").execute(&mut **c).await)?;
+        }
         Ok(out)
     }
 

@@ -13,6 +13,7 @@ pub mod access;
 pub mod audit;
 pub mod catalog;
 pub mod events;
+pub mod imports;
 pub mod jobs;
 pub mod onboarding;
 pub mod orders;

@@ -267,7 +267,12 @@ impl TenantDb {
 
     /// Keeps an uploaded file for a later confirmation (expired ones of the tenant are
     /// dropped first). Returns its id.
-    pub async fn put_pending_import(&self, kind: &str, body: &[u8]) -> StoreResult<Uuid> {
+    pub async fn put_pending_import(
+        &self,
+        kind: &str,
+        body: &[u8],
+        file_name: Option<&str>,
+    ) -> StoreResult<Uuid> {
         let now = now_micros();
         tenant_exec!(self, p => sqlx::query("delete from pending_imports where tenant_id = $1 and expires_at < $2")
             .bind(self.tenant)
@@ -276,30 +281,36 @@ impl TenantDb {
             .await)?;
         let id = Uuid::new_v4();
         tenant_exec!(self, p => sqlx::query(
-            "insert into pending_imports (id, tenant_id, kind, body, created_at, expires_at) values ($1, $2, $3, $4, $5, $6)")
+            "insert into pending_imports (id, tenant_id, kind, body, created_at, expires_at, file_name) values ($1, $2, $3, $4, $5, $6, $7)")
             .bind(id)
             .bind(self.tenant)
             .bind(kind)
             .bind(body)
             .bind(now)
             .bind(now + PENDING_IMPORT_TTL_MICROS)
+            .bind(file_name)
             .execute(p)
             .await)?;
         Ok(id)
     }
 
-    /// Takes (reads and deletes) a pending upload of `kind`. Errors: `NotFound` when
+    /// Takes (reads and deletes) a pending upload of `kind`: its bytes and file name.
+    /// Errors: `NotFound` when
     /// unknown, of another tenant, already used or expired.
-    pub async fn take_pending_import(&self, kind: &str, id: Uuid) -> StoreResult<Vec<u8>> {
-        let row: Option<(Vec<u8>, i64)> = tenant_query!(self, write, p => sqlx::query_as::<_, (Vec<u8>, i64)>(
-            "delete from pending_imports where tenant_id = $1 and id = $2 and kind = $3 returning body, expires_at")
+    pub async fn take_pending_import(
+        &self,
+        kind: &str,
+        id: Uuid,
+    ) -> StoreResult<(Vec<u8>, Option<String>)> {
+        let row: Option<(Vec<u8>, i64, Option<String>)> = tenant_query!(self, write, p => sqlx::query_as::<_, (Vec<u8>, i64, Option<String>)>(
+            "delete from pending_imports where tenant_id = $1 and id = $2 and kind = $3 returning body, expires_at, file_name")
             .bind(self.tenant)
             .bind(id)
             .bind(kind)
             .fetch_optional(p)
             .await)?;
         match row {
-            Some((body, exp)) if exp >= now_micros() => Ok(body),
+            Some((body, exp, name)) if exp >= now_micros() => Ok((body, name)),
             _ => Err(StoreError::NotFound),
         }
     }

@@ -204,3 +204,257 @@ async fn vendor_csv_provisions_every_valid_row_and_reports_the_rest() {
         .unwrap();
     assert_eq!(v["created"], 0, "{v}");
 }
+
+/// Polls a background import until it ends; returns the import.
+async fn wait_for_import(app: &TestApp, token: &str, location: &str) -> Value {
+    let mut seen_done: Vec<i64> = vec![];
+    for _ in 0..400 {
+        let v: Value = app
+            .with_token(reqwest::Method::GET, location, token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen_done.push(v["products_done"].as_i64().unwrap());
+        if v["status"] == "completed" || v["status"] == "failed" {
+            // Progress only moves forward.
+            assert!(seen_done.windows(2).all(|w| w[0] <= w[1]), "{seen_done:?}");
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the import did not end: {seen_done:?}");
+}
+
+#[tokio::test]
+async fn background_imports_report_progress_then_the_same_report_as_a_direct_import() {
+    let app = spawn_app().await;
+    let (_, token) = app.provisioned_merchant("bg-import").await;
+    // A product already in the store holds SKU BG-TAKEN.
+    let r = app
+        .with_token(reqwest::Method::POST, "/api/v1/products", &token)
+        .json(&serde_json::json!({ "title": "Existing", "variants": [{ "price": "1.00", "sku": "BG-TAKEN" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // 450 products with 2 variants each (3 chunks of 200): one row with a bad price, and
+    // one product the database refuses (its SKU is the existing product's).
+    let mut csv =
+        String::from("Handle,Title,Option1 Name,Option1 Value,Variant Price,Variant SKU\n");
+    for i in 0..450 {
+        let price = if i == 7 { "abc" } else { "12.50" };
+        let sku_b = if i == 300 {
+            "BG-TAKEN".to_string()
+        } else {
+            format!("BG-{i}-B")
+        };
+        csv.push_str(&format!("bg-{i},Background {i},Size,S,{price},BG-{i}-A\n"));
+        csv.push_str(&format!("bg-{i},,Size,M,13.00,{sku_b}\n"));
+    }
+    let r = app
+        .with_token(
+            reqwest::Method::POST,
+            "/api/v1/imports/products?background=true&file_name=catalog%2Fbig.csv",
+            &token,
+        )
+        .header("content-type", "text/csv")
+        .body(csv.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let queued: Value = r.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!(
+            "/api/v1/imports/products/{}",
+            queued["id"].as_str().unwrap()
+        )
+    );
+    assert_eq!(queued["status"], "queued");
+    assert_eq!(queued["products_total"], 450);
+    assert_eq!(
+        queued["file_name"], "big.csv",
+        "the path is dropped: {queued}"
+    );
+    let done = wait_for_import(&app, &token, &location).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["products_done"], 450);
+    assert_eq!(done["created"], 449, "{done}");
+    let report = &done["report"];
+    assert_eq!(report["created"], 449, "{report}");
+    assert_eq!(report["updated"], 0);
+    assert_eq!(report["failed"], 2, "{report}");
+    let rows: Vec<i64> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["row"].as_i64().unwrap())
+        .collect();
+    // Row 16 is bg-7's first line (a bad price); rows 602/603 hold bg-300, whose SKU is
+    // the existing product's.
+    assert!(rows.contains(&16), "{report}");
+    assert!(rows.iter().any(|r| *r == 602 || *r == 603), "{report}");
+    let products: Value = app
+        .with_token(reqwest::Method::GET, "/api/v1/products?per_page=1", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        products["pagination"]["total"], 450,
+        "449 imported + the existing one"
+    );
+
+    // Importing the same file again updates; the history lists both, newest first.
+    let r = app
+        .with_token(
+            reqwest::Method::POST,
+            "/api/v1/imports/products?background=true",
+            &token,
+        )
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let location2 = r.headers()["location"].to_str().unwrap().to_string();
+    let again = wait_for_import(&app, &token, &location2).await;
+    assert_eq!(again["created"], 0, "{again}");
+    assert_eq!(again["updated"], 449, "{again}");
+    let list: Value = app
+        .with_token(reqwest::Method::GET, "/api/v1/imports/products", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["pagination"]["total"], 2, "{list}");
+    assert_eq!(list["data"][0]["id"], again["id"]);
+    assert_eq!(list["data"][1]["file_name"], "big.csv");
+    assert!(
+        list["data"][0]["report"].is_null(),
+        "the list leaves reports out"
+    );
+
+    // The audit log names the import.
+    let audit: Value = app
+        .with_token(
+            reqwest::Method::GET,
+            "/api/v1/audit-log?action=products.imported",
+            &token,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        audit.to_string().contains(again["id"].as_str().unwrap()),
+        "{audit}"
+    );
+}
+
+#[tokio::test]
+async fn background_imports_refuse_bad_files_at_once_and_stay_in_their_tenant() {
+    let app = spawn_app().await;
+    let (_, owner) = app.provisioned_merchant("bg-own").await;
+    let (_, other) = app.provisioned_merchant("bg-other").await;
+    // A file that cannot be read is refused before anything is queued.
+    let r = app
+        .with_token(
+            reqwest::Method::POST,
+            "/api/v1/imports/products?background=true",
+            &owner,
+        )
+        .header("content-type", "text/csv")
+        .body("foo,bar\n1,2\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let e: Value = r.json().await.unwrap();
+    assert!(e["error"]["message"].as_str().is_some(), "{e}");
+    let list: Value = app
+        .with_token(reqwest::Method::GET, "/api/v1/imports/products", &owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["pagination"]["total"], 0, "{list}");
+
+    let r = app
+        .with_token(
+            reqwest::Method::POST,
+            "/api/v1/imports/products?background=true",
+            &owner,
+        )
+        .header("content-type", "text/csv")
+        .body("Handle,Title,Variant Price\nmine,Mine,1.00\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let done = wait_for_import(&app, &owner, &location).await;
+    assert_eq!(done["created"], 1, "{done}");
+    // Another tenant sees neither the import nor it in its history.
+    let r = app
+        .with_token(reqwest::Method::GET, &location, &other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let list: Value = app
+        .with_token(reqwest::Method::GET, "/api/v1/imports/products", &other)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["pagination"]["total"], 0, "{list}");
+    // A viewer may follow imports but not start one.
+    let (_, viewer) = app
+        .add_member(&owner, "viewer@bg-own.example", "viewer")
+        .await;
+    let r = app
+        .with_token(reqwest::Method::GET, &location, &viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .with_token(
+            reqwest::Method::POST,
+            "/api/v1/imports/products?background=true",
+            &viewer,
+        )
+        .header("content-type", "text/csv")
+        .body("Handle,Title,Variant Price\nnope,Nope,1.00\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = app
+        .with_token(
+            reqwest::Method::GET,
+            "/api/v1/imports/products/not-a-uuid",
+            &owner,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error());
+}

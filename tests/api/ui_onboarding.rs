@@ -733,15 +733,42 @@ async fn import_preview_then_confirm_with_the_apparel_csv() {
             &[("_csrf", &csrf), ("pending_import_id", &pending)],
         )
         .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let html = r.text().await.unwrap();
+    // The import runs in the background: the confirmation leads to its progress page.
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(page.starts_with("/dashboard/imports/"), "{page}");
+    let mut html = String::new();
+    for _ in 0..200 {
+        html = b.get(&page).await.1;
+        if html.contains("<h1>Import finished</h1>") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
     assert!(
         html.contains(&format!("Created: {would_create}")) && html.contains("Updated: 0"),
         "{html}"
     );
-    assert!(html.contains("<progress"), "{html}");
+    assert!(
+        html.contains(&format!("value=\"{would_create}\"")) && html.contains("<progress"),
+        "the bar is full: {html}"
+    );
+    assert!(html.contains("shopify_apparel.csv"), "{html}");
     let products = api_get(&app, &token, "/api/v1/products").await;
     assert_eq!(products["pagination"]["total"], json!(would_create));
+    // The progress endpoint the bar polls, and the history on the upload page.
+    let (status, progress) = b.get(&format!("{page}/progress.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    let progress: Value = serde_json::from_str(&progress).unwrap();
+    assert_eq!(progress["status"], json!("completed"));
+    assert_eq!(progress["products_done"], json!(would_create));
+    let (_, html) = b.get("/dashboard/imports").await;
+    assert!(
+        html.contains("Recent imports") && html.contains("shopify_apparel.csv"),
+        "{html}"
+    );
+    let (status, _) = b.get("/dashboard/imports/not-an-id").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     // A pending import works once.
     let r = b
         .post_form(

@@ -554,7 +554,7 @@ async fn list_themes(
 async fn upload_theme(
     State(st): State<AppState>,
     admin: Platform<platform_perm::ThemesManage>,
-    super::imports::CsvUpload(bytes): super::imports::CsvUpload,
+    super::imports::CsvUpload(bytes, _): super::imports::CsvUpload,
 ) -> ApiResult<(StatusCode, Json<ThemeInfo>)> {
     let manifest = control::install_theme(&st.db, &admin.actor, &st.themes, &bytes)
         .await

@@ -18,14 +18,16 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
-    r.routes(routes!(import_products))
+    r.routes(routes!(import_products, list_product_imports))
+        .routes(routes!(get_product_import))
         .routes(routes!(confirm_product_import))
         .routes(routes!(import_vendors, list_vendor_imports))
         .routes(routes!(get_vendor_import))
 }
 
-/// An uploaded CSV file's bytes.
-pub struct CsvUpload(pub Vec<u8>);
+/// An uploaded CSV file's bytes, and the file's name when it came as a multipart field
+/// that had one.
+pub struct CsvUpload(pub Vec<u8>, pub Option<String>);
 
 fn too_large() -> ApiError {
     ApiError::new(
@@ -53,6 +55,7 @@ impl<S: Send + Sync> FromRequest<S> for CsvUpload {
             loop {
                 match mp.next_field().await {
                     Ok(Some(field)) if field.name() == Some("file") => {
+                        let name = field.file_name().map(clean_file_name);
                         let bytes = field.bytes().await.map_err(|e| {
                             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                                 too_large()
@@ -60,7 +63,7 @@ impl<S: Send + Sync> FromRequest<S> for CsvUpload {
                                 ApiError::bad_request("malformed_multipart", e.body_text())
                             }
                         })?;
-                        return Ok(CsvUpload(bytes.to_vec()));
+                        return Ok(CsvUpload(bytes.to_vec(), name));
                     }
                     Ok(Some(_)) => continue,
                     Ok(None) => {
@@ -95,8 +98,15 @@ impl<S: Send + Sync> FromRequest<S> for CsvUpload {
                 "the uploaded file is empty",
             ));
         }
-        Ok(CsvUpload(bytes.to_vec()))
+        Ok(CsvUpload(bytes.to_vec(), None))
     }
+}
+
+/// A file name as shown back to users: the last path component, control characters
+/// removed, at most 200 characters.
+pub fn clean_file_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    base.chars().filter(|c| !c.is_control()).take(200).collect()
 }
 
 /// Options of the product import.
@@ -106,59 +116,200 @@ pub struct ProductImportQuery {
     /// errors); nothing is imported. The upload is kept for an hour and can be confirmed
     /// with `POST /api/v1/imports/products/pending/{pending_import_id}`.
     pub dry_run: Option<bool>,
+    /// `true`: answer `202 Accepted` with a queued import (see
+    /// `GET /api/v1/imports/products/{id}` for its progress and report) instead of
+    /// importing within the request.
+    pub background: Option<bool>,
+    /// Name of the uploaded file, shown in the import history (at most 200 characters;
+    /// a multipart upload's own file name is used when this is absent).
+    pub file_name: Option<String>,
+}
+
+/// Options of confirming a previewed import.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct ConfirmImportQuery {
+    /// `true`: answer `202 Accepted` with a queued import instead of importing within
+    /// the request.
+    pub background: Option<bool>,
+}
+
+/// `202 Accepted` with the queued import and its `Location`.
+fn accepted(
+    import: crate::store::imports::ProductImport,
+) -> (
+    StatusCode,
+    [(header::HeaderName, String); 1],
+    Json<ProductImportOutcome>,
+) {
+    (
+        StatusCode::ACCEPTED,
+        [(
+            header::LOCATION,
+            format!("/api/v1/imports/products/{}", import.id),
+        )],
+        Json(ProductImportOutcome::Queued(import)),
+    )
+}
+
+/// What a product import request answers: the report of an import done within the
+/// request (200), or the queued background import (202, with `?background=true`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ProductImportOutcome {
+    Done(ProductImportReport),
+    Queued(crate::store::imports::ProductImport),
+}
+
+type ImportResponse = (
+    StatusCode,
+    [(header::HeaderName, String); 1],
+    Json<ProductImportOutcome>,
+);
+
+fn done(report: ProductImportReport) -> ImportResponse {
+    (
+        StatusCode::OK,
+        [(header::CACHE_CONTROL, "no-store".to_string())],
+        Json(ProductImportOutcome::Done(report)),
+    )
 }
 
 /// Import a product CSV (Shopify legacy or 2024+ headers, or WooCommerce) into the
 /// caller's tenant. Products are matched by handle: re-importing updates. With
 /// `?dry_run=true`, a preview: the same report plus `would_create`/`would_update` and
-/// `pending_import_id`, and no product is written.
+/// `pending_import_id`, and no product is written. With `?background=true`, `202` and a
+/// queued import whose progress and report are at `GET /api/v1/imports/products/{id}`;
+/// a file that cannot be read at all is still refused at once (422).
 #[utoipa::path(post, path = "/api/v1/imports/products", tag = "merchant", security(("bearer" = ["imports.trigger"])),
     params(ProductImportQuery),
     request_body(content = String, content_type = "text/csv"),
-    responses((status = 200, body = ProductImportReport), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ProductImportReport), (status = 202, body = crate::store::imports::ProductImport), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn import_products(
     State(st): State<AppState>,
     m: Authorized<perm::ImportsTrigger>,
     Query(q): Query<ProductImportQuery>,
-    CsvUpload(bytes): CsvUpload,
-) -> ApiResult<Json<ProductImportReport>> {
+    CsvUpload(bytes, upload_name): CsvUpload,
+) -> ApiResult<ImportResponse> {
+    let file_name = q
+        .file_name
+        .as_deref()
+        .map(clean_file_name)
+        .filter(|n| !n.is_empty())
+        .or(upload_name);
     let max = control::max_products(&st.db, m.tenant.id).await?;
     if q.dry_run == Some(true) {
         let mut report =
             control::preview_products(&m.scope, &bytes, &m.tenant.currency, max).await?;
-        report.pending_import_id = Some(m.scope.put_pending_import("products", &bytes).await?);
-        return Ok(Json(report));
+        report.pending_import_id = Some(
+            m.scope
+                .put_pending_import("products", &bytes, file_name.as_deref())
+                .await?,
+        );
+        return Ok(done(report));
+    }
+    if q.background == Some(true) {
+        let import = control::start_product_import(
+            &m.scope,
+            &m.actor,
+            &bytes,
+            file_name.as_deref(),
+            &m.tenant.currency,
+        )
+        .await?;
+        st.provisioner.wake();
+        return Ok(accepted(import));
     }
     let report =
         control::import_products(&m.scope, &m.actor, &bytes, &m.tenant.currency, max).await?;
     st.page_cache.invalidate_tenant(m.tenant.id);
-    Ok(Json(report))
+    Ok(done(report))
 }
 
 /// Confirm a previewed product import: imports the file kept by
 /// `POST /api/v1/imports/products?dry_run=true`. A pending upload works once and expires
-/// after an hour (404 after that).
+/// after an hour (404 after that). `?background=true` queues it (202) like the upload.
 #[utoipa::path(post, path = "/api/v1/imports/products/pending/{id}", tag = "merchant", security(("bearer" = ["imports.trigger"])),
-    params(("id" = Uuid, Path, description = "pending_import_id of the preview")),
-    responses((status = 200, body = ProductImportReport), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("id" = Uuid, Path, description = "pending_import_id of the preview"), ConfirmImportQuery),
+    responses((status = 200, body = ProductImportReport), (status = 202, body = crate::store::imports::ProductImport), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn confirm_product_import(
     State(st): State<AppState>,
     m: Authorized<perm::ImportsTrigger>,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<ProductImportReport>> {
-    let bytes = m
-        .scope
-        .take_pending_import("products", id)
-        .await
-        .map_err(|e| match e {
-            crate::store::StoreError::NotFound => ApiError::not_found("pending import"),
-            other => other.into(),
-        })?;
+    Query(q): Query<ConfirmImportQuery>,
+) -> ApiResult<ImportResponse> {
+    let (bytes, file_name) =
+        m.scope
+            .take_pending_import("products", id)
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::NotFound => ApiError::not_found("pending import"),
+                other => other.into(),
+            })?;
+    if q.background == Some(true) {
+        let import = control::start_product_import(
+            &m.scope,
+            &m.actor,
+            &bytes,
+            file_name.as_deref(),
+            &m.tenant.currency,
+        )
+        .await?;
+        st.provisioner.wake();
+        return Ok(accepted(import));
+    }
     let max = control::max_products(&st.db, m.tenant.id).await?;
     let report =
         control::import_products(&m.scope, &m.actor, &bytes, &m.tenant.currency, max).await?;
     st.page_cache.invalidate_tenant(m.tenant.id);
-    Ok(Json(report))
+    Ok(done(report))
+}
+
+/// Pagination of the import history.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ImportListQuery {
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+}
+
+/// The tenant's background product imports, newest first (status, progress, counts; the
+/// full report is on each import).
+#[utoipa::path(get, path = "/api/v1/imports/products", tag = "merchant", security(("bearer" = ["imports.view"])),
+    params(ImportListQuery),
+    responses((status = 200, body = crate::web::api::ListResponse<crate::store::imports::ProductImport>), (status = 422, body = ErrorBody)))]
+async fn list_product_imports(
+    m: Authorized<perm::ImportsView>,
+    Query(q): Query<ImportListQuery>,
+) -> ApiResult<Json<crate::web::api::ListResponse<crate::store::imports::ProductImport>>> {
+    let (limit, offset, page) = crate::web::api::PageQuery {
+        page: q.page,
+        per_page: q.per_page,
+    }
+    .resolve(20)?;
+    let (mut data, total) = m.scope.list_product_imports(limit, offset).await?;
+    for i in &mut data {
+        i.report = None; // the list stays small; the report is on the import itself
+    }
+    Ok(Json(crate::web::api::ListResponse {
+        data,
+        pagination: crate::web::api::Pagination::new(page, limit, total),
+    }))
+}
+
+/// One background product import: `status` (`queued`, `running`, `completed`,
+/// `failed`), progress (`products_done` of `products_total`), counts, and once completed
+/// the full `report` with row errors.
+#[utoipa::path(get, path = "/api/v1/imports/products/{id}", tag = "merchant", security(("bearer" = ["imports.view"])),
+    params(("id" = Uuid, Path, description = "import id")),
+    responses((status = 200, body = crate::store::imports::ProductImport), (status = 404, body = ErrorBody)))]
+async fn get_product_import(
+    m: Authorized<perm::ImportsView>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<crate::store::imports::ProductImport>> {
+    m.scope
+        .get_product_import(id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("import"))
 }
 
 /// Options of the vendor import.
@@ -191,7 +342,7 @@ async fn import_vendors(
     State(st): State<AppState>,
     admin: Platform<platform_perm::MerchantsManage>,
     Query(q): Query<VendorImportQuery>,
-    CsvUpload(bytes): CsvUpload,
+    CsvUpload(bytes, _): CsvUpload,
 ) -> ApiResult<Json<StoredVendorImport>> {
     let started = crate::store::now_micros();
     let theme = q

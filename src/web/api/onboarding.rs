@@ -725,7 +725,7 @@ pub fn sniff_image(b: &[u8]) -> Option<&'static str> {
 async fn upload_logo(
     State(st): State<AppState>,
     m: Authorized<perm::SettingsEdit>,
-    CsvUpload(bytes): CsvUpload,
+    CsvUpload(bytes, _): CsvUpload,
 ) -> ApiResult<(StatusCode, Json<LogoUploaded>)> {
     if bytes.len() > MAX_LOGO_BYTES {
         return Err(ApiError::new(

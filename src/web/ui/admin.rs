@@ -11,6 +11,7 @@ use super::{
     redirect_with_flash,
 };
 use crate::web::AppState;
+use crate::web::ui::json_response;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, Query};
@@ -136,24 +137,6 @@ async fn can(cx: &Ctx) -> Result<Json, UiError> {
         }
     }
     Ok(Json::Object(m))
-}
-
-/// A JSON endpoint's result: the value, or `{error:{code,message}}` with the status.
-fn json_response(r: Result<Json, UiError>) -> Response {
-    match r {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(UiError::SignIn) => (
-            StatusCode::UNAUTHORIZED,
-            axum::Json(json!({"error": {"code": "unauthorized", "message": "sign in again"}})),
-        )
-            .into_response(),
-        Err(UiError::Api(f)) => (
-            f.status,
-            axum::Json(json!({"error": {"code": f.code, "message": f.message}})),
-        )
-            .into_response(),
-        Err(UiError::Render(_)) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
 }
 
 /// `Starter — 100 products, 2 staff · 0.00 EUR/month`.

@@ -479,6 +479,24 @@ fn render_failed(e: UiError) -> Response {
         .into_response()
 }
 
+/// A JSON endpoint's result: the value, or `{error:{code,message}}` with the status.
+pub(crate) fn json_response(r: Result<serde_json::Value, UiError>) -> Response {
+    match r {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(UiError::SignIn) => (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": {"code": "unauthorized", "message": "sign in again"}})),
+        )
+            .into_response(),
+        Err(UiError::Api(f)) => (
+            f.status,
+            axum::Json(json!({"error": {"code": f.code, "message": f.message}})),
+        )
+            .into_response(),
+        Err(UiError::Render(_)) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
 /// A redirect (303 See Other, so a POST becomes a GET) that shows `message` on the next
 /// page.
 pub fn redirect_with_flash(to: &str, message: &str) -> Response {

@@ -1,5 +1,6 @@
 // Dashboard scripts: product form (live validation with the API's rules, add variant rows),
-// live activity feed on the home page, new orders on the order list. Every page works
+// live activity feed on the home page, new orders on the order list, the progress bar of
+// a running product import. Every page works
 // without this file; it only enhances.
 (function () {
   "use strict";
@@ -211,6 +212,40 @@
         notice.querySelector("[data-count]").textContent = String(count);
         notice.hidden = false;
       }
+    });
+  }
+
+  // ---------- product import progress ----------
+  // Polls the import's progress (and wakes on the import.completed event); when it ends,
+  // reloads so the server renders the report.
+  var importBox = document.querySelector("[data-product-import-url]");
+  if (importBox) {
+    var url = importBox.getAttribute("data-product-import-url");
+    var bar = document.getElementById("import-progress");
+    var out = document.getElementById("import-progress-text");
+    var timer = null;
+    var poll = function () {
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (j) {
+          if (!j) return;
+          if (bar) { bar.max = j.products_total || 1; bar.value = j.products_done || 0; }
+          if (out) out.textContent = (j.products_done || 0) + " of " + (j.products_total || 0) + " products handled.";
+          var c = document.getElementById("import-created"), u = document.getElementById("import-updated");
+          if (c) c.textContent = String(j.created || 0);
+          if (u) u.textContent = String(j.updated || 0);
+          if (j.status === "completed" || j.status === "failed") {
+            if (timer) clearInterval(timer);
+            timer = null;
+            window.location.reload();
+          }
+        })
+        .catch(function () {});
+    };
+    timer = setInterval(poll, 500);
+    poll();
+    document.addEventListener("souk:event", function (e) {
+      if ((e.detail || {}).type === "import.completed") poll();
     });
   }
 })();
