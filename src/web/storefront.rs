@@ -1,6 +1,7 @@
 //! Server-rendered storefronts: home (featured products), catalog with pagination,
 //! product detail, 404 and "store unavailable", from the tenant's theme and branding.
-//! Also the platform's own few pages (landing, set-password form).
+//! Also the home page's branding preview for the setup guide ([`home_preview`]) and the
+//! platform's own few pages (landing, set-password form).
 
 use super::AppState;
 use super::context::HostTenant;
@@ -500,6 +501,48 @@ fn html_bytes(b: Bytes) -> Response {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], b).into_response()
 }
 
+/// The products the home page features: the active featured ones, else the newest
+/// active ones (at most 8).
+async fn home_products(scope: &TenantDb) -> crate::store::StoreResult<Vec<Product>> {
+    let featured_filter = ProductFilter {
+        status: Some(ProductStatus::Active),
+        featured: Some(true),
+        ..Default::default()
+    };
+    let (products, _) = scope.list_products(&featured_filter, 8, 0).await?;
+    if !products.is_empty() {
+        return Ok(products);
+    }
+    let f = ProductFilter {
+        status: Some(ProductStatus::Active),
+        ..Default::default()
+    };
+    Ok(scope.list_products(&f, 8, 0).await?.0)
+}
+
+/// The home page's template context (shared by the storefront and the preview).
+fn home_context(
+    t: &TenantRef,
+    theme: &Theme,
+    base_path: &str,
+    extras: &StoreExtras,
+    products: &[Product],
+) -> Value {
+    let featured: Vec<Value> = products.iter().map(|p| card(p, base_path)).collect();
+    // Without a store description, the theme's hero text describes the store.
+    let description = if extras.description.is_empty() {
+        theme
+            .effective_settings(&t.theme_settings)
+            .remove("hero_text")
+            .unwrap_or_default()
+    } else {
+        extras.description.clone()
+    };
+    let meta = PageMeta::website(&description);
+    let ctx = base_ctx(t, theme, base_path, "Home", extras, &meta);
+    context! { featured => featured, ..ctx }
+}
+
 async fn home(State(st): State<AppState>, tenant: Option<Extension<HostTenant>>) -> Response {
     let Some(Extension(h)) = tenant else {
         return Html(platform_landing(&st)).into_response();
@@ -516,46 +559,62 @@ async fn home(State(st): State<AppState>, tenant: Option<Extension<HostTenant>>)
         Ok(x) => x,
         Err(res) => return res,
     };
-    let featured_filter = ProductFilter {
-        status: Some(ProductStatus::Active),
-        featured: Some(true),
-        ..Default::default()
-    };
-    let mut products = match scope.list_products(&featured_filter, 8, 0).await {
-        Ok((p, _)) => p,
+    let products = match home_products(&scope).await {
+        Ok(p) => p,
         Err(e) => return store_error(e),
     };
-    if products.is_empty() {
-        let f = ProductFilter {
-            status: Some(ProductStatus::Active),
-            ..Default::default()
-        };
-        products = match scope.list_products(&f, 8, 0).await {
-            Ok((p, _)) => p,
-            Err(e) => return store_error(e),
-        };
-    }
     let theme = st.themes.get_or_default(h.tenant.theme_id.as_deref());
-    let featured: Vec<Value> = products.iter().map(|p| card(p, &h.base_path)).collect();
-    // Without a store description, the theme's hero text describes the store.
-    let description = if extras.description.is_empty() {
-        theme
-            .effective_settings(&h.tenant.theme_settings)
-            .remove("hero_text")
-            .unwrap_or_default()
-    } else {
-        extras.description.clone()
+    let ctx = home_context(&h.tenant, &theme, &h.base_path, &extras, &products);
+    render_cached(&st, &h, &theme, "home.html", ctx, key)
+}
+
+/// The tenant's storefront home page as it looks with `draft` theme settings over the
+/// saved ones: the setup guide's live branding preview. `draft` must already be
+/// validated (`api::onboarding::draft_settings`). Same theme, templates, products and
+/// context as the real home page, but without the "coming soon" gate (the merchant sees
+/// the store before publishing it), without tracking snippets (a preview is not a
+/// visit) and never cached. Links and the logo use the store's path (`/s/{handle}`), so
+/// the page works on the dashboard's host. The draft colours and fonts are the theme's
+/// branding stylesheet (same filtering as `/branding.css`) in a `<style>` element at the
+/// end of `<head>`, where it wins over the saved `/branding.css`.
+pub async fn home_preview(
+    st: &AppState,
+    scope: &TenantDb,
+    tenant: &TenantRef,
+    draft: &serde_json::Map<String, serde_json::Value>,
+) -> Result<String, ApiError> {
+    let mut settings: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&tenant.theme_settings).unwrap_or_default();
+    settings.extend(draft.clone());
+    let t = TenantRef {
+        theme_settings: serde_json::Value::Object(settings).to_string(),
+        ..tenant.clone()
     };
-    let meta = PageMeta::website(&description);
-    let ctx = base_ctx(&h.tenant, &theme, &h.base_path, "Home", &extras, &meta);
-    render_cached(
-        &st,
-        &h,
-        &theme,
-        "home.html",
-        context! { featured => featured, ..ctx },
-        key,
-    )
+    let theme = st.themes.get_or_default(t.theme_id.as_deref());
+    let extras = StoreExtras {
+        coming_soon: false,
+        google_analytics_id: String::new(),
+        meta_pixel_id: String::new(),
+        ..store_extras(scope).await?
+    };
+    let products = home_products(scope).await?;
+    let base_path = t
+        .handle
+        .as_deref()
+        .map(|h| format!("/s/{h}"))
+        .unwrap_or_default();
+    let ctx = home_context(&t, &theme, &base_path, &extras, &products);
+    let mut html = render_page(&theme, "home.html", ctx).map_err(|e| {
+        tracing::error!(error = %e, template = "home.html", "storefront preview render failed");
+        ApiError::internal()
+    })?;
+    let style = format!(
+        "<style id=\"souk-preview-branding\">\n{}</style>\n",
+        theme.branding_css(&t.theme_settings)
+    );
+    let at = html.to_ascii_lowercase().find("</head>").unwrap_or(0);
+    html.insert_str(at, &style);
+    Ok(html)
 }
 
 #[derive(Deserialize)]

@@ -1098,3 +1098,264 @@ async fn import_dry_run_reads_woocommerce_too() {
     let done: Value = r.json().await.unwrap();
     assert_eq!(done["created"], dry["would_create"], "{done}");
 }
+
+/// Creates an active product through the API; returns its title.
+async fn active_product(app: &TestApp, token: &str, title: &str) -> String {
+    let r = app
+        .with_token(Method::POST, "/api/v1/products", token)
+        .json(&json!({
+            "title": title,
+            "status": "active",
+            "variants": [{ "price": "24.50", "inventory_quantity": 3 }],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    title.to_string()
+}
+
+const PREVIEW: &str = "/dashboard/onboarding/branding/preview";
+
+fn header(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+#[tokio::test]
+async fn branding_preview_renders_the_real_storefront_with_draft_values() {
+    let app = spawn_app().await;
+    let (_, token, b) = owner_browser(&app, "preview").await;
+    let shirt = active_product(&app, &token, "Preview Linen Shirt").await;
+    let cap = active_product(&app, &token, "Preview Wool Cap").await;
+    let csrf = b.csrf("/dashboard/onboarding/branding").await;
+    // Opening the guide closes the storefront ("coming soon") until it is published.
+    let (status, body) = autosave(
+        &b,
+        "/dashboard/onboarding/branding",
+        &csrf,
+        &[("color_primary", "#123abc")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = autosave(
+        &b,
+        "/dashboard/onboarding/marketing",
+        &csrf,
+        &[("google_analytics_id", "G-PREVIEW123")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let r = app.client.get(app.url("/s/preview/")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    // The preview is the store's own home page (theme, name, products), not coming soon,
+    // with the draft colour and font over the saved ones.
+    let r = b
+        .get_raw(&format!(
+            "{PREVIEW}?color_primary=%23ff0066&font_heading=Georgia%2C+serif"
+        ))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(header(&r, "cache-control"), "no-store");
+    assert_eq!(header(&r, "x-frame-options"), "SAMEORIGIN");
+    let csp = header(&r, "content-security-policy");
+    for directive in [
+        "default-src 'none'",
+        "frame-ancestors 'self'",
+        "form-action 'none'",
+        "sandbox",
+    ] {
+        assert!(csp.contains(directive), "{directive}: {csp}");
+    }
+    assert!(
+        !csp.contains("script-src"),
+        "no script source at all: {csp}"
+    );
+    assert!(header(&r, "content-type").starts_with("text/html"));
+    // (minijinja escapes `/` in attributes as `&#x2f;`.)
+    let html = r.text().await.unwrap().replace("&#x2f;", "/");
+    assert!(html.contains("Shop preview"), "{html}");
+    assert!(html.contains(&shirt) && html.contains(&cap), "{html}");
+    assert!(html.contains("/themes/classic/style.css"), "{html}");
+    assert!(html.contains("--color-primary: #ff0066;"), "{html}");
+    assert!(html.contains("--font-heading: Georgia, serif;"), "{html}");
+    assert!(!html.contains("coming soon"), "{html}");
+    // Links and the logo follow the store's path; tracking snippets are left out.
+    assert!(html.contains("href=\"/s/preview/products\""), "{html}");
+    assert!(
+        !html.contains("G-PREVIEW123") && !html.contains("<script"),
+        "{html}"
+    );
+
+    // Without draft values: the saved colour.
+    let (status, html) = b.get(PREVIEW).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("--color-primary: #123abc;"), "{html}");
+
+    // Values the API would refuse are ignored (the saved value shows), never reflected;
+    // settings the branding step does not edit are ignored too.
+    let evil = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("color_primary", "red;}</style><script>alert(1)</script>")
+        .append_pair("font_body", "x;}</style><script>alert(2)</script>")
+        .append_pair("color_accent", "#12345g")
+        .append_pair("logo_url", "https://evil.example/logo.png")
+        .append_pair("hero_title", "<b>Injected hero</b>")
+        .finish();
+    let (status, html) = b.get(&format!("{PREVIEW}?{evil}")).await;
+    assert_eq!(status, StatusCode::OK);
+    for bad in [
+        "<script",
+        "alert(",
+        "red;",
+        "</style><",
+        "#12345g",
+        "evil.example",
+        "Injected hero",
+    ] {
+        assert!(!html.contains(bad), "{bad} reflected: {html}");
+    }
+    assert!(html.contains("--color-primary: #123abc;"), "{html}");
+    assert!(html.contains("--color-accent: #b5651d;"), "{html}");
+    assert!(html.contains("--font-body: -apple-system"), "{html}");
+
+    // A preview saves nothing, and the real storefront still shows "coming soon".
+    let st = api_get(&app, &token, "/api/v1/onboarding").await;
+    let saved = st["theme_settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "color_primary")
+        .unwrap()["value"]
+        .clone();
+    assert_eq!(saved, "#123abc");
+    let r = app.client.get(app.url("/s/preview/")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    // The branding step frames the preview, sandboxed and titled, with the saved values.
+    let (status, html) = b.get("/dashboard/onboarding/branding").await;
+    assert_eq!(status, StatusCode::OK);
+    let start = html.find("<iframe").expect("an iframe");
+    let iframe = &html[start..start + html[start..].find('>').unwrap()];
+    assert!(iframe.contains("id=\"brand-preview\""), "{iframe}");
+    assert!(iframe.contains(" sandbox"), "{iframe}");
+    assert!(
+        !iframe.contains("allow-"),
+        "no sandbox exceptions: {iframe}"
+    );
+    assert!(iframe.contains("title=\"Storefront preview"), "{iframe}");
+    let src = iframe
+        .split("src=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&");
+    assert!(src.starts_with(&format!("{PREVIEW}?")), "{src}");
+    assert!(src.contains("color_primary=%23123abc"), "{src}");
+    // The iframe's own address renders (what a browser without JavaScript loads).
+    let (status, html) = b.get(&src).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("--color-primary: #123abc;") && html.contains(&shirt));
+}
+
+#[tokio::test]
+async fn branding_preview_needs_a_session_and_settings_edit() {
+    let app = spawn_app().await;
+    let (_, owner) = app.provisioned_merchant("previewperm").await;
+    active_product(&app, &owner, "Secret Draft Product").await;
+    // Signed out: the sign-in page, keeping where the user was going; nothing rendered.
+    let anon = Browser::new(&app);
+    let r = anon
+        .get_raw(&format!("{PREVIEW}?color_primary=%23ff0066"))
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&r),
+        "/dashboard/login?next=%2Fdashboard%2Fonboarding%2Fbranding%2Fpreview%3Fcolor_primary%3D%2523ff0066"
+    );
+    assert!(!r.text().await.unwrap().contains("Secret Draft Product"));
+    // The API behind it needs a token too.
+    let r = app
+        .client
+        .get(app.url("/api/v1/onboarding/preview"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // An editor (no settings.edit) gets the wizard's 403 page.
+    app.add_member(&owner, "ed@previewperm.example", "editor")
+        .await;
+    let b = Browser::new(&app);
+    b.sign_in("dashboard", "ed@previewperm.example", "member-password-1")
+        .await;
+    let r = b.get_raw(PREVIEW).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(header(&r, "x-frame-options"), "SAMEORIGIN");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Not allowed"), "{html}");
+    assert!(!html.contains("Secret Draft Product"), "{html}");
+    let (status, wizard) = b.get("/dashboard/onboarding/branding").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(wizard.contains("Not allowed"), "{wizard}");
+}
+
+#[tokio::test]
+async fn branding_preview_shows_only_the_sessions_own_store() {
+    let app = spawn_app().await;
+    let (a_id, a_owner) = app.provisioned_merchant("previewa").await;
+    active_product(&app, &a_owner, "Alpha Only Lamp").await;
+    let (_, b_owner, b) = owner_browser(&app, "previewb").await;
+    active_product(&app, &b_owner, "Bravo Only Vase").await;
+    // B's owner sees B's store, whatever names A: the query, the path prefix or a header.
+    for path in [
+        PREVIEW.to_string(),
+        format!("{PREVIEW}?tenant_id={a_id}&tenant=previewa"),
+        format!("/s/previewa{PREVIEW}"),
+    ] {
+        let r = b
+            .client
+            .get(format!("{}{path}", b.base))
+            .header("x-tenant-id", &a_id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let html = r.text().await.unwrap();
+        assert!(
+            !html.contains("Alpha Only Lamp") && !html.contains("Shop previewa"),
+            "{path}: {html}"
+        );
+        assert!(
+            html.contains("Bravo Only Vase") && html.contains("Shop previewb"),
+            "{path}: {html}"
+        );
+    }
+    // The API behind it refuses B's token acting for A.
+    let r = app
+        .with_token(Method::GET, "/api/v1/onboarding/preview", &b_owner)
+        .header("x-tenant-id", &a_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(!r.text().await.unwrap().contains("Alpha Only Lamp"));
+    // A's owner sees A's store.
+    let a = Browser::new(&app);
+    a.sign_in("dashboard", "owner@previewa.example", OWNER_PASSWORD)
+        .await;
+    let (status, html) = a.get(PREVIEW).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Alpha Only Lamp") && !html.contains("Bravo Only Vase"),
+        "{html}"
+    );
+}

@@ -11,6 +11,10 @@
 //! Publishing: once a tenant has opened the guide (its first save), its storefront shows
 //! a "coming soon" page until `POST /api/v1/onboarding/publish`. Tenants that never
 //! opened it (created before the guide existed, CLI/bench/demo stores) serve as before.
+//!
+//! Preview: `GET /api/v1/onboarding/preview?color_primary=…` renders the store's real home
+//! page with draft colours and fonts (validated like a save; invalid ones are ignored),
+//! for the branding step's live preview. It saves nothing.
 
 use super::imports::CsvUpload;
 use crate::access::perm;
@@ -21,8 +25,9 @@ use crate::web::AppState;
 use crate::web::context::Authorized;
 use crate::web::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -34,6 +39,7 @@ pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(save_step))
         .routes(routes!(publish))
         .routes(routes!(upload_logo))
+        .routes(routes!(preview))
 }
 
 /// The wizard's steps in order: `(id, title)`.
@@ -289,6 +295,17 @@ fn too_long(field: &str, v: &str, max: usize) -> ApiResult<()> {
     Ok(())
 }
 
+/// Is `v` (trimmed) an acceptable value for a theme setting of `kind` (`color`, `font`,
+/// `image_url`, else text)? The one rule set for saves and previews.
+pub fn valid_setting(kind: &str, v: &str) -> bool {
+    match kind {
+        "color" => valid_color(v),
+        "font" => valid_font(v),
+        "image_url" => valid_image_url(v),
+        _ => v.chars().count() <= 300,
+    }
+}
+
 fn valid_color(v: &str) -> bool {
     let hex = v.strip_prefix('#').unwrap_or("");
     (hex.len() == 3 || hex.len() == 6) && hex.chars().all(|c| c.is_ascii_hexdigit())
@@ -366,13 +383,7 @@ fn theme_values(
             ));
         };
         let v = v.trim();
-        let ok = match s.kind.as_str() {
-            "color" => valid_color(v),
-            "font" => valid_font(v),
-            "image_url" => valid_image_url(v),
-            _ => v.chars().count() <= 300,
-        };
-        if !ok {
+        if !valid_setting(&s.kind, v) {
             let msg = match s.kind.as_str() {
                 "color" => format!("{} must be a colour like #1a2b3c", s.label),
                 "font" => format!("{} must be a font list like Georgia, serif", s.label),
@@ -778,4 +789,63 @@ async fn upload_logo(
             bytes: bytes.len(),
         }),
     ))
+}
+
+/// Draft branding values for a preview, from query pairs: only the colour and font
+/// settings of `theme` (what the branding step edits), trimmed, and only when they pass
+/// the same rules as a save ([`valid_setting`]); anything else is dropped, so the saved
+/// value shows instead. The last valid value of a repeated key wins.
+pub fn draft_settings(
+    theme: &crate::themes::Theme,
+    pairs: impl IntoIterator<Item = (String, String)>,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (k, v) in pairs {
+        let Some(s) = theme
+            .manifest
+            .settings
+            .iter()
+            .find(|s| s.id == k && matches!(s.kind.as_str(), "color" | "font"))
+        else {
+            continue;
+        };
+        let v = v.trim();
+        if valid_setting(&s.kind, v) {
+            out.insert(k, Value::String(v.to_string()));
+        }
+    }
+    out
+}
+
+/// The store's home page (HTML) as it looks with draft colours and fonts: the branding
+/// step's live preview. Query parameters are theme setting ids of kind `color` or
+/// `font` (e.g. `color_primary=%23aa3300&font_body=Georgia,serif`); invalid or unknown
+/// ones are ignored and the saved value is used. Rendered from the store's own theme and
+/// products, even before the storefront is published; tracking snippets are left out.
+/// Saves nothing, never cached.
+#[utoipa::path(get, path = "/api/v1/onboarding/preview", tag = "merchant", security(("bearer" = ["settings.edit"])),
+    params(
+        ("color_primary" = Option<String>, Query, description = "A draft colour (#rgb or #rrggbb); any colour setting of the theme works the same way"),
+        ("font_body" = Option<String>, Query, description = "A draft font list; any font setting of the theme works the same way"),
+    ),
+    responses((status = 200, content_type = "text/html", body = String), (status = 403, body = ErrorBody)))]
+async fn preview(
+    State(st): State<AppState>,
+    m: Authorized<perm::SettingsEdit>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let theme = st.themes.get_or_default(m.tenant.theme_id.as_deref());
+    let pairs = url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()));
+    let draft = draft_settings(&theme, pairs);
+    let html = crate::web::storefront::home_preview(&st, &m.scope, &m.tenant, &draft).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        html,
+    )
+        .into_response())
 }

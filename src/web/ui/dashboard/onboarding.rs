@@ -6,19 +6,24 @@
 //! redirects (303) to the same or next step with a flash message, or re-renders the step
 //! with the errors next to their fields. Everything goes through
 //! `/api/v1/onboarding` (permission `settings.edit`).
+//!
+//! The branding step shows the store's real home page in a sandboxed `<iframe>`
+//! (`GET /dashboard/onboarding/branding/preview?color_primary=…`), rendered with the
+//! form's colours and fonts by `GET /api/v1/onboarding/preview`; `onboarding.js` points
+//! it at the new values as the merchant edits them.
 
 use super::Nav;
 use crate::web::AppState;
 use crate::web::api::onboarding::{CATEGORIES, STEPS};
 use crate::web::ui::{
-    ApiFailure, CsrfChecked, CsrfForm, Ctx, Session, UiError, UiResult, field_errors,
+    ApiFailure, CsrfChecked, CsrfForm, Ctx, Session, UiError, UiResult, field_errors, query_string,
     redirect_with_flash,
 };
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::Path;
-use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::extract::{Path, RawQuery};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use minijinja::context;
 use minijinja::value::Serde;
@@ -49,6 +54,7 @@ pub fn routes() -> Router<AppState> {
             get(step_page).post(step_submit),
         )
         .route("/dashboard/onboarding/branding/logo", post(logo_upload))
+        .route(PREVIEW_PATH, get(branding_preview))
         .route("/dashboard/onboarding/products/first", post(first_product))
         .route("/dashboard/onboarding/launch/publish", post(publish))
         .route("/dashboard/switch", post(switch))
@@ -162,6 +168,7 @@ async fn render_step(
         .find(|(id, _)| *id == step)
         .map_or("Setup guide", |s| s.1);
     let form = form_values(&state, step, submitted);
+    let preview_url = (step == "branding").then(|| preview_url(&state, &form));
     let storefront = nav
         .tenant
         .get("tenant_handle")
@@ -179,10 +186,91 @@ async fn render_step(
             errors => Serde(&errors),
             product_form => Serde(&product_form),
             categories => CATEGORIES.iter().map(|(v, l)| vec![v.to_string(), l.to_string()]).collect::<Vec<_>>(),
-            storefront,
+            storefront, preview_url,
             ..nav.ctx("onboarding")
         },
     )
+}
+
+/// Path of the branding step's live storefront preview.
+const PREVIEW_PATH: &str = "/dashboard/onboarding/branding/preview";
+
+/// The preview's Content-Security-Policy: no script, frame, plugin, form or `<base>`
+/// (and `sandbox`, so even opened on its own it runs in an opaque origin, never as the
+/// dashboard), styles, images and fonts from anywhere (a theme may use a web font or a
+/// product image host), and only the dashboard itself may frame it.
+const PREVIEW_CSP: &str = "default-src 'none'; img-src * data:; style-src * 'unsafe-inline'; \
+font-src * data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox";
+
+/// The preview address with the colours and fonts of `form` (the saved values, or the
+/// ones just submitted), for the iframe's `src` (what shows without JavaScript).
+fn preview_url(state: &Value, form: &Map<String, Value>) -> String {
+    let pairs = state
+        .get("theme_settings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|s| {
+            matches!(
+                s.get("kind").and_then(Value::as_str),
+                Some("color" | "font")
+            )
+        })
+        .filter_map(|s| s.get("id").and_then(Value::as_str))
+        .map(|id| {
+            let v = form.get(id).and_then(Value::as_str).unwrap_or_default();
+            (id, v.to_string())
+        });
+    match query_string(pairs) {
+        q if q.is_empty() => PREVIEW_PATH.to_string(),
+        q => format!("{PREVIEW_PATH}?{q}"),
+    }
+}
+
+/// `GET /dashboard/onboarding/branding/preview?color_primary=…&font_body=…`: the store's
+/// real home page with these draft colours and fonts (validated by the API: invalid ones
+/// fall back to the saved values), for the branding step's `<iframe>`. Always the
+/// session's current tenant (the API acts for the token's tenant; nothing in the query
+/// or the host selects another), needs `settings.edit` like the wizard (else the same
+/// 403 page), and works before the store is published. Every answer, error pages
+/// included, carries [`PREVIEW_CSP`], `X-Frame-Options: SAMEORIGIN` and `no-store`.
+async fn branding_preview(cx: Ctx, RawQuery(query): RawQuery) -> Response {
+    let r = async {
+        cx.session()?;
+        let pairs = url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()));
+        let path = match query_string(pairs) {
+            q if q.is_empty() => "/api/v1/onboarding/preview".to_string(),
+            q => format!("/api/v1/onboarding/preview?{q}"),
+        };
+        let page = cx.get(&path).await?;
+        let Some(html) = page.get("text").and_then(Value::as_str) else {
+            return Err(UiError::Api(ApiFailure {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                code: "internal".into(),
+                message: "The preview could not be shown.".into(),
+                details: Value::Null,
+            }));
+        };
+        Ok(Html(html.to_string()).into_response())
+    }
+    .await;
+    let mut res = cx.finish(r);
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PREVIEW_CSP),
+    );
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("SAMEORIGIN"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    res
 }
 
 async fn step_page(cx: Ctx, Path(step): Path<String>) -> Response {
