@@ -194,6 +194,16 @@ async fn cross_site_posts_are_refused() {
     // The session survived.
     let (status, _) = b.get("/admin/merchants").await;
     assert_eq!(status, StatusCode::OK);
+    // No other site may frame the panel (clickjacking), signed in or not.
+    for path in ["/admin/merchants", "/admin/login", "/dashboard/login"] {
+        let r = b.client.get(format!("{}{path}", b.base)).send().await.unwrap();
+        assert_eq!(r.headers()["x-frame-options"], "DENY", "{path}");
+        assert_eq!(
+            r.headers()["content-security-policy"],
+            "frame-ancestors 'none'",
+            "{path}"
+        );
+    }
     app.stop().await;
 }
 

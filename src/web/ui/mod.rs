@@ -224,7 +224,25 @@ pub fn routes(api: Router, st: &AppState) -> Result<Router<AppState>, minijinja:
         .merge(dashboard::routes())
         .layer(axum::middleware::from_fn(session::load))
         .layer(tower_http::csrf::CsrfLayer::new())
+        .layer(axum::middleware::map_response(no_framing))
         .layer(axum::Extension(shared)))
+}
+
+/// Clickjacking guard: admin and dashboard pages may not be framed by any site
+/// (`X-Frame-Options: DENY`, CSP `frame-ancestors 'none'`). A page that sets its own
+/// framing rule keeps it (the branding preview, framed by the dashboard itself).
+async fn no_framing(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    if !h.contains_key(header::X_FRAME_OPTIONS) {
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("frame-ancestors 'none'"),
+            );
+        }
+    }
+    res
 }
 
 async fn asset(Path(name): Path<String>) -> Response {
