@@ -34,6 +34,10 @@ pub enum ControlError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Import(#[from] ImportError),
+    /// A background job stopped before its end (the worker's test hook; a real crash
+    /// simply ends the process). The job is retried from its last committed step.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
 }
 
 /// Starts provisioning a pending merchant with `theme`, `plan` and `subdomain`
@@ -470,11 +474,14 @@ pub async fn start_product_import(
 /// `product_import`. Parses the kept file again (parsing is deterministic, so the chunk
 /// boundaries are the same on every attempt), applies the chunks not yet committed, then
 /// completes the import with its report. A file that no longer parses fails the import
-/// (not the job); storage errors are returned so that the job is retried.
+/// (not the job); storage errors are returned so that the job is retried. `fault` is the
+/// test hook of the job worker: asked with `import_chunk:<first index>` before each chunk,
+/// an error it returns stops the run there as a crash would.
 pub async fn run_product_import(
     db: &Db,
     scope: &TenantDb,
     import_id: Uuid,
+    fault: Option<&crate::provision::FaultHook>,
 ) -> Result<(), ControlError> {
     let Some(mut work) = scope.claim_product_import(import_id).await? else {
         return Ok(()); // unknown, or already ended
@@ -501,6 +508,9 @@ pub async fn run_product_import(
         .unwrap_or(0)
         .min(inputs.len());
     while start < inputs.len() {
+        if let Some(err) = fault.and_then(|f| f(&format!("import_chunk:{start}"))) {
+            return Err(ControlError::Interrupted(err));
+        }
         let end = (start + IMPORT_CHUNK).min(inputs.len());
         scope
             .apply_import_chunk(

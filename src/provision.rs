@@ -142,7 +142,7 @@ impl Provisioner {
             return Err("product_import job without an import_id or tenant".into());
         };
         let scope = TenantDb::new(self.db.clone(), tenant);
-        match crate::control::run_product_import(&self.db, &scope, id).await {
+        match crate::control::run_product_import(&self.db, &scope, id, self.fault.as_ref()).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 let msg = e.to_string();

@@ -187,6 +187,11 @@ impl From<crate::control::ControlError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, i.to_string())
                     .with_details(json!({ "field": "file" }))
             }
+            C::Interrupted(m) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "interrupted",
+                format!("interrupted: {m}"),
+            ),
         }
     }
 }

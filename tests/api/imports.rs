@@ -1,4 +1,4 @@
-use crate::helpers::{TestApp, shared_data, spawn_app, spawn_with};
+use crate::helpers::{TestApp, shared_data, spawn_app, spawn_with, spawn_with_fault};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -457,4 +457,104 @@ async fn background_imports_refuse_bad_files_at_once_and_stay_in_their_tenant() 
         .await
         .unwrap();
     assert!(r.status().is_client_error());
+}
+
+#[tokio::test]
+async fn an_import_stopped_between_chunks_resumes_without_redoing_committed_chunks() {
+    use std::sync::{Arc, Mutex};
+    // The worker stops (as a crash would) before the second chunk, once.
+    let calls: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = calls.clone();
+    let app = spawn_with_fault(Arc::new(move |point: &str| {
+        if !point.starts_with("import_chunk:") {
+            return None;
+        }
+        let mut c = seen.lock().unwrap();
+        c.push(point.to_string());
+        (point == "import_chunk:200" && c.iter().filter(|p| *p == point).count() == 1)
+            .then(|| "worker stopped".to_string())
+    }))
+    .await;
+    let (_, token) = app.provisioned_merchant("bg-resume").await;
+    let mut csv = String::from("Handle,Title,Variant Price,Variant SKU\n");
+    for i in 0..450 {
+        csv.push_str(&format!("r-{i},Resumed {i},3.00,R-{i}\n"));
+    }
+    let r = app
+        .with_token(
+            reqwest::Method::POST,
+            "/api/v1/imports/products?background=true",
+            &token,
+        )
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    // While stopped, the first chunk is committed and shown.
+    let mut stopped = Value::Null;
+    for _ in 0..200 {
+        stopped = app
+            .with_token(reqwest::Method::GET, &location, &token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if calls
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| p == "import_chunk:200")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        stopped["products_done"].as_i64().unwrap() <= 200,
+        "{stopped}"
+    );
+    // The job is retried (after its backoff) and finishes from the second chunk.
+    let mut done = Value::Null;
+    for _ in 0..300 {
+        done = app
+            .with_token(reqwest::Method::GET, &location, &token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if done["status"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["created"], 450, "created once each: {done}");
+    assert_eq!(done["updated"], 0, "nothing applied twice: {done}");
+    assert_eq!(done["report"]["created"], 450);
+    assert_eq!(
+        *calls.lock().unwrap(),
+        [
+            "import_chunk:0",
+            "import_chunk:200",
+            "import_chunk:200",
+            "import_chunk:400"
+        ],
+        "the committed first chunk was not redone"
+    );
+    let products: Value = app
+        .with_token(reqwest::Method::GET, "/api/v1/products?per_page=1", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(products["pagination"]["total"], 450);
 }

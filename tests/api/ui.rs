@@ -196,7 +196,12 @@ async fn cross_site_posts_are_refused() {
     assert_eq!(status, StatusCode::OK);
     // No other site may frame the panel (clickjacking), signed in or not.
     for path in ["/admin/merchants", "/admin/login", "/dashboard/login"] {
-        let r = b.client.get(format!("{}{path}", b.base)).send().await.unwrap();
+        let r = b
+            .client
+            .get(format!("{}{path}", b.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.headers()["x-frame-options"], "DENY", "{path}");
         assert_eq!(
             r.headers()["content-security-policy"],
