@@ -962,3 +962,127 @@ time = round trip on loopback (request sent → whole body read: server time + l
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
 }
+
+/// `souk bench import`: a background product import of a generated Shopify CSV
+/// (`products` products, 3 variants each, so 3 rows per product) into a fresh tenant, as
+/// the dashboard starts it; then the same file again (every product an update); then the
+/// same file as a direct import within one call, into a second tenant, for comparison.
+/// Prints the wall time, the worker's time and products/s. Asserts nothing.
+pub async fn import(mut cfg: Config, products: usize) -> Result<(), String> {
+    if products == 0 {
+        return Err("--products above 0".into());
+    }
+    cfg.workers = 2;
+    let tmp = std::env::temp_dir().join(format!("souk-bench-{}", uuid::Uuid::now_v7()));
+    let node = start_node(cfg.clone(), tmp.join("node")).await?;
+    let backend = if cfg.database_url.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    let build = if cfg!(debug_assertions) {
+        "debug build"
+    } else {
+        "release build"
+    };
+    let prefix = format!("i{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let actor = crate::store::audit::Actor::system("bench");
+    let mut csv = String::from(
+        "Handle,Title,Body (HTML),Vendor,Type,Tags,Published,Option1 Name,Option1 Value,Variant SKU,Variant Price,Variant Inventory Qty,Image Src\n",
+    );
+    for i in 0..products {
+        for (n, size) in ["S", "M", "L"].iter().enumerate() {
+            let (title, body, vendor, kind, tags) = if n == 0 {
+                (
+                    format!("Imported Product {i}"),
+                    format!("<p>Product {i} of the import benchmark.</p>"),
+                    format!("Vendor {}", i % 40),
+                    format!("Type {}", i % 12),
+                    format!("bench, tag{}", i % 7),
+                )
+            } else {
+                Default::default()
+            };
+            let image = if n == 0 {
+                format!("https://cdn.example/p/{i}.jpg")
+            } else {
+                String::new()
+            };
+            csv.push_str(&format!(
+                "imported-{i},{title},{body},{vendor},{kind},\"{tags}\",true,Size,{size},IMP-{i}-{size},{}.{:02},{},{image}\n",
+                10 + i % 90,
+                i % 100,
+                i % 25
+            ));
+        }
+    }
+    println!(
+        "import: {products} products × 3 variants ({} CSV rows, {:.1} MB), {backend}, {build}",
+        products * 3,
+        csv.len() as f64 / 1e6
+    );
+    let p = node.control.provision(&prefix, 0, "scale").await?;
+    let scope = crate::store::TenantDb::new(node.control.db.clone(), p.tenant);
+    for label in [
+        "background, new products",
+        "background, same file again (updates)",
+    ] {
+        let started = Instant::now();
+        let queued = crate::control::start_product_import(
+            &scope,
+            &actor,
+            csv.as_bytes(),
+            Some("bench.csv"),
+            "EUR",
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let bar = indicatif::ProgressBar::new(products as u64).with_message(label);
+        let done = loop {
+            let i = scope
+                .get_product_import(queued.id)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("the import vanished")?;
+            bar.set_position(u64::try_from(i.products_done).unwrap_or(0));
+            if i.status == "completed" || i.status == "failed" {
+                break i;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        bar.finish_and_clear();
+        let wall = started.elapsed().as_secs_f64();
+        let worker = match (done.started_at, done.finished_at) {
+            (Some(s), Some(f)) => (f - s) as f64 / 1e6,
+            _ => f64::NAN,
+        };
+        println!(
+            "{label:<40} {}: created {}, updated {}; wall {wall:.2} s (includes the worker's pickup, ≤ 0.5 s idle poll), worker {worker:.2} s = {:.0} products/s",
+            done.status,
+            done.created,
+            done.updated,
+            products as f64 / worker
+        );
+    }
+    // The direct import (one call, one transaction) into a second tenant.
+    let p2 = node
+        .control
+        .provision(&format!("{prefix}b"), 0, "scale")
+        .await?;
+    let scope2 = crate::store::TenantDb::new(node.control.db.clone(), p2.tenant);
+    let started = Instant::now();
+    let report = crate::control::import_products(&scope2, &actor, csv.as_bytes(), "EUR", -1)
+        .await
+        .map_err(|e| e.to_string())?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{:<40} created {}; {secs:.2} s = {:.0} products/s",
+        "direct (one call, one transaction)",
+        report.created,
+        products as f64 / secs
+    );
+    let _ = node.stop.send(());
+    let _ = node.task.await;
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}

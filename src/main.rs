@@ -193,6 +193,12 @@ enum BenchCmd {
         #[arg(long, default_value_t = 128)]
         concurrency: usize,
     },
+    /// Background product import of a generated Shopify CSV (new products, then the same
+    /// file again), and the direct import for comparison; prints products/s.
+    Import {
+        #[arg(long, default_value_t = 10_000)]
+        products: usize,
+    },
     /// Seed one tenant with many products, sign a member and an admin in, render each
     /// dashboard and admin page N times through the HTTP server with the session cookies,
     /// and print p50/p95/p99 per page (loopback round trip; target p95 < 20 ms).
@@ -405,6 +411,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             endpoints,
             concurrency,
         }) => souk::bench::webhooks(cfg, events, endpoints, concurrency).await,
+        Command::Bench(BenchCmd::Import { products }) => souk::bench::import(cfg, products).await,
         Command::Bench(BenchCmd::Ui {
             products,
             orders,
