@@ -149,6 +149,21 @@ pub async fn seed(app: &Application, port: u16) -> Result<(), String> {
             products = report.products,
             "demo catalog imported"
         );
+        // The demo stores are set up and live: their setup guide is complete, so owners
+        // land on the dashboard home and the storefront never shows "coming soon".
+        scope
+            .patch_onboarding(
+                &crate::store::audit::Actor::system("demo"),
+                &crate::store::onboarding::OnboardingPatch {
+                    step: "launch".into(),
+                    mark: Some("done".into()),
+                    publish: true,
+                    ..Default::default()
+                },
+                serde_json::json!({ "published": true }),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
     }
     let _ = tx.send(true);
     for w in workers {

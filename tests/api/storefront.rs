@@ -246,7 +246,12 @@ async fn patch_step(
 }
 
 /// Fills in the required steps and publishes the store (the guide's "coming soon" ends).
-async fn publish_store(app: &crate::helpers::TestApp, token: &str, sub: &str, description: &str) {
+pub(crate) async fn publish_store(
+    app: &crate::helpers::TestApp,
+    token: &str,
+    sub: &str,
+    description: &str,
+) {
     let (s, v) = patch_step(
         app,
         token,

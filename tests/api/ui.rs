@@ -349,3 +349,56 @@ async fn an_initial_password_is_replaced_before_the_dashboard_opens() {
     assert!(!html.contains("password_change_required"), "{html}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn signing_in_opens_the_setup_guide_until_the_store_is_published() {
+    let app = spawn_app().await;
+    let (_, owner) = app.provisioned_merchant("landing").await;
+    app.add_member(&owner, "ed@landing.example", "editor").await;
+    let sign_in = |next: &'static str, email: &'static str, password: &'static str| {
+        let b = Browser::new(&app);
+        async move {
+            let r = b
+                .post_form(
+                    "/dashboard/login",
+                    &[("email", email), ("password", password), ("next", next)],
+                )
+                .await;
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            location(&r)
+        }
+    };
+    // A new store's owner lands on the guide, an editor (no settings.edit) on the home page,
+    // and an explicit destination is kept.
+    assert_eq!(
+        sign_in("", "owner@landing.example", "owner-password-1").await,
+        "/dashboard/onboarding"
+    );
+    assert_eq!(
+        sign_in("", "ed@landing.example", "member-password-1").await,
+        "/dashboard"
+    );
+    assert_eq!(
+        sign_in(
+            "/dashboard/products",
+            "owner@landing.example",
+            "owner-password-1"
+        )
+        .await,
+        "/dashboard/products"
+    );
+    // Once published, the owner lands on the home page.
+    let r = app
+        .with_token(reqwest::Method::POST, "/api/v1/products", &owner)
+        .json(&serde_json::json!({ "title": "Lamp", "status": "active", "variants": [{ "price": "9.00" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    crate::storefront::publish_store(&app, &owner, "landing", "Lamps and more").await;
+    assert_eq!(
+        sign_in("", "owner@landing.example", "owner-password-1").await,
+        "/dashboard"
+    );
+    app.stop().await;
+}

@@ -626,12 +626,41 @@ async fn login_submit(cx: Ctx, axum::Form(f): axum::Form<LoginForm>) -> Response
     }
     let to = if session.claims.mcp {
         format!("{}/password", cx.area.root())
+    } else if cx.area == Area::Dashboard
+        && next == Area::Dashboard.root()
+        && setup_pending(&cx, &session).await
+    {
+        // The setup guide is shown at every sign-in until the store is published.
+        "/dashboard/onboarding".to_string()
     } else {
         next.clone()
     };
     let mut res = Redirect::to(&to).into_response();
     session.set_cookies(&mut res);
     res
+}
+
+/// True when the signed-in member may run the setup guide (`settings.edit`) and the
+/// store is not published yet. Any failure (no permission, no tenant) is "no".
+async fn setup_pending(cx: &Ctx, s: &session::Session) -> bool {
+    match cx
+        .shared
+        .api
+        .call(
+            Method::GET,
+            "/api/v1/onboarding",
+            Some(&s.access),
+            client::Body::Json(None),
+            None,
+            None,
+        )
+        .await
+    {
+        Ok(st) => st
+            .get("completed_at")
+            .is_none_or(serde_json::Value::is_null),
+        Err(_) => false,
+    }
 }
 
 async fn revoke(cx: &Ctx, s: &Session) -> Result<serde_json::Value, ApiFailure> {
