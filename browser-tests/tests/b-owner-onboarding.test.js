@@ -143,6 +143,10 @@ test('owner sets a password, onboards, imports a CSV and sees the storefront', {
         await outcome(page, new RegExp(FIRST_PRODUCT), `adding the first product in step ${step}`);
         seen.push('first-product-added');
       }
+      if (step === 'branding') {
+        // The live preview is the real storefront in an iframe: shoot it once rendered.
+        await h.waitForText(page.frameLocator('#brand-preview').locator('body'), /\S/);
+      }
       await shot(page, `wizard-${step}`);
       if (await publish.isVisible()) {
         await publish.click();
