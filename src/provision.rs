@@ -142,7 +142,13 @@ impl Provisioner {
             return Err("product_import job without an import_id or tenant".into());
         };
         let scope = TenantDb::new(self.db.clone(), tenant);
-        match crate::control::run_product_import(&self.db, &scope, id, self.fault.as_ref()).await {
+        let result =
+            crate::control::run_product_import(&self.db, &scope, id, self.fault.as_ref()).await;
+        // The storefront's cached pages of this tenant show the imported catalog at once.
+        if let Some(f) = &self.on_change {
+            f(tenant);
+        }
+        match result {
             Ok(()) => Ok(()),
             Err(e) => {
                 let msg = e.to_string();

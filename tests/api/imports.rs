@@ -394,6 +394,14 @@ async fn background_imports_refuse_bad_files_at_once_and_stay_in_their_tenant() 
         .unwrap();
     assert_eq!(list["pagination"]["total"], 0, "{list}");
 
+    // The storefront's product list is cached before the import...
+    let store = |app: &TestApp| {
+        app.client
+            .get(app.url("/s/bg-own/api/v1/store/products"))
+            .send()
+    };
+    let before: Value = store(&app).await.unwrap().json().await.unwrap();
+    assert_eq!(before["data"].as_array().map(Vec::len), Some(0), "{before}");
     let r = app
         .with_token(
             reqwest::Method::POST,
@@ -409,6 +417,9 @@ async fn background_imports_refuse_bad_files_at_once_and_stay_in_their_tenant() 
     let location = r.headers()["location"].to_str().unwrap().to_string();
     let done = wait_for_import(&app, &owner, &location).await;
     assert_eq!(done["created"], 1, "{done}");
+    // ...and shows the imported product as soon as the import has completed.
+    let after: Value = store(&app).await.unwrap().json().await.unwrap();
+    assert_eq!(after["data"][0]["handle"], "mine", "{after}");
     // Another tenant sees neither the import nor it in its history.
     let r = app
         .with_token(reqwest::Method::GET, &location, &other)
