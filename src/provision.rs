@@ -142,8 +142,22 @@ impl Provisioner {
             return Err("product_import job without an import_id or tenant".into());
         };
         let scope = TenantDb::new(self.db.clone(), tenant);
+        // Claims hold a 60 s lease; a large import can take longer, so a heartbeat keeps
+        // it while this worker is alive (a dead worker's lease still runs out).
+        let heartbeat = {
+            let (db, job_id) = (self.db.clone(), job.id);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(20)).await;
+                    if let Err(e) = jobs::extend_lease(&db, job_id, 60).await {
+                        tracing::warn!(error = %e, "could not extend the import job's lease");
+                    }
+                }
+            })
+        };
         let result =
             crate::control::run_product_import(&self.db, &scope, id, self.fault.as_ref()).await;
+        heartbeat.abort();
         // The storefront's cached pages of this tenant show the imported catalog at once.
         if let Some(f) = &self.on_change {
             f(tenant);

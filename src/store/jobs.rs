@@ -87,6 +87,17 @@ pub async fn claim(db: &Db, lease_secs: i64) -> StoreResult<Option<Job>> {
     Ok(job)
 }
 
+/// Pushes a running job's lease `lease_secs` from now (a long job's heartbeat, so that no
+/// other worker claims it while it is still making progress).
+pub async fn extend_lease(db: &Db, id: Uuid, lease_secs: i64) -> StoreResult<()> {
+    exec_write!(db, p => sqlx::query("update jobs set locked_until = $2 where id = $1 and status = 'running'")
+        .bind(id)
+        .bind(now_micros() + lease_secs * 1_000_000)
+        .execute(p)
+        .await)?;
+    Ok(())
+}
+
 /// Marks a job done.
 pub async fn complete(db: &Db, id: Uuid) -> StoreResult<()> {
     exec_write!(db, p => sqlx::query("update jobs set status = 'done', finished_at = $2, locked_until = null where id = $1")
