@@ -717,31 +717,35 @@ impl TenantDb {
         input: &ProductInput,
         currency: &str,
     ) -> StoreResult<()> {
-        for (pos, v) in input.variants.iter().enumerate() {
-            let title = if v.option_values.is_empty() {
-                "Default".to_string()
-            } else {
-                v.option_values.join(" / ")
-            };
-            exec_tx!(tx, c => sqlx::query(
-                "insert into variants (id, tenant_id, product_id, sku, title, option_values, price_minor, compare_at_minor, currency, inventory, barcode, weight_grams, position)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )
-            .bind(new_id())
-            .bind(self.tenant)
-            .bind(product)
-            .bind(v.sku.as_ref().map(|s| s.as_str()))
-            .bind(&title)
-            .bind(to_json(&v.option_values))
-            .bind(v.price_minor)
-            .bind(v.compare_at_minor)
-            .bind(currency)
-            .bind(v.inventory)
-            .bind(&v.barcode)
-            .bind(v.weight_grams)
-            .bind(pos as i64)
-            .execute(&mut **c)
-            .await)
+        // One statement for all the product's variants (and one for its images): an import
+        // writes thousands of products, and on PostgreSQL each statement is a round trip.
+        if !input.variants.is_empty() {
+            exec_tx!(tx, c => {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "insert into variants (id, tenant_id, product_id, sku, title, option_values, price_minor, compare_at_minor, currency, inventory, barcode, weight_grams, position) ",
+                );
+                qb.push_values(input.variants.iter().enumerate(), |mut b, (pos, v)| {
+                    let title = if v.option_values.is_empty() {
+                        "Default".to_string()
+                    } else {
+                        v.option_values.join(" / ")
+                    };
+                    b.push_bind(new_id())
+                        .push_bind(self.tenant)
+                        .push_bind(product)
+                        .push_bind(v.sku.as_ref().map(|s| s.as_str()))
+                        .push_bind(title)
+                        .push_bind(to_json(&v.option_values))
+                        .push_bind(v.price_minor)
+                        .push_bind(v.compare_at_minor)
+                        .push_bind(currency)
+                        .push_bind(v.inventory)
+                        .push_bind(&v.barcode)
+                        .push_bind(v.weight_grams)
+                        .push_bind(pos as i64);
+                });
+                qb.build().execute(&mut **c).await
+            })
             .map_err(|e| StoreError::on_unique(e, &[("sku", "sku")]))?;
         }
         for (handle, title) in &input.collections {
@@ -767,18 +771,21 @@ impl TenantDb {
             .execute(&mut **c)
             .await)?;
         }
-        for (pos, img) in input.images.iter().enumerate() {
-            exec_tx!(tx, c => sqlx::query(
-                "insert into product_images (id, tenant_id, product_id, url, alt, position) values ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(new_id())
-            .bind(self.tenant)
-            .bind(product)
-            .bind(&img.url)
-            .bind(&img.alt)
-            .bind(pos as i64)
-            .execute(&mut **c)
-            .await)?;
+        if !input.images.is_empty() {
+            exec_tx!(tx, c => {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "insert into product_images (id, tenant_id, product_id, url, alt, position) ",
+                );
+                qb.push_values(input.images.iter().enumerate(), |mut b, (pos, img)| {
+                    b.push_bind(new_id())
+                        .push_bind(self.tenant)
+                        .push_bind(product)
+                        .push_bind(&img.url)
+                        .push_bind(&img.alt)
+                        .push_bind(pos as i64);
+                });
+                qb.build().execute(&mut **c).await
+            })?;
         }
         Ok(())
     }
