@@ -1093,3 +1093,131 @@ async fn the_dashboard_socket_delivers_orders_and_imports_with_the_fields_the_fe
     assert_eq!(ev["data"]["failed"], 0);
     app.stop().await;
 }
+
+/// Waits until `GET /api/v1/events?types=…` lists `n` events (the feed shows published
+/// events, and publishing follows the commit by a few milliseconds).
+async fn wait_published(app: &TestApp, token: &str, types: &str, n: usize) -> Vec<Value> {
+    for _ in 0..250 {
+        let v = api_get(app, token, &format!("/api/v1/events?types={types}")).await;
+        let data = v["data"].as_array().cloned().unwrap_or_default();
+        if data.len() >= n {
+            return data;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("fewer than {n} {types} events");
+}
+
+/// The text of the `<ul id="live-feed">` list.
+fn feed_of(html: &str) -> &str {
+    let start = html.find("id=\"live-feed\"").expect("live feed");
+    let end = html[start..].find("</ul>").expect("end of the feed") + start;
+    &html[start..end]
+}
+
+#[tokio::test]
+async fn the_home_feed_shows_what_happened_before_the_page_loaded() {
+    let app = spawn_app().await;
+    let (b, token) = owner_browser(&app, "uifeed").await;
+    let (_, other) = app.provisioned_merchant("uifeedother").await;
+    let (_, html) = b.get("/dashboard").await;
+    assert!(feed_of(&html).contains("No activity yet."), "{html}");
+    assert!(!html.contains("data-last-event-id"));
+
+    let o = api_post(
+        &app,
+        &token,
+        "/api/v1/orders",
+        json!({ "customer_name": "Feed Ada", "line_items": [{ "title": "Tea", "price": "2.50", "quantity": 2 }] }),
+    )
+    .await;
+    let oid = o["id"].as_str().unwrap();
+    api_post(
+        &app,
+        &token,
+        &format!("/api/v1/orders/{oid}/payments"),
+        json!({ "amount": "1.00", "gateway": "cash" }),
+    )
+    .await;
+    api_post(
+        &app,
+        &other,
+        "/api/v1/orders",
+        json!({ "customer_name": "Other Tenant Customer", "line_items": [{ "title": "Tea", "price": "9.00" }] }),
+    )
+    .await;
+    app.add_member(&token, "joiner@uifeed.example", "viewer")
+        .await;
+    let newest = wait_published(&app, &token, "member.joined", 1).await;
+    wait_published(&app, &token, "order.created,payment.received", 2).await;
+
+    let (status, html) = b.get("/dashboard").await;
+    assert_eq!(status, StatusCode::OK);
+    let feed = feed_of(&html);
+    let n = o["number"].as_i64().unwrap();
+    // The same words and links as dashboard.js `describe` gives live events, newest first.
+    let link = format!("href=\"&#x2f;dashboard&#x2f;orders&#x2f;{oid}\"");
+    let lines = [
+        "A new member joined the team: joiner@uifeed.example".to_string(),
+        format!("{link}>Payment received for order #{n}: 1.00 EUR</a>"),
+        format!("{link}>New order #{n} — 5.00 EUR from Feed Ada</a>"),
+    ];
+    let mut at = 0;
+    for line in &lines {
+        let found = feed[at..]
+            .find(line.as_str())
+            .unwrap_or_else(|| panic!("{line} after position {at} in {feed}"));
+        at += found + line.len();
+    }
+    assert!(!feed.contains("No activity yet."));
+    assert!(feed.contains("<time datetime="), "{feed}");
+    assert!(
+        !html.contains("Other Tenant Customer"),
+        "another tenant's order: {feed}"
+    );
+    // The socket follows on from the newest line, with the feed's types.
+    assert!(
+        html.contains(&format!(
+            "data-last-event-id=\"{}\"",
+            newest[0]["id"].as_str().unwrap()
+        )),
+        "{html}"
+    );
+    assert!(html.contains(
+        "data-live-query=\"types=order.created,payment.received,import.completed,member.joined\""
+    ));
+    let (_, js) = b.get("/ui/dashboard.js").await;
+    for t in [
+        "order.created",
+        "payment.received",
+        "import.completed",
+        "member.joined",
+    ] {
+        assert!(js.contains(&format!("case \"{t}\"")), "describe knows {t}");
+    }
+    let (_, js) = b.get("/ui/app.js").await;
+    assert!(js.contains("dataset.lastEventId"));
+
+    // A member whose role may not see orders (nor the team) gets none of those lines.
+    let r = app
+        .with_token(reqwest::Method::POST, "/api/v1/roles", &token)
+        .json(&json!({ "name": "Catalog only", "key": "catalog_only", "permissions": ["products.view"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    app.add_member(&token, "cat@uifeed.example", "catalog_only")
+        .await;
+    let c = Browser::new(&app);
+    c.sign_in("dashboard", "cat@uifeed.example", "member-password-1")
+        .await;
+    let (status, html) = c.get("/dashboard").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let feed = feed_of(&html);
+    assert!(
+        !feed.contains("order") && !feed.contains("Payment") && !feed.contains("joined"),
+        "{feed}"
+    );
+    assert!(feed.contains("No activity yet."), "{feed}");
+    app.stop().await;
+}

@@ -148,6 +148,8 @@
     if (cls) el.className = cls;
     return el;
   };
+  // The feed line of an event. Keep in step with `feed_item` in src/web/ui/dashboard.rs,
+  // which renders the feed's history (the last events before the page loaded) the same way.
   var describe = function (ev) {
     var d = ev.data || {};
     switch (ev.type) {
