@@ -631,15 +631,24 @@ pub async fn sync_themes(
     Ok(())
 }
 
-/// Validates an uploaded theme zip, stores it and installs it at once. Errors:
-/// `Err(Ok(reasons))` with every problem found; `Err(Err(store error))`.
+/// Validates an uploaded theme zip, stores it and installs it at once. `check` runs on
+/// the parsed theme before anything is stored and returns its reasons to refuse it (the
+/// API passes the storefront's render check with sample data). Only uploads get that
+/// check: stored themes are re-read with [`crate::themes::Theme::from_zip`] alone, so a
+/// stricter check never drops a theme stores already use. Errors: `Err(Ok(reasons))`
+/// with every problem found; `Err(Err(store error))`.
 pub async fn install_theme(
     db: &Db,
     actor: &Actor,
     themes: &Themes,
     archive: &[u8],
+    check: impl FnOnce(&crate::themes::Theme) -> Vec<String>,
 ) -> Result<crate::themes::ThemeManifest, Result<Vec<String>, ControlError>> {
     let theme = crate::themes::Theme::from_zip(archive).map_err(Ok)?;
+    let reasons = check(&theme);
+    if !reasons.is_empty() {
+        return Err(Ok(reasons));
+    }
     let manifest = theme.manifest.clone();
     if themes.get(&manifest.id).is_some_and(|t| t.builtin) {
         return Err(Ok(vec![format!(

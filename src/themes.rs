@@ -4,6 +4,11 @@
 //! defaults), `style.css`, `preview.svg` and `templates/*.html` (minijinja, autoescaped).
 //! The files are embedded in the binary so `souk` runs from anywhere. Each theme gets its
 //! own minijinja environment with a fuel limit, so a runaway template cannot hang a worker.
+//!
+//! Uploaded zips are validated by [`Theme::from_zip`] (structure, compile, an
+//! empty-context smoke render) and, on upload only, by [`Theme::check_render`] with the
+//! storefront's sample pages, so a template that breaks on real data is refused with
+//! the template named.
 
 use minijinja::Environment;
 use serde::{Deserialize, Serialize};
@@ -151,6 +156,16 @@ pub const REQUIRED_TEMPLATES: &[&str] = &[
     "not_found.html",
     "unavailable.html",
 ];
+
+/// A storefront page to render when checking a theme ([`Theme::check_render`]): a
+/// template and a context built the way the storefront builds the real one.
+pub struct SamplePage {
+    /// One of [`REQUIRED_TEMPLATES`].
+    pub template: &'static str,
+    /// What the sample shows, for the refusal message (e.g. `a product with 3 variants`).
+    pub label: &'static str,
+    pub context: minijinja::Value,
+}
 
 /// Upper bounds for an uploaded theme archive (zip bombs, runaway uploads).
 const MAX_ENTRIES: usize = 200;
@@ -350,6 +365,32 @@ impl Theme {
             }),
             _ => Err(errors),
         }
+    }
+
+    /// Renders each sample page as the storefront would, to refuse an upload that would
+    /// break on real data. The theme's own environment renders them (same templates,
+    /// same fuel limit) with undefined values semi-strict: printing, iterating or
+    /// passing to a filter a value the context does not have fails, while
+    /// `{% if x %}` on a missing `x` stays allowed. The sample contexts carry every field
+    /// the storefront provides, so such a value is a name the storefront never sets.
+    /// Returns one reason per failing page: the template, the sample and minijinja's
+    /// error (with the line).
+    pub fn check_render(&self, pages: &[SamplePage]) -> Vec<String> {
+        let mut env = self.env.clone();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::SemiStrict);
+        let mut errors = vec![];
+        for page in pages {
+            let result = env
+                .get_template(page.template)
+                .and_then(|t| t.render(page.context.clone()));
+            if let Err(e) = result {
+                errors.push(format!(
+                    "template {} does not render with sample data ({}): {e}",
+                    page.template, page.label
+                ));
+            }
+        }
+        errors
     }
 
     /// Names of the theme's templates.

@@ -3,7 +3,9 @@
 //! [`emit`] writes an event row inside the caller's transaction, so an event exists if and
 //! only if its change committed. The dispatcher ([`unpublished_tx`] + [`mark_published_tx`])
 //! publishes rows in id order (UUIDv7: time order, hence per-tenant order) at least once.
-//! Subscribers that reconnect read what they missed with [`since`] (bounded window).
+//! Subscribers that reconnect read what they missed with [`since_all`] /
+//! [`TenantDb::events_since`] (bounded window); activity feeds read the newest events
+//! with [`TenantDb::recent_events`].
 
 use super::{StoreResult, TenantDb, Tx, micros_to_rfc3339, new_id, now_micros};
 #[allow(unused_imports)]
@@ -168,6 +170,42 @@ impl TenantDb {
         .bind(limit)
         .fetch_all(p)
         .await)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// The tenant's published events, newest first: those before `before` (exclusive;
+    /// `None`: from the newest), only of `types` when given, at most `limit`. For activity
+    /// feeds: unlike [`Self::events_since`] not bounded by the replay window, and like it
+    /// only published events, so a client that resumes its stream after the newest one
+    /// returned misses nothing and sees nothing twice.
+    pub async fn recent_events(
+        &self,
+        before: Option<Uuid>,
+        types: Option<&[String]>,
+        limit: i64,
+    ) -> StoreResult<Vec<Event>> {
+        if types.is_some_and(|t| t.is_empty()) {
+            return Ok(vec![]);
+        }
+        let rows: Vec<EventRow> = crate::tenant_query!(self, read, p => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "select id, tenant_id, type, payload, occurred_at from events where tenant_id = ",
+            );
+            qb.push_bind(self.tenant).push(" and published_at is not null");
+            if let Some(b) = before {
+                qb.push(" and id < ").push_bind(b);
+            }
+            if let Some(types) = types {
+                qb.push(" and type in (");
+                let mut sep = qb.separated(", ");
+                for t in types {
+                    sep.push_bind(t.as_str());
+                }
+                qb.push(")");
+            }
+            qb.push(" order by id desc limit ").push_bind(limit);
+            qb.build_query_as::<EventRow>().fetch_all(p).await
+        })?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 }

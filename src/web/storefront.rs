@@ -9,9 +9,9 @@ use super::error::ApiError;
 use super::ui::Ctx;
 use crate::domain::ProductStatus;
 use crate::store::TenantDb;
-use crate::store::catalog::{Product, ProductFilter};
+use crate::store::catalog::{Image, MoneyDto, Product, ProductFilter, Variant};
 use crate::store::platform::{Merchant, TenantRef};
-use crate::themes::Theme;
+use crate::themes::{SamplePage, Theme};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, Form, Path, Query, State};
@@ -395,22 +395,46 @@ fn render(theme: &Theme, template: &str, ctx: Value, status: StatusCode) -> Resp
     }
 }
 
-fn unavailable(st: &AppState, h: &HostTenant) -> Response {
-    let theme = st.themes.get_or_default(h.tenant.theme_id.as_deref());
-    let ctx = base_ctx(
-        &h.tenant,
-        &theme,
-        &h.base_path,
+/// The "store unavailable" page's template context.
+fn unavailable_context(t: &TenantRef, theme: &Theme, base_path: &str) -> Value {
+    base_ctx(
+        t,
+        theme,
+        base_path,
         "Store unavailable",
         &StoreExtras::default(),
         &PageMeta::website(""),
-    );
+    )
+}
+
+fn unavailable(st: &AppState, h: &HostTenant) -> Response {
+    let theme = st.themes.get_or_default(h.tenant.theme_id.as_deref());
+    let ctx = unavailable_context(&h.tenant, &theme, &h.base_path);
     render(
         &theme,
         "unavailable.html",
         ctx,
         StatusCode::SERVICE_UNAVAILABLE,
     )
+}
+
+/// The 404 page's template context, with the reason shown (`message`).
+fn not_found_context(
+    t: &TenantRef,
+    theme: &Theme,
+    base_path: &str,
+    extras: &StoreExtras,
+    message: &str,
+) -> Value {
+    let ctx = base_ctx(
+        t,
+        theme,
+        base_path,
+        "Page not found",
+        extras,
+        &PageMeta::website(""),
+    );
+    context! { message => message, ..ctx }
 }
 
 fn tenant_not_found(
@@ -420,20 +444,8 @@ fn tenant_not_found(
     message: &str,
 ) -> Response {
     let theme = st.themes.get_or_default(h.tenant.theme_id.as_deref());
-    let ctx = base_ctx(
-        &h.tenant,
-        &theme,
-        &h.base_path,
-        "Page not found",
-        extras,
-        &PageMeta::website(""),
-    );
-    render(
-        &theme,
-        "not_found.html",
-        context! { message => message, ..ctx },
-        StatusCode::NOT_FOUND,
-    )
+    let ctx = not_found_context(&h.tenant, &theme, &h.base_path, extras, message);
+    render(&theme, "not_found.html", ctx, StatusCode::NOT_FOUND)
 }
 
 /// Loads the tenant's [`StoreExtras`]. While the merchant's setup guide is open and the
@@ -670,24 +682,48 @@ async fn catalog(
         return tenant_not_found(&st, &h, &extras, "That page number does not exist.");
     }
     let theme = st.themes.get_or_default(h.tenant.theme_id.as_deref());
-    let url = |p: i64| format!("{}/products?page={p}", h.base_path);
+    let paging = Paging {
+        page,
+        total_pages,
+        total,
+    };
+    let ctx = catalog_context(&h.tenant, &theme, &h.base_path, &extras, &products, paging);
+    render_cached(&st, &h, &theme, "catalog.html", ctx, key)
+}
+
+/// Where a catalog page sits: its number, how many pages, how many active products.
+#[derive(Debug, Clone, Copy)]
+struct Paging {
+    page: i64,
+    total_pages: i64,
+    total: i64,
+}
+
+/// The catalog page's template context: `products` (as cards) on the page `paging`
+/// describes, with the neighbours' URLs.
+fn catalog_context(
+    t: &TenantRef,
+    theme: &Theme,
+    base_path: &str,
+    extras: &StoreExtras,
+    products: &[Product],
+    paging: Paging,
+) -> Value {
+    let Paging {
+        page,
+        total_pages,
+        total,
+    } = paging;
+    let url = |p: i64| format!("{base_path}/products?page={p}");
     let meta = PageMeta::website(&extras.description);
-    let ctx = base_ctx(
-        &h.tenant,
-        &theme,
-        &h.base_path,
-        "All products",
-        &extras,
-        &meta,
-    );
-    let ctx = context! {
-        products => products.iter().map(|p| card(p, &h.base_path)).collect::<Vec<_>>(),
+    let ctx = base_ctx(t, theme, base_path, "All products", extras, &meta);
+    context! {
+        products => products.iter().map(|p| card(p, base_path)).collect::<Vec<_>>(),
         page => page, total_pages => total_pages, total => total,
         prev_url => (page > 1).then(|| url(page - 1)),
         next_url => (page < total_pages).then(|| url(page + 1)),
         ..ctx
-    };
-    render_cached(&st, &h, &theme, "catalog.html", ctx, key)
+    }
 }
 
 async fn product(
@@ -714,6 +750,19 @@ async fn product(
         Err(e) => return store_error(e),
     };
     let theme = st.themes.get_or_default(h.tenant.theme_id.as_deref());
+    let ctx = product_context(&h.tenant, &theme, &h.base_path, &extras, &p);
+    render(&theme, "product.html", ctx, StatusCode::OK)
+}
+
+/// The product page's template context: the product with its images, option values,
+/// variants (formatted prices, availability) and its page metadata.
+fn product_context(
+    t: &TenantRef,
+    theme: &Theme,
+    base_path: &str,
+    extras: &StoreExtras,
+    p: &Product,
+) -> Value {
     let options: Vec<Value> = p
         .options
         .iter()
@@ -749,12 +798,12 @@ async fn product(
         og_type: "product",
         og_image: p.images.first().map(|i| i.url.clone()),
     };
-    let ctx = base_ctx(&h.tenant, &theme, &h.base_path, page_title, &extras, &meta);
-    let ctx = context! {
+    let ctx = base_ctx(t, theme, base_path, page_title, extras, &meta);
+    context! {
         product => context! {
             handle => p.handle.clone(),
             title => p.title.clone(),
-            url => format!("{}/products/{}", h.base_path, p.handle),
+            url => format!("{base_path}/products/{}", p.handle),
             description_text => description_text,
             vendor => p.vendor.clone(),
             product_type => p.product_type.clone(),
@@ -770,8 +819,7 @@ async fn product(
             }).collect::<Vec<_>>(),
         },
         ..ctx
-    };
-    render(&theme, "product.html", ctx, StatusCode::OK)
+    }
 }
 
 async fn branding_css(
@@ -1015,9 +1063,203 @@ async fn set_password_submit(
     cx.finish(r)
 }
 
+// ------------------------------------------------------------ sample pages
+
+/// A sample variant in EUR: `(option values, sku, price, compare-at price, inventory)`.
+fn sample_variant(
+    position: i64,
+    options: &[&str],
+    sku: Option<&str>,
+    price: i64,
+    compare_at: Option<i64>,
+    inventory: i64,
+) -> Variant {
+    Variant {
+        id: Uuid::nil(),
+        sku: sku.map(str::to_string),
+        title: if options.is_empty() {
+            "Default".into()
+        } else {
+            options.join(" / ")
+        },
+        option_values: options.iter().map(|o| o.to_string()).collect(),
+        price: MoneyDto::new(price, "EUR"),
+        compare_at_price: compare_at.map(|c| MoneyDto::new(c, "EUR")),
+        inventory_quantity: inventory,
+        barcode: None,
+        weight_grams: Some(250),
+        position,
+    }
+}
+
+fn sample_image(position: i64, url: &str, alt: Option<&str>) -> Image {
+    Image {
+        id: Uuid::nil(),
+        url: url.to_string(),
+        alt: alt.map(str::to_string),
+        position,
+    }
+}
+
+/// The sample catalog: a product with options, three variants (one sold out, one
+/// reduced), two images and SEO fields; a reduced single-variant product with one
+/// image; a bare product (no vendor, type, tags, options, images or SKU).
+fn sample_products() -> Vec<Product> {
+    let at = "2025-01-15T10:30:00Z".to_string();
+    let product = |handle: &str, title: &str| Product {
+        id: Uuid::nil(),
+        handle: handle.to_string(),
+        title: title.to_string(),
+        body_html: String::new(),
+        vendor: None,
+        product_type: None,
+        tags: vec![],
+        status: ProductStatus::Active,
+        options: vec![],
+        featured: true,
+        seo_title: None,
+        seo_description: None,
+        variants: vec![],
+        images: vec![],
+        created_at: at.clone(),
+        updated_at: at.clone(),
+    };
+    vec![
+        Product {
+            body_html: "<p>Soft washed linen.</p><ul><li>Relaxed fit</li><li>Mother-of-pearl buttons</li></ul>".into(),
+            vendor: Some("Atelier Nord".into()),
+            product_type: Some("Shirts".into()),
+            tags: vec!["linen".into(), "summer".into()],
+            options: vec!["Size".into(), "Colour".into()],
+            seo_title: Some("Linen shirt – breathable summer shirt".into()),
+            seo_description: Some("A washed linen shirt with a relaxed fit.".into()),
+            variants: vec![
+                sample_variant(1, &["S", "Sand"], Some("LIN-S-SND"), 5900, None, 12),
+                sample_variant(2, &["M", "Sand"], Some("LIN-M-SND"), 5900, Some(7900), 3),
+                sample_variant(3, &["L", "Navy"], Some("LIN-L-NVY"), 6200, None, 0),
+            ],
+            images: vec![
+                sample_image(1, "https://cdn.example.com/linen-shirt-front.jpg", Some("Linen shirt, front")),
+                sample_image(2, "https://cdn.example.com/linen-shirt-back.jpg", None),
+            ],
+            ..product("linen-shirt", "Linen Shirt")
+        },
+        Product {
+            body_html: "<p>Stoneware, 350 ml &amp; dishwasher safe.</p>".into(),
+            vendor: Some("Kiln & Co".into()),
+            product_type: Some("Kitchen".into()),
+            tags: vec!["gift".into()],
+            variants: vec![sample_variant(1, &[], Some("MUG-01"), 1800, Some(2400), 40)],
+            images: vec![sample_image(1, "https://cdn.example.com/mug.jpg", Some("Blue mug"))],
+            ..product("ceramic-mug", "Ceramic Mug")
+        },
+        Product {
+            featured: false,
+            variants: vec![sample_variant(1, &[], None, 2500, None, 5)],
+            ..product("gift-card", "Gift Card")
+        },
+    ]
+}
+
+/// Every page the storefront renders (`layout.html` is reached through the pages that
+/// extend it), built with the storefront's own context functions from a
+/// sample store (the theme's default settings, a description, tracking ids) and
+/// [`sample_products`]: home with and without products, a middle catalog page and an
+/// empty one, a full and a bare product page, the 404 and the unavailable page. Used to
+/// check an uploaded theme ([`Theme::check_render`]).
+pub fn sample_pages(theme: &Theme) -> Vec<SamplePage> {
+    let t = TenantRef {
+        id: Uuid::nil(),
+        name: "Sample Store & Co".into(),
+        handle: Some("sample-store".into()),
+        status: "active".into(),
+        theme_id: Some(theme.manifest.id.clone()),
+        theme_settings: "{}".into(),
+        currency: "EUR".into(),
+        storefront_ready: true,
+    };
+    let extras = StoreExtras {
+        coming_soon: false,
+        description: "Goods made to last.\nShipped from Lisbon.".into(),
+        google_analytics_id: "G-SAMPLE123".into(),
+        meta_pixel_id: "1234567890".into(),
+    };
+    let products = sample_products();
+    let base = "/s/sample-store";
+    let page = |template, label, context| SamplePage {
+        template,
+        label,
+        context,
+    };
+    let paging = |page, total_pages, total| Paging {
+        page,
+        total_pages,
+        total,
+    };
+    vec![
+        page(
+            "home.html",
+            "featured products",
+            home_context(&t, theme, base, &extras, &products),
+        ),
+        page(
+            "home.html",
+            "no products",
+            home_context(&t, theme, base, &StoreExtras::default(), &[]),
+        ),
+        page(
+            "catalog.html",
+            "page 2 of 3",
+            catalog_context(&t, theme, base, &extras, &products, paging(2, 3, 27)),
+        ),
+        page(
+            "catalog.html",
+            "no products",
+            catalog_context(&t, theme, base, &extras, &[], paging(1, 1, 0)),
+        ),
+        page(
+            "product.html",
+            "a product with 3 variants and 2 images",
+            product_context(&t, theme, base, &extras, &products[0]),
+        ),
+        page(
+            "product.html",
+            "a product without images, options or vendor",
+            product_context(&t, theme, base, &extras, &products[2]),
+        ),
+        page(
+            "not_found.html",
+            "a missing product",
+            not_found_context(&t, theme, base, &extras, "We could not find that product."),
+        ),
+        page(
+            "unavailable.html",
+            "a suspended store",
+            unavailable_context(&t, theme, base),
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_builtin_themes_render_every_sample_page() {
+        let themes = crate::themes::Themes::builtin().expect("built-in themes");
+        for id in ["classic", "midnight"] {
+            let theme = themes.get(id).expect("built-in theme");
+            let pages = sample_pages(&theme);
+            // Every page the storefront renders (layout.html only through `extends`).
+            for t in crate::themes::REQUIRED_TEMPLATES {
+                assert!(
+                    *t == "layout.html" || pages.iter().any(|p| p.template == *t),
+                    "no sample of {t}"
+                );
+            }
+            assert_eq!(theme.check_render(&pages), Vec::<String>::new(), "{id}");
+        }
+    }
 
     #[test]
     fn tracking_ids_cannot_leave_their_script_even_unvalidated() {

@@ -232,3 +232,123 @@ async fn open_streams_are_closed_cleanly_on_shutdown() {
         .expect("shutdown waited on an open event stream");
     assert!(s.wait_for("event: close").await, "{}", s.text());
 }
+
+async fn list(app: &TestApp, token: &str, query: &str) -> (StatusCode, serde_json::Value) {
+    let r = app
+        .with_token(Method::GET, &format!("/api/v1/events{query}"), token)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// `GET /api/v1/events?types=…` until it lists `n` events (the list shows published
+/// events only, and publishing follows the commit by a few milliseconds).
+async fn list_until(app: &TestApp, token: &str, query: &str, n: usize) -> Vec<serde_json::Value> {
+    for _ in 0..250 {
+        let (status, v) = list(app, token, query).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        let data = v["data"].as_array().cloned().unwrap_or_default();
+        if data.len() >= n {
+            return data;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("fewer than {n} events for {query}");
+}
+
+#[tokio::test]
+async fn the_event_list_is_newest_first_scoped_to_the_tenant_and_filtered_by_permission() {
+    let app = spawn_app().await;
+    let (tenant_a, owner_a) = app.provisioned_merchant("evlist").await;
+    let (_, owner_b) = app.provisioned_merchant("evlistb").await;
+    // A role that may see the catalog but neither orders nor the team.
+    let r = app
+        .with_token(Method::POST, "/api/v1/roles", &owner_a)
+        .json(&json!({ "name": "Catalog only", "key": "catalog_only", "permissions": ["products.view"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let (_, catalog_only) = app
+        .add_member(&owner_a, "c@evlist.example", "catalog_only")
+        .await;
+    product(&app, &owner_a, "Listed Product").await;
+    let order = |token: &str, name: &str| {
+        app.with_token(Method::POST, "/api/v1/orders", token)
+            .json(&json!({ "customer_name": name, "line_items": [{ "title": "Tea", "price": "2.50" }] }))
+            .send()
+    };
+    let r = order(&owner_a, "Alice of A").await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let order_a: serde_json::Value = r.json().await.unwrap();
+    let r = order(&owner_b, "Bob of B").await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    // The owner: every type, newest first, the stream's message format.
+    let orders = list_until(&app, &owner_a, "?types=order.created", 1).await;
+    assert_eq!(orders.len(), 1, "B's order is not A's: {orders:?}");
+    assert_eq!(orders[0]["data"]["id"], order_a["id"]);
+    assert_eq!(orders[0]["tenant_id"], tenant_a.as_str());
+    assert!(orders[0]["occurred_at"].is_string() && orders[0]["id"].is_string());
+    let (status, all) = list(&app, &owner_a, "?limit=50").await;
+    assert_eq!(status, StatusCode::OK);
+    let all = all["data"].as_array().unwrap().clone();
+    let types: Vec<&str> = all.iter().filter_map(|e| e["type"].as_str()).collect();
+    let at = |t: &str| types.iter().position(|x| *x == t).unwrap_or(usize::MAX);
+    assert!(
+        at("order.created") < at("product.created") && at("product.created") < at("member.joined"),
+        "newest first: {types:?}"
+    );
+    let ids: Vec<&str> = all.iter().filter_map(|e| e["id"].as_str()).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "{ids:?}");
+    assert!(all.iter().all(|e| e["tenant_id"] == tenant_a.as_str()));
+    assert!(
+        !serde_json::Value::Array(all.clone())
+            .to_string()
+            .contains("Bob of B")
+    );
+    let (_, one) = list(&app, &owner_a, "?limit=1").await;
+    assert_eq!(one["data"].as_array().unwrap().len(), 1);
+    assert_eq!(one["data"][0]["id"], all[0]["id"]);
+
+    // Catalog only: product events, never order or member events, asked for or not.
+    let (status, v) = list(&app, &catalog_only, "?types=order.created,product.created").await;
+    assert_eq!(status, StatusCode::OK);
+    let seen: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert_eq!(seen, ["product.created"], "{v}");
+    let (_, v) = list(&app, &catalog_only, "?limit=50").await;
+    let text = v.to_string();
+    assert!(text.contains("Listed Product"), "{text}");
+    assert!(
+        !text.contains("order.") && !text.contains("member.joined") && !text.contains("Alice"),
+        "{text}"
+    );
+    let (_, v) = list(&app, &catalog_only, "?types=order.created,payment.received").await;
+    assert_eq!(v["data"], json!([]));
+
+    // B sees its own order only.
+    let b_orders = list_until(&app, &owner_b, "?types=order.created", 1).await;
+    assert_eq!(b_orders.len(), 1);
+    assert_eq!(b_orders[0]["data"]["customer_name"], "Bob of B");
+
+    // limit is 1–50; no credentials, no list.
+    for bad in ["?limit=0", "?limit=51"] {
+        let (status, v) = list(&app, &owner_a, bad).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {v}");
+        assert_eq!(v["error"]["details"]["field"], "limit");
+    }
+    let r = app
+        .client
+        .get(app.url("/api/v1/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}

@@ -421,7 +421,20 @@ async fn vendor_import_report_and_failed_rows_csv() {
 /// A zip of the classic theme's files under a new id, with `tweak` applied to the
 /// file list (path → contents) first.
 fn theme_zip(id: &str, name: &str, tweak: impl FnOnce(&mut Vec<(String, String)>)) -> Vec<u8> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("themes/classic");
+    theme_zip_from("classic", id, name, tweak)
+}
+
+/// A zip of the built-in theme `dir`'s files under a new id, with `tweak` applied to
+/// the file list (path → contents) first.
+fn theme_zip_from(
+    dir: &str,
+    id: &str,
+    name: &str,
+    tweak: impl FnOnce(&mut Vec<(String, String)>),
+) -> Vec<u8> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("themes")
+        .join(dir);
     let mut config: Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("config.json")).unwrap()).unwrap();
     config["id"] = json!(id);
@@ -982,4 +995,147 @@ async fn admin_api_additions() {
         .await
         .unwrap();
     assert_eq!(m["status"], "pending");
+}
+
+/// Uploads a theme zip as a raw body through the API.
+async fn upload_theme_api(app: &TestApp, zip: Vec<u8>) -> (StatusCode, Value) {
+    let r = app
+        .client
+        .post(app.url("/api/v1/admin/themes"))
+        .bearer_auth(&app.admin_token)
+        .header("content-type", "application/zip")
+        .body(zip)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Replaces `from` with `to` in the theme file `path` (which must contain it).
+fn edit(files: &mut [(String, String)], path: &str, from: &str, to: &str) {
+    let (_, body) = files
+        .iter_mut()
+        .find(|(p, _)| p == path)
+        .unwrap_or_else(|| panic!("{path} in the theme"));
+    assert!(body.contains(from), "{from} in {path}");
+    *body = body.replacen(from, to, 1);
+}
+
+#[tokio::test]
+async fn theme_uploads_render_with_sample_data_and_name_what_breaks() {
+    let app = spawn_app().await;
+    // The built-in themes, uploaded under other ids, pass the same check.
+    for dir in ["classic", "midnight"] {
+        let (status, v) = upload_theme_api(
+            &app,
+            theme_zip_from(dir, &format!("{dir}-copy"), dir, |_| {}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{dir}: {v}");
+    }
+
+    // A product page reading a field the storefront never sets: fine with no product
+    // (the old empty-context check), refused with a real one.
+    let (status, v) = upload_theme_api(
+        &app,
+        theme_zip("typo", "Typo", |files| {
+            edit(
+                files,
+                "templates/product.html",
+                "<h1 class=\"product__title\">{{ product.title }}</h1>",
+                "<h1 class=\"product__title\">{{ product.name }}</h1>",
+            )
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["code"], "invalid_theme");
+    let reasons = v["error"]["details"]["reasons"].as_array().unwrap().clone();
+    assert!(!reasons.is_empty());
+    for r in &reasons {
+        let r = r.as_str().unwrap();
+        assert!(
+            r.starts_with("template product.html does not render with sample data (")
+                && r.contains("undefined value")
+                && r.contains("product.html:"),
+            "{r}"
+        );
+    }
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("product.html")
+    );
+
+    // The case: reading the first variant's price as if it were money.
+    let (status, v) = upload_theme_api(
+        &app,
+        theme_zip("money", "Money", |files| {
+            edit(
+                files,
+                "templates/product.html",
+                "<span class=\"price__current\">{{ product.price }}</span>",
+                "<span class=\"price__current\">{{ product.variants[0].price.amount }}</span>",
+            )
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let text = v["error"]["details"]["reasons"].to_string();
+    assert!(
+        text.contains("template product.html does not render"),
+        "{text}"
+    );
+
+    // A filter that cannot take real data (a formatted price is not a number), inside
+    // the product loop, so an empty store never reaches it.
+    let (status, v) = upload_theme_api(
+        &app,
+        theme_zip("rounding", "Rounding", |files| {
+            edit(
+                files,
+                "templates/catalog.html",
+                "<span class=\"price__current\">{{ card.price }}</span>",
+                "<span class=\"price__current\">{{ card.price | round(2) }}</span>",
+            )
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let reasons = v["error"]["details"]["reasons"].as_array().unwrap().clone();
+    assert_eq!(
+        reasons.len(),
+        1,
+        "only the page with products fails: {reasons:?}"
+    );
+    let r = reasons[0].as_str().unwrap();
+    assert!(
+        r.starts_with("template catalog.html does not render with sample data (page 2 of 3): ")
+            && r.contains("catalog.html:"),
+        "{r}"
+    );
+
+    // Nothing refused was installed.
+    let v: Value = app
+        .admin_get("/api/v1/admin/themes")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"classic-copy") && ids.contains(&"midnight-copy"),
+        "{ids:?}"
+    );
+    for refused in ["typo", "money", "rounding"] {
+        assert!(!ids.contains(&refused), "{refused} installed: {ids:?}");
+    }
+    app.stop().await;
 }

@@ -1093,3 +1093,273 @@ async fn the_dashboard_socket_delivers_orders_and_imports_with_the_fields_the_fe
     assert_eq!(ev["data"]["failed"], 0);
     app.stop().await;
 }
+
+/// Waits until `GET /api/v1/events?types=…` lists `n` events (the feed shows published
+/// events, and publishing follows the commit by a few milliseconds).
+async fn wait_published(app: &TestApp, token: &str, types: &str, n: usize) -> Vec<Value> {
+    for _ in 0..250 {
+        let v = api_get(app, token, &format!("/api/v1/events?types={types}")).await;
+        let data = v["data"].as_array().cloned().unwrap_or_default();
+        if data.len() >= n {
+            return data;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("fewer than {n} {types} events");
+}
+
+/// The text of the `<ul id="live-feed">` list.
+fn feed_of(html: &str) -> &str {
+    let start = html.find("id=\"live-feed\"").expect("live feed");
+    let end = html[start..].find("</ul>").expect("end of the feed") + start;
+    &html[start..end]
+}
+
+#[tokio::test]
+async fn the_home_feed_shows_what_happened_before_the_page_loaded() {
+    let app = spawn_app().await;
+    let (b, token) = owner_browser(&app, "uifeed").await;
+    let (_, other) = app.provisioned_merchant("uifeedother").await;
+    let (_, html) = b.get("/dashboard").await;
+    assert!(feed_of(&html).contains("No activity yet."), "{html}");
+    assert!(!html.contains("data-last-event-id"));
+
+    let o = api_post(
+        &app,
+        &token,
+        "/api/v1/orders",
+        json!({ "customer_name": "Feed Ada", "line_items": [{ "title": "Tea", "price": "2.50", "quantity": 2 }] }),
+    )
+    .await;
+    let oid = o["id"].as_str().unwrap();
+    api_post(
+        &app,
+        &token,
+        &format!("/api/v1/orders/{oid}/payments"),
+        json!({ "amount": "1.00", "gateway": "cash" }),
+    )
+    .await;
+    api_post(
+        &app,
+        &other,
+        "/api/v1/orders",
+        json!({ "customer_name": "Other Tenant Customer", "line_items": [{ "title": "Tea", "price": "9.00" }] }),
+    )
+    .await;
+    app.add_member(&token, "joiner@uifeed.example", "viewer")
+        .await;
+    let newest = wait_published(&app, &token, "member.joined", 1).await;
+    wait_published(&app, &token, "order.created,payment.received", 2).await;
+
+    let (status, html) = b.get("/dashboard").await;
+    assert_eq!(status, StatusCode::OK);
+    let feed = feed_of(&html);
+    let n = o["number"].as_i64().unwrap();
+    // The same words and links as dashboard.js `describe` gives live events, newest first.
+    let link = format!("href=\"&#x2f;dashboard&#x2f;orders&#x2f;{oid}\"");
+    let lines = [
+        "A new member joined the team: joiner@uifeed.example".to_string(),
+        format!("{link}>Payment received for order #{n}: 1.00 EUR</a>"),
+        format!("{link}>New order #{n} — 5.00 EUR from Feed Ada</a>"),
+    ];
+    let mut at = 0;
+    for line in &lines {
+        let found = feed[at..]
+            .find(line.as_str())
+            .unwrap_or_else(|| panic!("{line} after position {at} in {feed}"));
+        at += found + line.len();
+    }
+    assert!(!feed.contains("No activity yet."));
+    assert!(feed.contains("<time datetime="), "{feed}");
+    assert!(
+        !html.contains("Other Tenant Customer"),
+        "another tenant's order: {feed}"
+    );
+    // The socket follows on from the newest line, with the feed's types.
+    assert!(
+        html.contains(&format!(
+            "data-last-event-id=\"{}\"",
+            newest[0]["id"].as_str().unwrap()
+        )),
+        "{html}"
+    );
+    assert!(html.contains(
+        "data-live-query=\"types=order.created,payment.received,import.completed,member.joined\""
+    ));
+    let (_, js) = b.get("/ui/dashboard.js").await;
+    for t in [
+        "order.created",
+        "payment.received",
+        "import.completed",
+        "member.joined",
+    ] {
+        assert!(js.contains(&format!("case \"{t}\"")), "describe knows {t}");
+    }
+    let (_, js) = b.get("/ui/app.js").await;
+    assert!(js.contains("dataset.lastEventId"));
+
+    // A member whose role may not see orders (nor the team) gets none of those lines.
+    let r = app
+        .with_token(reqwest::Method::POST, "/api/v1/roles", &token)
+        .json(&json!({ "name": "Catalog only", "key": "catalog_only", "permissions": ["products.view"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    app.add_member(&token, "cat@uifeed.example", "catalog_only")
+        .await;
+    let c = Browser::new(&app);
+    c.sign_in("dashboard", "cat@uifeed.example", "member-password-1")
+        .await;
+    let (status, html) = c.get("/dashboard").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let feed = feed_of(&html);
+    assert!(
+        !feed.contains("order") && !feed.contains("Payment") && !feed.contains("joined"),
+        "{feed}"
+    );
+    assert!(feed.contains("No activity yet."), "{feed}");
+    app.stop().await;
+}
+
+/// The value of `attr="…"` on the element with `id="{id}"`.
+fn attr_of(html: &str, id: &str, attr: &str) -> String {
+    let start = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("#{id} in {html}"));
+    let tag = &html[start..start + html[start..].find('>').unwrap()];
+    let key = format!("{attr}=\"");
+    let from = tag
+        .find(&key)
+        .unwrap_or_else(|| panic!("{attr} on #{id}: {tag}"))
+        + key.len();
+    tag[from..from + tag[from..].find('"').unwrap()].to_string()
+}
+
+#[tokio::test]
+async fn the_order_page_listens_for_the_events_that_change_its_order() {
+    let app = spawn_app().await;
+    let (b, token) = owner_browser(&app, "uiorderlive").await;
+    let o = api_post(
+        &app,
+        &token,
+        "/api/v1/orders",
+        json!({ "customer_name": "Live Bea", "line_items": [{ "title": "Tea", "price": "4.00" }] }),
+    )
+    .await;
+    let oid = o["id"].as_str().unwrap().to_string();
+    let (status, html) = b.get(&format!("/dashboard/orders/{oid}")).await;
+    assert_eq!(status, StatusCode::OK);
+    // The hook: the order, the state shown, the event types; a polite live region.
+    assert_eq!(attr_of(&html, "order-changed", "data-order-id"), oid);
+    assert_eq!(
+        attr_of(&html, "order-changed", "data-order-updated-at"),
+        o["updated_at"].as_str().unwrap()
+    );
+    assert_eq!(attr_of(&html, "order-changed", "role"), "status");
+    assert_eq!(attr_of(&html, "order-changed", "aria-live"), "polite");
+    let types_attr = attr_of(&html, "order-changed", "data-order-events");
+    let listened: Vec<&str> = types_attr.split(' ').collect();
+    assert_eq!(listened, ["order.updated", "payment.received"]);
+    let (_, js) = b.get("/ui/dashboard.js").await;
+    assert!(
+        js.contains("[data-order-id]")
+            && js.contains("data-order-events")
+            && js.contains("This order changed — ")
+            && js.contains("\"Reload\""),
+        "the script reads the hook and offers a reload"
+    );
+
+    // Every change of the order elsewhere arrives on the dashboard's socket as one of
+    // the listened types carrying the order's id (and its new updated_at), and every
+    // listened type is one the server emits.
+    let csrf = b.csrf("/dashboard").await;
+    let r = b
+        .client
+        .post(format!("{}/dashboard/ws-ticket", b.base))
+        .header("x-csrf-token", &csrf)
+        .header("origin", b.base.trim_end_matches('/'))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let t: Value = r.json().await.unwrap();
+    let mut ws =
+        crate::websocket::open(&app, &format!("ticket={}", t["ticket"].as_str().unwrap())).await;
+    api_post(
+        &app,
+        &token,
+        &format!("/api/v1/orders/{oid}/payments"),
+        json!({ "amount": "1.00", "gateway": "cash" }),
+    )
+    .await;
+    let r = app
+        .with_token(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/orders/{oid}"),
+            &token,
+        )
+        .json(&json!({ "fulfillment_status": "fulfilled" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success(),
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let r = app
+        .with_token(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/orders/{oid}"),
+            &token,
+        )
+        .json(&json!({ "status": "cancelled" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success(),
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let mut seen: Vec<Value> = vec![];
+    while let Some(ev) =
+        crate::websocket::next_event(&mut ws, std::time::Duration::from_secs(3)).await
+    {
+        let d = &ev["data"];
+        let order = if d["order"].is_object() {
+            &d["order"]
+        } else {
+            d
+        };
+        if order["id"] == oid.as_str() {
+            seen.push(ev.clone());
+        }
+        if order["status"] == "cancelled" {
+            break;
+        }
+    }
+    let kinds: Vec<&str> = seen.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert!(
+        kinds.iter().all(|k| listened.contains(k)),
+        "an order change the page would miss: {kinds:?}"
+    );
+    for t in &listened {
+        assert!(
+            kinds.contains(t),
+            "{t} is listened to but was not emitted: {kinds:?}"
+        );
+    }
+    let payment = seen
+        .iter()
+        .find(|e| e["type"] == "payment.received")
+        .unwrap();
+    assert_eq!(payment["data"]["order"]["id"], oid.as_str());
+    assert_ne!(payment["data"]["order"]["updated_at"], o["updated_at"]);
+    let last = seen.last().unwrap();
+    assert_eq!(last["type"], "order.updated");
+    assert_eq!(last["data"]["status"], "cancelled");
+    app.stop().await;
+}

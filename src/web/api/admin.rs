@@ -545,9 +545,13 @@ async fn list_themes(
 
 /// Upload a theme as a zip archive (raw body or the `file` field of a multipart form):
 /// `config.json` (the theme manifest), `style.css`, `preview.svg` and `templates/*.html`
-/// including every template the built-in themes have, all compiling. A bad archive is
-/// refused with 422 and `details.reasons` listing every problem. Re-uploading an
-/// uploaded theme's id replaces it; built-in ids are refused.
+/// including every template the built-in themes have, all compiling, and each rendering
+/// with sample data shaped like the storefront's (a store, products with variants,
+/// prices and images, a paged catalog, the theme's default settings) without using a
+/// value the storefront does not provide. A bad archive is refused with 422 and
+/// `details.reasons` listing every problem (a render failure names the template and
+/// minijinja's error). Re-uploading an uploaded theme's id replaces it; built-in ids are
+/// refused.
 #[utoipa::path(post, path = "/api/v1/admin/themes", tag = "admin", security(("bearer" = ["platform.themes.manage"])),
     request_body(content = Vec<u8>, content_type = "application/zip"),
     responses((status = 201, body = ThemeInfo), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -556,7 +560,8 @@ async fn upload_theme(
     admin: Platform<platform_perm::ThemesManage>,
     super::imports::CsvUpload(bytes, _): super::imports::CsvUpload,
 ) -> ApiResult<(StatusCode, Json<ThemeInfo>)> {
-    let manifest = control::install_theme(&st.db, &admin.actor, &st.themes, &bytes)
+    let check = |t: &crate::themes::Theme| t.check_render(&crate::web::storefront::sample_pages(t));
+    let manifest = control::install_theme(&st.db, &admin.actor, &st.themes, &bytes, check)
         .await
         .map_err(|e| match e {
             Ok(reasons) => ApiError::new(

@@ -1,5 +1,6 @@
 //! Live events over WebSocket (`GET /api/v1/events/ws`) and Server-Sent Events
-//! (`GET /api/v1/events/stream`), with the same semantics.
+//! (`GET /api/v1/events/stream`), with the same semantics, and the newest past events
+//! (`GET /api/v1/events`) for activity feeds.
 //!
 //! A member receives only their active tenant's events, and only those their permissions
 //! let them read. A reconnecting client sends the last id it saw (`Last-Event-ID` header
@@ -28,7 +29,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
-    r.routes(routes!(stream_events))
+    r.routes(routes!(list_events))
+        .routes(routes!(stream_events))
         .routes(routes!(admin_stream_events))
         .routes(routes!(ws_events))
         .routes(routes!(admin_ws_events))
@@ -72,6 +74,84 @@ impl Filter {
                 .as_ref()
                 .is_none_or(|t| t.iter().any(|x| x == &e.kind))
     }
+}
+
+/// Query of the event list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// Comma-separated event types (default: every type the caller may read).
+    pub types: Option<String>,
+    /// How many events, 1–50 (default 20).
+    pub limit: Option<i64>,
+}
+
+/// The newest events, newest first.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct EventList {
+    pub data: Vec<Event>,
+}
+
+/// Rows read per step while looking for events the caller may read.
+const LIST_BATCH: i64 = 200;
+/// Without `types`, at most this many of the newest events are looked at.
+const LIST_SCAN_MAX: usize = 2000;
+
+/// The tenant's newest published events, newest first, in the stream's message format
+/// (`{id, type, tenant_id, occurred_at, data}`): e.g. to fill an activity feed before
+/// following the stream from the newest id returned (`last_event_id`). Filtered exactly
+/// like the stream: only the caller's tenant, only types their permissions let them
+/// read (requested types they may not read are left out, not refused). Without `types`,
+/// the readable ones among the newest 2000 events.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", security(("bearer" = [])),
+    params(ListQuery),
+    responses((status = 200, body = EventList), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_events(m: Merchant, Query(q): Query<ListQuery>) -> ApiResult<axum::Json<EventList>> {
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=50).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            "invalid_limit",
+            "limit must be between 1 and 50",
+        ));
+    }
+    let filter = Filter {
+        tenant: Some(m.tenant.id),
+        perms: m.permissions,
+        types: parse_types(q.types.as_deref())?,
+    };
+    // Types the caller may not read are dropped before the query, so the rows read
+    // are the ones returned; `accepts` stays the rule every row passes.
+    let readable: Option<Vec<String>> = filter.types.as_ref().map(|t| {
+        t.iter()
+            .filter(|k| permission_for(k).is_none_or(|p| filter.perms.allows(p)))
+            .cloned()
+            .collect()
+    });
+    // With types every row read is returned: read no more than needed.
+    let batch_size = if readable.is_some() {
+        limit
+    } else {
+        LIST_BATCH
+    };
+    let limit = limit as usize;
+    let mut out: Vec<Event> = vec![];
+    let mut before = None;
+    let mut scanned = 0;
+    loop {
+        let batch = m
+            .scope
+            .recent_events(before, readable.as_deref(), batch_size)
+            .await?;
+        let exhausted = (batch.len() as i64) < batch_size;
+        scanned += batch.len();
+        before = batch.last().map(|e| e.id);
+        out.extend(batch.into_iter().filter(|e| filter.accepts(e)));
+        if out.len() >= limit || exhausted || scanned >= LIST_SCAN_MAX {
+            break;
+        }
+    }
+    out.truncate(limit);
+    Ok(axum::Json(EventList { data: out }))
 }
 
 fn to_sse(e: &Event) -> SseEvent {

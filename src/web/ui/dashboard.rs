@@ -127,6 +127,111 @@ impl Nav {
     }
 }
 
+/// The event types of the home page's activity feed: the ones `describe` in
+/// dashboard.js turns into feed lines (and [`feed_item`] into the same lines server-side).
+pub const FEED_TYPES: &[&str] = &[
+    "order.created",
+    "payment.received",
+    "import.completed",
+    "member.joined",
+];
+
+/// How many past events the activity feed shows on load.
+const FEED_HISTORY: usize = 10;
+
+/// One line of the activity feed.
+#[derive(Debug, serde::Serialize)]
+struct FeedItem {
+    text: String,
+    /// The page the line links to, if any.
+    href: Option<String>,
+    /// RFC 3339.
+    occurred_at: String,
+}
+
+/// A non-empty string field of a JSON object.
+fn non_empty<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    v.get(key)
+        .and_then(|x| x.as_str())
+        .filter(|s| !s.is_empty())
+}
+
+/// A field as JavaScript's string concatenation shows it (numbers and strings).
+fn shown(v: &serde_json::Value, key: &str) -> Option<String> {
+    match v.get(key) {
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// The feed line of an event `{type, occurred_at, data}`, worded and linked exactly as
+/// `describe` in dashboard.js words and links a live one; `None` for other types.
+fn feed_item(ev: &serde_json::Value) -> Option<FeedItem> {
+    let null = serde_json::Value::Null;
+    let d = ev.get("data").unwrap_or(&null);
+    let count = |k: &str| d.get(k).and_then(|v| v.as_i64()).unwrap_or(0);
+    let (text, href) = match ev.get("type").and_then(|t| t.as_str())? {
+        "order.created" => {
+            let total = d
+                .get("total")
+                .and_then(|t| non_empty(t, "formatted"))
+                .unwrap_or("");
+            let from = non_empty(d, "customer_name")
+                .or_else(|| non_empty(d, "email"))
+                .map(|c| format!(" from {c}"))
+                .unwrap_or_default();
+            (
+                format!(
+                    "New order #{} — {total}{from}",
+                    shown(d, "number").unwrap_or_default()
+                ),
+                non_empty(d, "id").map(|id| format!("/dashboard/orders/{id}")),
+            )
+        }
+        "payment.received" => {
+            let order = d.get("order").unwrap_or(&null);
+            let number = shown(order, "number")
+                .map(|n| format!(" for order #{n}"))
+                .unwrap_or_default();
+            let amount = d
+                .get("amount")
+                .and_then(|a| a.get("formatted"))
+                .and_then(|f| f.as_str())
+                .map(|f| format!(": {f}"))
+                .unwrap_or_default();
+            (
+                format!("Payment received{number}{amount}"),
+                non_empty(order, "id").map(|id| format!("/dashboard/orders/{id}")),
+            )
+        }
+        "import.completed" => (
+            format!(
+                "Import finished: {} created, {} updated, {} failed",
+                count("created"),
+                count("updated"),
+                count("failed")
+            ),
+            Some("/dashboard/imports".to_string()),
+        ),
+        "member.joined" => (
+            format!(
+                "A new member joined the team{}",
+                non_empty(d, "email")
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            ),
+            None,
+        ),
+        _ => return None,
+    };
+    Some(FeedItem {
+        text,
+        href,
+        occurred_at: non_empty(ev, "occurred_at").unwrap_or("").to_string(),
+    })
+}
+
 async fn home(cx: Ctx) -> Response {
     let r: UiResult = async {
         let nav = Nav::load(&cx).await?;
@@ -136,9 +241,36 @@ async fn home(cx: Ctx) -> Response {
         } else {
             None
         };
+        // The feed's history, filtered by the member's permissions like the live stream.
+        let types = FEED_TYPES.join(",");
+        let past = cx
+            .get(&format!(
+                "/api/v1/events?types={types}&limit={FEED_HISTORY}"
+            ))
+            .await?;
+        let events = past
+            .get("data")
+            .and_then(|d| d.as_array())
+            .cloned()
+            .unwrap_or_default();
+        let feed: Vec<FeedItem> = events.iter().filter_map(feed_item).collect();
+        // The live socket carries the feed's types and resumes after the newest line
+        // shown, so an event committed while the page loads is neither lost nor doubled.
+        let newest = events
+            .first()
+            .and_then(|e| e.get("id"))
+            .and_then(|i| i.as_str())
+            .map(str::to_string);
         cx.render(
             "dashboard/home.html",
-            context! { title => "Home", setup => Serde(setup), ..nav.ctx("home") },
+            context! {
+                title => "Home",
+                setup => Serde(setup),
+                feed => Serde(feed),
+                live_query => format!("types={types}"),
+                last_event_id => newest,
+                ..nav.ctx("home")
+            },
         )
     }
     .await;

@@ -17,7 +17,9 @@
   }
 
   // --- live events: a WebSocket opened with a short-lived ticket, reconnecting with last_event_id ---
-  var lastEventId = null;
+  // A page that rendered past events names the newest (data-last-event-id): the socket
+  // resumes after it, so nothing committed while the page loaded is lost or shown twice.
+  var lastEventId = document.body.dataset.lastEventId || null;
   var retry = 1000;
   function connect() {
     fetch("/" + area + "/ws-ticket", { method: "POST", headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" })

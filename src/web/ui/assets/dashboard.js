@@ -1,6 +1,6 @@
 // Dashboard scripts: product form (live validation with the API's rules, add variant rows),
-// live activity feed on the home page, new orders on the order list, the progress bar of
-// a running product import. Every page works
+// live activity feed on the home page, new orders on the order list, a "this order
+// changed" notice on the order page, the progress bar of a running product import. Every page works
 // without this file; it only enhances.
 (function () {
   "use strict";
@@ -148,6 +148,8 @@
     if (cls) el.className = cls;
     return el;
   };
+  // The feed line of an event. Keep in step with `feed_item` in src/web/ui/dashboard.rs,
+  // which renders the feed's history (the last events before the page loaded) the same way.
   var describe = function (ev) {
     var d = ev.data || {};
     switch (ev.type) {
@@ -212,6 +214,31 @@
         notice.querySelector("[data-count]").textContent = String(count);
         notice.hidden = false;
       }
+    });
+  }
+
+  // Order page: when this order changes elsewhere (another member, the API), a polite
+  // notice with a link that reloads the page; the page is never re-rendered under the
+  // reader. The page names its order, the state it shows (updated_at) and the event
+  // types that change an order (data-order-events, from the server).
+  var orderBox = document.querySelector("[data-order-id]");
+  if (orderBox) {
+    var orderId = orderBox.getAttribute("data-order-id");
+    var shownAt = orderBox.getAttribute("data-order-updated-at");
+    var orderTypes = (orderBox.getAttribute("data-order-events") || "").split(/\s+/).filter(Boolean);
+    var noticed = false;
+    document.addEventListener("souk:event", function (e) {
+      var ev = e.detail || {}, d = ev.data || {};
+      if (noticed || orderTypes.indexOf(ev.type) < 0) return;
+      // payment.received carries the order under `order`; order.updated is the order.
+      var o = d.order || d;
+      if (o.id !== orderId || o.updated_at === shownAt) return;
+      noticed = true;
+      var p = text("p", "This order changed — ", "flash");
+      var a = text("a", "Reload");
+      a.href = "/dashboard/orders/" + encodeURIComponent(orderId);
+      p.appendChild(a);
+      orderBox.appendChild(p);
     });
   }
 

@@ -691,6 +691,13 @@ async fn order(cx: Ctx, Path(id): Path<uuid::Uuid>) -> Response {
     cx.finish(r)
 }
 
+/// The event types that change an order after it was created, as the store emits them:
+/// `order.updated` (status, fulfillment, note, e-mail, cancellation and financial status;
+/// the order as payload) and `payment.received` (the payment with the order under
+/// `order`). The order page names them (`data-order-events`) and dashboard.js listens
+/// to exactly these.
+pub const ORDER_EVENT_TYPES: &[&str] = &["order.updated", "payment.received"];
+
 /// The order page; `errors` (`{field: message}`) and `pay` (the payment form's values)
 /// re-show a refused action's form.
 async fn render_order(
@@ -712,6 +719,7 @@ async fn render_order(
             payments => Serde(payments),
             errors => Serde(errors),
             pay => Serde(pay),
+            order_events => ORDER_EVENT_TYPES.join(" "),
             ..nav.ctx("orders")
         },
     )
