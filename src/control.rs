@@ -13,7 +13,7 @@ use crate::store::provisioning::{self as prov, Activation};
 use crate::store::{Db, StoreError, TenantDb};
 use crate::themes::Themes;
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 /// Control-plane errors; the web layer maps each to a status and code.
@@ -310,6 +310,8 @@ struct PreparedImport {
     inputs: Vec<ProductInput>,
     /// CSV row of each input (for error reports).
     rows: Vec<usize>,
+    /// CSV row of each variant of each input (for the preview's SKU errors).
+    variant_rows: Vec<Vec<usize>>,
 }
 
 fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, ControlError> {
@@ -401,10 +403,15 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
         ok_rows.push(products[i].row);
         ok_inputs.push(input);
     }
+    let variant_rows = products
+        .iter()
+        .map(|p| p.variants.iter().map(|v| v.row).collect())
+        .collect();
     Ok(PreparedImport {
         report,
         inputs: ok_inputs,
         rows: ok_rows,
+        variant_rows,
     })
 }
 
@@ -431,6 +438,7 @@ pub async fn import_products(
         mut report,
         inputs,
         rows,
+        ..
     } = prepare_products(bytes, currency)?;
     let out = scope
         .upsert_products(actor, &inputs, currency, max_products)
@@ -495,6 +503,7 @@ pub async fn run_product_import(
         mut report,
         inputs,
         rows,
+        ..
     } = match prepare_products(&work.body, &currency) {
         Ok(p) => p,
         Err(e) => {
@@ -542,8 +551,10 @@ pub async fn run_product_import(
 
 /// Dry run of [`import_products`]: parses the file and reports what an import would do
 /// (`would_create`, `would_update`, the row errors, the plan limit) without writing
-/// anything. Conflicts only the database can detect (a SKU already used by another
-/// product of the store) show up at the real import.
+/// anything. A product carrying a SKU that another existing product of the store (another
+/// handle) already has is reported at that variant's row and not counted, as the import
+/// would refuse it. Products are walked in file order as the import applies them, so a
+/// SKU that an earlier product of the file gives up is free for the later ones.
 pub async fn preview_products(
     scope: &TenantDb,
     bytes: &[u8],
@@ -554,23 +565,61 @@ pub async fn preview_products(
         mut report,
         inputs,
         rows,
+        variant_rows,
     } = prepare_products(bytes, currency)?;
     let handles: Vec<String> = inputs
         .iter()
         .map(|p| p.handle.as_str().to_string())
         .collect();
     let existing = scope.existing_product_handles(&handles).await?;
+    let skus: Vec<String> = inputs
+        .iter()
+        .flat_map(|p| p.variants.iter().filter_map(|v| v.sku.as_ref()))
+        .map(|s| s.as_str().to_string())
+        .collect();
+    let mut skus_in_store = SkuOwners::new(scope.sku_owners(&skus).await?);
     let mut count = scope.count_products().await?;
     let (mut create, mut update) = (0, 0);
-    for (i, h) in handles.iter().enumerate() {
-        if existing.contains(h) {
-            update += 1;
-        } else if max_products >= 0 && count >= max_products {
+    for (i, input) in inputs.iter().enumerate() {
+        let handle = input.handle.as_str();
+        let exists = existing.contains(handle);
+        if !exists && max_products >= 0 && count >= max_products {
             report.errors.push(FailedRow {
                 row: rows[i],
                 column: None,
                 reason: format!("the plan allows at most {max_products} products"),
             });
+            continue;
+        }
+        let mut refused = false;
+        for (j, v) in input.variants.iter().enumerate() {
+            let Some(sku) = &v.sku else { continue };
+            if let Some(owner) = skus_in_store.other_owner(sku.as_str(), handle) {
+                report.errors.push(FailedRow {
+                    row: variant_rows[i].get(j).copied().unwrap_or(rows[i]),
+                    column: Some("SKU".into()),
+                    reason: format!(
+                        "SKU '{}' is already used by product '{owner}'; this product would not be imported",
+                        sku.as_str()
+                    ),
+                });
+                refused = true;
+            }
+        }
+        if refused {
+            continue;
+        }
+        skus_in_store.replace(
+            handle,
+            input
+                .variants
+                .iter()
+                .filter_map(|v| v.sku.as_ref())
+                .map(|s| s.as_str().to_string())
+                .collect(),
+        );
+        if exists {
+            update += 1;
         } else {
             count += 1;
             create += 1;
@@ -581,6 +630,49 @@ pub async fn preview_products(
     report.would_update = Some(update);
     finish_report(&mut report);
     Ok(report)
+}
+
+/// The store's owners of a file's SKUs as a preview walks the file: an applied product
+/// gives up the SKUs it had and takes those of its new variants.
+struct SkuOwners {
+    /// SKU → handle of the product carrying it.
+    owner: HashMap<String, String>,
+    /// Handle → its SKUs (among the file's).
+    by_handle: HashMap<String, Vec<String>>,
+}
+
+impl SkuOwners {
+    fn new(owner: HashMap<String, String>) -> Self {
+        let mut by_handle: HashMap<String, Vec<String>> = HashMap::new();
+        for (sku, handle) in &owner {
+            by_handle
+                .entry(handle.clone())
+                .or_default()
+                .push(sku.clone());
+        }
+        Self { owner, by_handle }
+    }
+
+    /// The handle of the product other than `handle` that carries `sku`, if any.
+    fn other_owner(&self, sku: &str, handle: &str) -> Option<&str> {
+        self.owner
+            .get(sku)
+            .map(String::as_str)
+            .filter(|o| *o != handle)
+    }
+
+    /// Records that product `handle` now carries exactly `skus` (of the file's SKUs).
+    fn replace(&mut self, handle: &str, skus: Vec<String>) {
+        for old in self.by_handle.remove(handle).unwrap_or_default() {
+            if self.owner.get(&old).is_some_and(|o| o == handle) {
+                self.owner.remove(&old);
+            }
+        }
+        for sku in &skus {
+            self.owner.insert(sku.clone(), handle.to_string());
+        }
+        self.by_handle.insert(handle.to_string(), skus);
+    }
 }
 
 /// Reads the product limit of a tenant's plan snapshot (`-1` = unlimited).

@@ -3,7 +3,7 @@
 //! transaction as the change they describe, and are never updated or deleted (on
 //! PostgreSQL the application role has no UPDATE/DELETE grant on the table).
 
-use super::{Db, StoreResult, TenantDb, Tx, micros_to_rfc3339, new_id, now_micros};
+use super::{Db, StoreResult, TenantDb, Tx, escape_like, micros_to_rfc3339, new_id, now_micros};
 #[allow(unused_imports)]
 use crate::{dispatch, dispatch_tx, exec_tx};
 use serde::Serialize;
@@ -157,20 +157,28 @@ pub struct AuditFilter {
     /// Inclusive bounds, microseconds since the epoch.
     pub since: Option<i64>,
     pub until: Option<i64>,
-    /// The actor's label (a user's e-mail), case-insensitive exact match.
+    /// Text the actor's label (a user's e-mail, an API key's name) contains,
+    /// case-insensitive; LIKE wildcards in it match themselves.
     pub actor_label: Option<String>,
 }
 
 const COLS: &str = "id, tenant_id, actor_type, actor_id, actor_label, action, resource_type, resource_id, ip, before, after, created_at";
 const WHERE: &str = "($1 is null or tenant_id = $1) and ($2 is null or actor_id = $2) \
-    and ($3 is null or action = $3 or action like $4) and ($5 is null or created_at >= $5) and ($6 is null or created_at <= $6) \
-    and ($7 is null or lower(actor_label) = $7)";
+    and ($3 is null or action = $3 or action like $4 escape '\\') and ($5 is null or created_at >= $5) and ($6 is null or created_at <= $6) \
+    and ($7 is null or lower(actor_label) like $7 escape '\\')";
 
 fn action_like(f: &AuditFilter) -> Option<String> {
     f.action
         .as_ref()
         .filter(|a| a.ends_with('.'))
-        .map(|a| format!("{}%", a.replace(['%', '_'], "")))
+        .map(|a| format!("{}%", escape_like(a)))
+}
+
+/// The `like` pattern of the actor filter: the lowercased text anywhere in the label.
+fn actor_like(f: &AuditFilter) -> Option<String> {
+    f.actor_label
+        .as_ref()
+        .map(|a| format!("%{}%", escape_like(&a.to_lowercase())))
 }
 
 /// Platform path: entries across tenants, newest first. Returns `(page, total)`.
@@ -181,6 +189,7 @@ pub async fn list_all(
     offset: i64,
 ) -> StoreResult<(Vec<AuditEntry>, i64)> {
     let like = action_like(f);
+    let actor = actor_like(f);
     let rows: Vec<AuditRow> = dispatch!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {COLS} from audit_log where {WHERE} order by created_at desc, id desc limit $8 offset $9"
     )))
@@ -190,7 +199,7 @@ pub async fn list_all(
     .bind(&like)
     .bind(f.since)
     .bind(f.until)
-    .bind(f.actor_label.as_ref().map(|a| a.to_lowercase()))
+    .bind(&actor)
     .bind(limit)
     .bind(offset)
     .fetch_all(p)
@@ -204,7 +213,7 @@ pub async fn list_all(
     .bind(&like)
     .bind(f.since)
     .bind(f.until)
-    .bind(f.actor_label.as_ref().map(|a| a.to_lowercase()))
+    .bind(&actor)
     .fetch_one(p)
     .await)?;
     Ok((rows.into_iter().map(Into::into).collect(), total))
@@ -219,6 +228,7 @@ impl TenantDb {
         offset: i64,
     ) -> StoreResult<(Vec<AuditEntry>, i64)> {
         let like = action_like(f);
+        let actor = actor_like(f);
         let rows: Vec<AuditRow> = crate::tenant_query!(self, read, p => sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "select {COLS} from audit_log where tenant_id = $1 and {WHERE} order by created_at desc, id desc limit $8 offset $9"
         )))
@@ -228,7 +238,7 @@ impl TenantDb {
         .bind(&like)
         .bind(f.since)
         .bind(f.until)
-        .bind(f.actor_label.as_ref().map(|a| a.to_lowercase()))
+        .bind(&actor)
         .bind(limit)
         .bind(offset)
         .fetch_all(p)
@@ -242,7 +252,7 @@ impl TenantDb {
         .bind(&like)
         .bind(f.since)
         .bind(f.until)
-        .bind(f.actor_label.as_ref().map(|a| a.to_lowercase()))
+        .bind(&actor)
         .fetch_one(p)
         .await)?;
         Ok((rows.into_iter().map(Into::into).collect(), total))

@@ -329,6 +329,19 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// `text` with the LIKE wildcards (`%`, `_`) and the escape character (`\`) escaped, for
+/// a pattern used with `like $n escape '\'` (same on SQLite and PostgreSQL).
+pub fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Current time as integer microseconds since the Unix epoch (the storage timestamp unit).
 pub fn now_micros() -> i64 {
     let d = std::time::SystemTime::now()

@@ -5,7 +5,7 @@
 use super::audit::{self, Actor, Change};
 use super::{StoreError, StoreResult, TenantDb, new_id, now_micros};
 use crate::{dispatch_tx, exec_tx, tenant_exec, tenant_query};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 /// How long an uploaded CSV waits for its confirmation.
@@ -208,6 +208,28 @@ impl TenantDb {
                 }
                 qb.push(")");
                 qb.build_query_scalar::<String>().fetch_all(p).await
+            })?;
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+
+    /// Which of `skus` a variant of the tenant already carries, with the handle of the
+    /// product that owns it (`sku → handle`; for import previews). One query per 500 SKUs.
+    pub async fn sku_owners(&self, skus: &[String]) -> StoreResult<HashMap<String, String>> {
+        let mut found = HashMap::new();
+        for chunk in skus.chunks(500) {
+            let rows: Vec<(String, String)> = tenant_query!(self, read, p => {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "select v.sku, p.handle from variants v join products p on p.tenant_id = v.tenant_id and p.id = v.product_id where v.tenant_id = ",
+                );
+                qb.push_bind(self.tenant).push(" and v.sku in (");
+                let mut sep = qb.separated(", ");
+                for s in chunk {
+                    sep.push_bind(s.as_str());
+                }
+                qb.push(")");
+                qb.build_query_as::<(String, String)>().fetch_all(p).await
             })?;
             found.extend(rows);
         }

@@ -244,19 +244,23 @@ pub struct MerchantListRow {
     pub provisioning_ms: Option<i64>,
 }
 
-/// Lists merchants newest first. Returns `(page, total matching)`.
+/// Lists merchants newest first; with a text search, the merchants whose subdomain or
+/// name is exactly the text come first. Returns `(page, total matching)`.
 pub async fn list_merchants(
     db: &Db,
     f: &MerchantFilter,
     limit: i64,
     offset: i64,
 ) -> StoreResult<(Vec<MerchantListRow>, i64)> {
-    let q = f.q.as_ref().map(|q| format!("%{}%", q.to_lowercase()));
-    const WHERE: &str = "($1 is null or status = $1) and ($2 is null or lower(name) like $2 or handle like $2 or owner_email like $2) and ($3 is null or plan_id = $3) and ($4 is null or theme_id = $4)";
+    let q =
+        f.q.as_ref()
+            .map(|q| format!("%{}%", super::escape_like(&q.to_lowercase())));
+    const WHERE: &str = "($1 is null or status = $1) and ($2 is null or lower(name) like $2 escape '\\' or handle like $2 escape '\\' or owner_email like $2 escape '\\') and ($3 is null or plan_id = $3) and ($4 is null or theme_id = $4)";
     let rows = dispatch!(db, p => sqlx::query_as::<_, MerchantListRow>(sqlx::AssertSqlSafe(format!(
         "select t.*, (select r.duration_ms from provisioning_runs r where r.tenant_id = t.id
              order by r.created_at desc, r.id desc limit 1) as provisioning_ms
-         from tenants t where {WHERE} order by created_at desc, id desc limit $5 offset $6"
+         from tenants t where {WHERE}
+         order by case when handle = $7 or lower(name) = $7 then 0 else 1 end, created_at desc, id desc limit $5 offset $6"
     )))
     .bind(&f.status)
     .bind(&q)
@@ -264,6 +268,7 @@ pub async fn list_merchants(
     .bind(&f.theme)
     .bind(limit)
     .bind(offset)
+    .bind(f.q.as_ref().map(|q| q.to_lowercase()))
     .fetch_all(p)
     .await)?;
     let total: i64 = dispatch!(db, p => sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from tenants where {WHERE}")))

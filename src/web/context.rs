@@ -542,11 +542,16 @@ impl<P: Need> FromRequestParts<AppState> for Authorized<P> {
 
 /// The public storefront tenant (Store API): from the host or path, or from a
 /// publishable key (`X-Publishable-Key: pk_live_…`) for calls to the platform host.
-/// A key of another tenant than the host's is a 403. 503 unless the store is active.
+/// A key of another tenant than the host's is a 403. 503 unless the store is active,
+/// and 503 `store_not_published` (with `Retry-After`) while the storefront shows
+/// "coming soon" (setup guide opened, store not published), as its HTML pages do.
 pub struct StoreTenant {
     pub host: HostTenant,
     pub scope: TenantDb,
 }
+
+/// Page-cache key marking a store whose Store API is open (not "coming soon").
+const STORE_OPEN_KEY: &str = "store-api:open";
 
 async fn publishable_tenant(
     parts: &Parts,
@@ -605,9 +610,26 @@ impl FromRequestParts<AppState> for StoreTenant {
                 "this store is currently unavailable",
             ));
         }
-        Ok(StoreTenant {
-            scope: TenantDb::new(st.db.clone(), host.tenant.id),
-            host,
-        })
+        let scope = TenantDb::new(st.db.clone(), host.tenant.id);
+        // An open store is remembered in the page cache, which every change of the
+        // setup guide (and the publication) clears; "coming soon" is never remembered,
+        // so a publication opens the API at once.
+        if st.page_cache.get(host.tenant.id, STORE_OPEN_KEY).is_none() {
+            if scope.storefront_coming_soon().await? {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_not_published",
+                    format!("{} is coming soon: the store is not published yet", host.tenant.name),
+                )
+                .with_details(serde_json::json!({ "retry_after": super::storefront::COMING_SOON_RETRY_AFTER }))
+                .with_retry_after(super::storefront::COMING_SOON_RETRY_AFTER));
+            }
+            st.page_cache.put(
+                host.tenant.id,
+                STORE_OPEN_KEY.to_string(),
+                Default::default(),
+            );
+        }
+        Ok(StoreTenant { scope, host })
     }
 }

@@ -18,6 +18,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Value,
+    /// Seconds sent as `Retry-After` (e.g. with a 503), if any.
+    pub retry_after: Option<u64>,
 }
 
 /// The error body as documented in the OpenAPI document.
@@ -45,10 +47,16 @@ impl ApiError {
             code,
             message: message.into(),
             details: json!({}),
+            retry_after: None,
         }
     }
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = details;
+        self
+    }
+    /// Adds a `Retry-After: secs` header to the response.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
         self
     }
     /// 422 naming the invalid field.
@@ -88,7 +96,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "code": self.code, "message": self.message, "details": self.details } });
-        (self.status, Json(body)).into_response()
+        let mut res = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        res
     }
 }
 

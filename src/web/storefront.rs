@@ -448,6 +448,10 @@ fn tenant_not_found(
     render(&theme, "not_found.html", ctx, StatusCode::NOT_FOUND)
 }
 
+/// `Retry-After` (seconds) of a store that is not published yet ("coming soon"), on its
+/// pages and its Store API.
+pub const COMING_SOON_RETRY_AFTER: u64 = 3600;
+
 /// Loads the tenant's [`StoreExtras`]. While the merchant's setup guide is open and the
 /// store not published, storefront pages show a "coming soon" placeholder (503,
 /// `Retry-After`), never cached: that (or a storage error page) is the `Err`.
@@ -456,7 +460,7 @@ async fn prepare(scope: &TenantDb, h: &HostTenant) -> Result<StoreExtras, Respon
         Ok(x) if !x.coming_soon => Ok(x),
         Ok(_) => Err((
             StatusCode::SERVICE_UNAVAILABLE,
-            [(header::RETRY_AFTER, "3600")],
+            [(header::RETRY_AFTER, COMING_SOON_RETRY_AFTER.to_string())],
             Html(platform_page(
                 &format!("{} is coming soon", h.tenant.name),
                 "<p>This store is getting ready to open. Please check back soon.</p>",

@@ -98,6 +98,11 @@ async fn secret_keys_act_with_their_role_in_their_own_tenant_only() {
     let (_, log) = get(&app, "/api/v1/audit-log?action=product.created", &owner_a).await;
     assert_eq!(log["data"][0]["actor_type"], "api_key");
     assert_eq!(log["data"][0]["actor_id"], id.as_str());
+    // The tenant's log filters on a part of the key's label, and on a prefix with `_`.
+    let (_, log) = get(&app, "/api/v1/audit-log?actor=erp%20SYNC", &owner_a).await;
+    assert_eq!(log["data"][0]["actor_id"], id.as_str(), "{log}");
+    let (_, log) = get(&app, "/api/v1/audit-log?action=api_key.", &owner_a).await;
+    assert_eq!(log["data"][0]["action"], "api_key.created", "{log}");
     // Revoked: 401 at once.
     let r = app
         .with_token(Method::DELETE, &format!("/api/v1/api-keys/{id}"), &owner_a)

@@ -579,3 +579,92 @@ async fn themes_that_do_not_place_the_snippets_still_get_them_in_head() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_store_api_is_coming_soon_too_until_the_store_is_published() {
+    let app = spawn_app().await;
+    let sub = "soonapi";
+    let (_, token) = app.provisioned_merchant(sub).await;
+    let r = app
+        .with_token(Method::POST, "/api/v1/products", &token)
+        .json(&product("lamp", "LAMP", "active"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let pk = app
+        .with_token(Method::POST, "/api/v1/api-keys", &token)
+        .json(&json!({ "name": "Website", "kind": "publishable" }))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let list = format!("/s/{sub}/api/v1/store/products");
+    let one = format!("/s/{sub}/api/v1/store/products/lamp");
+    let by_key = || {
+        app.client
+            .get(app.url("/api/v1/store/products"))
+            .header("X-Publishable-Key", &pk)
+    };
+    // A store that never opened the setup guide serves its catalog (and caches the list).
+    for path in [&list, &one] {
+        let (s, body) = page(&app, path).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {body}");
+        assert!(body.contains("\"handle\":\"lamp\""), "{body}");
+    }
+    // Opening the guide closes the Store API, as it closes the pages (cached list or not).
+    let (s, v) = patch_step(
+        &app,
+        &token,
+        "business",
+        json!({ "values": { "name": "Soon Shop" } }),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _) = page(&app, &format!("/s/{sub}/")).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    for req in [
+        app.client.get(app.url(&list)),
+        app.client.get(app.url(&one)),
+        app.on_host(
+            Method::GET,
+            &format!("{sub}.localhost"),
+            "/api/v1/store/products",
+        ),
+        by_key(),
+    ] {
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()["retry-after"], "3600");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "store_not_published", "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("coming soon"),
+            "{v}"
+        );
+        assert!(!v.to_string().contains("lamp"), "{v}");
+    }
+    // Publishing opens it at once (no cached refusal).
+    publish_store(&app, &token, sub, "").await;
+    for path in [&list, &one] {
+        let (s, body) = page(&app, path).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {body}");
+        assert!(body.contains("\"handle\":\"lamp\""), "{body}");
+    }
+    let r = by_key().send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}

@@ -694,6 +694,126 @@ async fn audit_log_filters() {
 }
 
 #[tokio::test]
+async fn audit_log_user_filter_is_a_substring_and_merchant_filter_takes_typed_text() {
+    let app = spawn_app().await;
+    let (id, _) = app.provisioned_merchant("audited").await;
+    let other = app
+        .create_merchant("Other Shop", "owner@other.example")
+        .await;
+    let (b, csrf) = admin_browser(&app).await;
+    b.post_form(
+        &format!("/admin/merchants/{id}/suspend"),
+        &[("_csrf", &csrf)],
+    )
+    .await;
+    let suspended = "<code>merchant.suspended</code>";
+    let none = "No entries match these filters.";
+
+    // The user filter: any part of the label, any case; LIKE wildcards match themselves.
+    for (actor, found) in [
+        ("DMIN%40TEST", true),
+        ("admin", true),
+        ("adm_n", false),
+        ("%25", false),
+        ("%5C", false),
+    ] {
+        let (status, html) = b
+            .get(&format!(
+                "/admin/audit-log?action=merchant.suspended&actor={actor}"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(html.contains(suspended), found, "{actor}: {html}");
+        assert_eq!(html.contains(none), !found, "{actor}");
+        let total = app
+            .admin_get(&format!(
+                "/api/v1/admin/audit-log?action=merchant.suspended&actor={actor}"
+            ))
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()["pagination"]["total"]
+            .clone();
+        assert_eq!(total, json!(if found { 1 } else { 0 }), "{actor}");
+    }
+    let (_, html) = b.get("/admin/audit-log").await;
+    assert!(
+        html.contains("<label for=\"a-actor\">User</label>")
+            && html.contains("<label for=\"a-merchant\">Merchant</label>")
+            && html.contains("list=\"a-merchant-list\"")
+            && html.contains("<option value=\"audited\">Shop audited</option>")
+            && !html.contains("<select"),
+        "{html}"
+    );
+
+    // The merchant filter: a subdomain, a name (any case), an id, or a part of one that
+    // matches a single merchant; the field then shows that merchant's subdomain or name.
+    for (typed, shown, is_audited) in [
+        ("audited".to_string(), "audited", true),
+        ("AUDITED".to_string(), "audited", true),
+        ("shop%20AUDITED".to_string(), "audited", true),
+        ("udite".to_string(), "audited", true),
+        ("other%20shop".to_string(), "Other Shop", false),
+        (other.clone(), other.as_str(), false),
+    ] {
+        let (status, html) = b.get(&format!("/admin/audit-log?merchant={typed}")).await;
+        assert_eq!(status, StatusCode::OK, "{typed}: {html}");
+        assert!(
+            html.contains(&format!(
+                "name=\"merchant\" type=\"search\" value=\"{shown}\""
+            )),
+            "{typed}: {html}"
+        );
+        assert_eq!(html.contains(suspended), is_audited, "{typed}");
+        assert_eq!(
+            html.contains(&format!("/admin/merchants/{other}")),
+            !is_audited,
+            "{typed}"
+        );
+        assert_eq!(
+            html.contains(&format!("/admin/merchants/{id}\"")),
+            is_audited,
+            "{typed}"
+        );
+    }
+    // The pager keeps the resolved merchant (by id, whatever was typed).
+    let (_, html) = b.get("/admin/audit-log?merchant=udite&page=2").await;
+    assert!(
+        html.replace("&#x2f;", "/").contains(&format!(
+            "href=\"/admin/audit-log?page=1&amp;tenant_id={id}\""
+        )),
+        "{html}"
+    );
+    // The merchant page's link (by id) still filters, and shows the subdomain.
+    let (_, html) = b.get(&format!("/admin/audit-log?tenant_id={id}")).await;
+    assert!(
+        html.contains(suspended) && html.contains("value=\"audited\""),
+        "{html}"
+    );
+    // Several matches: a form error, with the candidates offered in the field's list.
+    let (status, html) = b.get("/admin/audit-log?merchant=shop").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("2 merchants match \u{201c}shop\u{201d}")
+            && html.contains("aria-invalid=\"true\"")
+            && html.contains("<option value=\"audited\">Shop audited</option>")
+            && html.contains(&format!("<option value=\"{other}\">Other Shop</option>"))
+            && html.contains(none),
+        "{html}"
+    );
+    // No match: a form error too (not every entry).
+    let (status, html) = b.get("/admin/audit-log?merchant=nowhere").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("No merchant matches \u{201c}nowhere\u{201d}") && html.contains(none),
+        "{html}"
+    );
+    // `_` is no wildcard in the merchant search either.
+    let (status, _) = b.get("/admin/audit-log?merchant=a_dited").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
 async fn support_staff_see_no_controls_they_cannot_use() {
     let app = spawn_app().await;
     let (active, _) = app.provisioned_merchant("supported").await;

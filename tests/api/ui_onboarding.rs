@@ -1099,6 +1099,104 @@ async fn import_dry_run_reads_woocommerce_too() {
     assert_eq!(done["created"], dry["would_create"], "{done}");
 }
 
+#[tokio::test]
+async fn import_preview_reports_skus_of_other_products_of_the_store() {
+    let app = spawn_app().await;
+    let (_, token, b) = owner_browser(&app, "skuclash").await;
+    // In the store: `old-tee` (TEE-S, TEE-M) and `swap-mug` (MUG-1).
+    for body in [
+        crate::catalog::product("old-tee", "TEE", "active"),
+        json!({ "title": "Swap Mug", "handle": "swap-mug", "variants": [{ "sku": "MUG-1", "price": "8.00" }] }),
+    ] {
+        let r = app
+            .with_token(Method::POST, "/api/v1/products", &token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    // Row 3 takes TEE-M, still on `old-tee` (which the file only updates later): refused.
+    // `old-tee` keeps its own TEE-S; `swap-mug` gives MUG-1 up, so `new-mug` may take it.
+    let csv = "Handle,Title,Option1 Name,Option1 Value,Variant Price,Variant SKU\n\
+               new-tee,New Tee,Size,S,10.00,NEW-S\n\
+               new-tee,,Size,M,10.00,TEE-M\n\
+               old-tee,Old Tee,Size,S,12.00,TEE-S\n\
+               swap-mug,Swap Mug,,,8.00,MUG-2\n\
+               new-mug,New Mug,,,8.00,MUG-1\n";
+    let dry: Value = app
+        .with_token(
+            Method::POST,
+            "/api/v1/imports/products?dry_run=true",
+            &token,
+        )
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dry["would_create"], json!(1), "{dry}");
+    assert_eq!(dry["would_update"], json!(2), "{dry}");
+    assert_eq!(dry["failed"], json!(1), "{dry}");
+    assert_eq!(
+        dry["errors"],
+        json!([{
+            "row": 3,
+            "column": "SKU",
+            "reason": "SKU 'TEE-M' is already used by product 'old-tee'; this product would not be imported",
+        }]),
+        "{dry}"
+    );
+    // The import itself agrees with the preview.
+    let id = dry["pending_import_id"].as_str().unwrap();
+    let done: Value = app
+        .with_token(
+            Method::POST,
+            &format!("/api/v1/imports/products/pending/{id}"),
+            &token,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&done["created"], &done["updated"], &done["failed"]),
+        (&json!(1), &json!(2), &json!(1)),
+        "{done}"
+    );
+    let products = api_get(&app, &token, "/api/v1/products").await;
+    assert_eq!(products["pagination"]["total"], json!(3), "{products}");
+    // The dashboard's preview page shows such a refusal: MUG-1 is now on `new-mug`.
+    let csrf = b.csrf("/dashboard/imports").await;
+    let clash = "Handle,Title,Variant Price,Variant SKU\nnew-cup,New Cup,5.00,MUG-1\n";
+    let r = upload(
+        &b,
+        &format!("/dashboard/imports/preview?_csrf={csrf}"),
+        "clash.csv",
+        "text/csv",
+        clash.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("To create: 0") && html.contains("Errors: 1"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td>2</td><td>SKU</td>")
+            && html.contains(
+                "already used by product &#x27;new-mug&#x27;; this product would not be imported"
+            ),
+        "{html}"
+    );
+}
+
 /// Creates an active product through the API; returns its title.
 async fn active_product(app: &TestApp, token: &str, title: &str) -> String {
     let r = app

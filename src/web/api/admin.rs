@@ -205,7 +205,8 @@ async fn create_merchant(
 pub struct MerchantQuery {
     /// `pending`, `provisioning`, `active` or `suspended`.
     pub status: Option<String>,
-    /// Substring of name, subdomain or owner e-mail.
+    /// Substring of name, subdomain or owner e-mail, case-insensitive (`%` and `_` match
+    /// themselves); merchants whose subdomain or name is exactly this text come first.
     pub q: Option<String>,
     pub plan: Option<String>,
     /// Theme id.

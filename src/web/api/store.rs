@@ -1,5 +1,7 @@
 //! Public Store API for headless storefronts and apps, served on the store's host
 //! (`{handle}.{base-domain}`, a custom domain) or under `/s/{handle}/`. Active products only.
+//! While the store is not published (setup guide opened, "coming soon" on its pages),
+//! every route answers 503 `store_not_published` with `Retry-After` (see [`StoreTenant`]).
 
 use super::{ListResponse, PageQuery, Pagination};
 use crate::domain::ProductStatus;
@@ -24,7 +26,7 @@ fn json_bytes(body: axum::body::Bytes) -> Response {
 
 /// List active products, newest first (default 12 per page).
 #[utoipa::path(get, path = "/api/v1/store/products", tag = "store", params(PageQuery),
-    responses((status = 200, body = ListResponse<Product>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ListResponse<Product>), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn list_products(
     State(st): State<AppState>,
     t: StoreTenant,
@@ -52,7 +54,7 @@ async fn list_products(
 
 /// Get an active product by handle.
 #[utoipa::path(get, path = "/api/v1/store/products/{handle}", tag = "store",
-    responses((status = 200, body = Product), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Product), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn get_product(t: StoreTenant, Path(handle): Path<String>) -> ApiResult<axum::Json<Product>> {
     t.scope
         .get_product_by_handle(&handle, true)

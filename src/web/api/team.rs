@@ -505,7 +505,8 @@ pub struct AuditQuery {
     pub tenant_id: Option<Uuid>,
     /// Only changes made by this user or API key id.
     pub actor_id: Option<Uuid>,
-    /// Only changes made by this actor label (a user's e-mail), case-insensitive.
+    /// Only changes whose actor label (a user's e-mail, an API key's name) contains this
+    /// text, case-insensitive (`%` and `_` match themselves).
     pub actor: Option<String>,
     /// Exact action (`product.updated`) or a prefix ending in `.` (`product.`).
     pub action: Option<String>,

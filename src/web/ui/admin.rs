@@ -1009,12 +1009,75 @@ fn percent(v: Option<f64>) -> String {
 
 #[derive(Deserialize, Default)]
 struct AuditFilters {
+    /// What the admin typed in the merchant field: a subdomain, a name or an id.
+    merchant: Option<String>,
+    /// A merchant id (links from a merchant's page); `merchant` wins when both are given.
     tenant_id: Option<String>,
     actor: Option<String>,
     action: Option<String>,
     since: Option<String>,
     until: Option<String>,
     page: Option<i64>,
+}
+
+/// The merchant field of the audit filters, resolved through the admin merchant search.
+enum MerchantPick {
+    /// One merchant: its id, and how the field shows it (subdomain, else name).
+    One(String, String),
+    /// Nothing matches.
+    Nothing,
+    /// Several merchants match and none exactly: how many, and the first candidates
+    /// (for the field's list).
+    Several(i64, Vec<Json>),
+}
+
+/// Resolves a typed merchant: an id as is; else the search's merchant whose subdomain
+/// or name (case-insensitive) is exactly the text (the search lists those first), else
+/// its only result.
+async fn pick_merchant(cx: &Ctx, typed: &str) -> Result<MerchantPick, UiError> {
+    if let Ok(id) = Uuid::parse_str(typed) {
+        return Ok(MerchantPick::One(id.to_string(), typed.to_string()));
+    }
+    let found = cx
+        .get(&format!(
+            "/api/v1/admin/merchants?{}",
+            query_string([("q", typed.to_string()), ("per_page", "50".to_string())])
+        ))
+        .await?;
+    let list: Vec<Json> = found
+        .get("data")
+        .and_then(Json::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let text = |m: &Json, k: &str| m.get(k).and_then(Json::as_str).map(str::to_lowercase);
+    let wanted = typed.to_lowercase();
+    let by_handle: Vec<&Json> = list
+        .iter()
+        .filter(|m| text(m, "handle").as_deref() == Some(wanted.as_str()))
+        .collect();
+    let by_name: Vec<&Json> = list
+        .iter()
+        .filter(|m| text(m, "name").as_deref() == Some(wanted.as_str()))
+        .collect();
+    let chosen = match (by_handle.as_slice(), by_name.as_slice(), list.as_slice()) {
+        ([m], _, _) | ([], [m], _) => *m,
+        ([], [], [m]) => m,
+        (_, _, []) => return Ok(MerchantPick::Nothing),
+        _ => {
+            let total = found
+                .pointer("/pagination/total")
+                .and_then(Json::as_i64)
+                .unwrap_or(list.len() as i64);
+            return Ok(MerchantPick::Several(total, list));
+        }
+    };
+    let id = chosen.get("id").and_then(Json::as_str).unwrap_or_default();
+    let shown = chosen
+        .get("handle")
+        .and_then(Json::as_str)
+        .or_else(|| chosen.get("name").and_then(Json::as_str))
+        .unwrap_or(id);
+    Ok(MerchantPick::One(id.to_string(), shown.to_string()))
 }
 
 /// `2026-11-21` (a date input) → RFC 3339 at the start or end of that day; other
@@ -1046,37 +1109,90 @@ async fn audit_log(cx: Ctx, Query(f): Query<AuditFilters>) -> Response {
     let r = async {
         cx.session()?;
         let page = f.page.unwrap_or(1).max(1);
+        let trimmed = |v: &Option<String>| v.as_deref().unwrap_or("").trim().to_string();
+        let typed = trimmed(&f.merchant);
+        // The merchant filter: what was typed, resolved to one id; else a linked id.
+        let mut merchant_error = None;
+        let mut candidates = None;
+        let (tenant_id, merchant_shown) = if typed.is_empty() {
+            let id = trimmed(&f.tenant_id);
+            let shown = match Uuid::parse_str(&id) {
+                Ok(uuid) => match cx.get(&format!("/api/v1/admin/merchants/{uuid}")).await {
+                    Ok(m) => m
+                        .get("handle")
+                        .and_then(Json::as_str)
+                        .or_else(|| m.get("name").and_then(Json::as_str))
+                        .unwrap_or(&id)
+                        .to_string(),
+                    Err(_) => id.clone(),
+                },
+                Err(_) => id.clone(),
+            };
+            (id, shown)
+        } else {
+            match pick_merchant(&cx, &typed).await? {
+                MerchantPick::One(id, shown) => (id, shown),
+                MerchantPick::Nothing => {
+                    merchant_error = Some(format!(
+                        "No merchant matches \u{201c}{typed}\u{201d}: type its subdomain, name or id."
+                    ));
+                    (String::new(), typed.clone())
+                }
+                MerchantPick::Several(total, list) => {
+                    merchant_error = Some(format!(
+                        "{total} merchants match \u{201c}{typed}\u{201d}: pick one from the list, or type its full subdomain."
+                    ));
+                    candidates = Some(list);
+                    (String::new(), typed.clone())
+                }
+            }
+        };
+        // The pager keeps the resolved id, so later pages never re-resolve the text.
         let shown = [
-            ("tenant_id", f.tenant_id.clone().unwrap_or_default()),
+            ("tenant_id", tenant_id.clone()),
             ("actor", f.actor.clone().unwrap_or_default()),
             ("action", f.action.clone().unwrap_or_default()),
             ("since", f.since.clone().unwrap_or_default()),
             ("until", f.until.clone().unwrap_or_default()),
         ];
         let api = [
-            ("tenant_id", f.tenant_id.clone().unwrap_or_default().trim().to_string()),
-            ("actor", f.actor.clone().unwrap_or_default().trim().to_string()),
-            ("action", f.action.clone().unwrap_or_default().trim().to_string()),
+            ("tenant_id", tenant_id),
+            ("actor", trimmed(&f.actor)),
+            ("action", trimmed(&f.action)),
             ("since", day_bound(f.since.as_deref().unwrap_or(""), false)),
             ("until", day_bound(f.until.as_deref().unwrap_or(""), true)),
             ("page", page.to_string()),
             ("per_page", "50".to_string()),
         ];
-        let (entries, pagination, errors) = match cx
-            .get(&format!("/api/v1/admin/audit-log?{}", query_string(api)))
-            .await
-        {
-            Ok(l) => (
-                readable_changes(l.get("data").cloned().unwrap_or(Json::Null)),
-                l.get("pagination").cloned().unwrap_or(Json::Null),
-                json!({}),
-            ),
-            Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY || e.status == StatusCode::BAD_REQUEST => {
-                (json!([]), json!({"total": 0, "total_pages": 0}), field_errors(&e))
+        let (entries, pagination, errors) = if let Some(message) = merchant_error {
+            (json!([]), json!({"total": 0, "total_pages": 0}), json!({ "merchant": message }))
+        } else {
+            match cx
+                .get(&format!("/api/v1/admin/audit-log?{}", query_string(api)))
+                .await
+            {
+                Ok(l) => (
+                    readable_changes(l.get("data").cloned().unwrap_or(Json::Null)),
+                    l.get("pagination").cloned().unwrap_or(Json::Null),
+                    json!({}),
+                ),
+                Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY || e.status == StatusCode::BAD_REQUEST => {
+                    (json!([]), json!({"total": 0, "total_pages": 0}), field_errors(&e))
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
         };
-        let merchants = cx.get("/api/v1/admin/merchants?per_page=100").await?;
+        // Suggestions of the merchant field: the candidates of an ambiguous text, else
+        // the newest merchants.
+        let suggestions = match candidates {
+            Some(list) => Json::Array(list),
+            None => cx
+                .get("/api/v1/admin/merchants?per_page=100")
+                .await?
+                .get("data")
+                .cloned()
+                .unwrap_or(Json::Null),
+        };
         let status = if errors.as_object().is_some_and(|o| !o.is_empty()) {
             StatusCode::UNPROCESSABLE_ENTITY
         } else {
@@ -1088,8 +1204,8 @@ async fn audit_log(cx: Ctx, Query(f): Query<AuditFilters>) -> Response {
             context! {
                 title => "Audit log", nav => "audit", entries => Serde(entries),
                 pagination => Serde(pagination), page, errors => Serde(errors),
-                merchants => Serde(merchants.get("data")),
-                f => context! { tenant_id => f.tenant_id, actor => f.actor, action => f.action, since => f.since, until => f.until },
+                merchants => Serde(suggestions),
+                f => context! { merchant => merchant_shown, actor => f.actor, action => f.action, since => f.since, until => f.until },
                 filter_query => format!("&{}", query_string(shown)),
             },
         )
