@@ -164,7 +164,7 @@ async fn an_event_committed_before_a_crash_is_delivered_after_restart() {
     let app = spawn_with(|c| c.dispatch_events = false).await;
     let (_, owner) = app.provisioned_merchant("crash").await;
     product(&app, &owner, "Survivor").await;
-    let (tmp, pg) = app.stop().await;
+    let (tmp, pg) = app.stop_for_restart().await;
     // Second process on the same database: the outbox is published, and a client
     // resuming from before the change receives it.
     let app = spawn_in(tmp, |_| {}, pg).await;

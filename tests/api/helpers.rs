@@ -149,8 +149,20 @@ pub async fn spawn_in(
 }
 
 impl TestApp {
-    /// Stops the server and returns its folder and database, for a restart test.
-    pub async fn stop(mut self) -> (tempfile::TempDir, Option<(String, String)>) {
+    /// Stops the server and waits for it to end; its PostgreSQL database is dropped with
+    /// the app.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+    }
+
+    /// Stops the server and returns its folder and database, for a restart test: the
+    /// app started on them with [`spawn_in`] owns (and drops) the database from then on.
+    pub async fn stop_for_restart(mut self) -> (tempfile::TempDir, Option<(String, String)>) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

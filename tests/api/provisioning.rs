@@ -320,7 +320,7 @@ async fn provisioning_interrupted_by_a_crash_resumes_on_restart() {
         .await
         .unwrap();
     assert_eq!(v["status"], "pending");
-    let (tmp, pg) = app.stop().await;
+    let (tmp, pg) = app.stop_for_restart().await;
     // Restart on the same database: the job is claimed again and the merchant completes.
     let app = spawn_in(tmp, |_| {}, pg).await;
     assert_eq!(app.wait_provisioning(&id).await["status"], "completed");

@@ -937,7 +937,7 @@ async fn uploaded_themes_and_disabled_flags_survive_a_restart() {
         .post_form("/admin/themes/midnight/disable", &[("_csrf", &csrf)])
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let (tmp, pg) = app.stop().await;
+    let (tmp, pg) = app.stop_for_restart().await;
     let app = spawn_in(tmp, |_| {}, pg).await;
     let themes: Value = app
         .admin_get("/api/v1/admin/themes")

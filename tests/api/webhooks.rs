@@ -672,7 +672,7 @@ async fn a_delivery_pending_at_a_crash_is_sent_after_restart() {
     create_product(&app, &token, "before-crash").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(rx.received().is_empty());
-    let (tmp, pg) = app.stop().await;
+    let (tmp, pg) = app.stop_for_restart().await;
     let _app = spawn_in(tmp, fast_retries, pg).await;
     let got = rx.wait(1).await;
     let body: Value = serde_json::from_slice(&got[0].body).unwrap();
