@@ -450,6 +450,9 @@ impl TenantDb {
         .await)?;
         let total = match rows.first() {
             Some(r) => r.total,
+            // An empty first page means no matching delivery (a count now could already
+            // see one that changed status since, and promise rows the page does not have).
+            None if offset == 0 => 0,
             // Past the last page the window has no row to carry the total.
             None => crate::tenant_query!(self, read, p => sqlx::query_scalar(
                 "select count(*) from webhook_deliveries where tenant_id = $1 and endpoint_id = $2 and ($3 is null or status = $3)",
