@@ -88,6 +88,21 @@ test('admin and dashboard pages pass axe (WCAG 2.1 A/AA) and work at phone width
     ownerToken,
   );
 
+  // An order and a finished background import, for their pages.
+  const order = await souk.api('POST', '/api/v1/orders', { line_items: [{ title: 'Gift card', price: '25.00' }] }, ownerToken);
+  const started = await fetch(`${souk.base}/api/v1/imports/products?background=true&file_name=a11y.csv`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ownerToken}`, 'content-type': 'text/csv' },
+    body: 'Handle,Title,Variant Price\nlinen-scarf,Linen Scarf,19.00\nbad-price,Bad Price,abc\n',
+  });
+  assert.equal(started.status, 202, 'background import accepted');
+  const importId = (await started.json()).id;
+  for (let i = 0; i < 200; i += 1) {
+    const st = await souk.api('GET', `/api/v1/imports/products/${importId}`, undefined, ownerToken);
+    if (st.status === 'completed') break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+
   const problems = [];
   const page = await h.newPage(browser);
   try {
@@ -123,7 +138,9 @@ test('admin and dashboard pages pass axe (WCAG 2.1 A/AA) and work at phone width
       '/dashboard/products/new',
       `/dashboard/products/${product.id}`,
       '/dashboard/imports',
+      `/dashboard/imports/${importId}`,
       '/dashboard/orders',
+      `/dashboard/orders/${order.id}`,
       '/dashboard/team',
       '/dashboard/api-keys',
       '/dashboard/webhooks',
