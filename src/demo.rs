@@ -2,7 +2,7 @@
 //! catalogs (`demo/*.csv`, Shopify legacy format), created on first start only.
 
 use crate::app::Application;
-use crate::control::{self, ControlError, ProductImportReport};
+use crate::control::{self, ControlError};
 use crate::domain::{Currency, Email, Subdomain};
 use crate::store::platform::{self, NewMerchant};
 use crate::store::{Db, StoreError, TenantDb, provisioning, users};
@@ -198,22 +198,43 @@ async fn wait_for_provisioning(db: &Db, tenant: uuid::Uuid) -> Result<(), String
     Err("provisioning did not finish in time".into())
 }
 
-/// `souk import products --tenant HANDLE FILE`: imports into the merchant with that handle.
+/// `souk import products`: imports a product CSV into the store `handle` as a background
+/// import run in this process (the same chunks and progress as `souk serve`'s worker),
+/// calling `progress(done, total)` while it runs. Returns the finished import, whose
+/// `report` holds the counts and row errors. Should this process die midway, the import's
+/// job is in the database and the next `souk serve` resumes it from its last chunk.
+/// Errors: unknown store, unreadable file (nothing queued), storage errors.
 pub async fn import_products_for_handle(
     db: &Db,
     handle: &str,
     bytes: &[u8],
-) -> Result<ProductImportReport, ControlError> {
+    file_name: Option<&str>,
+    progress: impl Fn(i64, i64),
+) -> Result<crate::store::imports::ProductImport, ControlError> {
     let t = platform::tenant_by_handle(db, &handle.to_ascii_lowercase())
         .await?
         .ok_or(ControlError::Store(StoreError::NotFound))?;
-    let max = control::max_products(db, t.id).await?;
-    control::import_products(
-        &TenantDb::new(db.clone(), t.id),
-        &crate::store::audit::Actor::system("cli"),
-        bytes,
-        &t.currency,
-        max,
-    )
-    .await
+    let scope = TenantDb::new(db.clone(), t.id);
+    let actor = crate::store::audit::Actor::system("cli");
+    let queued =
+        control::start_product_import(&scope, &actor, bytes, file_name, &t.currency).await?;
+    progress(0, queued.products_total);
+    let run = control::run_product_import(db, &scope, queued.id, None);
+    tokio::pin!(run);
+    loop {
+        tokio::select! {
+            r = &mut run => { r?; break; }
+            _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+                if let Ok(Some(i)) = scope.get_product_import(queued.id).await {
+                    progress(i.products_done, i.products_total);
+                }
+            }
+        }
+    }
+    let done = scope
+        .get_product_import(queued.id)
+        .await?
+        .ok_or(ControlError::Store(StoreError::NotFound))?;
+    progress(done.products_done, done.products_total);
+    Ok(done)
 }

@@ -368,28 +368,59 @@ async fn run(cli: Cli) -> Result<(), String> {
             let core = Core::open(cfg, String::new())
                 .await
                 .map_err(|e| e.to_string())?;
-            let report = souk::demo::import_products_for_handle(&core.db, &tenant, &bytes)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!(
-                "format: {:?}\nrows read: {}\nproducts: {} ({} variants)\ncreated: {}  updated: {}  failed rows: {}",
-                report.format,
-                report.rows,
-                report.products,
-                report.variants,
-                report.created,
-                report.updated,
-                report.failed
+            let bar = ProgressBar::new(0).with_style(
+                ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} products ({elapsed})")
+                    .map_err(|e| e.to_string())?
+                    .progress_chars("=> "),
             );
-            for e in &report.errors {
+            bar.set_message("importing");
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+            let import = souk::demo::import_products_for_handle(
+                &core.db,
+                &tenant,
+                &bytes,
+                name.as_deref(),
+                |done, total| {
+                    bar.set_length(u64::try_from(total).unwrap_or(0));
+                    bar.set_position(u64::try_from(done).unwrap_or(0));
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            bar.finish_and_clear();
+            if import.status != "completed" {
+                return Err(format!(
+                    "the import {}: {}",
+                    import.status,
+                    import.error.unwrap_or_default()
+                ));
+            }
+            let r = import.report.unwrap_or_default();
+            let n = |k: &str| r.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+            println!(
+                "format: {}\nrows read: {}\nproducts: {} ({} variants)\ncreated: {}  updated: {}  failed rows: {}",
+                r.get("format").and_then(|v| v.as_str()).unwrap_or("?"),
+                n("rows"),
+                n("products"),
+                n("variants"),
+                n("created"),
+                n("updated"),
+                n("failed")
+            );
+            for e in r
+                .get("errors")
+                .and_then(|v| v.as_array())
+                .into_iter()
+                .flatten()
+            {
                 println!(
                     "  row {}: {}{}",
-                    e.row,
-                    e.column
-                        .as_deref()
+                    e.get("row").and_then(|v| v.as_u64()).unwrap_or(0),
+                    e.get("column")
+                        .and_then(|v| v.as_str())
                         .map(|c| format!("[{c}] "))
                         .unwrap_or_default(),
-                    e.reason
+                    e.get("reason").and_then(|v| v.as_str()).unwrap_or("")
                 );
             }
             Ok(())
