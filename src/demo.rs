@@ -231,6 +231,16 @@ pub async fn import_products_for_handle(
             }
         }
     }
+    // Done here: the queued job has nothing left to do.
+    crate::store::jobs::complete_queued_by_key(
+        db,
+        &format!(
+            "{}:{}",
+            crate::store::imports::PRODUCT_IMPORT_JOB,
+            queued.id
+        ),
+    )
+    .await?;
     let done = scope
         .get_product_import(queued.id)
         .await?

@@ -98,6 +98,18 @@ pub async fn extend_lease(db: &Db, id: Uuid, lease_secs: i64) -> StoreResult<()>
     Ok(())
 }
 
+/// Marks the queued job with `dedupe_key` done: its work was carried out by the caller
+/// directly (e.g. the CLI running an import in process). A job a worker already holds
+/// is left to that worker.
+pub async fn complete_queued_by_key(db: &Db, dedupe_key: &str) -> StoreResult<()> {
+    exec_write!(db, p => sqlx::query("update jobs set status = 'done', finished_at = $2 where dedupe_key = $1 and status = 'queued'")
+        .bind(dedupe_key)
+        .bind(now_micros())
+        .execute(p)
+        .await)?;
+    Ok(())
+}
+
 /// Marks a job done.
 pub async fn complete(db: &Db, id: Uuid) -> StoreResult<()> {
     exec_write!(db, p => sqlx::query("update jobs set status = 'done', finished_at = $2, locked_until = null where id = $1")
