@@ -205,18 +205,22 @@ async fn vendor_csv_provisions_every_valid_row_and_reports_the_rest() {
     assert_eq!(v["created"], 0, "{v}");
 }
 
+/// `GET path` with `token`, as JSON.
+async fn get_json(app: &TestApp, token: &str, path: &str) -> Value {
+    app.with_token(reqwest::Method::GET, path, token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Polls a background import until it ends; returns the import.
 async fn wait_for_import(app: &TestApp, token: &str, location: &str) -> Value {
     let mut seen_done: Vec<i64> = vec![];
     for _ in 0..400 {
-        let v: Value = app
-            .with_token(reqwest::Method::GET, location, token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = get_json(app, token, location).await;
         seen_done.push(v["products_done"].as_i64().unwrap());
         if v["status"] == "completed" || v["status"] == "failed" {
             // Progress only moves forward.
@@ -299,14 +303,7 @@ async fn background_imports_report_progress_then_the_same_report_as_a_direct_imp
     // the existing product's.
     assert!(rows.contains(&16), "{report}");
     assert!(rows.iter().any(|r| *r == 602 || *r == 603), "{report}");
-    let products: Value = app
-        .with_token(reqwest::Method::GET, "/api/v1/products?per_page=1", &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let products: Value = get_json(&app, &token, "/api/v1/products?per_page=1").await;
     assert_eq!(
         products["pagination"]["total"], 450,
         "449 imported + the existing one"
@@ -329,14 +326,7 @@ async fn background_imports_report_progress_then_the_same_report_as_a_direct_imp
     let again = wait_for_import(&app, &token, &location2).await;
     assert_eq!(again["created"], 0, "{again}");
     assert_eq!(again["updated"], 449, "{again}");
-    let list: Value = app
-        .with_token(reqwest::Method::GET, "/api/v1/imports/products", &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get_json(&app, &token, "/api/v1/imports/products").await;
     assert_eq!(list["pagination"]["total"], 2, "{list}");
     assert_eq!(list["data"][0]["id"], again["id"]);
     assert_eq!(list["data"][1]["file_name"], "big.csv");
@@ -384,14 +374,7 @@ async fn background_imports_refuse_bad_files_at_once_and_stay_in_their_tenant() 
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let e: Value = r.json().await.unwrap();
     assert!(e["error"]["message"].as_str().is_some(), "{e}");
-    let list: Value = app
-        .with_token(reqwest::Method::GET, "/api/v1/imports/products", &owner)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get_json(&app, &owner, "/api/v1/imports/products").await;
     assert_eq!(list["pagination"]["total"], 0, "{list}");
 
     // The storefront's product list is cached before the import...
@@ -427,14 +410,7 @@ async fn background_imports_refuse_bad_files_at_once_and_stay_in_their_tenant() 
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let list: Value = app
-        .with_token(reqwest::Method::GET, "/api/v1/imports/products", &other)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get_json(&app, &other, "/api/v1/imports/products").await;
     assert_eq!(list["pagination"]["total"], 0, "{list}");
     // A viewer may follow imports but not start one.
     let (_, viewer) = app
@@ -507,14 +483,7 @@ async fn an_import_stopped_between_chunks_resumes_without_redoing_committed_chun
     // While stopped, the first chunk is committed and shown.
     let mut stopped = Value::Null;
     for _ in 0..200 {
-        stopped = app
-            .with_token(reqwest::Method::GET, &location, &token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        stopped = get_json(&app, &token, &location).await;
         if calls
             .lock()
             .unwrap()
@@ -530,21 +499,7 @@ async fn an_import_stopped_between_chunks_resumes_without_redoing_committed_chun
         "{stopped}"
     );
     // The job is retried (after its backoff) and finishes from the second chunk.
-    let mut done = Value::Null;
-    for _ in 0..300 {
-        done = app
-            .with_token(reqwest::Method::GET, &location, &token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if done["status"] == "completed" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let done = wait_for_import(&app, &token, &location).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["created"], 450, "created once each: {done}");
     assert_eq!(done["updated"], 0, "nothing applied twice: {done}");
@@ -559,13 +514,6 @@ async fn an_import_stopped_between_chunks_resumes_without_redoing_committed_chun
         ],
         "the committed first chunk was not redone"
     );
-    let products: Value = app
-        .with_token(reqwest::Method::GET, "/api/v1/products?per_page=1", &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let products: Value = get_json(&app, &token, "/api/v1/products?per_page=1").await;
     assert_eq!(products["pagination"]["total"], 450);
 }

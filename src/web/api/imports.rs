@@ -12,6 +12,7 @@ use crate::web::error::{ApiError, ApiResult, ErrorBody};
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -134,44 +135,21 @@ pub struct ConfirmImportQuery {
 }
 
 /// `202 Accepted` with the queued import and its `Location`.
-fn accepted(
-    import: crate::store::imports::ProductImport,
-) -> (
-    StatusCode,
-    [(header::HeaderName, String); 1],
-    Json<ProductImportOutcome>,
-) {
+fn accepted(import: crate::store::imports::ProductImport) -> Response {
     (
         StatusCode::ACCEPTED,
         [(
             header::LOCATION,
             format!("/api/v1/imports/products/{}", import.id),
         )],
-        Json(ProductImportOutcome::Queued(import)),
+        Json(import),
     )
+        .into_response()
 }
 
-/// What a product import request answers: the report of an import done within the
-/// request (200), or the queued background import (202, with `?background=true`).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(untagged)]
-pub enum ProductImportOutcome {
-    Done(ProductImportReport),
-    Queued(crate::store::imports::ProductImport),
-}
-
-type ImportResponse = (
-    StatusCode,
-    [(header::HeaderName, String); 1],
-    Json<ProductImportOutcome>,
-);
-
-fn done(report: ProductImportReport) -> ImportResponse {
-    (
-        StatusCode::OK,
-        [(header::CACHE_CONTROL, "no-store".to_string())],
-        Json(ProductImportOutcome::Done(report)),
-    )
+/// `200 OK` with the report of an import done (or previewed) within the request.
+fn done(report: ProductImportReport) -> Response {
+    Json(report).into_response()
 }
 
 /// Import a product CSV (Shopify legacy or 2024+ headers, or WooCommerce) into the
@@ -189,15 +167,15 @@ async fn import_products(
     m: Authorized<perm::ImportsTrigger>,
     Query(q): Query<ProductImportQuery>,
     CsvUpload(bytes, upload_name): CsvUpload,
-) -> ApiResult<ImportResponse> {
+) -> ApiResult<Response> {
     let file_name = q
         .file_name
         .as_deref()
         .map(clean_file_name)
         .filter(|n| !n.is_empty())
         .or(upload_name);
-    let max = control::max_products(&st.db, m.tenant.id).await?;
     if q.dry_run == Some(true) {
+        let max = control::max_products(&st.db, m.tenant.id).await?;
         let mut report =
             control::preview_products(&m.scope, &bytes, &m.tenant.currency, max).await?;
         report.pending_import_id = Some(
@@ -219,6 +197,7 @@ async fn import_products(
         st.provisioner.wake();
         return Ok(accepted(import));
     }
+    let max = control::max_products(&st.db, m.tenant.id).await?;
     let report =
         control::import_products(&m.scope, &m.actor, &bytes, &m.tenant.currency, max).await?;
     st.page_cache.invalidate_tenant(m.tenant.id);
@@ -236,7 +215,7 @@ async fn confirm_product_import(
     m: Authorized<perm::ImportsTrigger>,
     Path(id): Path<Uuid>,
     Query(q): Query<ConfirmImportQuery>,
-) -> ApiResult<ImportResponse> {
+) -> ApiResult<Response> {
     let (bytes, file_name) =
         m.scope
             .take_pending_import("products", id)
