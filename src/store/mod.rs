@@ -27,6 +27,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -56,7 +58,42 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A storage outage, as opposed to a refusal of the request itself (see
+/// [`StoreError::outage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// The database cannot grow: SQLite `SQLITE_FULL` ("database or disk is full"),
+    /// PostgreSQL `53100 disk_full`. The web layer answers 507 `storage_full`.
+    Full,
+    /// The database cannot be reached or refused the work for a passing reason: I/O error,
+    /// busy/locked, a lost or refused connection, a pool timeout, a PostgreSQL restart
+    /// (`57P01`…`57P03`, class `08`), out of memory (`53200`). The web layer answers 503.
+    Unavailable,
+}
+
+impl Outage {
+    /// The `kind` label of `souk_storage_errors_total` and the readiness report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outage::Full => "full",
+            Outage::Unavailable => "unavailable",
+        }
+    }
+}
+
 impl StoreError {
+    /// Whether this error is a storage outage rather than a problem with the request:
+    /// `Some(Full)` for a full disk, `Some(Unavailable)` for I/O errors, busy databases, lost
+    /// connections and server restarts, `None` otherwise. Codes: SQLite primary result codes
+    /// (<https://sqlite.org/rescode.html>), PostgreSQL SQLSTATE (appendix A of its manual).
+    pub fn outage(&self) -> Option<Outage> {
+        match self {
+            StoreError::Database(e) => sqlx_outage(e),
+            StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => sqlx_outage(e),
+            _ => None,
+        }
+    }
+
     /// Maps a unique-constraint violation to `Conflict { field }` using the constraint
     /// or column name found in the driver message; other errors pass through.
     pub fn on_unique(err: sqlx::Error, map: &[(&str, &'static str)]) -> StoreError {
@@ -79,6 +116,130 @@ impl StoreError {
             };
         }
         StoreError::Database(err)
+    }
+}
+
+/// See [`StoreError::outage`].
+fn sqlx_outage(e: &sqlx::Error) -> Option<Outage> {
+    match e {
+        sqlx::Error::Database(db) => {
+            let code = db.code()?;
+            if let Ok(n) = code.parse::<i64>() {
+                // SQLite: extended result code; the primary code is its low byte.
+                return match n & 0xff {
+                    13 => Some(Outage::Full),                         // SQLITE_FULL
+                    5 | 6 | 10 | 14 | 7 => Some(Outage::Unavailable), // BUSY, LOCKED, IOERR, CANTOPEN, NOMEM
+                    _ => None,
+                };
+            }
+            match code.as_ref() {
+                "53100" => Some(Outage::Full),
+                c if c.starts_with("08")
+                    || c.starts_with("57P")
+                    || c == "53200"
+                    || c == "53300" =>
+                {
+                    Some(Outage::Unavailable)
+                }
+                _ => None,
+            }
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => Some(Outage::Unavailable),
+        _ => None,
+    }
+}
+
+/// What this process has seen of its database: storage errors by kind and whether the
+/// newest one is still unresolved (no successful write since). Shared by every clone of a
+/// [`Db`]; read by the readiness endpoint and `/metrics`.
+#[derive(Debug, Default)]
+pub struct StorageHealth {
+    full: AtomicU64,
+    unavailable: AtomicU64,
+    /// Microseconds of the first unresolved outage (0: healthy) and its kind (1 full, 2
+    /// unavailable).
+    degraded_since: AtomicI64,
+    degraded_kind: AtomicU32,
+    /// Microseconds of the newest outage.
+    last_error: AtomicI64,
+}
+
+/// How long after its newest storage error a node without a successful write since still
+/// reports itself degraded (so a node that a load balancer took out comes back on its own).
+pub const DEGRADED_WINDOW_MICROS: i64 = 30_000_000;
+
+/// A snapshot of [`StorageHealth`] for the readiness report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HealthReport {
+    /// `None` when healthy, else the kind of the unresolved outage.
+    pub degraded: Option<&'static str>,
+    /// Microseconds since the epoch of the first unresolved outage.
+    pub degraded_since_micros: Option<i64>,
+    pub storage_full_errors: u64,
+    pub storage_unavailable_errors: u64,
+}
+
+impl StorageHealth {
+    /// Counts an outage (also in `souk_storage_errors_total{kind}`) and marks the storage
+    /// degraded until [`StorageHealth::write_succeeded`].
+    pub fn record(&self, outage: Outage) {
+        match outage {
+            Outage::Full => self.full.fetch_add(1, Ordering::Relaxed),
+            Outage::Unavailable => self.unavailable.fetch_add(1, Ordering::Relaxed),
+        };
+        metrics::counter!("souk_storage_errors_total", "kind" => outage.as_str()).increment(1);
+        let kind = match outage {
+            Outage::Full => 1,
+            Outage::Unavailable => 2,
+        };
+        self.degraded_kind.store(kind, Ordering::Relaxed);
+        let now = now_micros();
+        self.last_error.store(now, Ordering::Relaxed);
+        let _ = self
+            .degraded_since
+            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// Records `err` when it is an outage; returns it unchanged.
+    pub fn observe(&self, err: StoreError) -> StoreError {
+        if let Some(o) = err.outage() {
+            self.record(o);
+        }
+        err
+    }
+
+    /// A write committed: the storage is writable again.
+    pub fn write_succeeded(&self) {
+        if self.degraded_since.load(Ordering::Relaxed) != 0 {
+            self.degraded_since.store(0, Ordering::Relaxed);
+            self.degraded_kind.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// The current state: degraded from the first unresolved outage until a write
+    /// succeeds, or [`DEGRADED_WINDOW_MICROS`] pass without another storage error.
+    pub fn report(&self) -> HealthReport {
+        let mut since = self.degraded_since.load(Ordering::Relaxed);
+        if since != 0
+            && now_micros() - self.last_error.load(Ordering::Relaxed) > DEGRADED_WINDOW_MICROS
+        {
+            since = 0;
+        }
+        HealthReport {
+            degraded: match (since, self.degraded_kind.load(Ordering::Relaxed)) {
+                (0, _) => None,
+                (_, 1) => Some("full"),
+                _ => Some("unavailable"),
+            },
+            degraded_since_micros: (since != 0).then_some(since),
+            storage_full_errors: self.full.load(Ordering::Relaxed),
+            storage_unavailable_errors: self.unavailable.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -186,8 +347,19 @@ pub enum Backend {
 ///   [`TenantDb`] uses it.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite { read: SqlitePool, write: SqlitePool },
-    Pg { platform: PgPool, tenant: PgPool },
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+        /// `pragma max_page_count` applied to the writer before each use (0: SQLite's
+        /// default). A size cap for the operator, and how tests fill the "disk" without root.
+        max_pages: Arc<AtomicU32>,
+        health: Arc<StorageHealth>,
+    },
+    Pg {
+        platform: PgPool,
+        tenant: PgPool,
+        health: Arc<StorageHealth>,
+    },
 }
 
 /// The PostgreSQL role the application's pools act as (created by migration 0003).
@@ -245,6 +417,7 @@ impl Db {
             Db::Pg {
                 platform: pool(true).await?,
                 tenant: pool(false).await?,
+                health: Arc::default(),
             }
         } else if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)?
@@ -253,15 +426,36 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
+            let max_pages = Arc::new(AtomicU32::new(0));
+            let cap = max_pages.clone();
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
+                .before_acquire(move |conn, _| {
+                    let n = cap.load(Ordering::Relaxed);
+                    Box::pin(async move {
+                        if n != 0 {
+                            sqlx::query(sqlx::AssertSqlSafe(format!(
+                                "pragma max_page_count = {n}"
+                            )))
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                        Ok(true)
+                    })
+                })
+                .after_release(|conn, _| Box::pin(async move { Ok(writer_is_clean(conn).await) }))
                 .connect_with(opts.clone())
                 .await?;
             let read = SqlitePoolOptions::new()
                 .max_connections(max_connections.max(2))
                 .connect_with(opts.read_only(true))
                 .await?;
-            let db = Db::Sqlite { read, write };
+            let db = Db::Sqlite {
+                read,
+                write,
+                max_pages,
+                health: Arc::default(),
+            };
             db.migrate_sqlite().await?;
             db
         } else {
@@ -295,6 +489,35 @@ impl Db {
         })
     }
 
+    /// This process's record of storage outages (shared by all clones).
+    pub fn health(&self) -> &StorageHealth {
+        match self {
+            Db::Sqlite { health, .. } | Db::Pg { health, .. } => health,
+        }
+    }
+
+    /// Caps the SQLite database at `pages` pages (`pragma max_page_count`, applied to the
+    /// writer before its next use; 0 leaves the current cap). Writes beyond the cap fail
+    /// with `SQLITE_FULL` exactly as on a full disk. No effect on PostgreSQL.
+    pub fn set_sqlite_max_pages(&self, pages: u32) {
+        if let Db::Sqlite { max_pages, .. } = self {
+            max_pages.store(pages, Ordering::Relaxed);
+        }
+    }
+
+    /// The SQLite database's current size in pages (`pragma page_count`); 0 on PostgreSQL.
+    pub async fn sqlite_page_count(&self) -> StoreResult<u32> {
+        Ok(match self {
+            Db::Sqlite { read, .. } => {
+                let n: i64 = sqlx::query_scalar("pragma page_count")
+                    .fetch_one(read)
+                    .await?;
+                n as u32
+            }
+            Db::Pg { .. } => 0,
+        })
+    }
+
     /// Checks that the database answers (for `/healthz`).
     pub async fn ping(&self) -> StoreResult<()> {
         exec!(self, p => sqlx::query("select 1").execute(p).await)?;
@@ -303,16 +526,48 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite { read, write } => {
+            Db::Sqlite { read, write, .. } => {
                 read.close().await;
                 write.close().await;
             }
-            Db::Pg { platform, tenant } => {
+            Db::Pg {
+                platform, tenant, ..
+            } => {
                 platform.close().await;
                 tenant.close().await;
             }
         }
     }
+}
+
+/// Whether the SQLite writer connection can go back to the pool: outside any transaction,
+/// both as sqlx counts it and as SQLite itself reports (`sqlite3_get_autocommit`).
+///
+/// A failed write (full disk, I/O error, a panic while a transaction was open) can leave the
+/// two disagreeing: SQLite rolls some failures back on its own, sqlx's `ROLLBACK` then fails
+/// and its depth counter stays at 1, so every later `begin` becomes a `SAVEPOINT` inside a
+/// transaction that never commits. Such a connection is closed (which rolls back whatever it
+/// still holds) and the pool opens a fresh one for the next write.
+async fn writer_is_clean(conn: &mut sqlx::SqliteConnection) -> bool {
+    use sqlx::Connection;
+    let sqlx_clean = !conn.is_in_transaction();
+    let sqlite_clean = match conn.lock_handle().await {
+        // SAFETY: the handle is locked for us (the worker thread is parked) and valid for
+        // the lock's lifetime; sqlite3_get_autocommit only reads the connection's flag.
+        Ok(mut h) => unsafe {
+            libsqlite3_sys::sqlite3_get_autocommit(h.as_raw_handle().as_ptr()) != 0
+        },
+        Err(_) => false,
+    };
+    if !(sqlx_clean && sqlite_clean) {
+        tracing::warn!(
+            sqlx_clean,
+            sqlite_clean,
+            "SQLite writer left inside a transaction after an error; reopening it"
+        );
+        metrics::counter!("souk_storage_writer_reopened_total").increment(1);
+    }
+    sqlx_clean && sqlite_clean
 }
 
 /// Replaces the password of a database URL with `***` for logs and errors.

@@ -95,7 +95,7 @@ impl TenantDb {
     /// Binds `db` to `tenant`. Crate-private: only the resolver and the control plane call it.
     pub(crate) fn new(db: Db, tenant: Uuid) -> Self {
         let pools = match db {
-            Db::Sqlite { read, write } => TenantPools::Sqlite { read, write },
+            Db::Sqlite { read, write, .. } => TenantPools::Sqlite { read, write },
             Db::Pg { tenant, .. } => TenantPools::Pg(tenant),
         };
         Self { pools, tenant }

@@ -84,6 +84,26 @@ impl ApiError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
+    /// 507 `storage_full` with `Retry-After: 30`: the database or its disk is full. Nothing
+    /// of the request was kept; the same request can be sent again once space returns.
+    pub fn storage_full() -> Self {
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "storage_full",
+            "the store's database is full; nothing was saved, retry later",
+        )
+        .with_retry_after(30)
+    }
+    /// 503 `storage_unavailable` with `Retry-After: 5`: the database cannot be reached right
+    /// now (I/O error, restart, lost connection). Nothing of the request was kept.
+    pub fn storage_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "the database is unavailable; nothing was saved, retry later",
+        )
+        .with_retry_after(5)
+    }
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -97,6 +117,17 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "code": self.code, "message": self.message, "details": self.details } });
         let mut res = (self.status, Json(body)).into_response();
+        // Lets the request middleware record the outage without parsing the body.
+        match self.code {
+            "storage_full" => {
+                res.extensions_mut().insert(crate::store::Outage::Full);
+            }
+            "storage_unavailable" => {
+                res.extensions_mut()
+                    .insert(crate::store::Outage::Unavailable);
+            }
+            _ => {}
+        }
         if let Some(secs) = self.retry_after {
             res.headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, secs.into());
@@ -122,10 +153,20 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, code, message)
                     .with_details(json!({ "field": field }))
             }
-            other => {
-                tracing::error!(error = %other, "storage error");
-                ApiError::internal()
-            }
+            other => match other.outage() {
+                Some(crate::store::Outage::Full) => {
+                    tracing::error!(error = %other, "storage full");
+                    ApiError::storage_full()
+                }
+                Some(crate::store::Outage::Unavailable) => {
+                    tracing::error!(error = %other, "storage unavailable");
+                    ApiError::storage_unavailable()
+                }
+                None => {
+                    tracing::error!(error = %other, "storage error");
+                    ApiError::internal()
+                }
+            },
         }
     }
 }

@@ -150,7 +150,8 @@ pub fn router(state: AppState) -> Result<Router, minijinja::Error> {
         .layer(tower_http::catch_panic::CatchPanicLayer::new()))
 }
 
-/// After a successful write request, wakes this node's outbox dispatcher so the events
+/// Records storage outages the response reports (for readiness and `/metrics`) and marks
+/// the storage writable again after a successful write. After a successful write request, wakes this node's outbox dispatcher so the events
 /// it committed go out at once instead of at the next 20 ms poll.
 async fn wake_dispatcher(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let write = !matches!(
@@ -158,7 +159,10 @@ async fn wake_dispatcher(State(st): State<AppState>, req: Request, next: Next) -
         axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
     );
     let res = next.run(req).await;
-    if write && res.status().is_success() {
+    if let Some(outage) = res.extensions().get::<crate::store::Outage>() {
+        st.db.health().record(*outage);
+    } else if write && res.status().is_success() {
+        st.db.health().write_succeeded();
         st.bus.notify.notify_one();
     }
     res

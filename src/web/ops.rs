@@ -8,7 +8,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
-    r.routes(routes!(healthz)).routes(routes!(metrics_text))
+    r.routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics_text))
 }
 
 /// Liveness and database reachability: 200 `{"status":"ok"}` or 503.
@@ -20,6 +22,36 @@ async fn healthz(State(st): State<AppState>) -> Response {
             tracing::error!(error = %e, "health check failed");
             (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({ "status": "unavailable" }))).into_response()
         }
+    }
+}
+
+/// Readiness: 200 `{"status":"ready", "storage": {…}}` when the database answers and no
+/// storage outage is unresolved; 503 `{"status":"degraded", "reason": "storage_full" |
+/// "storage_unavailable", "storage": {…}}` (with `Retry-After`) from the first write that
+/// failed for lack of space or an unreachable database until a write succeeds again. A load
+/// balancer should stop sending writes to a degraded node; `/healthz` (liveness) stays 200
+/// while the process itself is fine. `storage` carries the error counters and
+/// `degraded_since_micros`.
+#[utoipa::path(get, path = "/readyz", tag = "ops", responses((status = 200), (status = 503)))]
+async fn readyz(State(st): State<AppState>) -> Response {
+    if let Err(e) = st.db.ping().await {
+        st.db.health().observe(e);
+    }
+    let report = st.db.health().report();
+    match report.degraded {
+        None => {
+            axum::Json(serde_json::json!({ "status": "ready", "storage": report })).into_response()
+        }
+        Some(kind) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "5")],
+            axum::Json(serde_json::json!({
+                "status": "degraded",
+                "reason": format!("storage_{kind}"),
+                "storage": report,
+            })),
+        )
+            .into_response(),
     }
 }
 

@@ -14,6 +14,7 @@ mod ops;
 mod orders;
 mod provisioning;
 mod security;
+mod storage;
 mod storefront;
 mod team;
 mod ui;

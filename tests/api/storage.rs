@@ -1,0 +1,321 @@
+//! Storage outages (issue 12 §1): a full SQLite database (capped with `max_page_count`, as
+//! a full disk without root) answers 507 `storage_full` with `Retry-After`, never keeps the
+//! writer inside a failed transaction, recovers by itself once space returns, and loses
+//! nothing it answered 2xx, across a restart, for orders, products, merchant activation and
+//! the job queue (the welcome e-mail). On PostgreSQL, a killed server connection answers
+//! 503 `storage_unavailable` and the next request works.
+
+use crate::helpers::{TestApp, spawn_app, spawn_in};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::collections::HashSet;
+
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Option<String>, Value) {
+    let mut req = app.with_token(method, path, token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.expect("request");
+    let status = r.status();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (status, retry, r.json().await.unwrap_or(Value::Null))
+}
+
+/// An order of four ~240-character lines, so that a few of them need a new database page.
+fn order_body(i: usize) -> Value {
+    let line = |n: usize| json!({ "title": format!("Service {i}.{n} {}", "x".repeat(230)), "price_minor": 100 + i as i64 });
+    json!({ "line_items": [line(1), line(2), line(3), line(4)] })
+}
+
+#[tokio::test]
+async fn a_full_sqlite_database_answers_507_loses_no_acknowledged_write_and_recovers() {
+    let app = spawn_app().await;
+    if app.pg_url().is_some() {
+        eprintln!("SKIPPED: full-disk simulation is SQLite's max_page_count (PostgreSQL run)");
+        return;
+    }
+    let (_, owner) = app.provisioned_merchant("full-disk").await;
+    let pending = app.create_merchant("Late Shop", "owner@late.example").await;
+
+    // Acknowledged orders: id → number.
+    let mut acked: Vec<(String, i64)> = vec![];
+    let pages = app.db.sqlite_page_count().await.expect("page_count");
+    app.db.set_sqlite_max_pages(pages + 3);
+    let mut full = 0;
+    for i in 0..400 {
+        let (s, retry, v) = call(
+            &app,
+            Method::POST,
+            "/api/v1/orders",
+            &owner,
+            Some(order_body(i)),
+        )
+        .await;
+        match s {
+            StatusCode::CREATED => acked.push((
+                v["id"].as_str().expect("id").into(),
+                v["number"].as_i64().expect("number"),
+            )),
+            StatusCode::INSUFFICIENT_STORAGE => {
+                assert_eq!(v["error"]["code"], "storage_full", "{v}");
+                assert!(retry.is_some(), "507 without Retry-After");
+                full += 1;
+                if full >= 5 {
+                    break;
+                }
+            }
+            other => panic!("unexpected {other}: {v}"),
+        }
+    }
+    assert!(full >= 5, "the capped database never filled up");
+    assert!(!acked.is_empty(), "no order fit before the cap");
+
+    // Other writes refuse the same way while full: a product and a merchant activation.
+    let (s, _, v) = call(
+        &app,
+        Method::POST,
+        "/api/v1/products",
+        &owner,
+        Some(crate::catalog::product("big", &"B".repeat(20), "active")),
+    )
+    .await;
+    // A product may still fit in a free page; if it was acknowledged it must survive.
+    let product_id = match s {
+        StatusCode::CREATED => Some(v["id"].as_str().expect("id").to_string()),
+        StatusCode::INSUFFICIENT_STORAGE => {
+            assert_eq!(v["error"]["code"], "storage_full");
+            None
+        }
+        other => panic!("product create while full: {other} {v}"),
+    };
+    let r = app
+        .admin_post(
+            &format!("/api/v1/admin/merchants/{pending}/activate"),
+            json!({ "theme": "classic", "plan": "growth", "subdomain": "late-shop" }),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::INSUFFICIENT_STORAGE,
+        "activation while full"
+    );
+    let v: Value = app
+        .admin_get(&format!("/api/v1/admin/merchants/{pending}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["status"], "pending", "{v}");
+
+    // Readiness reports the outage; metrics count it; liveness stays up.
+    let r = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["reason"], "storage_full", "{v}");
+    assert!(
+        v["storage"]["storage_full_errors"].as_u64().unwrap_or(0) >= 5,
+        "{v}"
+    );
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains("souk_storage_errors_total{kind=\"full\"}"),
+        "{text}"
+    );
+
+    // Space returns: writes succeed by themselves, no restart.
+    app.db.set_sqlite_max_pages(1_000_000_000);
+    for i in 400..410 {
+        let (s, _, v) = call(
+            &app,
+            Method::POST,
+            "/api/v1/orders",
+            &owner,
+            Some(order_body(i)),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        acked.push((
+            v["id"].as_str().expect("id").into(),
+            v["number"].as_i64().expect("number"),
+        ));
+    }
+    let r = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "ready again after a successful write"
+    );
+    let r = app
+        .admin_post(
+            &format!("/api/v1/admin/merchants/{pending}/activate"),
+            json!({ "theme": "classic", "plan": "growth", "subdomain": "late-shop" }),
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::ACCEPTED,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let v = app.wait_provisioning(&pending).await;
+    assert_eq!(v["status"], "completed", "{v}");
+    let welcome = app.wait_mail_tokens("owner@late.example", 1).await;
+    assert_eq!(welcome.len(), 1, "exactly one welcome e-mail");
+
+    // Every acknowledged write survives a restart, and no order number was handed out twice.
+    let (tmp, pg) = app.stop_for_restart().await;
+    let app = spawn_in(tmp, |_| {}, pg).await;
+    let owner = app
+        .login("owner@full-disk.example", "owner-password-1")
+        .await["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let numbers: HashSet<i64> = acked.iter().map(|(_, n)| *n).collect();
+    assert_eq!(
+        numbers.len(),
+        acked.len(),
+        "an order number was reused: {acked:?}"
+    );
+    for (id, number) in &acked {
+        let (s, _, v) = call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/orders/{id}"),
+            &owner,
+            None,
+        )
+        .await;
+        assert_eq!(
+            s,
+            StatusCode::OK,
+            "acknowledged order {id} (#{number}) was lost"
+        );
+        assert_eq!(v["number"].as_i64(), Some(*number));
+    }
+    if let Some(pid) = product_id {
+        let (s, _, _) = call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/products/{pid}"),
+            &owner,
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "acknowledged product lost");
+    }
+    let v: Value = app
+        .admin_get(&format!("/api/v1/admin/merchants/{pending}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["status"], "active", "activated merchant came back as {v}");
+    // The welcome token that went out still works (it was committed before it was sent).
+    let r = app
+        .client
+        .post(app.url("/api/v1/auth/set-password"))
+        .json(&json!({ "token": welcome[0], "password": "late-owner-pass-1" }))
+        .send()
+        .await
+        .expect("set-password");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_lost_postgresql_connection_answers_503_storage_unavailable_then_recovers() {
+    let app = spawn_app().await;
+    let Some(url) = app.pg_url() else {
+        eprintln!("SKIPPED: PostgreSQL connection loss (SQLite run)");
+        return;
+    };
+    let (_, owner) = app.provisioned_merchant("pg-restart").await;
+    let (s, _, _) = call(
+        &app,
+        Method::POST,
+        "/api/v1/orders",
+        &owner,
+        Some(order_body(0)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    // What a server restart does to the pool: every connection is terminated (57P01).
+    let db = url.rsplit('/').next().expect("db name").to_string();
+    let base = url.rsplit_once('/').expect("base").0.to_string();
+    {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&format!("{base}/postgres"))
+            .await
+            .expect("connect");
+        sqlx::query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()")
+            .bind(&db)
+            .execute(&mut c)
+            .await
+            .expect("terminate");
+    }
+    let mut saw_503 = false;
+    let mut ok_after = false;
+    for i in 1..20 {
+        let (s, retry, v) = call(
+            &app,
+            Method::POST,
+            "/api/v1/orders",
+            &owner,
+            Some(order_body(i)),
+        )
+        .await;
+        match s {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(v["error"]["code"], "storage_unavailable", "{v}");
+                assert!(retry.is_some());
+                saw_503 = true;
+            }
+            StatusCode::CREATED => {
+                ok_after = true;
+                break;
+            }
+            other => panic!("after a connection loss: {other} {v}"),
+        }
+    }
+    assert!(ok_after, "writes never recovered");
+    // sqlx may test connections before use and hide the loss entirely; when it did not,
+    // the client saw a 503 and never a 500 (asserted above).
+    eprintln!("connection loss surfaced as 503: {saw_503}");
+    app.stop().await;
+}
