@@ -52,10 +52,6 @@ pub async fn activate(
     plan: &str,
     subdomain: Option<&str>,
 ) -> Result<Uuid, ControlError> {
-    let t = enabled_theme(themes, theme)?;
-    let p = platform::get_plan(db, plan)
-        .await?
-        .ok_or_else(|| ControlError::UnknownPlan(plan.to_string()))?;
     let m = platform::get_merchant(db, merchant)
         .await?
         .ok_or(StoreError::NotFound)?;
@@ -66,21 +62,33 @@ pub async fn activate(
         })?,
         None => free_subdomain(db, &m.name).await?,
     };
+    let a = activation(db, themes, merchant, theme, plan, handle).await?;
+    Ok(prov::start_run(db, actor, &a).await?)
+}
+
+/// The provisioning settings of activating `merchant` with `theme`, `plan` and `handle`.
+/// Errors: `UnknownTheme`, `DisabledTheme`, `UnknownPlan`.
+async fn activation(
+    db: &Db,
+    themes: &Themes,
+    merchant: Uuid,
+    theme: &str,
+    plan: &str,
+    handle: Subdomain,
+) -> Result<Activation, ControlError> {
+    let t = enabled_theme(themes, theme)?;
+    let p = platform::get_plan(db, plan)
+        .await?
+        .ok_or_else(|| ControlError::UnknownPlan(plan.to_string()))?;
     let limits = serde_json::json!({ "max_products": p.max_products, "max_staff": p.max_staff, "features": serde_json::from_str::<serde_json::Value>(&p.features).unwrap_or_default() });
-    let run = prov::start_run(
-        db,
-        actor,
-        &Activation {
-            tenant: merchant,
-            plan_id: p.id,
-            theme_id: t.manifest.id.clone(),
-            handle,
-            theme_settings: serde_json::Value::Object(t.default_settings()).to_string(),
-            limits: limits.to_string(),
-        },
-    )
-    .await?;
-    Ok(run)
+    Ok(Activation {
+        tenant: merchant,
+        plan_id: p.id,
+        theme_id: t.manifest.id.clone(),
+        handle,
+        theme_settings: serde_json::Value::Object(t.default_settings()).to_string(),
+        limits: limits.to_string(),
+    })
 }
 
 /// A theme that may be chosen for a new activation. Errors: `UnknownTheme`,
@@ -142,13 +150,31 @@ pub struct CreatedMerchant {
     pub id: Uuid,
     pub name: String,
     pub subdomain: String,
+    /// `created` (new merchant, provisioning started), `resumed` (the merchant existed from
+    /// an earlier, interrupted upload of this row and was still pending: now activated) or
+    /// `already_provisioned` (it existed and was already activated: nothing done).
+    pub outcome: VendorOutcome,
+}
+
+/// What a bulk vendor import did with a valid row (see [`CreatedMerchant::outcome`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VendorOutcome {
+    Created,
+    Resumed,
+    AlreadyProvisioned,
 }
 
 /// Summary of a bulk vendor import.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VendorImportReport {
     pub total_rows: usize,
+    /// Merchants created or resumed (activated) by this import.
     pub created: usize,
+    /// Rows whose merchant (same name and owner e-mail) was already activated by an
+    /// earlier upload: listed in `merchants`, not counted as failed.
+    #[serde(default)]
+    pub already_provisioned: usize,
     pub failed: usize,
     pub merchants: Vec<CreatedMerchant>,
     pub errors: Vec<FailedRow>,
@@ -180,86 +206,113 @@ pub async fn import_vendors(
     platform::get_plan(db, plan)
         .await?
         .ok_or_else(|| ControlError::UnknownPlan(plan.to_string()))?;
-    let taken: HashSet<String> = platform::all_handles(db).await?.into_iter().collect();
+    // A re-upload of a file whose import was interrupted finds some of its merchants
+    // already made: their subdomains are theirs, not taken.
+    let known: HashMap<(String, String), platform::VendorKey> = platform::vendor_keys(db)
+        .await?
+        .into_iter()
+        .map(|k| ((k.name.to_lowercase(), k.owner_email.clone()), k))
+        .collect();
+    let in_file: HashSet<(String, String)> = parse_vendors(bytes, &|_| false)?
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r.vendor_name.to_lowercase(),
+                r.owner_email.as_str().to_string(),
+            )
+        })
+        .collect();
+    let taken: HashSet<String> = known
+        .iter()
+        .filter(|(key, _)| !in_file.contains(*key))
+        .filter_map(|(_, k)| k.handle.clone())
+        .collect();
     let parsed = parse_vendors(bytes, &|s: &str| taken.contains(s))?;
     let mut report = VendorImportReport {
         total_rows: parsed.total,
         created: 0,
+        already_provisioned: 0,
         failed: 0,
         merchants: vec![],
         errors: parsed.errors.into_iter().map(FailedRow::from).collect(),
     };
-    let existing: HashSet<(String, String)> =
-        platform::merchant_keys(db).await?.into_iter().collect();
     let total = parsed.rows.len();
     for (i, row) in parsed.rows.into_iter().enumerate() {
-        if existing.contains(&(
+        let key = (
             row.vendor_name.to_lowercase(),
             row.owner_email.as_str().to_string(),
-        )) {
-            report.errors.push(FailedRow {
-                row: row.row,
-                column: Some("vendor_name".into()),
-                reason: format!(
-                    "merchant '{}' with owner {} already exists",
-                    row.vendor_name, row.owner_email
-                ),
-            });
-            progress(i + 1, total);
-            continue;
-        }
-        let password_hash = match &row.initial_password {
-            Some(p) => Some(crate::auth::hash_password_async(p).await.map_err(|e| {
-                ControlError::Invalid {
-                    field: "initial_password",
-                    error: DomainError::new("invalid_password", e),
+        );
+        let res = match known.get(&key) {
+            Some(k) if k.status != "pending" => Ok((
+                k.id,
+                VendorOutcome::AlreadyProvisioned,
+                k.handle.clone().unwrap_or_default(),
+            )),
+            Some(k) => {
+                // Created by an earlier upload that stopped before activating it.
+                let handle = match k.handle.as_deref().map(Subdomain::parse) {
+                    Some(Ok(h)) => h,
+                    _ => row.subdomain.clone(),
+                };
+                let sub = handle.to_string();
+                async {
+                    let a = activation(db, themes, k.id, theme, plan, handle).await?;
+                    prov::start_run(db, actor, &a).await?;
+                    Ok::<_, ControlError>((k.id, VendorOutcome::Resumed, sub))
                 }
-            })?),
-            None => None,
+                .await
+            }
+            None => {
+                let password_hash = match &row.initial_password {
+                    Some(p) => Some(crate::auth::hash_password_async(p).await.map_err(|e| {
+                        ControlError::Invalid {
+                            field: "initial_password",
+                            error: DomainError::new("invalid_password", e),
+                        }
+                    })?),
+                    None => None,
+                };
+                let new = NewMerchant {
+                    name: row.vendor_name.clone(),
+                    owner_name: row.owner_name.clone(),
+                    owner_email: row.owner_email.clone(),
+                    owner_phone: row.owner_phone.clone(),
+                    business_address: row.business_address.clone(),
+                    business_city: row.business_city.clone(),
+                    business_postal_code: row.business_postal_code.clone(),
+                    business_country: row.business_country.clone(),
+                    currency: Currency::EUR,
+                    handle: Some(row.subdomain.clone()),
+                    initial_password_hash: password_hash,
+                };
+                // Created and activated in one transaction: a crash leaves either nothing
+                // or a merchant whose provisioning is queued.
+                async {
+                    let mut tx = db.begin().await?;
+                    let id = platform::create_merchant_tx(&mut tx, actor, &new).await?;
+                    let mut a =
+                        activation(db, themes, id, theme, plan, row.subdomain.clone()).await?;
+                    a.tenant = id;
+                    prov::start_run_tx(&mut tx, actor, &a).await?;
+                    tx.commit().await?;
+                    Ok::<_, ControlError>((id, VendorOutcome::Created, row.subdomain.to_string()))
+                }
+                .await
+            }
         };
-        let new = NewMerchant {
-            name: row.vendor_name.clone(),
-            owner_name: row.owner_name.clone(),
-            owner_email: row.owner_email.clone(),
-            owner_phone: row.owner_phone.clone(),
-            business_address: row.business_address.clone(),
-            business_city: row.business_city.clone(),
-            business_postal_code: row.business_postal_code.clone(),
-            business_country: row.business_country.clone(),
-            currency: Currency::EUR,
-            handle: Some(row.subdomain.clone()),
-            initial_password_hash: password_hash,
-        };
-        let res = async {
-            let m = platform::create_merchant(db, actor, &new).await?;
-            activate(
-                db,
-                actor,
-                themes,
-                m.id,
-                theme,
-                plan,
-                Some(row.subdomain.as_str()),
-            )
-            .await?;
-            Ok::<_, ControlError>(m.id)
-        }
-        .await;
         match res {
-            Ok(id) => report.merchants.push(CreatedMerchant {
+            Ok((id, outcome, subdomain)) => report.merchants.push(CreatedMerchant {
                 row: row.row,
                 id,
                 name: row.vendor_name,
-                subdomain: row.subdomain.to_string(),
+                subdomain,
+                outcome,
             }),
             Err(ControlError::Store(StoreError::Conflict { field, message })) => {
                 report.errors.push(FailedRow {
                     row: row.row,
-                    column: Some(if field == "subdomain" {
-                        "subdomain".into()
-                    } else {
-                        field.to_string()
-                    }),
+                    column: Some(field.to_string()),
                     reason: message,
                 })
             }
@@ -268,7 +321,12 @@ pub async fn import_vendors(
         progress(i + 1, total);
     }
     report.errors.sort_by_key(|e| e.row);
-    report.created = report.merchants.len();
+    report.already_provisioned = report
+        .merchants
+        .iter()
+        .filter(|m| m.outcome == VendorOutcome::AlreadyProvisioned)
+        .count();
+    report.created = report.merchants.len() - report.already_provisioned;
     report.failed = report
         .errors
         .iter()

@@ -5,7 +5,7 @@
 //! With `--smtp-url smtp://user:pass@host:587` they go to an SMTP server (STARTTLS).
 
 use lettre::message::{Mailbox, header::ContentType};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -22,8 +22,8 @@ pub struct EmailMessage {
 /// Where messages go.
 #[derive(Clone)]
 pub enum Mailer {
+    /// `<dir>/<job id>.eml`, written to a temporary file and renamed into place.
     File {
-        transport: AsyncFileTransport<Tokio1Executor>,
         dir: PathBuf,
     },
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
@@ -32,7 +32,7 @@ pub enum Mailer {
 impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Mailer::File { dir, .. } => write!(f, "Mailer::File({})", dir.display()),
+            Mailer::File { dir } => write!(f, "Mailer::File({})", dir.display()),
             Mailer::Smtp(_) => f.write_str("Mailer::Smtp(***)"),
         }
     }
@@ -55,10 +55,7 @@ impl Mailer {
     /// A file mailer writing into `dir` (created if missing).
     pub fn file(dir: PathBuf) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
-        Ok(Mailer::File {
-            transport: AsyncFileTransport::<Tokio1Executor>::new(&dir),
-            dir,
-        })
+        Ok(Mailer::File { dir })
     }
 
     /// An SMTP mailer from `smtp://` or `smtps://` URL (lettre's URL format).
@@ -69,9 +66,20 @@ impl Mailer {
         Ok(Mailer::Smtp(t))
     }
 
-    /// Sends one message from `from`.
-    #[tracing::instrument(skip_all, fields(to = %msg.to))]
-    pub async fn send(&self, from: &str, msg: &EmailMessage) -> Result<(), MailError> {
+    /// Sends one message from `from`; `id` is the `email` job's id.
+    ///
+    /// The message carries `Message-ID: <id@domain of from>` (RFC 5322 §3.6.4), so a job
+    /// retried after a crash between sending and recording its completion sends the same
+    /// message again, which receivers recognise as a duplicate. The file transport writes
+    /// `<id>.eml.tmp` and renames it to `<id>.eml`: a retry replaces the file instead of
+    /// adding a second one, and a failed write (full disk) never leaves a partial `.eml`.
+    #[tracing::instrument(skip_all, fields(to = %msg.to, job = %id))]
+    pub async fn send(
+        &self,
+        from: &str,
+        msg: &EmailMessage,
+        id: uuid::Uuid,
+    ) -> Result<(), MailError> {
         let from: Mailbox = from
             .parse()
             .map_err(|_| MailError::Address(from.to_string()))?;
@@ -82,7 +90,9 @@ impl Mailer {
             None => msg.to.parse(),
         }
         .map_err(|_| MailError::Address(msg.to.clone()))?;
+        let domain = from.email.domain().to_string();
         let email = Message::builder()
+            .message_id(Some(format!("<{id}@{domain}>")))
             .from(from)
             .to(to)
             .subject(&msg.subject)
@@ -90,11 +100,20 @@ impl Mailer {
             .body(msg.text.clone())
             .map_err(|e| MailError::Build(e.to_string()))?;
         match self {
-            Mailer::File { transport, .. } => transport
-                .send(email)
-                .await
-                .map(|_| ())
-                .map_err(|e| MailError::Delivery(e.to_string())),
+            Mailer::File { dir } => {
+                let tmp = dir.join(format!("{id}.eml.tmp"));
+                let path = dir.join(format!("{id}.eml"));
+                let written = async {
+                    tokio::fs::write(&tmp, email.formatted()).await?;
+                    tokio::fs::rename(&tmp, &path).await
+                }
+                .await;
+                if let Err(e) = written {
+                    let _ = tokio::fs::remove_file(&tmp).await;
+                    return Err(MailError::Delivery(format!("{}: {e}", path.display())));
+                }
+                Ok(())
+            }
             Mailer::Smtp(t) => t
                 .send(email)
                 .await

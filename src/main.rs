@@ -358,7 +358,12 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Import(ImportCmd::Vendors { file, theme, plan }) => {
             let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-            let core = Core::open(cfg, "http://localhost:8080".into())
+            // Links in the welcome e-mails: --public-url, else `souk serve`'s default.
+            let public_url = cfg
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}:8080", cfg.base_domain));
+            let core = Core::open(cfg, public_url)
                 .await
                 .map_err(|e| e.to_string())?;
             import_vendors_cli(&core, &bytes, &theme, &plan).await
@@ -516,7 +521,11 @@ async fn import_vendors_cli(
     println!("rows: {}", report.total_rows);
     println!(
         "created and provisioned: {}",
-        report.created - failed_provisioning.len()
+        report.created.saturating_sub(failed_provisioning.len())
+    );
+    println!(
+        "already provisioned by an earlier upload: {}",
+        report.already_provisioned
     );
     println!("failed rows: {}", report.failed);
     for e in &report.errors {

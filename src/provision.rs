@@ -103,7 +103,7 @@ impl Provisioner {
             "email" => match serde_json::from_str::<EmailMessage>(&job.payload) {
                 Ok(msg) => self
                     .mailer
-                    .send(&self.mail_from, &msg)
+                    .send(&self.mail_from, &msg, job.id)
                     .await
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(format!("bad email payload: {e}")),

@@ -3,7 +3,7 @@
 //! are not filtered by a tenant id; only the control plane and the resolver call it.
 
 use super::audit::{self, Actor, Change};
-use super::{Db, StoreError, StoreResult, new_id, now_micros};
+use super::{Db, StoreError, StoreResult, Tx, new_id, now_micros};
 #[allow(unused_imports)]
 use crate::{dispatch, dispatch_tx, dispatch_write, exec, exec_tx, exec_write};
 use serde::{Deserialize, Serialize};
@@ -179,10 +179,18 @@ pub struct NewMerchant {
 
 /// Inserts a pending merchant. Errors: `Conflict{field: "subdomain"}` if the handle is taken.
 pub async fn create_merchant(db: &Db, actor: &Actor, m: &NewMerchant) -> StoreResult<Merchant> {
+    let mut tx = db.begin().await?;
+    let id = create_merchant_tx(&mut tx, actor, m).await?;
+    tx.commit().await?;
+    get_merchant(db, id).await?.ok_or(StoreError::NotFound)
+}
+
+/// [`create_merchant`] inside the caller's transaction (so a bulk import can create and
+/// activate a merchant atomically); returns the new id. Errors: `Conflict { subdomain }`.
+pub async fn create_merchant_tx(tx: &mut Tx, actor: &Actor, m: &NewMerchant) -> StoreResult<Uuid> {
     let id = new_id();
     let now = now_micros();
-    let mut tx = db.begin().await?;
-    exec_tx!(&mut tx, c => sqlx::query(
+    exec_tx!(&mut *tx, c => sqlx::query(
         "insert into tenants (id, name, handle, status, owner_name, owner_email, owner_phone, business_address,
             business_city, business_postal_code, business_country, currency, initial_password_hash, created_at, updated_at)
          values ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
@@ -205,14 +213,13 @@ pub async fn create_merchant(db: &Db, actor: &Actor, m: &NewMerchant) -> StoreRe
     .map_err(|e| StoreError::on_unique(e, &[("handle", "subdomain")]))?;
     let after = serde_json::json!({ "name": m.name, "subdomain": m.handle.as_ref().map(|h| h.as_str()), "owner_email": m.owner_email.as_str() });
     audit::record(
-        &mut tx,
+        tx,
         Some(id),
         actor,
         Change::new("merchant.created", "merchant", id).after(after),
     )
     .await?;
-    tx.commit().await?;
-    get_merchant(db, id).await?.ok_or(StoreError::NotFound)
+    Ok(id)
 }
 
 pub async fn get_merchant(db: &Db, id: Uuid) -> StoreResult<Option<Merchant>> {
@@ -297,6 +304,26 @@ pub async fn all_handles(db: &Db) -> StoreResult<Vec<String>> {
         .fetch_all(p)
         .await)?,
     )
+}
+
+/// A merchant as a bulk vendor import sees it: key, reserved subdomain and status.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VendorKey {
+    pub id: Uuid,
+    pub name: String,
+    pub owner_email: String,
+    pub handle: Option<String>,
+    pub status: String,
+}
+
+/// Every merchant's id, name, owner e-mail, subdomain and status, to recognise the rows of
+/// a re-uploaded vendor file.
+pub async fn vendor_keys(db: &Db) -> StoreResult<Vec<VendorKey>> {
+    Ok(dispatch_write!(db, p => sqlx::query_as::<_, VendorKey>(
+        "select id, name, owner_email, handle, status from tenants",
+    )
+    .fetch_all(p)
+    .await)?)
 }
 
 /// `(lowercased name, owner e-mail)` of every merchant, to spot re-imported vendors.

@@ -5,7 +5,7 @@
 
 use super::audit::{self, Actor, Change};
 use super::jobs::{NewJob, enqueue_tx};
-use super::{Db, StoreError, StoreResult, TenantDb, new_id, now_micros, to_json};
+use super::{Db, StoreError, StoreResult, TenantDb, Tx, new_id, now_micros, to_json};
 #[allow(unused_imports)]
 use crate::{dispatch, dispatch_tx, dispatch_write, exec, exec_tx, exec_write};
 use serde::Serialize;
@@ -39,8 +39,16 @@ pub struct Activation {
 /// `Conflict{field:"subdomain"}` when the subdomain is taken.
 pub async fn start_run(db: &Db, actor: &Actor, a: &Activation) -> StoreResult<Uuid> {
     let mut tx = db.begin().await?;
+    let run = start_run_tx(&mut tx, actor, a).await?;
+    tx.commit().await?;
+    Ok(run)
+}
+
+/// [`start_run`] inside the caller's transaction.
+pub async fn start_run_tx(tx: &mut Tx, actor: &Actor, a: &Activation) -> StoreResult<Uuid> {
+    let tx = &mut *tx;
     let now = now_micros();
-    let status: Option<String> = dispatch_tx!(&mut tx, c => sqlx::query_scalar("select status from tenants where id = $1")
+    let status: Option<String> = dispatch_tx!(tx, c => sqlx::query_scalar("select status from tenants where id = $1")
         .bind(a.tenant)
         .fetch_optional(&mut **c)
         .await)?;
@@ -54,7 +62,7 @@ pub async fn start_run(db: &Db, actor: &Actor, a: &Activation) -> StoreResult<Uu
             });
         }
     }
-    exec_tx!(&mut tx, c => sqlx::query(
+    exec_tx!(tx, c => sqlx::query(
         "update tenants set status = 'provisioning', handle = $2, plan_id = $3, theme_id = $4, theme_settings = $5, limits = $6, updated_at = $7 where id = $1",
     )
     .bind(a.tenant)
@@ -68,14 +76,14 @@ pub async fn start_run(db: &Db, actor: &Actor, a: &Activation) -> StoreResult<Uu
     .await)
     .map_err(|e| StoreError::on_unique(e, &[("handle", "subdomain")]))?;
     let run = new_id();
-    exec_tx!(&mut tx, c => sqlx::query("insert into provisioning_runs (id, tenant_id, status, created_at) values ($1, $2, 'pending', $3)")
+    exec_tx!(tx, c => sqlx::query("insert into provisioning_runs (id, tenant_id, status, created_at) values ($1, $2, 'pending', $3)")
         .bind(run)
         .bind(a.tenant)
         .bind(now)
         .execute(&mut **c)
         .await)?;
     for (pos, step) in STEPS.iter().enumerate() {
-        exec_tx!(&mut tx, c => sqlx::query(
+        exec_tx!(tx, c => sqlx::query(
             "insert into provisioning_steps (run_id, tenant_id, step, position, status) values ($1, $2, $3, $4, 'pending')",
         )
         .bind(run)
@@ -86,7 +94,7 @@ pub async fn start_run(db: &Db, actor: &Actor, a: &Activation) -> StoreResult<Uu
         .await)?;
     }
     enqueue_tx(
-        &mut tx,
+        tx,
         NewJob {
             kind: "provision",
             tenant_id: Some(a.tenant),
@@ -98,13 +106,12 @@ pub async fn start_run(db: &Db, actor: &Actor, a: &Activation) -> StoreResult<Uu
     .await?;
     let after = serde_json::json!({ "subdomain": a.handle.as_str(), "plan": a.plan_id, "theme": a.theme_id, "run_id": run });
     audit::record(
-        &mut tx,
+        tx,
         Some(a.tenant),
         actor,
         Change::new("merchant.activation_started", "merchant", a.tenant).after(after),
     )
     .await?;
-    tx.commit().await?;
     Ok(run)
 }
 

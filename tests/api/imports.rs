@@ -1,6 +1,6 @@
 use crate::helpers::{TestApp, shared_data, spawn_app, spawn_with, spawn_with_fault};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 async fn upload(app: &TestApp, token: &str, body: Vec<u8>) -> reqwest::Response {
     app.client
@@ -203,6 +203,80 @@ async fn vendor_csv_provisions_every_valid_row_and_reports_the_rest() {
         .await
         .unwrap();
     assert_eq!(v["created"], 0, "{v}");
+    // The same rows are recognised as already provisioned, not failed.
+    assert_eq!(v["already_provisioned"], 280, "{}", v["errors"]);
+    assert_eq!(v["failed"], 20, "{}", v["errors"]);
+}
+
+/// A vendor import killed between creating a merchant and activating it (the two used to
+/// be separate transactions) left it `pending` with its subdomain reserved; uploading the
+/// same file again must activate it rather than report "already exists" / "subdomain taken".
+#[tokio::test]
+async fn vendor_csv_reupload_resumes_a_merchant_left_pending() {
+    let app = spawn_app().await;
+    let csv = "vendor_name,subdomain,owner_name,owner_email\n\
+               Stranded Shop,stranded,Ann Owner,ann@stranded.example\n\
+               Fresh Shop,fresh,Bob Owner,bob@fresh.example\n";
+    // The state an interrupted import left behind: merchant created, never activated.
+    let r = app
+        .admin_post(
+            "/api/v1/admin/merchants",
+            json!({ "name": "Stranded Shop", "owner_email": "ann@stranded.example", "owner_name": "Ann Owner", "subdomain": "stranded" }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let stranded = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let upload = || async {
+        app.client
+            .post(app.url("/api/v1/admin/imports/vendors"))
+            .bearer_auth(&app.admin_token)
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    let v = upload().await;
+    assert_eq!(v["failed"], 0, "{v}");
+    assert_eq!(v["created"], 2, "{v}");
+    let outcomes: Vec<(String, String)> = v["merchants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["subdomain"].as_str().unwrap().to_string(),
+                m["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        outcomes.contains(&("stranded".into(), "resumed".into())),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.contains(&("fresh".into(), "created".into())),
+        "{outcomes:?}"
+    );
+    let p = app.wait_provisioning(&stranded).await;
+    assert_eq!(p["status"], "completed", "{p}");
+    // A third upload changes nothing and fails nothing.
+    let v = upload().await;
+    assert_eq!(
+        (
+            v["created"].as_u64(),
+            v["already_provisioned"].as_u64(),
+            v["failed"].as_u64()
+        ),
+        (Some(0), Some(2), Some(0)),
+        "{v}"
+    );
 }
 
 /// `GET path` with `token`, as JSON.
