@@ -239,6 +239,7 @@ async fn a_full_sqlite_database_answers_507_loses_no_acknowledged_write_and_reco
         acked.len(),
         "an order number was reused: {acked:?}"
     );
+    let mut lost = vec![];
     for (id, number) in &acked {
         let (s, _, v) = call(
             &app,
@@ -248,13 +249,16 @@ async fn a_full_sqlite_database_answers_507_loses_no_acknowledged_write_and_reco
             None,
         )
         .await;
-        assert_eq!(
-            s,
-            StatusCode::OK,
-            "acknowledged order {id} (#{number}) was lost"
-        );
-        assert_eq!(v["number"].as_i64(), Some(*number));
+        if s != StatusCode::OK || v["number"].as_i64() != Some(*number) {
+            lost.push(*number);
+        }
     }
+    eprintln!(
+        "full disk: {} orders acknowledged, {} survived the restart",
+        acked.len(),
+        acked.len() - lost.len()
+    );
+    assert!(lost.is_empty(), "acknowledged orders lost: {lost:?}");
     if let Some(pid) = product_id {
         let (s, _, _) = call(
             &app,
