@@ -147,6 +147,21 @@ test('admin and dashboard pages pass axe (WCAG 2.1 A/AA) and work at phone width
     ]) {
       await check(owner, souk.base, path, problems, shot);
     }
+    // Layout defects once seen in Chromium: the password card squeezed to ~180 px
+    // ("passwor d"), status pills and the Inventory header wrapping mid-word.
+    await owner.goto(souk.base + '/dashboard/password');
+    const cardWidth = await owner.evaluate(() => document.querySelector('main .card').getBoundingClientRect().width);
+    if (cardWidth < 300) problems.push(`/dashboard/password: the card is only ${cardWidth}px wide`);
+    await owner.goto(souk.base + '/dashboard/products');
+    const wrapped = await owner.evaluate(() => [...document.querySelectorAll('.badge, th')]
+      .filter((e) => {
+        const r = document.createRange();
+        r.selectNodeContents(e);
+        const lines = new Set([...r.getClientRects()].map((b) => Math.round(b.top)));
+        return lines.size > 1;
+      })
+      .map((e) => e.textContent.trim()));
+    if (wrapped.length) problems.push(`/dashboard/products: wraps inside ${wrapped.join(', ')}`);
     // Phone width: the page itself never scrolls sideways (wide tables scroll in their box).
     const phone = async (p, paths) => {
       await p.setViewportSize({ width: 390, height: 844 });
