@@ -4,6 +4,7 @@
 pub mod api;
 pub mod context;
 pub mod error;
+pub mod input;
 pub mod ops;
 pub mod ratelimit;
 pub mod storefront;
@@ -131,6 +132,10 @@ pub fn router(state: AppState) -> Result<Router, minijinja::Error> {
             }),
         )
         .fallback(storefront::fallback)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            storefront::frame_ancestors,
+        ))
         .layer(middleware::from_fn(track_metrics))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -145,7 +150,9 @@ pub fn router(state: AppState) -> Result<Router, minijinja::Error> {
             state,
             context::resolve_tenant,
         ))
+        .layer(middleware::from_fn(input::refuse_nul))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(input::close_unread))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::catch_panic::CatchPanicLayer::new()))
 }
