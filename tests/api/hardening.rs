@@ -210,7 +210,10 @@ async fn unusable_next_falls_back_to_the_dashboard_home() {
     ] {
         let (s, html) = b.get(&format!("/dashboard/login?next={next}")).await;
         assert_eq!(s, StatusCode::OK, "{next}");
-        assert!(!html.contains("x=1") && !html.contains("weird"), "{next}: {html}");
+        assert!(
+            !html.contains("x=1") && !html.contains("weird"),
+            "{next}: {html}"
+        );
     }
     for next in [
         "/dashboard\r\nSet-Cookie: x=1",
