@@ -233,6 +233,7 @@ impl From<crate::control::ControlError> for ApiError {
                     crate::import::ImportError::Empty => "empty_file",
                     crate::import::ImportError::NotUtf8 { .. } => "not_utf8",
                     crate::import::ImportError::MissingColumn(_) => "missing_column",
+                    crate::import::ImportError::Nul { .. } => "invalid_character",
                     _ => "malformed_csv",
                 };
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, i.to_string())

@@ -166,6 +166,22 @@ async fn nul_characters_are_a_422_naming_the_field() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // CSV uploads, previewed, imported at once or in the background.
+    for q in ["", "?dry_run=true", "?background=true"] {
+        let r = app
+            .client
+            .post(app.url(&format!("/api/v1/imports/products{q}")))
+            .bearer_auth(&owner)
+            .header("content-type", "text/csv")
+            .body("Handle,Title,Variant Price\nok,Fine,1.00\nnul,Bad\u{0}Title,1.00\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{q}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "invalid_character", "{v}");
+        assert_eq!(v["error"]["details"]["field"], "file", "{v}");
+    }
     // Nothing was stored.
     let (_, v) = send(&app, Method::GET, "/api/v1/products", &owner, None).await;
     assert_eq!(v["data"].as_array().map(Vec::len), Some(0), "{v}");
