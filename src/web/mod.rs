@@ -119,7 +119,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// Makes the document's parameters match its paths: every `{name}` of a path is declared
 /// `in: path` (required; a UUID when named `id` or `*_id`, else a string) on each of its
 /// operations, and a parameter declared `in: path` that the path does not hold is a query
-/// parameter. A safety net under the handlers' own `params(…)` declarations.
+/// parameter. A safety net under the handlers' own `params(…)` declarations. Every
+/// operation also gets a `default` response: the JSON error body.
 fn declare_path_params(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
     use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
@@ -170,6 +171,26 @@ fn declare_path_params(doc: &mut utoipa::openapi::OpenApi) {
             if params.is_empty() {
                 op.parameters = None;
             }
+            // Any operation can fail with the error body (a malformed id, a body over the
+            // limit, a NUL character, …): documented once as the `default` response.
+            op.responses
+                .responses
+                .entry("default".to_string())
+                .or_insert_with(|| {
+                    RefOr::T(
+                        utoipa::openapi::ResponseBuilder::new()
+                            .description("An error: `{error: {code, message, details}}`")
+                            .content(
+                                "application/json",
+                                utoipa::openapi::ContentBuilder::new()
+                                    .schema(Some(utoipa::openapi::Ref::from_schema_name(
+                                        "ErrorBody",
+                                    )))
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                });
         }
     }
 }
