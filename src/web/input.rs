@@ -7,6 +7,8 @@
 //! - Query strings and paths ([`refuse_nul`]): a NUL character (`%00`) is 422
 //!   `invalid_character` naming the parameter under `/api/`; on pages the parameter is
 //!   dropped (a `next=` that cannot be used falls back to the home page) and a path is 404.
+//! - Plain-text errors axum answers itself under `/api/` ([`json_errors`]) become the JSON
+//!   error body.
 //! - Request bodies a handler did not read ([`close_unread`]): the response carries
 //!   `Connection: close`, so a keep-alive client does not send its next request on a
 //!   connection the server is about to close.
@@ -217,6 +219,45 @@ pub async fn close_unread(req: Request, next: Next) -> Response {
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     res
+}
+
+/// Middleware: an API error answered by axum itself as plain text (a path or query string
+/// that does not parse, a method the route does not have) becomes the JSON error body
+/// every other API error has.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let res = next.run(req).await;
+    let plain = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/plain"));
+    let status = res.status();
+    if !api || !plain || !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::BAD_REQUEST => "invalid_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_request",
+        s if s.is_server_error() => "internal_error",
+        _ => "invalid_request",
+    };
+    let mut out = ApiError::new(status, code, text).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 /// A request body that records when it has been read to its end.

@@ -217,6 +217,7 @@ pub fn router(state: AppState) -> Result<Router, minijinja::Error> {
             state.clone(),
             storefront::frame_ancestors,
         ))
+        .layer(middleware::from_fn(input::json_errors))
         .layer(middleware::from_fn(track_metrics))
         .layer(middleware::from_fn_with_state(
             state.clone(),
