@@ -52,6 +52,13 @@ pub enum ImportError {
         /// 1-based line where the record with the bad bytes starts.
         line: u64,
     },
+    /// A NUL byte: no text field may hold one (PostgreSQL cannot store it); `line` is the
+    /// 1-based line where it is.
+    #[error("the file contains a NUL character (line {line})")]
+    Nul {
+        /// 1-based line of the NUL byte.
+        line: u64,
+    },
     /// The header line matches none of the supported formats.
     #[error(
         "unrecognised CSV format: expected a Shopify product CSV (legacy or 2024+ headers), a WooCommerce product CSV, or the vendor format; found headers: {headers}"
@@ -89,6 +96,10 @@ impl Table {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ImportError::Empty);
+        }
+        if let Some(at) = bytes.iter().position(|&b| b == 0) {
+            let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count() as u64;
+            return Err(ImportError::Nul { line });
         }
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)

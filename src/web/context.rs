@@ -495,6 +495,25 @@ impl FromRequestParts<AppState> for Merchant {
 }
 
 impl Merchant {
+    /// 403 `merchant_suspended` for a write (any method but `GET`, `HEAD`, `OPTIONS`) by a
+    /// member or API key of a suspended merchant; platform staff pass.
+    pub fn refuse_suspended_write(&self, method: &axum::http::Method) -> Result<(), ApiError> {
+        use axum::http::Method;
+        let read = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if read || self.tenant.status != "suspended" || self.role.starts_with("platform:") {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "merchant_suspended",
+            format!(
+                "{} is suspended: its data can be read and exported, but not changed",
+                self.tenant.name
+            ),
+        )
+        .with_details(serde_json::json!({ "status": "suspended" })))
+    }
+
     /// 403 `permission_denied` (details name the permission and role) unless granted.
     pub fn require(&self, p: Permission) -> Result<(), ApiError> {
         if self.permissions.allows(p) {
@@ -515,6 +534,10 @@ impl Merchant {
 
 /// A [`Merchant`] holding permission `P`: handlers declare their permission with it
 /// (`Authorized<perm::ProductsEdit>`). Refusal: 403 `permission_denied`.
+///
+/// A suspended merchant's members and API keys keep reading (`GET`, `HEAD`), but every
+/// other method is refused with 403 `merchant_suspended` before the body is read;
+/// platform staff acting in the tenant are not affected (they suspend and reactivate).
 pub struct Authorized<P: Need> {
     pub merchant: Merchant,
     _p: PhantomData<P>,
@@ -533,6 +556,7 @@ impl<P: Need> FromRequestParts<AppState> for Authorized<P> {
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
         let merchant = Merchant::from_request_parts(parts, st).await?;
         merchant.require(P::PERMISSION)?;
+        merchant.refuse_suspended_write(&parts.method)?;
         Ok(Authorized {
             merchant,
             _p: PhantomData,

@@ -172,42 +172,80 @@ impl From<StoreError> for ApiError {
 }
 
 /// `Json<T>` whose rejection is our JSON error (400 `malformed_json` naming what is wrong,
-/// 415 for a wrong content type, 413 for an oversized body).
+/// 415 for a wrong content type, 413 for a body over
+/// [`MAX_JSON_BODY_BYTES`](super::input::MAX_JSON_BODY_BYTES)), and whose text is checked
+/// before it is typed: a NUL character or a string over its field's limit is a 422 naming
+/// the field (see [`super::input`]).
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
-    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    T: serde::de::DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(rej) => Err(match &rej {
-                JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "expected a JSON body with Content-Type: application/json",
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!(
+                    "the JSON body is larger than {} bytes",
+                    super::input::MAX_JSON_BODY_BYTES
                 ),
-                JsonRejection::JsonDataError(_) => ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_body",
-                    rej.body_text(),
-                ),
-                JsonRejection::BytesRejection(_)
-                    if rej.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-                {
-                    ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload_too_large",
-                        "the request body is too large",
-                    )
-                }
-                _ => ApiError::bad_request("malformed_json", rej.body_text()),
-            }),
+            )
+        };
+        let declared = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > super::input::MAX_JSON_BODY_BYTES) {
+            return Err(too_large());
         }
+        let req = req.map(|b| {
+            axum::body::Body::new(http_body_util::Limited::new(
+                b,
+                super::input::MAX_JSON_BODY_BYTES,
+            ))
+        });
+        let value = match Json::<Value>::from_request(req, state).await {
+            Ok(Json(v)) => v,
+            Err(rej) => {
+                return Err(match &rej {
+                    JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        "unsupported_media_type",
+                        "expected a JSON body with Content-Type: application/json",
+                    ),
+                    JsonRejection::BytesRejection(_)
+                        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+                    {
+                        too_large()
+                    }
+                    _ => ApiError::bad_request("malformed_json", rej.body_text()),
+                });
+            }
+        };
+        super::input::check_json(&value)?;
+        serde_path_to_error::deserialize(value)
+            .map(ApiJson)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let message = if path == "." {
+                    format!(
+                        "Failed to deserialize the JSON body into the target type: {}",
+                        e.inner()
+                    )
+                } else {
+                    format!(
+                        "Failed to deserialize the JSON body into the target type: {path}: {}",
+                        e.inner()
+                    )
+                };
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message)
+            })
     }
 }
 
@@ -236,6 +274,7 @@ impl From<crate::control::ControlError> for ApiError {
                     crate::import::ImportError::Empty => "empty_file",
                     crate::import::ImportError::NotUtf8 { .. } => "not_utf8",
                     crate::import::ImportError::MissingColumn(_) => "missing_column",
+                    crate::import::ImportError::Nul { .. } => "invalid_character",
                     _ => "malformed_csv",
                 };
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, i.to_string())

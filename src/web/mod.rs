@@ -4,6 +4,7 @@
 pub mod api;
 pub mod context;
 pub mod error;
+pub mod input;
 pub mod ops;
 pub mod ratelimit;
 pub mod storefront;
@@ -110,7 +111,88 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let r = api::events::routes(r);
     let r = api::webhooks::routes(r);
     let r = ops::routes(r);
-    r.split_for_parts()
+    let (router, mut doc) = r.split_for_parts();
+    declare_path_params(&mut doc);
+    (router, doc)
+}
+
+/// Makes the document's parameters match its paths: every `{name}` of a path is declared
+/// `in: path` (required; a UUID when named `id` or `*_id`, else a string) on each of its
+/// operations, and a parameter declared `in: path` that the path does not hold is a query
+/// parameter. A safety net under the handlers' own `params(…)` declarations. Every
+/// operation also gets a `default` response: the JSON error body.
+fn declare_path_params(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    use utoipa::openapi::{RefOr, Required};
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let names: Vec<String> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(str::to_string)
+            .collect();
+        let ops: [&mut Option<Operation>; 5] = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for op in ops.into_iter().flatten() {
+            let params = op.parameters.get_or_insert_with(Vec::new);
+            for p in params.iter_mut() {
+                if let RefOr::T(p) = p
+                    && p.parameter_in == ParameterIn::Path
+                    && !names.contains(&p.name)
+                {
+                    p.parameter_in = ParameterIn::Query;
+                }
+            }
+            for name in &names {
+                let declared = params.iter().any(|p| {
+                    matches!(p, RefOr::T(p) if &p.name == name && p.parameter_in == ParameterIn::Path)
+                });
+                if declared {
+                    continue;
+                }
+                let mut schema = ObjectBuilder::new().schema_type(Type::String);
+                if name == "id" || name.ends_with("_id") {
+                    schema = schema.format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)));
+                }
+                params.push(RefOr::T(
+                    ParameterBuilder::new()
+                        .name(name)
+                        .parameter_in(ParameterIn::Path)
+                        .required(Required::True)
+                        .schema(Some(schema))
+                        .build(),
+                ));
+            }
+            if params.is_empty() {
+                op.parameters = None;
+            }
+            // Any operation can fail with the error body (a malformed id, a body over the
+            // limit, a NUL character, …): documented once as the `default` response.
+            op.responses
+                .responses
+                .entry("default".to_string())
+                .or_insert_with(|| {
+                    RefOr::T(
+                        utoipa::openapi::ResponseBuilder::new()
+                            .description("An error: `{error: {code, message, details}}`")
+                            .content(
+                                "application/json",
+                                utoipa::openapi::ContentBuilder::new()
+                                    .schema(Some(utoipa::openapi::Ref::from_schema_name(
+                                        "ErrorBody",
+                                    )))
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                });
+        }
+    }
 }
 
 /// The whole application router. Errors: a UI template that does not compile.
@@ -131,6 +213,11 @@ pub fn router(state: AppState) -> Result<Router, minijinja::Error> {
             }),
         )
         .fallback(storefront::fallback)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            storefront::frame_ancestors,
+        ))
+        .layer(middleware::from_fn(input::json_errors))
         .layer(middleware::from_fn(track_metrics))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -145,7 +232,9 @@ pub fn router(state: AppState) -> Result<Router, minijinja::Error> {
             state,
             context::resolve_tenant,
         ))
+        .layer(middleware::from_fn(input::refuse_nul))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(input::close_unread))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::catch_panic::CatchPanicLayer::new()))
 }

@@ -39,6 +39,41 @@ pub fn routes() -> Router<AppState> {
         .route("/store-assets/{id}", get(store_asset))
 }
 
+/// Anti-framing for storefront pages: every HTML answer that sets no framing rule of its
+/// own gets `Content-Security-Policy: frame-ancestors 'self' <platform origin>`, so only
+/// the store itself and the platform (the dashboard, whose setup guide previews the
+/// store) may frame it. Admin and dashboard pages carry their own stricter rule.
+pub async fn frame_ancestors(
+    State(st): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut res = next.run(req).await;
+    let html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/html"));
+    let h = res.headers_mut();
+    if html
+        && !h.contains_key(header::X_FRAME_OPTIONS)
+        && !h.contains_key(header::CONTENT_SECURITY_POLICY)
+    {
+        let policy = match url::Url::parse(&st.config.public_url)
+            .ok()
+            .map(|u| u.origin())
+            .filter(url::Origin::is_tuple)
+        {
+            Some(origin) => format!("frame-ancestors 'self' {}", origin.ascii_serialization()),
+            None => "frame-ancestors 'self'".to_string(),
+        };
+        if let Ok(v) = header::HeaderValue::from_str(&policy) {
+            h.insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    res
+}
+
 /// The account pages linked from e-mails (set a password, accept an invitation),
 /// rendered with the dashboard's layout. Mounted in the UI router (they need its
 /// templates); no session is needed.

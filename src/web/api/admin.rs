@@ -202,6 +202,7 @@ async fn create_merchant(
 
 /// Filters of `GET /api/v1/admin/merchants`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MerchantQuery {
     /// `pending`, `provisioning`, `active` or `suspended`.
     pub status: Option<String>,

@@ -229,6 +229,7 @@ fn parse_product(b: ProductBody, currency: &str) -> ApiResult<ProductInput> {
 
 /// Filters of the merchant product list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProductQuery {
     /// `active`, `draft` or `archived`.
     pub status: Option<String>,

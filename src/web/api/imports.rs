@@ -112,6 +112,7 @@ pub fn clean_file_name(name: &str) -> String {
 
 /// Options of the product import.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProductImportQuery {
     /// `true`: only report what the import would do (`would_create`, `would_update`, row
     /// errors); nothing is imported. The upload is kept for an hour and can be confirmed
@@ -128,6 +129,7 @@ pub struct ProductImportQuery {
 
 /// Options of confirming a previewed import.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConfirmImportQuery {
     /// `true`: answer `202 Accepted` with a queued import instead of importing within
     /// the request.
@@ -245,6 +247,7 @@ async fn confirm_product_import(
 
 /// Pagination of the import history.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportListQuery {
     pub page: Option<i64>,
     pub per_page: Option<i64>,
@@ -293,6 +296,7 @@ async fn get_product_import(
 
 /// Options of the vendor import.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VendorImportQuery {
     /// Theme for every created merchant (default `classic`).
     pub theme: Option<String>,

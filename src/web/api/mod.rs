@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 /// Pagination query: `?page=1&per_page=20` (per_page 1–100).
 #[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1-based page number (default 1).
     pub page: Option<i64>,

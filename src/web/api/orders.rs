@@ -225,6 +225,7 @@ fn parse_order_patch(b: OrderPatchBody) -> ApiResult<OrderPatch> {
 
 /// Filters of the order list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OrderQuery {
     /// `open`, `closed` or `cancelled`.
     pub status: Option<String>,
@@ -400,6 +401,7 @@ pub struct TicketPatchBody {
 
 /// Filters of the ticket list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TicketQuery {
     /// `open`, `pending` or `closed`.
     pub status: Option<String>,

@@ -500,6 +500,7 @@ async fn revoke_api_key(
 
 /// Filters of an audit-log query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only entries of this tenant (platform log only).
     pub tenant_id: Option<Uuid>,

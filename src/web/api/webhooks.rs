@@ -307,6 +307,7 @@ async fn rotate_secret(
 
 /// Filters of the delivery list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
     /// `pending`, `succeeded` or `failed`.
     pub status: Option<String>,

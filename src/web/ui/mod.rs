@@ -543,10 +543,19 @@ pub fn query_string<K: AsRef<str>>(pairs: impl IntoIterator<Item = (K, String)>)
     s.finish()
 }
 
-/// Keeps `next` only when it is a path inside the area (no open redirects).
+/// Keeps `next` only when it is a path inside the area (no open redirects) that can be
+/// sent back in a `Location` header: no control character (CR, LF, NUL, …), no
+/// backslash, nothing outside printable ASCII. Anything else falls back to the area's home.
 fn safe_next(area: Area, next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with(area.root()) && !n.starts_with("//") && !n.contains("://") => {
+        Some(n)
+            if n.starts_with(area.root())
+                && !n.starts_with("//")
+                && !n.contains("://")
+                && n.len() <= 2048
+                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+                && axum::http::HeaderValue::from_str(n).is_ok() =>
+        {
             n.to_string()
         }
         _ => area.root().to_string(),
