@@ -15,6 +15,7 @@ mod orders;
 mod provisioning;
 mod security;
 mod storefront;
+mod stream_access;
 mod team;
 mod ui;
 mod ui_admin;
