@@ -7,25 +7,12 @@
 
 use crate::events::Stream;
 use crate::helpers::{TestApp, spawn_app, spawn_with};
-use crate::websocket::{Ws, next_event, open, ticket};
+use crate::websocket::{Ws, next_event, open, open_bearer, ticket};
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-/// Opens the member event socket with `Authorization: Bearer {token}`.
-pub async fn open_bearer(app: &TestApp, token: &str, query: &str) -> Ws {
-    let url = format!("ws://127.0.0.1:{}/api/v1/events/ws?{query}", app.port);
-    let mut req = url.into_client_request().unwrap();
-    req.headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    tokio_tungstenite::connect_async(req)
-        .await
-        .expect("websocket")
-        .0
-}
 
 /// What the socket does next within `wait`: the close code it sent, or the event it
 /// delivered instead (an `Err`), or `Ok(None)` when nothing happened.
