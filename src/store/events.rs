@@ -209,9 +209,11 @@ pub async fn resume_cursor(db: &super::Db, tenant: Option<Uuid>, after: Uuid) ->
 
 /// Platform path: the highest seq published so far (0 for none).
 pub async fn top_seq(db: &super::Db) -> StoreResult<i64> {
-    Ok(dispatch!(db, p => sqlx::query_scalar("select coalesce(max(seq), 0) from events")
+    Ok(
+        dispatch!(db, p => sqlx::query_scalar("select coalesce(max(seq), 0) from events")
         .fetch_one(p)
-        .await)?)
+        .await)?,
+    )
 }
 
 /// Platform path: published events with a seq above `after` (and below `before`, when
@@ -270,11 +272,13 @@ pub async fn too_old_after(
 impl TenantDb {
     /// The seq to resume after for the tenant's event `after` (see [`resume_cursor`]).
     pub async fn resume_cursor(&self, after: Uuid) -> StoreResult<i64> {
-        Ok(crate::tenant_query!(self, read, p => sqlx::query_scalar(RESUME_SQL)
+        Ok(
+            crate::tenant_query!(self, read, p => sqlx::query_scalar(RESUME_SQL)
             .bind(Some(self.tenant))
             .bind(after)
             .fetch_one(p)
-            .await)?)
+            .await)?,
+        )
     }
 
     /// The tenant's published events with a seq above `after`, in seq order, at most

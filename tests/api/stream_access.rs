@@ -102,7 +102,11 @@ async fn a_removed_members_socket_and_stream_are_closed_with_access_revoked() {
     closes_within_a_second(&mut ws, removed, 4003, "access_revoked").await;
     assert!(sse.wait_for("event: access_revoked").await);
     assert!(removed.elapsed() < Duration::from_secs(1));
-    assert!(!sse.text().contains("after@buyer.example"), "{}", sse.text());
+    assert!(
+        !sse.text().contains("after@buyer.example"),
+        "{}",
+        sse.text()
+    );
     // And it cannot come back.
     let r = app
         .with_token(Method::POST, "/api/v1/events/ws-ticket", &member)
@@ -127,7 +131,9 @@ async fn a_role_change_that_drops_orders_view_filters_order_events_at_once() {
         .await;
     let r = app
         .with_token(Method::POST, "/api/v1/roles", &owner)
-        .json(&json!({ "name": "Catalog only", "key": "catalog", "permissions": ["products.view"] }))
+        .json(
+            &json!({ "name": "Catalog only", "key": "catalog", "permissions": ["products.view"] }),
+        )
         .send()
         .await
         .unwrap();
