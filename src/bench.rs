@@ -315,7 +315,11 @@ pub async fn events(
                 .parse()
                 .map_err(|_| "bad header".to_string())?,
         );
-        let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        // Small client buffers, so the RSS per connection is mostly the server's.
+        let small = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(0);
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, Some(small), false)
             .await
             .map_err(|e| format!("client {c}: {e}"))?;
         let (tx, node) = (lat_tx.clone(), c % nodes);
@@ -342,7 +346,7 @@ pub async fn events(
     if let (Some(before), Some(after)) = (rss_before, rss_bytes()) {
         let per = after.saturating_sub(before) as f64 / clients as f64;
         println!(
-            "idle sockets:    RSS {:.1} MB → {:.1} MB with {clients} open: {:.1} KB per connection (server and in-process client sides together)",
+            "idle sockets:    RSS {:.1} MB → {:.1} MB with {clients} open: {:.1} KB per connection (server side plus the in-process client's 4 KiB-buffer side)",
             before as f64 / 1e6,
             after as f64 / 1e6,
             per / 1024.0
