@@ -143,28 +143,26 @@ impl EventBus {
     /// Hands a committed batch to the other nodes through NATS (flushed before
     /// returning); without NATS, nothing to do.
     async fn publish(&self, batch: &[Event]) -> Result<(), String> {
-        match &self.nats {
-            Some((client, prefix)) => {
-                for e in batch {
-                    let subject = format!(
-                        "{prefix}.{}",
-                        e.tenant_id
-                            .map(|t| t.to_string())
-                            .unwrap_or_else(|| "platform".into())
-                    );
-                    let body = serde_json::to_vec(e).map_err(|e| e.to_string())?;
-                    client
-                        .publish(subject, body.into())
-                        .await
-                        .map_err(|e| format!("NATS publish: {e}"))?;
-                }
-                client
-                    .flush()
-                    .await
-                    .map_err(|e| format!("NATS flush: {e}"))?;
-            }
-            None => {}
+        let Some((client, prefix)) = &self.nats else {
+            return Ok(());
+        };
+        for e in batch {
+            let subject = format!(
+                "{prefix}.{}",
+                e.tenant_id
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "platform".into())
+            );
+            let body = serde_json::to_vec(e).map_err(|e| e.to_string())?;
+            client
+                .publish(subject, body.into())
+                .await
+                .map_err(|e| format!("NATS publish: {e}"))?;
         }
+        client
+            .flush()
+            .await
+            .map_err(|e| format!("NATS flush: {e}"))?;
         Ok(())
     }
 
