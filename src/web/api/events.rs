@@ -628,7 +628,8 @@ pub struct WsTicket {
 /// Get a short-lived ticket (30 s) to open the event WebSocket from a browser, which
 /// cannot set `Authorization` on a WebSocket. The ticket carries the caller's identity
 /// and active tenant (`X-Tenant-ID` if sent); membership and permissions are checked again
-/// when the socket opens.
+/// when the socket opens and whenever access changes while it is open, and the socket
+/// closes (4001 `token_expired`) when the access token the ticket came from expires.
 #[utoipa::path(post, path = "/api/v1/events/ws-ticket", tag = "events", security(("bearer" = [])),
     responses((status = 200, body = WsTicket), (status = 401, body = ErrorBody)))]
 async fn ws_ticket(
