@@ -240,6 +240,11 @@ impl Core {
         let mut handles: Vec<_> = (0..n)
             .map(|_| tokio::spawn(self.provisioner.clone().run_worker(shutdown.clone())))
             .collect();
+        handles.push(tokio::spawn(
+            self.bus
+                .clone()
+                .run_feeder(self.db.clone(), shutdown.clone()),
+        ));
         if self.config.dispatch_events {
             handles.push(tokio::spawn(
                 self.bus

@@ -128,6 +128,10 @@ struct TicketClaims {
     #[serde(flatten)]
     claims: Claims,
     aud: String,
+    /// Expiry of the access token the ticket was issued for (seconds since the epoch):
+    /// a socket opened with the ticket lives until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sxp: Option<i64>,
 }
 
 /// Signs and verifies access tokens with an HMAC-SHA256 key.
@@ -226,6 +230,7 @@ impl TokenKeys {
                 ..claims.clone()
             },
             aud: WS_TICKET_AUDIENCE.to_string(),
+            sxp: Some(claims.exp),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &t, &self.enc)
             .map_err(|e| e.to_string())
@@ -233,12 +238,22 @@ impl TokenKeys {
 
     /// Verifies a WebSocket ticket (signature, expiry, audience).
     pub fn verify_ticket(&self, token: &str) -> Result<Claims, String> {
+        self.verify_ticket_session(token).map(|(c, _)| c)
+    }
+
+    /// [`Self::verify_ticket`], also returning when the access token the ticket was
+    /// issued for expires (seconds since the epoch; the ticket's own expiry for tickets
+    /// issued before that was recorded).
+    pub fn verify_ticket_session(&self, token: &str) -> Result<(Claims, i64), String> {
         let mut v = Validation::new(Algorithm::HS256);
         v.leeway = 2;
         v.set_required_spec_claims(&["exp", "sub", "aud"]);
         v.set_audience(&[WS_TICKET_AUDIENCE]);
         jsonwebtoken::decode::<TicketClaims>(token, &self.dec, &v)
-            .map(|d| d.claims.claims)
+            .map(|d| {
+                let session = d.claims.sxp.unwrap_or(d.claims.claims.exp);
+                (d.claims.claims, session)
+            })
             .map_err(|e| e.to_string())
     }
 

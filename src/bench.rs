@@ -296,6 +296,8 @@ pub async fn events(
     }
     bar.finish_and_clear();
     // Clients: client c follows tenant c % tenants on node c % nodes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss_before = rss_bytes();
     let (lat_tx, mut lat_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, f64)>();
     let bar = indicatif::ProgressBar::new(clients as u64).with_message("connecting clients");
     for c in 0..clients {
@@ -313,7 +315,11 @@ pub async fn events(
                 .parse()
                 .map_err(|_| "bad header".to_string())?,
         );
-        let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        // Small client buffers, so the RSS per connection is mostly the server's.
+        let small = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(0);
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, Some(small), false)
             .await
             .map_err(|e| format!("client {c}: {e}"))?;
         let (tx, node) = (lat_tx.clone(), c % nodes);
@@ -337,6 +343,15 @@ pub async fn events(
     bar.finish_and_clear();
     drop(lat_tx);
     tokio::time::sleep(Duration::from_millis(300)).await;
+    if let (Some(before), Some(after)) = (rss_before, rss_bytes()) {
+        let per = after.saturating_sub(before) as f64 / clients as f64;
+        println!(
+            "idle sockets:    RSS {:.1} MB → {:.1} MB with {clients} open: {:.1} KB per connection (server side plus the in-process client's 4 KiB-buffer side)",
+            before as f64 / 1e6,
+            after as f64 / 1e6,
+            per / 1024.0
+        );
+    }
     // Orders at a steady rate through node A's HTTP API, round robin over the tenants.
     let http = reqwest::Client::new();
     let total = rate as usize * seconds as usize;
@@ -413,6 +428,13 @@ pub async fn events(
     }
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
+}
+
+/// Resident set size of this process (Linux `/proc/self/statm`), `None` elsewhere.
+fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
 }
 
 /// `souk bench webhooks`: delivers `events × endpoints` webhooks to a local receiver

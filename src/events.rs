@@ -2,27 +2,38 @@
 //!
 //! The dispatcher claims the `events` outbox (rows written in the same transaction as each
 //! change, see `store::events`) in one transaction: it reads unpublished rows in id order,
-//! publishes them, creates the webhook deliveries they cause, stamps them published and
-//! commits. A crash before the commit republishes them on restart (at least once;
-//! subscribers can dedupe by event id); nothing is stamped that was not published. On
-//! PostgreSQL an advisory lock keeps one dispatcher at a time across nodes, so events
-//! leave in order without duplicates.
+//! creates the webhook deliveries they cause, stamps them published with the next `seq`s
+//! and commits; only then are they broadcast. So every event a subscriber sees is already
+//! in the committed outbox, and a subscriber that replays "seq above the last one I saw"
+//! from the database and then follows the bus misses nothing. On PostgreSQL an advisory
+//! lock keeps one dispatcher at a time across nodes, so seqs are consecutive and in
+//! commit order.
 //!
-//! Publishing goes to the local broadcast channel, or, with NATS configured
+//! Broadcasting goes to this node's local channel and, with NATS configured
 //! (`--events nats://…`), to the subject `souk.events.<tenant id>` (`platform` for events
-//! without a tenant). Every node subscribes to `souk.events.>` and feeds its local
-//! channel, so a WebSocket client on node B receives what node A committed. Subscribers
-//! (SSE, WebSocket) filter by tenant and permission themselves.
+//! without a tenant). Every node subscribes to `souk.events.>`. What reaches the local
+//! channel passes through one **feeder** per node, which forwards events in seq order
+//! without gaps or repeats: a seq already forwarded is dropped, and a jump (NATS lost
+//! messages, was unreachable, or another node crashed between its commit and its publish)
+//! is filled from the outbox first. The feeder also polls the outbox every
+//! [`FEEDER_POLL`], so a node's clients are caught up within about a second after NATS
+//! comes back (or without NATS at all). Subscribers (SSE, WebSocket) filter by tenant and
+//! permission themselves; `access.*` events are internal (see [`ACCESS_CHANGED`]).
 
 use crate::store::Db;
 use crate::store::events::{self, Event};
 use futures_util::StreamExt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{Notify, broadcast, mpsc, watch};
 
 /// Capacity of the bus: a subscriber further behind than this is disconnected.
 pub const BUS_CAPACITY: usize = 4096;
+
+/// How often the feeder looks for committed events it has not forwarded yet.
+pub const FEEDER_POLL: Duration = Duration::from_millis(500);
+
+pub use crate::store::events::{ACCESS_CHANGED, is_internal};
 
 /// Default NATS subject prefix; the tenant id (or `platform`) follows.
 pub const SUBJECT_PREFIX: &str = "souk.events";
@@ -38,6 +49,10 @@ pub struct EventBus {
     /// Flipped at shutdown: open streams send a close message and end.
     closing: Arc<watch::Sender<bool>>,
     nats: Option<(async_nats::Client, String)>,
+    /// Events received from NATS, until the feeder takes the receiver.
+    inbox: Arc<Mutex<Option<mpsc::Receiver<Event>>>>,
+    /// The highest seq the feeder forwarded to the local channel (`None` before the first).
+    forwarded: Arc<tokio::sync::Mutex<Option<i64>>>,
 }
 
 impl Default for EventBus {
@@ -48,6 +63,8 @@ impl Default for EventBus {
             webhooks: Arc::new(Notify::new()),
             closing: Arc::new(watch::channel(false).0),
             nats: None,
+            inbox: Arc::new(Mutex::new(None)),
+            forwarded: Arc::new(tokio::sync::Mutex::new(None)),
         }
     }
 }
@@ -85,16 +102,18 @@ impl EventBus {
                     url: url.to_string(),
                     message: e.to_string(),
                 })?;
+        let (inbox_tx, inbox_rx) = mpsc::channel(BUS_CAPACITY);
         let bus = Self {
             nats: Some((client, prefix.to_string())),
+            inbox: Arc::new(Mutex::new(Some(inbox_rx))),
             ..Self::default()
         };
-        let local = bus.tx.clone();
         tokio::spawn(async move {
             while let Some(msg) = sub.next().await {
                 match serde_json::from_slice::<Event>(&msg.payload) {
+                    // A full inbox drops the message: the feeder fills the gap from the outbox.
                     Ok(e) => {
-                        let _ = local.send(Arc::new(e));
+                        let _ = inbox_tx.try_send(e);
                     }
                     Err(e) => {
                         tracing::warn!(subject = %msg.subject, error = %e, "bad event on NATS")
@@ -105,6 +124,8 @@ impl EventBus {
         Ok(bus)
     }
 
+    /// A receiver of this node's live events: published (committed) events of every
+    /// tenant, in seq order, each once.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
     }
@@ -119,41 +140,136 @@ impl EventBus {
         self.closing.subscribe()
     }
 
-    /// Hands a batch to every node's subscribers: through NATS (flushed before returning)
-    /// or straight to the local channel.
+    /// Hands a committed batch to the other nodes through NATS (flushed before
+    /// returning); without NATS, nothing to do.
     async fn publish(&self, batch: &[Event]) -> Result<(), String> {
-        match &self.nats {
-            Some((client, prefix)) => {
-                for e in batch {
-                    let subject = format!(
-                        "{prefix}.{}",
-                        e.tenant_id
-                            .map(|t| t.to_string())
-                            .unwrap_or_else(|| "platform".into())
-                    );
-                    let body = serde_json::to_vec(e).map_err(|e| e.to_string())?;
-                    client
-                        .publish(subject, body.into())
-                        .await
-                        .map_err(|e| format!("NATS publish: {e}"))?;
-                }
-                client
-                    .flush()
-                    .await
-                    .map_err(|e| format!("NATS flush: {e}"))?;
-            }
-            None => {
-                for e in batch {
-                    // No subscriber is fine: the event stays in the outbox for replay.
-                    let _ = self.tx.send(Arc::new(e.clone()));
-                }
-            }
+        let Some((client, prefix)) = &self.nats else {
+            return Ok(());
+        };
+        for e in batch {
+            let subject = format!(
+                "{prefix}.{}",
+                e.tenant_id
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "platform".into())
+            );
+            let body = serde_json::to_vec(e).map_err(|e| e.to_string())?;
+            client
+                .publish(subject, body.into())
+                .await
+                .map_err(|e| format!("NATS publish: {e}"))?;
         }
+        client
+            .flush()
+            .await
+            .map_err(|e| format!("NATS flush: {e}"))?;
         Ok(())
     }
 
-    /// Publishes up to 500 unpublished outbox rows, oldest first, and creates their
-    /// webhook deliveries. Returns how many events.
+    /// Forwards published events to the local channel in seq order: seqs already
+    /// forwarded are dropped, a jump is first filled from the outbox. Events without a seq
+    /// are ignored. Returns how many were forwarded.
+    pub async fn deliver(&self, db: &Db, mut batch: Vec<Event>) -> usize {
+        batch.retain(|e| e.seq.is_some());
+        batch.sort_by_key(|e| e.seq);
+        let mut last = self.forwarded.lock().await;
+        let mut sent = 0;
+        for e in batch {
+            let Some(seq) = e.seq else { continue };
+            let top = *last.get_or_insert(seq - 1);
+            if seq <= top {
+                continue;
+            }
+            if seq > top + 1 {
+                sent += self.fill_gap(db, &mut last, seq).await;
+            }
+            // No subscriber is fine: the event stays in the outbox for replay.
+            let _ = self.tx.send(Arc::new(e));
+            *last = Some(seq);
+            sent += 1;
+        }
+        sent
+    }
+
+    /// Forwards the committed events between the last forwarded seq and `until`.
+    async fn fill_gap(&self, db: &Db, last: &mut Option<i64>, until: i64) -> usize {
+        let mut sent = 0;
+        while let Some(top) = *last {
+            if top + 1 >= until {
+                break;
+            }
+            let page = match events::after_seq(db, None, top, Some(until), 500).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot fill an event gap from the outbox");
+                    break;
+                }
+            };
+            if page.is_empty() {
+                break;
+            }
+            for e in page {
+                *last = e.seq;
+                let _ = self.tx.send(Arc::new(e));
+                sent += 1;
+            }
+        }
+        if sent > 0 {
+            metrics::counter!("souk_events_gap_filled_total").increment(sent as u64);
+        }
+        sent
+    }
+
+    /// Runs this node's feeder until `shutdown` flips: forwards what NATS brings and,
+    /// every [`FEEDER_POLL`], what the outbox holds beyond the last forwarded seq.
+    pub async fn run_feeder(self, db: Db, mut shutdown: watch::Receiver<bool>) {
+        {
+            let mut last = self.forwarded.lock().await;
+            if last.is_none() {
+                match events::top_seq(&db).await {
+                    Ok(top) => *last = Some(top),
+                    Err(e) => tracing::warn!(error = %e, "cannot read the newest event seq"),
+                }
+            }
+        }
+        let mut inbox = self.inbox.lock().ok().and_then(|mut i| i.take());
+        let mut poll = tokio::time::interval(FEEDER_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => {
+                    if *shutdown.borrow() { return; }
+                }
+                Some(e) = async { match inbox.as_mut() { Some(i) => i.recv().await, None => None } }, if inbox.is_some() => {
+                    let mut batch = vec![e];
+                    if let Some(i) = inbox.as_mut() {
+                        while batch.len() < 500 && let Ok(e) = i.try_recv() {
+                            batch.push(e);
+                        }
+                    }
+                    self.deliver(&db, batch).await;
+                }
+                _ = poll.tick() => {
+                    let after = *self.forwarded.lock().await;
+                    let Some(after) = after else { continue };
+                    match events::after_seq(&db, None, after, None, 500).await {
+                        Ok(page) if !page.is_empty() => {
+                            let n = self.deliver(&db, page).await;
+                            if n > 0 {
+                                metrics::counter!("souk_events_caught_up_total").increment(n as u64);
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "feeder poll failed"),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Publishes up to 500 unpublished outbox rows, oldest first: creates their webhook
+    /// deliveries and stamps their seqs in one transaction, then, committed, broadcasts
+    /// them (NATS and this node's channel). Returns how many events.
     pub async fn dispatch_once(&self, db: &Db) -> Result<usize, String> {
         let Some(mut tx) = events::begin_dispatch(db)
             .await
@@ -161,26 +277,31 @@ impl EventBus {
         else {
             return Ok(0); // another node is dispatching
         };
-        let batch = events::unpublished_tx(&mut tx, 500)
+        let mut batch = events::unpublished_tx(&mut tx, 500)
             .await
             .map_err(|e| e.to_string())?;
         if batch.is_empty() {
             return Ok(0);
         }
-        self.publish(&batch).await?;
         let deliveries = crate::store::webhooks::fan_out_tx(&mut tx, &batch)
             .await
             .map_err(|e| e.to_string())?;
-        let ids: Vec<_> = batch.iter().map(|e| e.id).collect();
-        events::mark_published_tx(&mut tx, &ids)
+        events::mark_published_tx(&mut tx, &mut batch)
             .await
             .map_err(|e| e.to_string())?;
         tx.commit().await.map_err(|e| e.to_string())?;
-        metrics::counter!("souk_events_published_total").increment(ids.len() as u64);
+        let n = batch.len();
+        metrics::counter!("souk_events_published_total").increment(n as u64);
         if deliveries > 0 {
             self.webhooks.notify_one();
         }
-        Ok(ids.len())
+        // Committed: other nodes catch up from the outbox if NATS loses this.
+        if let Err(e) = self.publish(&batch).await {
+            metrics::counter!("souk_events_publish_failed_total").increment(1);
+            tracing::warn!(error = %e, "NATS publish failed; other nodes catch up from the outbox");
+        }
+        self.deliver(db, batch).await;
+        Ok(n)
     }
 
     /// Runs the dispatcher until `shutdown` flips: polls every 20 ms when idle, at once

@@ -306,6 +306,7 @@ impl TenantDb {
                 .after(&after),
         )
         .await?;
+        super::events::emit_access_changed(&mut tx, self.tenant, "role_updated", None).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -422,6 +423,8 @@ impl TenantDb {
                 .after(serde_json::json!({ "role": role })),
         )
         .await?;
+        super::events::emit_access_changed(&mut tx, self.tenant, "member_role_changed", Some(user))
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -450,6 +453,8 @@ impl TenantDb {
                 .before(serde_json::json!({ "role": current })),
         )
         .await?;
+        super::events::emit_access_changed(&mut tx, self.tenant, "member_removed", Some(user))
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -680,6 +685,8 @@ impl TenantDb {
             Change::new("api_key.revoked", "api_key", id),
         )
         .await?;
+        super::events::emit_access_changed(&mut tx, self.tenant, "api_key_revoked", Some(id))
+            .await?;
         tx.commit().await
     }
 }
@@ -718,6 +725,16 @@ pub async fn api_key_by_hash(db: &Db, hash: &str) -> StoreResult<Option<KeyAuth>
         role: row.role,
         label: format!("{} ({}…)", row.name, row.prefix),
     }))
+}
+
+/// The role of API key `id` while it is unrevoked (platform path; open event streams
+/// re-check their key with it). `None`: unknown or revoked.
+pub async fn api_key_role(db: &Db, id: Uuid) -> StoreResult<Option<String>> {
+    let row: Option<(Option<String>,)> = dispatch!(db, p => sqlx::query_as("select role from api_keys where id = $1 and revoked_at is null")
+        .bind(id)
+        .fetch_optional(p)
+        .await)?;
+    Ok(row.map(|(r,)| r.unwrap_or_default()))
 }
 
 /// The permissions of role `key` in `tenant` (platform path; used when authenticating).

@@ -2,10 +2,15 @@
 //!
 //! [`emit`] writes an event row inside the caller's transaction, so an event exists if and
 //! only if its change committed. The dispatcher ([`unpublished_tx`] + [`mark_published_tx`])
-//! publishes rows in id order (UUIDv7: time order, hence per-tenant order) at least once.
-//! Subscribers that reconnect read what they missed with [`since_all`] /
-//! [`TenantDb::events_since`] (bounded window); activity feeds read the newest events
-//! with [`TenantDb::recent_events`].
+//! stamps rows in id order with `published_at` and a `seq`: one past the highest seq, in
+//! the dispatcher's single transaction (SQLite's single writer; on PostgreSQL under the
+//! dispatch advisory lock), so seq order is commit order and has no gaps, which UUIDv7 ids
+//! (made before their transaction commits) are not. Everything after a seq is therefore
+//! exactly the rows with a higher seq: subscribers resume with [`resume_cursor`] /
+//! [`TenantDb::resume_cursor`] and page through [`after_seq`] / [`TenantDb::events_after`]
+//! (24 h window, [`too_old_after`] names what fell out of it); the bus feeder closes gaps
+//! with [`after_seq`]; activity feeds read the newest events with
+//! [`TenantDb::recent_events`].
 
 use super::{StoreResult, TenantDb, Tx, micros_to_rfc3339, new_id, now_micros};
 #[allow(unused_imports)]
@@ -13,11 +18,27 @@ use crate::{dispatch, dispatch_tx, exec_tx};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// Type of the internal event written in the same transaction as a change that can
+/// withdraw access to a tenant's events (member removed, member's role changed, a role's
+/// permissions edited, API key revoked, merchant suspended or reactivated). Open streams
+/// of the tenant re-check their credential when they see it; it is never sent to clients
+/// or webhooks.
+pub const ACCESS_CHANGED: &str = "access.changed";
+
+/// Whether events of `kind` are internal (never delivered to clients or webhooks).
+pub fn is_internal(kind: &str) -> bool {
+    kind.starts_with("access.")
+}
+
 /// An event as subscribers receive it.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     /// UUIDv7; also the SSE `id` used to resume.
     pub id: Uuid,
+    /// Position in the commit order of all events (stamped when published; absent on an
+    /// event not yet published). Consecutive, so a jump means events in between.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
     /// `resource.action`, e.g. `product.created`.
     #[serde(rename = "type")]
     pub kind: String,
@@ -31,6 +52,7 @@ pub struct Event {
 #[derive(sqlx::FromRow)]
 struct EventRow {
     id: Uuid,
+    seq: Option<i64>,
     tenant_id: Option<Uuid>,
     #[sqlx(rename = "type")]
     kind: String,
@@ -42,6 +64,7 @@ impl From<EventRow> for Event {
     fn from(r: EventRow) -> Self {
         Event {
             id: r.id,
+            seq: r.seq,
             kind: r.kind,
             tenant_id: r.tenant_id,
             occurred_at: micros_to_rfc3339(r.occurred_at),
@@ -71,6 +94,24 @@ pub async fn emit(
     Ok(id)
 }
 
+/// Writes the internal [`ACCESS_CHANGED`] event in `tx`, with the change that may withdraw
+/// access to `tenant`'s events (`reason`: e.g. `member_removed`; `subject`: the member's
+/// user id or the key's id, when one credential is concerned).
+pub async fn emit_access_changed(
+    tx: &mut Tx,
+    tenant: Uuid,
+    reason: &str,
+    subject: Option<Uuid>,
+) -> StoreResult<Uuid> {
+    emit(
+        tx,
+        Some(tenant),
+        ACCESS_CHANGED,
+        &serde_json::json!({ "reason": reason, "subject": subject }),
+    )
+    .await
+}
+
 /// [`emit`] with a resource as the payload, serialized exactly as the API returns it.
 pub async fn emit_resource<T: Serialize>(
     tx: &mut Tx,
@@ -87,7 +128,7 @@ pub async fn emit_resource<T: Serialize>(
 /// events, oldest first.
 pub async fn unpublished_tx(tx: &mut Tx, limit: i64) -> StoreResult<Vec<Event>> {
     let rows: Vec<EventRow> = dispatch_tx!(tx, c => sqlx::query_as(
-        "select id, tenant_id, type, payload, occurred_at from events where published_at is null order by id limit $1",
+        "select id, seq, tenant_id, type, payload, occurred_at from events where published_at is null order by id limit $1",
     )
     .bind(limit)
     .fetch_all(&mut **c)
@@ -95,20 +136,34 @@ pub async fn unpublished_tx(tx: &mut Tx, limit: i64) -> StoreResult<Vec<Event>> 
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
-/// Platform path, inside the dispatcher's transaction: stamps events as published.
-pub async fn mark_published_tx(tx: &mut Tx, ids: &[Uuid]) -> StoreResult<()> {
-    if ids.is_empty() {
+/// Platform path, inside the dispatcher's transaction: stamps `batch` as published and
+/// gives its events the next seqs in batch order (also set on `batch`). Must run in the
+/// transaction that holds the dispatch right (see [`begin_dispatch`]), so seqs are
+/// consecutive and in commit order.
+pub async fn mark_published_tx(tx: &mut Tx, batch: &mut [Event]) -> StoreResult<()> {
+    if batch.is_empty() {
         return Ok(());
     }
+    let top: i64 = dispatch_tx!(tx, c => sqlx::query_scalar("select coalesce(max(seq), 0) from events")
+        .fetch_one(&mut **c)
+        .await)?;
     let now = now_micros();
+    for (i, e) in batch.iter_mut().enumerate() {
+        e.seq = Some(top + 1 + i as i64);
+    }
+    // One statement per 500 rows: `values` names its columns column1, column2 on both.
     exec_tx!(tx, c => {
         let mut qb = sqlx::QueryBuilder::new("update events set published_at = ");
-        qb.push_bind(now).push(" where id in (");
+        qb.push_bind(now).push(", seq = v.column2 from (values ");
         let mut sep = qb.separated(", ");
-        for id in ids {
-            sep.push_bind(*id);
+        for e in batch.iter() {
+            sep.push("(")
+                .push_bind_unseparated(e.id)
+                .push_unseparated(", ")
+                .push_bind_unseparated(e.seq)
+                .push_unseparated(")");
         }
-        qb.push(")");
+        qb.push(") as v where events.id = v.column1");
         qb.build().execute(&mut **c).await
     })?;
     Ok(())
@@ -133,54 +188,134 @@ pub async fn begin_dispatch(db: &super::Db) -> StoreResult<Option<Tx>> {
 /// How far back a reconnecting subscriber can resume: 24 hours.
 pub const REPLAY_WINDOW_MICROS: i64 = 24 * 3600 * 1_000_000;
 
-/// Platform path: published events after `after` across tenants (or of one tenant),
-/// oldest first, within the replay window, at most `limit`.
-pub async fn since_all(
+/// Where a subscriber resuming after event `after` continues: that event's seq; for an id
+/// the outbox does not hold (or not yet published), just before the first published event
+/// with a higher id, else the highest seq. `SQL` is shared by the platform and tenant paths.
+const RESUME_SQL: &str = "select coalesce(
+        (select seq from events where ($1 is null or tenant_id = $1) and id = $2 and seq is not null),
+        (select min(seq) - 1 from events where ($1 is null or tenant_id = $1) and id > $2 and seq is not null),
+        (select max(seq) from events),
+        0)";
+
+/// Platform path: the seq to resume after for event id `after` (see [`RESUME_SQL`]), in
+/// one tenant's events or every tenant's.
+pub async fn resume_cursor(db: &super::Db, tenant: Option<Uuid>, after: Uuid) -> StoreResult<i64> {
+    Ok(dispatch!(db, p => sqlx::query_scalar(RESUME_SQL)
+        .bind(tenant)
+        .bind(after)
+        .fetch_one(p)
+        .await)?)
+}
+
+/// Platform path: the highest seq published so far (0 for none).
+pub async fn top_seq(db: &super::Db) -> StoreResult<i64> {
+    Ok(
+        dispatch!(db, p => sqlx::query_scalar("select coalesce(max(seq), 0) from events")
+        .fetch_one(p)
+        .await)?,
+    )
+}
+
+/// Platform path: published events with a seq above `after` (and below `before`, when
+/// given), across tenants or of one, in seq order, at most `limit`. Not bounded by the
+/// replay window (the callers are the bus feeder closing a gap and paged replays, which
+/// check the window first with [`too_old_after`]).
+pub async fn after_seq(
     db: &super::Db,
     tenant: Option<Uuid>,
-    after: Uuid,
+    after: i64,
+    before: Option<i64>,
     limit: i64,
 ) -> StoreResult<Vec<Event>> {
-    let floor = now_micros() - REPLAY_WINDOW_MICROS;
     let rows: Vec<EventRow> = dispatch!(db, p => sqlx::query_as(
-        "select id, tenant_id, type, payload, occurred_at from events
-         where ($1 is null or tenant_id = $1) and id > $2 and occurred_at >= $3 and published_at is not null order by id limit $4",
+        "select id, seq, tenant_id, type, payload, occurred_at from events
+         where ($1 is null or tenant_id = $1) and seq > $2 and ($3 is null or seq < $3) order by seq limit $4",
     )
     .bind(tenant)
     .bind(after)
-    .bind(floor)
+    .bind(before)
     .bind(limit)
     .fetch_all(p)
     .await)?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
+/// Events after a resume point that fell out of the replay window: the id of the first
+/// and the seq of the last, or `None` when everything after the cursor can be replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfWindow {
+    /// The first event that can no longer be replayed.
+    pub first_id: Uuid,
+    /// The highest seq among those events: replay continues after it.
+    pub last_seq: i64,
+}
+
+const TOO_OLD_SQL: &str = "select id, (select max(seq) from events where ($1 is null or tenant_id = $1) and seq > $2 and occurred_at < $3)
+     from events where ($1 is null or tenant_id = $1) and seq > $2 and occurred_at < $3 order by seq limit 1";
+
+/// Platform path: which events after seq `after` are older than the replay window.
+pub async fn too_old_after(
+    db: &super::Db,
+    tenant: Option<Uuid>,
+    after: i64,
+) -> StoreResult<Option<OutOfWindow>> {
+    let floor = now_micros() - REPLAY_WINDOW_MICROS;
+    let row: Option<(Uuid, i64)> = dispatch!(db, p => sqlx::query_as(TOO_OLD_SQL)
+        .bind(tenant)
+        .bind(after)
+        .bind(floor)
+        .fetch_optional(p)
+        .await)?;
+    Ok(row.map(|(first_id, last_seq)| OutOfWindow { first_id, last_seq }))
+}
+
 impl TenantDb {
-    /// The tenant's published events after `after` (exclusive), oldest first, within the
-    /// replay window, at most `limit`.
-    pub async fn events_since(&self, after: Uuid, limit: i64) -> StoreResult<Vec<Event>> {
-        let floor = now_micros() - REPLAY_WINDOW_MICROS;
+    /// The seq to resume after for the tenant's event `after` (see [`resume_cursor`]).
+    pub async fn resume_cursor(&self, after: Uuid) -> StoreResult<i64> {
+        Ok(
+            crate::tenant_query!(self, read, p => sqlx::query_scalar(RESUME_SQL)
+            .bind(Some(self.tenant))
+            .bind(after)
+            .fetch_one(p)
+            .await)?,
+        )
+    }
+
+    /// The tenant's published events with a seq above `after`, in seq order, at most
+    /// `limit` (a page of a replay).
+    pub async fn events_after(&self, after: i64, limit: i64) -> StoreResult<Vec<Event>> {
         let rows: Vec<EventRow> = crate::tenant_query!(self, read, p => sqlx::query_as(
-            "select id, tenant_id, type, payload, occurred_at from events
-             where tenant_id = $1 and id > $2 and occurred_at >= $3 and published_at is not null order by id limit $4",
+            "select id, seq, tenant_id, type, payload, occurred_at from events
+             where tenant_id = $1 and seq > $2 order by seq limit $3",
         )
         .bind(self.tenant)
         .bind(after)
-        .bind(floor)
         .bind(limit)
         .fetch_all(p)
         .await)?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    /// The tenant's published events, newest first: those before `before` (exclusive;
-    /// `None`: from the newest), only of `types` when given, at most `limit`. For activity
+    /// The tenant's events after seq `after` that are older than the replay window.
+    pub async fn too_old_after(&self, after: i64) -> StoreResult<Option<OutOfWindow>> {
+        let floor = now_micros() - REPLAY_WINDOW_MICROS;
+        let row: Option<(Uuid, i64)> = crate::tenant_query!(self, read, p => sqlx::query_as(TOO_OLD_SQL)
+            .bind(Some(self.tenant))
+            .bind(after)
+            .bind(floor)
+            .fetch_optional(p)
+            .await)?;
+        Ok(row.map(|(first_id, last_seq)| OutOfWindow { first_id, last_seq }))
+    }
+
+    /// The tenant's published events, newest (highest seq) first: those with a seq below
+    /// `before` (`None`: from the newest), only of `types` when given, at most `limit`. For activity
     /// feeds: unlike [`Self::events_since`] not bounded by the replay window, and like it
     /// only published events, so a client that resumes its stream after the newest one
     /// returned misses nothing and sees nothing twice.
     pub async fn recent_events(
         &self,
-        before: Option<Uuid>,
+        before: Option<i64>,
         types: Option<&[String]>,
         limit: i64,
     ) -> StoreResult<Vec<Event>> {
@@ -189,11 +324,11 @@ impl TenantDb {
         }
         let rows: Vec<EventRow> = crate::tenant_query!(self, read, p => {
             let mut qb = sqlx::QueryBuilder::new(
-                "select id, tenant_id, type, payload, occurred_at from events where tenant_id = ",
+                "select id, seq, tenant_id, type, payload, occurred_at from events where tenant_id = ",
             );
-            qb.push_bind(self.tenant).push(" and published_at is not null");
+            qb.push_bind(self.tenant).push(" and seq is not null");
             if let Some(b) = before {
-                qb.push(" and id < ").push_bind(b);
+                qb.push(" and seq < ").push_bind(b);
             }
             if let Some(types) = types {
                 qb.push(" and type in (");
@@ -203,7 +338,7 @@ impl TenantDb {
                 }
                 qb.push(")");
             }
-            qb.push(" order by id desc limit ").push_bind(limit);
+            qb.push(" order by seq desc limit ").push_bind(limit);
             qb.build_query_as::<EventRow>().fetch_all(p).await
         })?;
         Ok(rows.into_iter().map(Into::into).collect())

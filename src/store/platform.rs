@@ -371,6 +371,7 @@ pub async fn set_status(
             .after(serde_json::json!({ "status": status.as_str() })),
     )
     .await?;
+    super::events::emit_access_changed(&mut tx, id, "merchant_status_changed", None).await?;
     tx.commit().await
 }
 

@@ -606,6 +606,9 @@ pub async fn fan_out_tx(tx: &mut Tx, batch: &[Event]) -> StoreResult<usize> {
     let now = now_micros();
     let mut created = 0;
     for e in batch {
+        if super::events::is_internal(&e.kind) {
+            continue;
+        }
         let Some(endpoints) = e.tenant_id.and_then(|t| by_tenant.get(&t)) else {
             continue;
         };

@@ -184,6 +184,9 @@ pub async fn resolve_tenant(State(st): State<AppState>, mut req: Request, next: 
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub claims: Claims,
+    /// When the credential expires (seconds since the epoch): the access token's `exp`,
+    /// or for a WebSocket ticket the `exp` of the access token it was issued for.
+    pub expires_at: i64,
     /// Client address (see [`client_ip`]).
     pub ip: Option<String>,
 }
@@ -241,11 +244,12 @@ impl FromRequestParts<AppState> for AuthUser {
                     .map(|(_, v)| v.into_owned())
             })
         {
-            let claims = st.keys.verify_ticket(&ticket).map_err(|_| {
+            let (claims, expires_at) = st.keys.verify_ticket_session(&ticket).map_err(|_| {
                 ApiError::unauthorized("the WebSocket ticket is invalid or expired")
             })?;
             return Ok(AuthUser {
                 claims,
+                expires_at,
                 ip: client_ip(parts, st),
             });
         }
@@ -255,6 +259,7 @@ impl FromRequestParts<AppState> for AuthUser {
             .verify(token)
             .map_err(|_| ApiError::unauthorized("the access token is invalid or expired"))?;
         Ok(AuthUser {
+            expires_at: claims.exp,
             claims,
             ip: client_ip(parts, st),
         })
@@ -383,6 +388,85 @@ pub struct Merchant {
     pub permissions: PermissionSet,
     pub tenant: Arc<TenantRef>,
     pub scope: TenantDb,
+    /// What authenticated the caller, for long-lived streams to re-check ([`recheck`]).
+    pub credential: Credential,
+    /// When the credential expires (seconds since the epoch); `None` for API keys.
+    pub expires_at: Option<i64>,
+}
+
+/// The credential behind a [`Merchant`], as an open event stream re-checks it when the
+/// tenant's access changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// A user (a member, or platform staff) acting in `tenant`.
+    User { user: Uuid, tenant: Uuid },
+    /// A secret API key of `tenant`.
+    ApiKey { key: Uuid, tenant: Uuid },
+}
+
+/// The role key and permissions of a user in a tenant: their membership's role, else
+/// their platform staff role; `None` for neither. The second value says platform staff.
+fn user_role(u: &users::TenantAccess) -> Option<(String, PermissionSet, bool)> {
+    match &u.role {
+        Some(r) => {
+            let list: Vec<String> = u
+                .permissions
+                .as_deref()
+                .and_then(|p| serde_json::from_str(p).ok())
+                .unwrap_or_default();
+            Some((r.clone(), PermissionSet::from_strings(&list), false))
+        }
+        None => u
+            .platform_role
+            .as_deref()
+            .and_then(|r| PlatformRole::parse(r).ok())
+            .map(|pr| {
+                (
+                    format!("platform:{}", pr.as_str()),
+                    pr.tenant_permissions(),
+                    true,
+                )
+            }),
+    }
+}
+
+/// Re-reads what a credential may do now: the member's role (or staff role) and its
+/// permissions, or the API key (unrevoked) and its role's permissions, and the tenant's
+/// status. `None` when access is withdrawn: not a member any more, key revoked, tenant
+/// gone or suspended (platform staff keep access to suspended tenants).
+pub async fn recheck(
+    db: &crate::store::Db,
+    credential: &Credential,
+) -> crate::store::StoreResult<Option<PermissionSet>> {
+    let (tenant, found) = match *credential {
+        Credential::User { user, tenant } => {
+            let found = users::access_in(db, user, tenant)
+                .await?
+                .as_ref()
+                .and_then(user_role)
+                .map(|(_, p, staff)| (p, staff));
+            (tenant, found)
+        }
+        Credential::ApiKey { key, tenant } => {
+            let found = match access::api_key_role(db, key).await? {
+                Some(role) => Some((
+                    access::role_permissions(db, tenant, &role)
+                        .await?
+                        .unwrap_or_default(),
+                    false,
+                )),
+                None => None,
+            };
+            (tenant, found)
+        }
+    };
+    let Some((perms, staff)) = found else {
+        return Ok(None);
+    };
+    let Some(t) = platform::tenant_by_id(db, tenant).await? else {
+        return Ok(None);
+    };
+    Ok((staff || t.status != "suspended").then_some(perms))
 }
 
 fn header_tenant(parts: &Parts) -> Result<Option<Uuid>, ApiError> {
@@ -429,6 +513,11 @@ impl FromRequestParts<AppState> for Merchant {
                 .await?
                 .ok_or_else(denied)?;
             return Ok(Merchant {
+                credential: Credential::ApiKey {
+                    key: key.id,
+                    tenant: tenant.id,
+                },
+                expires_at: None,
                 actor: Actor {
                     kind: "api_key",
                     id: Some(key.id),
@@ -457,28 +546,16 @@ impl FromRequestParts<AppState> for Merchant {
         let u = users::access_in(&st.db, user.id(), tenant_id)
             .await?
             .ok_or_else(denied)?;
-        let (role, permissions) = match u.role {
-            Some(r) => {
-                let list: Vec<String> = u
-                    .permissions
-                    .as_deref()
-                    .and_then(|p| serde_json::from_str(p).ok())
-                    .unwrap_or_default();
-                (r, PermissionSet::from_strings(&list))
-            }
-            None => match u
-                .platform_role
-                .as_deref()
-                .and_then(|r| PlatformRole::parse(r).ok())
-            {
-                Some(pr) => (format!("platform:{}", pr.as_str()), pr.tenant_permissions()),
-                None => return Err(denied()),
-            },
-        };
+        let (role, permissions, _) = user_role(&u).ok_or_else(denied)?;
         let tenant = platform::tenant_by_id(&st.db, tenant_id)
             .await?
             .ok_or_else(denied)?;
         Ok(Merchant {
+            credential: Credential::User {
+                user: user.id(),
+                tenant: tenant.id,
+            },
+            expires_at: Some(user.expires_at),
             actor: Actor {
                 kind: "user",
                 id: Some(user.id()),

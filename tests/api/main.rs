@@ -17,6 +17,7 @@ mod provisioning;
 mod security;
 mod storage;
 mod storefront;
+mod stream_access;
 mod team;
 mod ui;
 mod ui_admin;

@@ -3,17 +3,31 @@
 //! (`GET /api/v1/events`) for activity feeds.
 //!
 //! A member receives only their active tenant's events, and only those their permissions
-//! let them read. A reconnecting client sends the last id it saw (`Last-Event-ID` header
-//! or `?last_event_id=`) and first receives what it missed (up to 24 h back, at most 1000
-//! events), then live events. Keep-alive comments every 15 s. A client too slow to keep up
-//! with the bus is sent a final `error` event (`slow_consumer`) and disconnected, so memory
-//! never grows without bound.
+//! let them read. Every event carries `seq`, its place in the commit order. A reconnecting
+//! client sends the last id it saw (`Last-Event-ID` header or `?last_event_id=`) and first
+//! receives everything committed after it, read from the outbox in pages of 500 (24 h
+//! window), then live events, each once: nothing committed is skipped, nothing is repeated.
+//! If events after that id are older than the window, the first message is
+//! `resync_required` naming the first id that can no longer be replayed. Keep-alive
+//! comments every 15 s. A client that falls behind the bus is caught up from the outbox;
+//! one that stops reading is disconnected (`slow_consumer`), so memory stays bounded.
+//!
+//! Access is re-checked while a stream is open: every change that can withdraw it (member
+//! removed, role changed or edited, API key revoked, merchant suspended) commits an
+//! internal `access.changed` event, which reaches every node's streams in commit order;
+//! each stream of that tenant re-reads its credential from the database and either keeps
+//! going with the permissions it has now (a narrowed role filters from then on) or ends:
+//! WebSocket close 4003 `access_revoked`, SSE `event: access_revoked`. At the expiry of the
+//! access token (for a ticket: of the access token it was issued from) the stream ends
+//! with close 4001 / `event: token_expired`. Events committed after the change are never
+//! delivered to a stream that lost access to them.
 
 use crate::access::Permission;
 use crate::access::platform_perm;
-use crate::store::events::Event;
+use crate::store::events::{Event, OutOfWindow};
+use crate::store::{Db, StoreResult, TenantDb};
 use crate::web::AppState;
-use crate::web::context::{Merchant, Platform};
+use crate::web::context::{Credential, Merchant, Platform};
 use crate::web::error::{ApiError, ApiResult, ErrorBody};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -67,7 +81,8 @@ struct Filter {
 
 impl Filter {
     fn accepts(&self, e: &Event) -> bool {
-        self.tenant.is_none_or(|t| e.tenant_id == Some(t))
+        !crate::events::is_internal(&e.kind)
+            && self.tenant.is_none_or(|t| e.tenant_id == Some(t))
             && permission_for(&e.kind).is_none_or(|p| self.perms.allows(p))
             && self
                 .types
@@ -144,7 +159,7 @@ async fn list_events(m: Merchant, Query(q): Query<ListQuery>) -> ApiResult<axum:
             .await?;
         let exhausted = (batch.len() as i64) < batch_size;
         scanned += batch.len();
-        before = batch.last().map(|e| e.id);
+        before = batch.last().and_then(|e| e.seq);
         out.extend(batch.into_iter().filter(|e| filter.accepts(e)));
         if out.len() >= limit || exhausted || scanned >= LIST_SCAN_MAX {
             break;
@@ -161,16 +176,326 @@ fn to_sse(e: &Event) -> SseEvent {
         .data(serde_json::to_string(e).unwrap_or_default())
 }
 
-/// Stream state: the backlog still to send, then live events. `seen` holds the backlog's
-/// ids, so an event both replayed and still on the bus is sent once.
-enum State_ {
-    Backfill(VecDeque<Event>, broadcast::Receiver<Arc<Event>>),
-    Live(broadcast::Receiver<Arc<Event>>),
-    Done,
+/// Events read per replay page.
+const REPLAY_PAGE: i64 = 500;
+
+/// Where a stream replays from: one tenant's events, or (platform staff) every tenant's or
+/// one named tenant's.
+enum Source {
+    Tenant(TenantDb),
+    Platform { db: Db, tenant: Option<Uuid> },
+}
+
+impl Source {
+    async fn resume_cursor(&self, after: Uuid) -> StoreResult<i64> {
+        match self {
+            Source::Tenant(t) => t.resume_cursor(after).await,
+            Source::Platform { db, tenant } => {
+                crate::store::events::resume_cursor(db, *tenant, after).await
+            }
+        }
+    }
+    async fn too_old_after(&self, after: i64) -> StoreResult<Option<OutOfWindow>> {
+        match self {
+            Source::Tenant(t) => t.too_old_after(after).await,
+            Source::Platform { db, tenant } => {
+                crate::store::events::too_old_after(db, *tenant, after).await
+            }
+        }
+    }
+    async fn page(&self, after: i64) -> StoreResult<Vec<Event>> {
+        match self {
+            Source::Tenant(t) => t.events_after(after, REPLAY_PAGE).await,
+            Source::Platform { db, tenant } => {
+                crate::store::events::after_seq(db, *tenant, after, None, REPLAY_PAGE).await
+            }
+        }
+    }
+    async fn top(&self, db: &Db) -> StoreResult<i64> {
+        crate::store::events::top_seq(db).await
+    }
+}
+
+/// Why a stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The server is shutting down (WebSocket 1001, SSE `close`).
+    Shutdown,
+    /// The credential lost access to the tenant (WebSocket 4003, SSE `access_revoked`).
+    AccessRevoked,
+    /// The access token expired (WebSocket 4001, SSE `token_expired`).
+    TokenExpired,
+    /// The database could not be read (WebSocket 1011, SSE `error`).
+    Internal,
+}
+
+impl End {
+    fn code(self) -> u16 {
+        match self {
+            End::Shutdown => 1001,
+            End::AccessRevoked => CLOSE_ACCESS_REVOKED,
+            End::TokenExpired => CLOSE_TOKEN_EXPIRED,
+            End::Internal => 1011,
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            End::Shutdown => "close",
+            End::AccessRevoked => "access_revoked",
+            End::TokenExpired => "token_expired",
+            End::Internal => "error",
+        }
+    }
+    fn reason(self) -> &'static str {
+        match self {
+            End::Shutdown => "server shutting down; reconnect with last_event_id",
+            End::AccessRevoked => "access_revoked: your access to these events was withdrawn",
+            End::TokenExpired => {
+                "token_expired: the access token expired; reconnect with a new one and last_event_id"
+            }
+            End::Internal => "internal error; reconnect with last_event_id",
+        }
+    }
+}
+
+/// What a stream sends next.
+enum Item {
+    Event(Arc<Event>),
+    Resync(OutOfWindow),
+    End(End),
+}
+
+fn resync_json(o: &OutOfWindow) -> String {
+    serde_json::json!({
+        "type": "resync_required",
+        "code": "resync_required",
+        "first_missing_id": o.first_id,
+        "message": "events after last_event_id are older than the 24 h replay window and cannot be replayed; reload the state, then follow the events that come next",
+    })
+    .to_string()
+}
+
+/// One open stream (SSE or WebSocket): replay by seq from the outbox, then the bus,
+/// re-checking access on the tenant's `access.changed` events and ending at expiry.
+struct Feed {
+    db: Db,
+    bus: crate::events::EventBus,
+    source: Source,
+    filter: Filter,
+    /// `None` for platform staff streams (not re-checked).
+    credential: Option<Credential>,
+    expires_at: Option<tokio::time::Instant>,
+    /// The highest seq handled (sent or filtered out); `None` before the first.
+    cursor: Option<i64>,
+    replaying: bool,
+    page: VecDeque<Event>,
+    resync: Option<OutOfWindow>,
+    /// An access event was seen and the credential not re-checked yet (kept across a
+    /// cancelled `next`).
+    recheck: bool,
+    rx: broadcast::Receiver<Arc<Event>>,
+    closing: tokio::sync::watch::Receiver<bool>,
+}
+
+/// What a stream is opened with.
+struct FeedSpec {
+    source: Source,
+    filter: Filter,
+    credential: Option<Credential>,
+    /// Unix seconds.
+    expires_at: Option<i64>,
+    last: Option<Uuid>,
+}
+
+impl Feed {
+    /// Subscribes to the bus, then finds where to resume (so nothing falls between the
+    /// replay and the live events).
+    async fn open(st: &AppState, spec: FeedSpec) -> ApiResult<Feed> {
+        let rx = st.bus.subscribe();
+        let mut feed = Feed {
+            db: st.db.clone(),
+            bus: st.bus.clone(),
+            source: spec.source,
+            filter: spec.filter,
+            credential: spec.credential,
+            expires_at: spec.expires_at.map(|exp| {
+                let left = exp - time::OffsetDateTime::now_utc().unix_timestamp();
+                tokio::time::Instant::now() + std::time::Duration::from_secs(left.max(0) as u64)
+            }),
+            cursor: None,
+            replaying: false,
+            page: VecDeque::new(),
+            resync: None,
+            recheck: false,
+            rx,
+            closing: st.bus.closing(),
+        };
+        if let Some(after) = spec.last {
+            let mut cursor = feed.source.resume_cursor(after).await?;
+            if let Some(o) = feed.source.too_old_after(cursor).await? {
+                cursor = o.last_seq;
+                feed.resync = Some(o);
+            }
+            feed.cursor = Some(cursor);
+            feed.replaying = true;
+        }
+        Ok(feed)
+    }
+
+    /// The next thing to send. Cancel-safe: dropping the future loses nothing.
+    async fn next(&mut self) -> Item {
+        loop {
+            if self
+                .expires_at
+                .is_some_and(|t| tokio::time::Instant::now() >= t)
+            {
+                return Item::End(End::TokenExpired);
+            }
+            if self.recheck {
+                if let Some(c) = self.credential {
+                    match Box::pin(crate::web::context::recheck(&self.db, &c)).await {
+                        Ok(Some(perms)) => self.filter.perms = perms,
+                        Ok(None) => return Item::End(End::AccessRevoked),
+                        Err(e) => {
+                            tracing::error!(error = %e, "stream access re-check failed");
+                            return Item::End(End::Internal);
+                        }
+                    }
+                }
+                self.recheck = false;
+            }
+            if let Some(o) = self.resync.take() {
+                return Item::Resync(o);
+            }
+            if let Some(e) = self.page.pop_front() {
+                if let Some(e) = self.step(Arc::new(e)) {
+                    return Item::Event(e);
+                }
+                continue;
+            }
+            if self.replaying {
+                let after = self.cursor.unwrap_or(0);
+                match Box::pin(self.source.page(after)).await {
+                    Ok(page) => {
+                        if (page.len() as i64) < REPLAY_PAGE {
+                            self.replaying = false;
+                        }
+                        self.page.extend(page);
+                        if !self.replaying && self.page.is_empty() {
+                            // Back to live: give the replay buffer's memory back.
+                            self.page = VecDeque::new();
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "event replay failed");
+                        return Item::End(End::Internal);
+                    }
+                }
+                continue;
+            }
+            let expires = self.expires_at;
+            let next = tokio::select! {
+                biased;
+                _ = self.closing.wait_for(|c| *c) => return Item::End(End::Shutdown),
+                _ = async { if let Some(t) = expires { tokio::time::sleep_until(t).await } }, if expires.is_some() => {
+                    return Item::End(End::TokenExpired);
+                }
+                r = self.rx.recv() => r,
+            };
+            match next {
+                Ok(e) => {
+                    if let Some(e) = self.step(e) {
+                        return Item::Event(e);
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    // Fell behind the bus: follow it again and catch up from the outbox.
+                    metrics::counter!("souk_event_subscribers_caught_up_total").increment(1);
+                    self.rx = self.bus.subscribe();
+                    if self.cursor.is_none() {
+                        match self.source.top(&self.db).await {
+                            Ok(top) => self.cursor = Some(top),
+                            Err(_) => return Item::End(End::Internal),
+                        }
+                    }
+                    self.replaying = true;
+                }
+                Err(broadcast::error::RecvError::Closed) => return Item::End(End::Shutdown),
+            }
+        }
+    }
+
+    /// Moves the cursor past `e` and says whether to send it: not twice, not filtered out;
+    /// an access event of the stream's tenant schedules a re-check before anything later.
+    fn step(&mut self, e: Arc<Event>) -> Option<Arc<Event>> {
+        let seq = e.seq?;
+        if self.cursor.is_some_and(|c| seq <= c) {
+            return None;
+        }
+        self.cursor = Some(seq);
+        if e.kind == crate::events::ACCESS_CHANGED {
+            if let Some(Credential::User { tenant, .. } | Credential::ApiKey { tenant, .. }) =
+                self.credential
+                && e.tenant_id == Some(tenant)
+            {
+                self.recheck = true;
+            }
+            return None;
+        }
+        self.filter.accepts(&e).then_some(e)
+    }
+}
+
+/// Refuses streams of a suspended merchant (platform staff excepted).
+fn refuse_suspended(m: &Merchant) -> ApiResult<()> {
+    if m.tenant.status == "suspended" && !m.role.starts_with("platform:") {
+        return Err(ApiError::forbidden(
+            "this merchant is suspended: its events are not available",
+        ));
+    }
+    Ok(())
+}
+
+fn member_spec(m: Merchant, last: Option<Uuid>, types: Option<Vec<String>>) -> FeedSpec {
+    FeedSpec {
+        filter: Filter {
+            tenant: Some(m.tenant.id),
+            perms: m.permissions,
+            types,
+        },
+        credential: Some(m.credential),
+        expires_at: m.expires_at,
+        last,
+        source: Source::Tenant(m.scope),
+    }
+}
+
+fn platform_spec(
+    db: &Db,
+    tenant: Option<Uuid>,
+    last: Option<Uuid>,
+    types: Option<Vec<String>>,
+) -> FeedSpec {
+    FeedSpec {
+        filter: Filter {
+            tenant,
+            perms: crate::access::PermissionSet::all(),
+            types,
+        },
+        credential: None,
+        expires_at: None,
+        last,
+        source: Source::Platform {
+            db: db.clone(),
+            tenant,
+        },
+    }
 }
 
 /// Stream the tenant's events (SSE). Each message has `id` (UUIDv7), `event` (the type)
-/// and `data` (`{id, type, tenant_id, occurred_at, data}`).
+/// and `data` (`{id, seq, type, tenant_id, occurred_at, data}`). Terminal messages:
+/// `access_revoked` (access withdrawn), `token_expired`, `close` (shutdown), `error`;
+/// `resync_required` (`first_missing_id`) when the replay window was exceeded.
 #[utoipa::path(get, path = "/api/v1/events/stream", tag = "events", security(("bearer" = [])),
     params(StreamQuery),
     responses((status = 200, content_type = "text/event-stream", body = String), (status = 403, body = ErrorBody)))]
@@ -181,17 +506,10 @@ async fn stream_events(
     Query(q): Query<StreamQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     let last = last_event_id(&headers, q.last_event_id)?;
-    let filter = Filter {
-        tenant: Some(m.tenant.id),
-        perms: m.permissions,
-        types: parse_types(q.types.as_deref())?,
-    };
-    let rx = st.bus.subscribe();
-    let backlog = match last {
-        Some(after) => m.scope.events_since(after, 1000).await?,
-        None => vec![],
-    };
-    Ok(sse(st.bus.closing(), rx, filter, backlog))
+    let types = parse_types(q.types.as_deref())?;
+    refuse_suspended(&m)?;
+    let feed = Feed::open(&st, member_spec(m, last, types)).await?;
+    Ok(sse(feed))
 }
 
 /// Query of the platform event stream.
@@ -216,17 +534,9 @@ async fn admin_stream_events(
     Query(q): Query<AdminStreamQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     let last = last_event_id(&headers, q.last_event_id)?;
-    let filter = Filter {
-        tenant: q.tenant_id,
-        perms: crate::access::PermissionSet::all(),
-        types: parse_types(q.types.as_deref())?,
-    };
-    let rx = st.bus.subscribe();
-    let backlog = match last {
-        Some(after) => crate::store::events::since_all(&st.db, q.tenant_id, after, 1000).await?,
-        None => vec![],
-    };
-    Ok(sse(st.bus.closing(), rx, filter, backlog))
+    let types = parse_types(q.types.as_deref())?;
+    let feed = Feed::open(&st, platform_spec(&st.db, q.tenant_id, last, types)).await?;
+    Ok(sse(feed))
 }
 
 fn last_event_id(headers: &HeaderMap, query: Option<Uuid>) -> ApiResult<Option<Uuid>> {
@@ -263,70 +573,27 @@ fn parse_types(raw: Option<&str>) -> ApiResult<Option<Vec<String>>> {
     Ok(types)
 }
 
-/// Builds the SSE response: `backlog` (filtered) first, then live events from `rx`, which
-/// the caller subscribed before reading the backlog so nothing falls between the two; an
-/// event present in both is sent once.
-fn sse(
-    closing: tokio::sync::watch::Receiver<bool>,
-    rx: broadcast::Receiver<Arc<Event>>,
-    filter: Filter,
-    backlog: Vec<Event>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>> + use<>> {
-    let filter = Arc::new(filter);
-    let backlog: VecDeque<Event> = backlog.into_iter().filter(|e| filter.accepts(e)).collect();
-    let seen: Arc<std::collections::HashSet<Uuid>> =
-        Arc::new(backlog.iter().map(|e| e.id).collect());
-    let start = State_::Backfill(backlog, rx);
-    let s = stream::unfold(start, move |state| {
-        let (filter, seen, closing) = (filter.clone(), seen.clone(), closing.clone());
-        async move {
-            match state {
-                State_::Backfill(mut q, rx) => match q.pop_front() {
-                    Some(e) => Some((Ok(to_sse(&e)), State_::Backfill(q, rx))),
-                    None => next_live(rx, &seen, &filter, closing).await,
-                },
-                State_::Live(rx) => next_live(rx, &seen, &filter, closing).await,
-                State_::Done => None,
+/// Builds the SSE response from an open feed; a terminal message ends it.
+fn sse(feed: Feed) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>> + use<>> {
+    let s = stream::unfold(Some(feed), |feed| async move {
+        let mut feed = feed?;
+        let ev = match feed.next().await {
+            Item::Event(e) => return Some((Ok(to_sse(&e)), Some(feed))),
+            Item::Resync(o) => {
+                return Some((
+                    Ok(SseEvent::default()
+                        .event("resync_required")
+                        .data(resync_json(&o))),
+                    Some(feed),
+                ));
             }
-        }
+            Item::End(end) => SseEvent::default().event(end.name()).data(
+                serde_json::json!({ "code": end.name(), "reason": end.reason() }).to_string(),
+            ),
+        };
+        Some((Ok(ev), None))
     });
     Sse::new(s).keep_alive(KeepAlive::default())
-}
-
-async fn next_live(
-    mut rx: broadcast::Receiver<Arc<Event>>,
-    seen: &std::collections::HashSet<Uuid>,
-    filter: &Filter,
-    mut closing: tokio::sync::watch::Receiver<bool>,
-) -> Option<(Result<SseEvent, Infallible>, State_)> {
-    loop {
-        let next = tokio::select! {
-            r = rx.recv() => r,
-            _ = closing.wait_for(|c| *c) => {
-                let ev = SseEvent::default()
-                    .event("close")
-                    .data(r#"{"reason":"server shutting down; reconnect with Last-Event-ID"}"#);
-                return Some((Ok(ev), State_::Done));
-            }
-        };
-        match next {
-            Ok(e) => {
-                if seen.contains(&e.id) || !filter.accepts(&e) {
-                    continue;
-                }
-                return Some((Ok(to_sse(&e)), State_::Live(rx)));
-            }
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                metrics::counter!("souk_event_subscribers_dropped_total").increment(1);
-                let ev = SseEvent::default().event("error").data(
-                    serde_json::json!({ "code": "slow_consumer", "message": format!("disconnected: {n} events behind; reconnect with Last-Event-ID to resume") })
-                        .to_string(),
-                );
-                return Some((Ok(ev), State_::Done));
-            }
-            Err(broadcast::error::RecvError::Closed) => return None,
-        }
-    }
 }
 
 /// Seconds a WebSocket ticket stays valid.
@@ -339,6 +606,15 @@ pub const WS_IDLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(60
 pub const WS_SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Close code for a client too slow to keep up (application range 4000–4999).
 pub const CLOSE_SLOW_CONSUMER: u16 = 4008;
+/// Close code when the access token (or the one a ticket was issued from) expired.
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
+/// Close code when access was withdrawn while the socket was open (member removed, role
+/// no longer allows the tenant, API key revoked, merchant suspended).
+pub const CLOSE_ACCESS_REVOKED: u16 = 4003;
+/// Read buffer of an event socket: clients send only pings, pongs and close frames.
+const WS_READ_BUFFER: usize = 4 * 1024;
+/// Largest message a client may send.
+const WS_MAX_INCOMING: usize = 16 * 1024;
 
 /// A WebSocket ticket.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -352,7 +628,8 @@ pub struct WsTicket {
 /// Get a short-lived ticket (30 s) to open the event WebSocket from a browser, which
 /// cannot set `Authorization` on a WebSocket. The ticket carries the caller's identity
 /// and active tenant (`X-Tenant-ID` if sent); membership and permissions are checked again
-/// when the socket opens.
+/// when the socket opens and whenever access changes while it is open, and the socket
+/// closes (4001 `token_expired`) when the access token the ticket came from expires.
 #[utoipa::path(post, path = "/api/v1/events/ws-ticket", tag = "events", security(("bearer" = [])),
     responses((status = 200, body = WsTicket), (status = 401, body = ErrorBody)))]
 async fn ws_ticket(
@@ -393,9 +670,12 @@ pub struct WsQuery {
 }
 
 /// Stream the tenant's events over a WebSocket. Each text message is one event
-/// `{id, type, tenant_id, occurred_at, data}`; the server pings every 20 s and closes
-/// idle (60 s) or slow clients (close code 4008 `slow_consumer`), and closes with 1001 at
-/// shutdown. Reconnect with `?last_event_id=` to receive what was missed first.
+/// `{id, seq, type, tenant_id, occurred_at, data}` (or `{type: "resync_required",
+/// first_missing_id}` first, when the replay window was exceeded); the server pings every
+/// 20 s and closes idle (60 s) or slow clients (close code 4008 `slow_consumer`), closes
+/// with 4003 `access_revoked` when access is withdrawn, 4001 `token_expired` at the access
+/// token's expiry, and 1001 at shutdown. Reconnect with `?last_event_id=` to receive what
+/// was missed first.
 #[utoipa::path(get, path = "/api/v1/events/ws", tag = "events", security(("bearer" = [])),
     params(WsQuery),
     responses((status = 101, description = "switching to WebSocket"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -407,18 +687,10 @@ async fn ws_events(
     ws: axum::extract::ws::WebSocketUpgrade,
 ) -> ApiResult<axum::response::Response> {
     let last = last_event_id(&headers, q.last_event_id)?;
-    let filter = Filter {
-        tenant: Some(m.tenant.id),
-        perms: m.permissions,
-        types: parse_types(q.types.as_deref())?,
-    };
-    let rx = st.bus.subscribe();
-    let backlog = match last {
-        Some(after) => m.scope.events_since(after, 1000).await?,
-        None => vec![],
-    };
-    let closing = st.bus.closing();
-    Ok(ws.on_upgrade(move |socket| run_socket(socket, closing, rx, filter, backlog)))
+    let types = parse_types(q.types.as_deref())?;
+    refuse_suspended(&m)?;
+    let feed = Feed::open(&st, member_spec(m, last, types)).await?;
+    Ok(upgrade(ws, feed))
 }
 
 /// Query of the platform event WebSocket.
@@ -444,28 +716,22 @@ async fn admin_ws_events(
     ws: axum::extract::ws::WebSocketUpgrade,
 ) -> ApiResult<axum::response::Response> {
     let last = last_event_id(&headers, q.last_event_id)?;
-    let filter = Filter {
-        tenant: q.tenant_id,
-        perms: crate::access::PermissionSet::all(),
-        types: parse_types(q.types.as_deref())?,
-    };
-    let rx = st.bus.subscribe();
-    let backlog = match last {
-        Some(after) => crate::store::events::since_all(&st.db, q.tenant_id, after, 1000).await?,
-        None => vec![],
-    };
-    let closing = st.bus.closing();
-    Ok(ws.on_upgrade(move |socket| run_socket(socket, closing, rx, filter, backlog)))
+    let types = parse_types(q.types.as_deref())?;
+    let feed = Feed::open(&st, platform_spec(&st.db, q.tenant_id, last, types)).await?;
+    Ok(upgrade(ws, feed))
 }
 
-/// Drives one event socket: backlog, then live events, pings, and the close rules.
-async fn run_socket(
-    mut socket: axum::extract::ws::WebSocket,
-    mut closing: tokio::sync::watch::Receiver<bool>,
-    mut rx: broadcast::Receiver<Arc<Event>>,
-    filter: Filter,
-    backlog: Vec<Event>,
-) {
+/// Upgrades with small buffers (an idle socket holds little memory) and runs the socket.
+fn upgrade(ws: axum::extract::ws::WebSocketUpgrade, feed: Feed) -> axum::response::Response {
+    ws.read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(WS_MAX_INCOMING)
+        .max_frame_size(WS_MAX_INCOMING)
+        .on_upgrade(move |socket| run_socket(socket, Box::new(feed)))
+}
+
+/// Drives one event socket: the feed's messages, pings, and the close rules.
+async fn run_socket(mut socket: axum::extract::ws::WebSocket, mut feed: Box<Feed>) {
     use axum::extract::ws::{CloseFrame, Message};
     metrics::gauge!("souk_event_sockets").increment(1.0);
     let close = |code: u16, reason: String| {
@@ -474,36 +740,13 @@ async fn run_socket(
             reason: reason.into(),
         }))
     };
-    let mut seen = std::collections::HashSet::new();
     let mut outcome = None;
-    for e in backlog.iter().filter(|e| filter.accepts(e)) {
-        seen.insert(e.id);
-        let text = serde_json::to_string(e).unwrap_or_default();
-        match tokio::time::timeout(WS_SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => {
-                outcome = Some(None);
-                break;
-            }
-            Err(_) => {
-                outcome = Some(Some(close(
-                    CLOSE_SLOW_CONSUMER,
-                    "slow_consumer: not reading".into(),
-                )));
-                break;
-            }
-        }
-    }
     let mut ping = tokio::time::interval(WS_PING_EVERY);
     ping.tick().await;
     let mut last_heard = tokio::time::Instant::now();
     while outcome.is_none() {
         let msg = tokio::select! {
             biased;
-            _ = closing.wait_for(|c| *c) => {
-                outcome = Some(Some(close(1001, "server shutting down; reconnect with last_event_id".into())));
-                continue;
-            }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => { outcome = Some(None); continue; }
                 Some(Ok(_)) => { last_heard = tokio::time::Instant::now(); continue; }
@@ -515,23 +758,11 @@ async fn run_socket(
                 }
                 Message::Ping(Vec::new().into())
             }
-            next = rx.recv() => match next {
-                Ok(e) => {
-                    if seen.contains(&e.id) || !filter.accepts(&e) {
-                        continue;
-                    }
-                    Message::Text(serde_json::to_string(&*e).unwrap_or_default().into())
-                }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    metrics::counter!("souk_event_subscribers_dropped_total").increment(1);
-                    outcome = Some(Some(close(
-                        CLOSE_SLOW_CONSUMER,
-                        format!("slow_consumer: {n} events behind; reconnect with last_event_id"),
-                    )));
-                    continue;
-                }
-                Err(broadcast::error::RecvError::Closed) => {
-                    outcome = Some(Some(close(1001, "server shutting down; reconnect with last_event_id".into())));
+            item = feed.next() => match item {
+                Item::Event(e) => Message::Text(serde_json::to_string(&*e).unwrap_or_default().into()),
+                Item::Resync(o) => Message::Text(resync_json(&o).into()),
+                Item::End(end) => {
+                    outcome = Some(Some(close(end.code(), end.reason().into())));
                     continue;
                 }
             },
@@ -548,6 +779,7 @@ async fn run_socket(
             }
         }
     }
+    drop(feed);
     if let Some(Some(frame)) = outcome {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), socket.send(frame)).await;
     }
