@@ -78,6 +78,7 @@ impl Provisioner {
                     }
                 }
                 Err(e) => {
+                    let e = self.db.health().observe(e);
                     tracing::error!(error = %e, "job claim failed");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
@@ -123,6 +124,8 @@ impl Provisioner {
             }
         };
         if let Err(e) = outcome {
+            // Counted for readiness and /metrics; the job's lease expires and it runs again.
+            let e = self.db.health().observe(e);
             tracing::error!(error = %e, "could not record job outcome");
         }
     }
