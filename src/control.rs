@@ -52,6 +52,7 @@ pub async fn activate(
     plan: &str,
     subdomain: Option<&str>,
 ) -> Result<Uuid, ControlError> {
+    let settings = theme_and_plan(db, themes, theme, plan).await?;
     let m = platform::get_merchant(db, merchant)
         .await?
         .ok_or(StoreError::NotFound)?;
@@ -62,33 +63,40 @@ pub async fn activate(
         })?,
         None => free_subdomain(db, &m.name).await?,
     };
-    let a = activation(db, themes, merchant, theme, plan, handle).await?;
+    let a = activation(&settings, merchant, handle);
     Ok(prov::start_run(db, actor, &a).await?)
 }
 
-/// The provisioning settings of activating `merchant` with `theme`, `plan` and `handle`.
-/// Errors: `UnknownTheme`, `DisabledTheme`, `UnknownPlan`.
-async fn activation(
+/// The theme and plan an activation uses, looked up once (a bulk import reuses them for
+/// every row). Errors: `UnknownTheme`, `DisabledTheme`, `UnknownPlan`.
+async fn theme_and_plan(
     db: &Db,
     themes: &Themes,
-    merchant: Uuid,
     theme: &str,
     plan: &str,
-    handle: Subdomain,
-) -> Result<Activation, ControlError> {
+) -> Result<(std::sync::Arc<crate::themes::Theme>, platform::Plan), ControlError> {
     let t = enabled_theme(themes, theme)?;
     let p = platform::get_plan(db, plan)
         .await?
         .ok_or_else(|| ControlError::UnknownPlan(plan.to_string()))?;
+    Ok((t, p))
+}
+
+/// The provisioning settings of activating `merchant` on `handle` with theme `t` and plan `p`.
+fn activation(
+    (t, p): &(std::sync::Arc<crate::themes::Theme>, platform::Plan),
+    merchant: Uuid,
+    handle: Subdomain,
+) -> Activation {
     let limits = serde_json::json!({ "max_products": p.max_products, "max_staff": p.max_staff, "features": serde_json::from_str::<serde_json::Value>(&p.features).unwrap_or_default() });
-    Ok(Activation {
+    Activation {
         tenant: merchant,
-        plan_id: p.id,
+        plan_id: p.id.clone(),
         theme_id: t.manifest.id.clone(),
         handle,
         theme_settings: serde_json::Value::Object(t.default_settings()).to_string(),
         limits: limits.to_string(),
-    })
+    }
 }
 
 /// A theme that may be chosen for a new activation. Errors: `UnknownTheme`,
@@ -202,10 +210,7 @@ pub async fn import_vendors(
     plan: &str,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<VendorImportReport, ControlError> {
-    enabled_theme(themes, theme)?;
-    platform::get_plan(db, plan)
-        .await?
-        .ok_or_else(|| ControlError::UnknownPlan(plan.to_string()))?;
+    let settings = theme_and_plan(db, themes, theme, plan).await?;
     // A re-upload of a file whose import was interrupted finds some of its merchants
     // already made: their subdomains are theirs, not taken.
     let known: HashMap<(String, String), platform::VendorKey> = platform::vendor_keys(db)
@@ -257,7 +262,7 @@ pub async fn import_vendors(
                 };
                 let sub = handle.to_string();
                 async {
-                    let a = activation(db, themes, k.id, theme, plan, handle).await?;
+                    let a = activation(&settings, k.id, handle);
                     prov::start_run(db, actor, &a).await?;
                     Ok::<_, ControlError>((k.id, VendorOutcome::Resumed, sub))
                 }
@@ -291,9 +296,7 @@ pub async fn import_vendors(
                 async {
                     let mut tx = db.begin().await?;
                     let id = platform::create_merchant_tx(&mut tx, actor, &new).await?;
-                    let mut a =
-                        activation(db, themes, id, theme, plan, row.subdomain.clone()).await?;
-                    a.tenant = id;
+                    let a = activation(&settings, id, row.subdomain.clone());
                     prov::start_run_tx(&mut tx, actor, &a).await?;
                     tx.commit().await?;
                     Ok::<_, ControlError>((id, VendorOutcome::Created, row.subdomain.to_string()))

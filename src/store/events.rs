@@ -310,8 +310,8 @@ impl TenantDb {
 
     /// The tenant's published events, newest (highest seq) first: those with a seq below
     /// `before` (`None`: from the newest), only of `types` when given, at most `limit`. For activity
-    /// feeds: unlike [`Self::events_since`] not bounded by the replay window, and like it
-    /// only published events, so a client that resumes its stream after the newest one
+    /// feeds: unlike [`Self::events_after`]'s replays not bounded by the replay window, and
+    /// like them only published events, so a client that resumes its stream after the newest one
     /// returned misses nothing and sees nothing twice.
     pub async fn recent_events(
         &self,

@@ -219,10 +219,7 @@ pub fn router(state: AppState) -> Result<Router, minijinja::Error> {
         ))
         .layer(middleware::from_fn(input::json_errors))
         .layer(middleware::from_fn(track_metrics))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            wake_dispatcher,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), after_request))
         .with_state(state.clone());
     // Tenant resolution may rewrite `/s/{handle}/x` to `/x`, so it must run before
     // routing: it wraps the inner router instead of being one of its layers.
@@ -239,10 +236,10 @@ pub fn router(state: AppState) -> Result<Router, minijinja::Error> {
         .layer(tower_http::catch_panic::CatchPanicLayer::new()))
 }
 
-/// Records storage outages the response reports (for readiness and `/metrics`) and marks
-/// the storage writable again after a successful write. After a successful write request, wakes this node's outbox dispatcher so the events
-/// it committed go out at once instead of at the next 20 ms poll.
-async fn wake_dispatcher(State(st): State<AppState>, req: Request, next: Next) -> Response {
+/// Records a storage outage the response reports (readiness, `/metrics`). After a
+/// successful write request, marks the storage writable again and wakes this node's outbox
+/// dispatcher so the events it committed go out at once instead of at the next 20 ms poll.
+async fn after_request(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let write = !matches!(
         *req.method(),
         axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS

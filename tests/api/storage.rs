@@ -37,6 +37,41 @@ fn order_body(i: usize) -> Value {
     json!({ "line_items": [line(1), line(2), line(3), line(4)] })
 }
 
+/// Creates orders (`body(i)`) until `stop` of them were refused with 507 (each with code
+/// `storage_full` and `Retry-After`), at most 400; pushes the acknowledged ones as
+/// `(id, number)`. Returns how many were refused. (Refusals and successes interleave: a
+/// later order may fit in a page an earlier one could not use.)
+async fn fill_with_orders(
+    app: &TestApp,
+    owner: &str,
+    body: impl Fn(usize) -> Value,
+    stop: usize,
+    acked: &mut Vec<(String, i64)>,
+) -> usize {
+    let mut full = 0;
+    for i in 0..400 {
+        let (s, retry, v) = call(app, Method::POST, "/api/v1/orders", owner, Some(body(i))).await;
+        match s {
+            StatusCode::CREATED => {
+                acked.push((
+                    v["id"].as_str().expect("id").into(),
+                    v["number"].as_i64().expect("number"),
+                ));
+            }
+            StatusCode::INSUFFICIENT_STORAGE => {
+                assert_eq!(v["error"]["code"], "storage_full", "{v}");
+                assert!(retry.is_some(), "507 without Retry-After");
+                full += 1;
+                if full >= stop {
+                    break;
+                }
+            }
+            other => panic!("unexpected {other}: {v}"),
+        }
+    }
+    full
+}
+
 #[tokio::test]
 async fn a_full_sqlite_database_answers_507_loses_no_acknowledged_write_and_recovers() {
     let app = spawn_app().await;
@@ -51,32 +86,7 @@ async fn a_full_sqlite_database_answers_507_loses_no_acknowledged_write_and_reco
     let mut acked: Vec<(String, i64)> = vec![];
     let pages = app.db.sqlite_page_count().await.expect("page_count");
     app.db.set_sqlite_max_pages(pages + 3);
-    let mut full = 0;
-    for i in 0..400 {
-        let (s, retry, v) = call(
-            &app,
-            Method::POST,
-            "/api/v1/orders",
-            &owner,
-            Some(order_body(i)),
-        )
-        .await;
-        match s {
-            StatusCode::CREATED => acked.push((
-                v["id"].as_str().expect("id").into(),
-                v["number"].as_i64().expect("number"),
-            )),
-            StatusCode::INSUFFICIENT_STORAGE => {
-                assert_eq!(v["error"]["code"], "storage_full", "{v}");
-                assert!(retry.is_some(), "507 without Retry-After");
-                full += 1;
-                if full >= 5 {
-                    break;
-                }
-            }
-            other => panic!("unexpected {other}: {v}"),
-        }
-    }
+    let full = fill_with_orders(&app, &owner, order_body, 5, &mut acked).await;
     assert!(full >= 5, "the capped database never filled up");
     assert!(!acked.is_empty(), "no order fit before the cap");
 
@@ -134,27 +144,8 @@ async fn a_full_sqlite_database_answers_507_loses_no_acknowledged_write_and_reco
         other => panic!("product create while full: {other} {v}"),
     };
     // Then fill what is left with the smallest orders, so the last free pages are gone.
-    let mut small_full = 0;
-    for i in 0..400 {
-        let body = json!({ "line_items": [{ "title": "t", "price_minor": 1 + i }] });
-        let (s, _, v) = call(&app, Method::POST, "/api/v1/orders", &owner, Some(body)).await;
-        match s {
-            StatusCode::CREATED => {
-                small_full = 0;
-                acked.push((
-                    v["id"].as_str().expect("id").into(),
-                    v["number"].as_i64().expect("number"),
-                ));
-            }
-            StatusCode::INSUFFICIENT_STORAGE => {
-                small_full += 1;
-                if small_full >= 3 {
-                    break;
-                }
-            }
-            other => panic!("unexpected {other}: {v}"),
-        }
-    }
+    let small = |i: usize| json!({ "line_items": [{ "title": "t", "price_minor": 1 + i as i64 }] });
+    fill_with_orders(&app, &owner, small, 3, &mut acked).await;
     let r = app
         .admin_post(
             &format!("/api/v1/admin/merchants/{pending}/activate"),
