@@ -12,6 +12,7 @@
 pub mod access;
 pub mod audit;
 pub mod catalog;
+pub mod commerce;
 pub mod events;
 pub mod imports;
 pub mod jobs;
