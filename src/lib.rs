@@ -16,6 +16,7 @@ pub mod domain;
 pub mod events;
 pub mod import;
 pub mod mail;
+pub mod payments;
 pub mod pricing;
 pub mod provision;
 pub mod store;

@@ -5,10 +5,8 @@
 //! Rates are basis points (1 % = 100); money is integer minor units of the store currency;
 //! timestamps integer microseconds.
 
-use super::{StoreResult, TenantDb, Tx, from_json, micros_to_rfc3339};
+use super::{StoreResult, TenantDb, from_json, micros_to_rfc3339};
 use crate::pricing::{CountryCode, DiscountValue};
-#[allow(unused_imports)]
-use crate::{dispatch_tx, exec_tx};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -344,30 +342,19 @@ impl TenantDb {
         Ok(self.discount_row_by_code(code).await?.map(Into::into))
     }
 
-    pub(crate) async fn discount_row_by_code(&self, code: &str) -> StoreResult<Option<DiscountRow>> {
+    pub(crate) async fn discount_row_by_code(
+        &self,
+        code: &str,
+    ) -> StoreResult<Option<DiscountRow>> {
         let code = code.trim().to_uppercase();
-        Ok(crate::tenant_query!(self, read, p => sqlx::query_as::<_, DiscountRow>(sqlx::AssertSqlSafe(format!(
+        Ok(
+            crate::tenant_query!(self, read, p => sqlx::query_as::<_, DiscountRow>(sqlx::AssertSqlSafe(format!(
             "select {DISCOUNT_COLS} from discount_codes where tenant_id = $1 and code = $2"
         )))
         .bind(self.tenant)
         .bind(code)
         .fetch_optional(p)
-        .await)?)
-    }
-
-    /// [`Self::discount_row_by_code`] inside a transaction.
-    pub(crate) async fn discount_row_by_code_tx(
-        &self,
-        tx: &mut Tx,
-        code: &str,
-    ) -> StoreResult<Option<DiscountRow>> {
-        let code = code.trim().to_uppercase();
-        Ok(dispatch_tx!(tx, c => sqlx::query_as::<_, DiscountRow>(sqlx::AssertSqlSafe(format!(
-            "select {DISCOUNT_COLS} from discount_codes where tenant_id = $1 and code = $2"
-        )))
-        .bind(self.tenant)
-        .bind(code)
-        .fetch_optional(&mut **c)
-        .await)?)
+        .await)?,
+        )
     }
 }

@@ -11,9 +11,12 @@
 
 pub mod access;
 pub mod audit;
+pub mod carts;
 pub mod catalog;
 pub mod commerce;
+pub mod customers;
 pub mod events;
+pub mod fulfillment;
 pub mod imports;
 pub mod jobs;
 pub mod onboarding;

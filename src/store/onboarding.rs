@@ -59,6 +59,16 @@ fn obj(text: &str) -> serde_json::Map<String, serde_json::Value> {
 }
 
 impl TenantDb {
+    /// The sealed card-provider (Stripe) secret key the setup guide stored, if any.
+    pub async fn onboarding_payment_secret(&self) -> StoreResult<Option<String>> {
+        let v: Option<Option<String>> = tenant_query!(self, read, p => sqlx::query_scalar(
+            "select payment_secret from onboarding where tenant_id = $1")
+            .bind(self.tenant)
+            .fetch_optional(p)
+            .await)?;
+        Ok(v.flatten())
+    }
+
     /// The tenant's wizard state (an empty, `exists: false` state when never opened).
     pub async fn get_onboarding(&self) -> StoreResult<OnboardingRow> {
         let row: Option<Row> = tenant_query!(self, read, p => sqlx::query_as::<_, Row>(

@@ -2,6 +2,7 @@
 //! operations endpoints on one port.
 
 pub mod api;
+pub mod checkout;
 pub mod context;
 pub mod error;
 pub mod input;
@@ -36,6 +37,8 @@ pub struct WebConfig {
     pub public_url: String,
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_proxy: bool,
+    /// Stripe's API base URL (`https://api.stripe.com`; localstripe in tests).
+    pub stripe_api_base: String,
 }
 
 /// Shared state of every handler.
@@ -104,6 +107,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let r = api::auth::routes(r);
     let r = api::catalog::routes(r);
     let r = api::store::routes(r);
+    let r = api::cart::routes(r);
     let r = api::imports::routes(r);
     let r = api::onboarding::routes(r);
     let r = api::team::routes(r);

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cart;
 pub mod catalog;
 pub mod events;
 pub mod imports;
