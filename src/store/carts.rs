@@ -887,7 +887,6 @@ impl TenantDb {
             .or_else(|| address_of(&l.row.shipping_address));
         if let Some(a) = &patch.shipping_address
             && !self.ships_to(a.country).await?
-            && !l.settings.pickup
         {
             return Err(invalid(
                 "shipping_address.country",

@@ -8,6 +8,7 @@ pub mod error;
 pub mod input;
 pub mod ops;
 pub mod ratelimit;
+pub mod shop;
 pub mod storefront;
 pub mod ui;
 

@@ -6,6 +6,7 @@ mod helpers;
 mod access;
 mod auth;
 mod catalog;
+mod checkout;
 mod events;
 mod hardening;
 mod imports;
