@@ -854,7 +854,7 @@ fn product_context(
             variants => p.variants.iter().map(|v| context! {
                 title => v.title.clone(), sku => v.sku.clone(), price => v.price.formatted.clone(),
                 compare_at_price => v.compare_at_price.as_ref().map(|c| c.formatted.clone()),
-                available => v.inventory_quantity > 0, inventory => v.inventory_quantity,
+                available => v.available, inventory => v.inventory_quantity,
             }).collect::<Vec<_>>(),
         },
         ..ctx
@@ -1125,6 +1125,9 @@ fn sample_variant(
         price: MoneyDto::new(price, "EUR"),
         compare_at_price: compare_at.map(|c| MoneyDto::new(c, "EUR")),
         inventory_quantity: inventory,
+        inventory_policy: crate::domain::InventoryPolicy::Deny,
+        inventory_tracked: true,
+        available: inventory > 0,
         barcode: None,
         weight_grams: Some(250),
         position,

@@ -8,6 +8,7 @@ mod auth;
 mod catalog;
 mod events;
 mod hardening;
+mod import_fidelity;
 mod imports;
 mod isolation;
 mod nodes;
