@@ -846,7 +846,7 @@ pub fn failed_vendor_rows(
     report: &VendorImportReport,
 ) -> (Vec<String>, Vec<FailedVendorRow>) {
     let (header, records) = match crate::import::Table::read(bytes) {
-        Ok(t) => (t.headers, t.records),
+        Ok(t) => (t.headers, [t.records, t.rejected].concat()),
         Err(_) => (vec![], vec![]),
     };
     let mut out: Vec<FailedVendorRow> = vec![];

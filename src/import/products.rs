@@ -215,6 +215,7 @@ pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog,
         _ => b.shopify(),
     }
     let mut errors = b.errors;
+    errors.extend(t.shape_errors.iter().cloned());
     let mut products = Vec::new();
     for Draft { p, tried, .. } in b.drafts {
         if !p.variants.is_empty() {
@@ -229,8 +230,17 @@ pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog,
         dialect,
         products,
         errors,
-        rows: t.records.len(),
+        rows: t.records.len() + t.rejected.len(),
     })
+}
+
+/// Whether `raw` is an absolute `http`/`https` URL with a host, at most 2,048 characters
+/// (what the product API accepts; `not-a-url`, `javascript:…`, `manual` or `TRUE` are not).
+pub fn is_image_url(raw: &str) -> bool {
+    raw.len() <= 2048
+        && url::Url::parse(raw).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
+        })
 }
 
 /// Adds variant images not yet listed, orders by position, renumbers 1..=n.
@@ -380,6 +390,19 @@ impl Builder<'_> {
             );
             0
         })
+    }
+
+    /// `raw` when it is an absolute http(s) URL ([`is_image_url`]); else a row error on
+    /// that image (the product and its other images are kept) and `None`.
+    fn image_url(&mut self, row: usize, name: &str, raw: String) -> Option<String> {
+        if is_image_url(&raw) {
+            return Some(raw);
+        }
+        self.fail(
+            row,
+            name,
+            format!("image URL '{raw}' is not an absolute http(s) URL; the image is skipped"),
+        )
     }
 
     /// Shopify `Variant Inventory Policy` (`deny`/`continue`) or 2024+ `Continue selling
@@ -552,7 +575,10 @@ impl Builder<'_> {
                     di
                 }
             };
-            if let Some(url) = self.opt(rec, "image src") {
+            if let Some(url) = self
+                .opt(rec, "image src")
+                .and_then(|u| self.image_url(row, "image src", u))
+            {
                 let (pos, alt) = (
                     self.get(rec, "image position").parse().ok(),
                     self.opt(rec, "image alt text"),
@@ -607,7 +633,9 @@ impl Builder<'_> {
                 inventory_tracked: self.shopify_tracked(rec),
                 barcode: self.barcode(row, rec, "variant barcode"),
                 weight_grams: self.weight(row, rec, "variant grams", 1.0),
-                image_url: self.opt(rec, "variant image"),
+                image_url: self
+                    .opt(rec, "variant image")
+                    .and_then(|u| self.image_url(row, "variant image", u)),
             };
             self.drafts[di].p.variants.push(v);
         }
@@ -751,7 +779,12 @@ impl Builder<'_> {
             } else {
                 ProductStatus::Draft
             };
-            for (i, url) in split_list(&images).into_iter().enumerate() {
+            let urls: Vec<String> = split_list(&images)
+                .into_iter()
+                .filter_map(|u| self.image_url(row, "images", u))
+                .collect();
+            let d = &mut self.drafts[di];
+            for (i, url) in urls.into_iter().enumerate() {
                 add_image(&mut d.p.images, url, None, Some(i as i32 + 1));
             }
             if is("variable") {
@@ -849,7 +882,10 @@ impl Builder<'_> {
             inventory_tracked: self.woo_tracked(rec),
             barcode: None,
             weight_grams: weight,
-            image_url: split_list(&self.get(rec, "images")).into_iter().next(),
+            image_url: split_list(&self.get(rec, "images"))
+                .into_iter()
+                .next()
+                .filter(|u| is_image_url(u)),
         }
     }
 }

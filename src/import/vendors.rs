@@ -83,7 +83,7 @@ pub fn parse_vendors(
             return Err(ImportError::MissingColumn(required.to_string()));
         }
     }
-    let mut errors: Vec<RowError> = Vec::new();
+    let mut errors: Vec<RowError> = t.shape_errors.clone();
     let mut err =
         |row: usize, col: &str, msg: String| errors.push(RowError::new(row, Some(col), msg));
     // Pass 1: validate each row on its own; remember explicit subdomains.
@@ -214,7 +214,7 @@ pub fn parse_vendors(
     Ok(ParsedVendors {
         rows,
         errors,
-        total: t.records.len(),
+        total: t.records.len() + t.rejected.len(),
     })
 }
 

@@ -391,3 +391,78 @@ async fn the_dashboard_product_form_edits_stock_tracking_and_policy() {
         "{html}"
     );
 }
+
+/// `(row, column, message)` of a report's errors.
+fn errors(v: &Value) -> Vec<(i64, String, String)> {
+    v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["row"].as_i64().unwrap(),
+                e["column"].as_str().unwrap_or("").to_string(),
+                e["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn rows_longer_or_shorter_than_the_header_are_reported_not_shifted_and_bad_image_urls_skipped()
+ {
+    let app = spawn_app().await;
+    let (_, token) = app.provisioned_merchant("shape").await;
+    let v = upload(&app, &token, fixture("shifted_rows_and_bad_images.csv")).await;
+    assert_eq!(v["created"], 3, "{v}");
+    let errs = errors(&v);
+    assert_eq!(
+        errs.iter().map(|e| (e.0, e.1.as_str())).collect::<Vec<_>>(),
+        [
+            (3, ""),
+            (5, "Product image URL"),
+            (6, "Product image URL"),
+            (8, "")
+        ],
+        "{v}"
+    );
+    assert!(
+        errs[0]
+            .2
+            .starts_with("row has 8 fields but the header has 6"),
+        "{v}"
+    );
+    assert!(
+        errs[1]
+            .2
+            .contains("'not-a-url' is not an absolute http(s) URL"),
+        "{v}"
+    );
+    assert!(errs[2].2.contains("javascript:alert(1)"), "{v}");
+    assert!(
+        errs[3]
+            .2
+            .starts_with("row has 3 fields but the header has 6"),
+        "{v}"
+    );
+    // The shifted row was not imported: no variant priced from the wrong column, no
+    // image URL "manual" or "TRUE".
+    let desk = by_handle(&app, &token, "desk-lamp").await;
+    assert_eq!(stock(&desk), [s("DL-1", true, "deny", 10, true)]);
+    let urls = |p: &Value| -> Vec<String> {
+        p["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["url"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(urls(&desk), ["https://img.example/lamp.jpg"]);
+    // Trailing empty cells are tolerated.
+    let floor = by_handle(&app, &token, "floor-lamp").await;
+    assert_eq!(urls(&floor), ["https://img.example/floor.jpg"]);
+    // Bad image URLs are skipped, the product and its good image kept.
+    let wall = by_handle(&app, &token, "wall-lamp").await;
+    assert_eq!(urls(&wall), ["https://img.example/wall.jpg"]);
+    assert_eq!(wall["variants"][0]["sku"], "WL-1");
+}
