@@ -845,7 +845,7 @@ pub fn failed_vendor_rows(
     bytes: &[u8],
     report: &VendorImportReport,
 ) -> (Vec<String>, Vec<FailedVendorRow>) {
-    let (header, records) = match crate::import::Table::read(bytes) {
+    let (header, records) = match crate::import::Table::read_short_rows_ok(bytes) {
         Ok(t) => (t.headers, [t.records, t.rejected].concat()),
         Err(_) => (vec![], vec![]),
     };

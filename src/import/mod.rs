@@ -7,7 +7,8 @@
 //! Shared reading rules for every format: a leading UTF-8 byte-order mark is ignored, LF and
 //! CRLF line endings are both accepted, a record must have as many fields as the header
 //! (extra trailing cells that are all empty are tolerated; any other difference is a row
-//! error naming the counts, and the record is skipped rather than read shifted), every cell has its non-breaking spaces (U+00A0) replaced with
+//! error naming the counts, and the record is skipped rather than read shifted; only the
+//! vendor format may leave trailing columns out), every cell has its non-breaking spaces (U+00A0) replaced with
 //! plain spaces and is then trimmed, headers are matched case-insensitively, and records whose
 //! cells are all empty are skipped (spreadsheets leave such rows at the end of a sheet).
 
@@ -99,6 +100,17 @@ pub(crate) fn clean(raw: &str) -> String {
 impl Table {
     /// Reads the whole file. See the module documentation for the reading rules.
     pub fn read(bytes: &[u8]) -> Result<Self, ImportError> {
+        Self::read_with(bytes, false)
+    }
+
+    /// [`Table::read`], except that records with fewer fields than the header are kept
+    /// (their missing trailing cells read as empty): the hand-written vendor format often
+    /// leaves trailing empty columns out. Longer records are still refused.
+    pub fn read_short_rows_ok(bytes: &[u8]) -> Result<Self, ImportError> {
+        Self::read_with(bytes, true)
+    }
+
+    fn read_with(bytes: &[u8], short_ok: bool) -> Result<Self, ImportError> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ImportError::Empty);
@@ -135,7 +147,7 @@ impl Table {
             at = start;
             let found = rec.len();
             let extra_filled = rec.iter().skip(expected).any(|c| !clean(c).is_empty());
-            if found < expected || extra_filled {
+            if (found < expected && !short_ok) || extra_filled {
                 let how = if found < expected { "fewer" } else { "more" };
                 shape_errors.push(RowError::new(
                     line,
@@ -218,7 +230,7 @@ mod tests {
 
     #[test]
     fn bom_crlf_nbsp_and_blank_rows() {
-        let t = Table::read(b"\xEF\xBB\xBFA , b\r\n x\xC2\xA0,y\r\n,\r\n\r\n1,2,3\r\n").unwrap();
+        let t = Table::read(b"\xEF\xBB\xBFA , b\r\n x\xC2\xA0,y\r\n,\r\n\r\n1,2,\r\n").unwrap();
         assert_eq!(
             (t.headers.clone(), t.label("a")),
             (vec!["A".to_string(), "b".into()], "A".to_string())

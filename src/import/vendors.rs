@@ -77,7 +77,7 @@ pub fn parse_vendors(
     bytes: &[u8],
     is_taken: &dyn Fn(&str) -> bool,
 ) -> Result<ParsedVendors, ImportError> {
-    let t = Table::read(bytes)?;
+    let t = Table::read_short_rows_ok(bytes)?;
     for required in ["vendor_name", "owner_email"] {
         if !t.has(required) {
             return Err(ImportError::MissingColumn(required.to_string()));
