@@ -8,3 +8,7 @@
 alter table variants add column inventory_policy text not null default 'deny'
     check (inventory_policy in ('deny', 'continue'));
 alter table variants add column inventory_tracked boolean not null default true;
+
+-- Re-imports keep variant and image ids and write only what changed (issue 13 item 6);
+-- a background import counts the products it found identical.
+alter table product_imports add column unchanged bigint not null default 0;

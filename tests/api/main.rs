@@ -9,6 +9,7 @@ mod catalog;
 mod checkout;
 mod events;
 mod hardening;
+mod import_fidelity;
 mod imports;
 mod isolation;
 mod nodes;
