@@ -6,6 +6,7 @@ mod helpers;
 mod access;
 mod auth;
 mod catalog;
+mod checkout_admin;
 mod events;
 mod hardening;
 mod imports;
