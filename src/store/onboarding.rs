@@ -132,6 +132,26 @@ impl TenantDb {
         if let Some(mark) = &patch.mark {
             steps.insert(patch.step.clone(), serde_json::Value::String(mark.clone()));
         }
+        // The payment step's choice is mirrored into the checkout settings (same
+        // transaction), from the merged values: a provider must have been chosen.
+        if patch.step == "payments" && !patch.values.is_empty() {
+            let field = |k: &str| {
+                data.get("payments")
+                    .and_then(|p| p.get(k))
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let provider = field("provider");
+            if matches!(provider.as_str(), "manual" | "stripe") {
+                let mirror = super::commerce::PaymentStepMirror {
+                    provider,
+                    manual_instructions: field("manual_instructions"),
+                    cash_on_delivery: field("cash_on_delivery") == "true",
+                };
+                self.mirror_payment_step_tx(&mut tx, &mirror).await?;
+            }
+        }
         exec_tx!(&mut tx, c => sqlx::query(
             "update onboarding set steps = $2, data = $3, payment_secret = coalesce($4, payment_secret),
              published_at = case when $5 then coalesce(published_at, $6) else published_at end

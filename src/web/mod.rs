@@ -77,6 +77,7 @@ pub struct AppState {
         (name = "events", description = "Live domain events (WebSocket and Server-Sent Events)"),
         (name = "webhooks", description = "Webhook endpoints, signed deliveries (Standard Webhooks), delivery log and redelivery"),
         (name = "team", description = "Members, roles, invitations, API keys and the tenant's audit log"),
+        (name = "checkout", description = "A merchant's checkout configuration: payment methods, shipping zones and rates, tax rates, discount codes"),
         (name = "store", description = "Public Store API, served on the store's host or /s/{handle}/"),
         (name = "ops", description = "Health and metrics"),
     )
@@ -115,6 +116,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let r = api::orders::routes(r);
     let r = api::events::routes(r);
     let r = api::webhooks::routes(r);
+    let r = api::commerce::routes(r);
     let r = ops::routes(r);
     let (router, mut doc) = r.split_for_parts();
     declare_path_params(&mut doc);

@@ -7,6 +7,7 @@ mod access;
 mod auth;
 mod catalog;
 mod checkout;
+mod checkout_admin;
 mod events;
 mod hardening;
 mod import_fidelity;

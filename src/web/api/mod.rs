@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod cart;
 pub mod catalog;
+pub mod commerce;
 pub mod events;
 pub mod imports;
 pub mod onboarding;
