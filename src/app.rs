@@ -51,6 +51,8 @@ pub struct Config {
     pub webhooks: crate::webhooks::WebhookConfig,
     /// Run the webhook delivery worker.
     pub deliver_webhooks: bool,
+    /// Marketplace feed fetching (`spool_dir` is set to `<data_dir>` at start).
+    pub feeds: crate::feeds::FeedConfig,
 }
 
 impl Config {
@@ -77,6 +79,7 @@ impl Config {
             events_subject: crate::events::SUBJECT_PREFIX.into(),
             webhooks: Default::default(),
             deliver_webhooks: true,
+            feeds: Default::default(),
         }
     }
 
@@ -111,6 +114,8 @@ pub enum AppError {
     Bus(#[from] crate::events::BusError),
     #[error("webhooks: {0}")]
     Webhooks(String),
+    #[error("feeds: {0}")]
+    Feeds(String),
 }
 
 /// The process-wide Prometheus recorder (installed once, shared by every app in a test process).
@@ -345,6 +350,11 @@ impl Application {
             bus: core.bus.clone(),
             webhooks: Arc::new(config.webhooks.clone()),
             secret_box: core.secret_box.clone(),
+            feeds: crate::feeds::Fetcher::new(crate::feeds::FeedConfig {
+                spool_dir: config.data_dir.clone(),
+                ..config.feeds.clone()
+            })
+            .map_err(AppError::Feeds)?,
         };
         Ok(Application {
             listener,

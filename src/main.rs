@@ -277,6 +277,7 @@ fn config_from(c: &Common) -> Result<Config, String> {
     cfg.events_url = c.events_url.clone();
     cfg.events_subject = c.events_subject.clone();
     cfg.webhooks.allow_private = c.webhooks_allow_private;
+    cfg.feeds.allow_private = c.webhooks_allow_private;
     cfg.step_backoff = Duration::from_millis(200);
     if let Some(s) = &cfg.jwt_secret
         && s.expose().len() < 32

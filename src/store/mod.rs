@@ -14,6 +14,7 @@ pub mod audit;
 pub mod catalog;
 pub mod commerce;
 pub mod events;
+pub mod feeds;
 pub mod imports;
 pub mod jobs;
 pub mod onboarding;
