@@ -299,40 +299,121 @@ impl<R: Read> Read for Limited<R> {
     }
 }
 
-/// Opens feed bytes for parsing: gunzips when `gzip` or when the bytes start with the gzip
-/// magic, bounding the decompressed size by `max_bytes`. Returns the reader and the flag
-/// that tells a limit error apart.
+/// Opens feed bytes for parsing, refusing more than `max_bytes` (the flag tells a limit
+/// error apart from other read errors). Gzip is expanded beforehand by [`gunzip_spooled`].
 pub fn open_bytes<R: Read + Send + 'static>(
     inner: R,
-    gzip: bool,
     max_bytes: u64,
 ) -> (Box<dyn BufRead + Send>, Arc<AtomicBool>) {
     let hit = Arc::new(AtomicBool::new(false));
-    let mut br = BufReader::with_capacity(64 * 1024, inner);
-    let magic = br
-        .fill_buf()
-        .map(|b| b.starts_with(&[0x1f, 0x8b]))
-        .unwrap_or(false);
-    let reader: Box<dyn BufRead + Send> = if gzip || magic {
-        Box::new(BufReader::with_capacity(
-            64 * 1024,
-            Limited {
-                inner: flate2::read::MultiGzDecoder::new(br),
-                left: max_bytes,
-                hit: hit.clone(),
-            },
-        ))
-    } else {
-        Box::new(BufReader::with_capacity(
-            64 * 1024,
-            Limited {
-                inner: br,
-                left: max_bytes,
-                hit: hit.clone(),
-            },
-        ))
-    };
+    let reader: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(
+        64 * 1024,
+        Limited {
+            inner,
+            left: max_bytes,
+            hit: hit.clone(),
+        },
+    ));
     (reader, hit)
+}
+
+/// Whether `bytes` start with the gzip magic number.
+pub fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
+}
+
+/// Expands a gzip stream into a new spool file in `dir`, at most `max_bytes`, before
+/// anything is staged (so a feed that expands beyond the limit changes nothing). Blocking:
+/// run it on the blocking pool. Errors: `too_large`, `invalid_gzip`.
+pub fn gunzip_spooled(
+    src: impl Read,
+    dir: &std::path::Path,
+    max_bytes: u64,
+) -> Result<PathBuf, (&'static str, String)> {
+    let path = dir.join(format!("feed-{}.xml.part", Uuid::now_v7()));
+    let io = |e: std::io::Error| ("fetch_failed", format!("spooling the feed: {e}"));
+    let mut out = std::fs::File::create(&path).map_err(io)?;
+    let mut dec = flate2::read::MultiGzDecoder::new(src).take(max_bytes + 1);
+    let n = match std::io::copy(&mut dec, &mut out) {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            return Err((
+                "invalid_gzip",
+                format!("the feed is not a valid gzip stream: {e}"),
+            ));
+        }
+    };
+    if n > max_bytes {
+        let _ = std::fs::remove_file(&path);
+        return Err((
+            "too_large",
+            format!("the feed expands beyond the {max_bytes}-byte limit"),
+        ));
+    }
+    Ok(path)
+}
+
+/// Stages a spooled file (gunzipping it first when `gzip` or when it starts with the gzip
+/// magic); the spool files are deleted afterwards.
+#[allow(clippy::too_many_arguments)]
+pub async fn stage_spooled(
+    tdb: &TenantDb,
+    actor: &Actor,
+    config: &FeedConfig,
+    source: &FeedSource,
+    language: &str,
+    trigger: &str,
+    path: PathBuf,
+    gzip: bool,
+    currency: Currency,
+) -> Result<Uuid, FeedsError> {
+    let mut magic = [0u8; 2];
+    let head = std::fs::File::open(&path)
+        .and_then(|mut f| f.read(&mut magic).map(|n| n == 2))
+        .unwrap_or(false);
+    let plain = if gzip || (head && is_gzip(&magic)) {
+        let (src, dir, max) = (path.clone(), config.spool_dir.clone(), config.max_bytes);
+        let r = tokio::task::spawn_blocking(move || {
+            let f = std::fs::File::open(&src).map_err(|e| ("fetch_failed", e.to_string()))?;
+            gunzip_spooled(f, &dir, max)
+        })
+        .await
+        .unwrap_or_else(|e| Err(("fetch_failed", format!("gunzip task: {e}"))));
+        let _ = tokio::fs::remove_file(&path).await;
+        match r {
+            Ok(p) => p,
+            Err((code, message)) => {
+                let import = tdb
+                    .begin_feed_import(actor, source.id, language, trigger)
+                    .await?;
+                tdb.fail_feed_import(import, "failed", Some(&message))
+                    .await?;
+                tdb.record_feed_fetch(source.id, language, "failed", Some(&message), None)
+                    .await?;
+                return Err(FeedsError::File {
+                    code,
+                    message,
+                    import_id: Some(import),
+                });
+            }
+        }
+    } else {
+        path
+    };
+    let result = match std::fs::File::open(&plain) {
+        Ok(f) => {
+            let (reader, hit) = open_bytes(f, config.max_bytes);
+            stage(tdb, actor, source, language, trigger, reader, hit, currency).await
+        }
+        Err(e) => Err(FeedsError::File {
+            code: "fetch_failed",
+            message: format!("reading the spooled feed: {e}"),
+            import_id: None,
+        }),
+    };
+    let _ = tokio::fs::remove_file(&plain).await;
+    result
 }
 
 /// An item the run could not stage (no id, duplicate id): it is reported, not stored.
@@ -623,19 +704,18 @@ pub async fn fetch_and_stage(
             last_modified,
             gzip,
         }) => {
-            let opened = std::fs::File::open(&path);
-            let result = match opened {
-                Ok(f) => {
-                    let (reader, hit) = open_bytes(f, gzip, fetcher.config.max_bytes);
-                    stage(tdb, actor, source, language, trigger, reader, hit, currency).await
-                }
-                Err(e) => Err(FeedsError::File {
-                    code: "fetch_failed",
-                    message: format!("reading the spooled feed: {e}"),
-                    import_id: None,
-                }),
-            };
-            let _ = tokio::fs::remove_file(&path).await;
+            let result = stage_spooled(
+                tdb,
+                actor,
+                &fetcher.config,
+                source,
+                language,
+                trigger,
+                path,
+                gzip,
+                currency,
+            )
+            .await;
             let import = result?;
             tdb.record_feed_fetch(
                 source.id,

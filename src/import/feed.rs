@@ -282,27 +282,26 @@ pub struct FeedPrice {
 /// ISO 4217 code).
 pub fn parse_price(raw: &str, store: Currency) -> Result<FeedPrice, (&'static str, String)> {
     let s = raw.trim();
-    let (mut num, mut cur) = (String::new(), String::new());
-    for tok in s.split_whitespace() {
-        if tok.chars().all(|c| c.is_ascii_alphabetic()) && cur.is_empty() {
-            cur = tok.to_string();
-        } else if num.is_empty() {
+    let numeric = |t: &str| t.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == ',');
+    let toks: Vec<&str> = s.split_whitespace().collect();
+    let (num, cur) = match toks.as_slice() {
+        [] => (String::new(), String::new()),
+        [a, b] if numeric(a) => (a.to_string(), b.to_string()),
+        [a, b] if numeric(b) => (b.to_string(), a.to_string()),
+        [_, _] => (String::new(), String::new()),
+        [t] if numeric(t) => match t.find(|c: char| c.is_ascii_alphabetic()) {
             // glued form `63.60EUR`
-            let split = tok.find(|c: char| c.is_ascii_alphabetic());
-            match split {
-                Some(i) if i > 0 && cur.is_empty() => {
-                    num = tok[..i].to_string();
-                    cur = tok[i..].to_string();
-                }
-                _ => num = tok.to_string(),
-            }
-        } else {
+            Some(i) => (t[..i].to_string(), t[i..].to_string()),
+            None => (t.to_string(), String::new()),
+        },
+        [_] => (String::new(), String::new()),
+        _ => {
             return Err((
                 "invalid_price",
                 format!("price '{raw}' is not a number followed by a currency code"),
             ));
         }
-    }
+    };
     if num.is_empty() {
         return Err(("invalid_price", format!("price '{raw}' has no number")));
     }

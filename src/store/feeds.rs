@@ -120,7 +120,7 @@ pub struct FeedImport {
     /// Published products the run updated.
     pub products_updated: i64,
     /// JSON report: `file_warnings`, `refused` items (`{position, id, reason}`).
-    #[sqlx(json)]
+    #[sqlx(json(nullable))]
     #[schema(value_type = Option<Object>)]
     pub report: Option<serde_json::Value>,
     /// Why the run failed (file-level error: HTTP status, not a feed, too large…).

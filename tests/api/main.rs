@@ -7,6 +7,7 @@ mod access;
 mod auth;
 mod catalog;
 mod events;
+mod feeds;
 mod hardening;
 mod imports;
 mod isolation;

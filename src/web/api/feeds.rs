@@ -340,15 +340,34 @@ async fn upload_file(
             format!("the source has no {lang} file"),
         ));
     }
-    let (reader, hit) = feeds::open_bytes(
-        std::io::Cursor::new(bytes),
-        false,
-        st.feeds.config.max_bytes,
-    );
-    let run = feeds::stage(
-        &m.scope, &m.actor, &src, &lang, "upload", reader, hit, currency,
-    )
-    .await?;
+    let run = if feeds::is_gzip(&bytes) {
+        let path = st
+            .feeds
+            .config
+            .spool_dir
+            .join(format!("upload-{}.gz", Uuid::now_v7()));
+        tokio::fs::write(&path, &bytes)
+            .await
+            .map_err(|_| ApiError::internal())?;
+        feeds::stage_spooled(
+            &m.scope,
+            &m.actor,
+            &st.feeds.config,
+            &src,
+            &lang,
+            "upload",
+            path,
+            true,
+            currency,
+        )
+        .await?
+    } else {
+        let (reader, hit) = feeds::open_bytes(std::io::Cursor::new(bytes), st.feeds.config.max_bytes);
+        feeds::stage(
+            &m.scope, &m.actor, &src, &lang, "upload", reader, hit, currency,
+        )
+        .await?
+    };
     st.page_cache.invalidate_tenant(m.tenant.id);
     m.scope
         .get_feed_import(run)
