@@ -100,7 +100,7 @@ pub struct FetchTarget {
 }
 
 /// One staging run as the API shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FeedImport {
     pub id: Uuid,
     pub source_id: Uuid,
@@ -120,7 +120,6 @@ pub struct FeedImport {
     /// Published products the run updated.
     pub products_updated: i64,
     /// JSON report: `file_warnings`, `refused` items (`{position, id, reason}`).
-    #[sqlx(json(nullable))]
     #[schema(value_type = Option<Object>)]
     pub report: Option<serde_json::Value>,
     /// Why the run failed (file-level error: HTTP status, not a feed, too large…).
@@ -128,6 +127,53 @@ pub struct FeedImport {
     pub actor_label: String,
     pub created_at: i64,
     pub finished_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ImportRow {
+    id: Uuid,
+    source_id: Uuid,
+    language: String,
+    trigger: String,
+    status: String,
+    format: Option<String>,
+    items_total: i64,
+    items_new: i64,
+    items_changed: i64,
+    items_unchanged: i64,
+    items_disappeared: i64,
+    items_with_errors: i64,
+    products_updated: i64,
+    report: Option<String>,
+    error: Option<String>,
+    actor_label: String,
+    created_at: i64,
+    finished_at: Option<i64>,
+}
+
+impl From<ImportRow> for FeedImport {
+    fn from(r: ImportRow) -> Self {
+        Self {
+            id: r.id,
+            source_id: r.source_id,
+            language: r.language,
+            trigger: r.trigger,
+            status: r.status,
+            format: r.format,
+            items_total: r.items_total,
+            items_new: r.items_new,
+            items_changed: r.items_changed,
+            items_unchanged: r.items_unchanged,
+            items_disappeared: r.items_disappeared,
+            items_with_errors: r.items_with_errors,
+            products_updated: r.products_updated,
+            report: r.report.and_then(|t| serde_json::from_str(&t).ok()),
+            error: r.error,
+            actor_label: r.actor_label,
+            created_at: r.created_at,
+            finished_at: r.finished_at,
+        }
+    }
 }
 
 const IMPORT_COLS: &str = "id, source_id, language, trigger, status, format, items_total, items_new, items_changed, items_unchanged, items_disappeared, items_with_errors, products_updated, report, error, actor_label, created_at, finished_at";
@@ -664,8 +710,9 @@ impl TenantDb {
 
     /// One run of this tenant.
     pub async fn get_feed_import(&self, id: Uuid) -> StoreResult<Option<FeedImport>> {
-        Ok(tenant_query!(self, read, p => sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "select {IMPORT_COLS} from feed_imports where tenant_id = $1 and id = $2"))).bind(self.tenant).bind(id).fetch_optional(p).await)?)
+        let row: Option<ImportRow> = tenant_query!(self, read, p => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select {IMPORT_COLS} from feed_imports where tenant_id = $1 and id = $2"))).bind(self.tenant).bind(id).fetch_optional(p).await)?;
+        Ok(row.map(Into::into))
     }
 
     /// The runs of one source, newest first (at most `limit`).
@@ -674,9 +721,10 @@ impl TenantDb {
         source: Uuid,
         limit: i64,
     ) -> StoreResult<Vec<FeedImport>> {
-        Ok(tenant_query!(self, read, p => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<ImportRow> = tenant_query!(self, read, p => sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "select {IMPORT_COLS} from feed_imports where tenant_id = $1 and source_id = $2 order by created_at desc, id desc limit $3")))
-            .bind(self.tenant).bind(source).bind(limit).fetch_all(p).await)?)
+            .bind(self.tenant).bind(source).bind(limit).fetch_all(p).await)?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     /// Staged items, in feed order of first sight, filtered. Returns `(page, total)`.
