@@ -106,6 +106,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let r = api::auth::routes(r);
     let r = api::catalog::routes(r);
     let r = api::store::routes(r);
+    let r = api::feed_export::routes(r);
     let r = api::imports::routes(r);
     let r = api::feeds::routes(r);
     let r = api::onboarding::routes(r);

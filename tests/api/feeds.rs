@@ -584,3 +584,52 @@ async fn the_vendor_csvs_letzshop_url_becomes_the_first_feed_source() {
     assert_eq!(list[0]["id"], feed["id"]);
     assert_eq!(list[0]["files"][0]["url"], "https://letzshop.lu/feeds/fr/shop.csv");
 }
+
+#[tokio::test]
+async fn the_exported_feed_reads_back_through_the_same_parser() {
+    let app = spawn_app().await;
+    let (_, token) = app.provisioned_merchant("exportshop").await;
+    for (h, sku) in [("vase", "EXP-V"), ("shirt", "EXP-S")] {
+        let mut body = crate::catalog::product(h, sku, "active");
+        if h == "vase" {
+            body["options"] = json!([]);
+            body["variants"] = json!([{ "sku": sku, "option_values": [], "price": "19.90", "inventory_quantity": 4, "barcode": "4006381333931" }]);
+        }
+        let r = app.with_token(Method::POST, "/api/v1/products", &token).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let r = app
+        .with_token(Method::POST, "/api/v1/products", &token)
+        .json(&crate::catalog::product("hidden", "EXP-H", "draft"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let (_, other) = app.provisioned_merchant("importshop").await;
+    let src = create_source(&app, &other, json!([{ "language": "de" }, { "language": "en" }])).await;
+    let sid = src["id"].as_str().unwrap();
+    for (path, lang, format) in [("/s/exportshop/api/v1/store/feed.xml", "de", "rss"), ("/s/exportshop/api/v1/store/feed.tsv", "en", "tsv")] {
+        let r = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let body = r.bytes().await.unwrap().to_vec();
+        let (s, run) = upload(&app, &other, sid, lang, body).await;
+        assert_eq!(s, StatusCode::OK, "{run}");
+        assert_eq!(run["format"], format);
+        assert_eq!(run["items_total"], 3, "two shirt variants and the vase, not the draft: {run}");
+        assert_eq!(run["items_with_errors"], 0, "{run}");
+        let v = get(&app, &other, &format!("/api/v1/feeds/items?source_id={sid}&language={lang}&per_page=10")).await;
+        let items = v["data"].as_array().unwrap();
+        let vase = items.iter().find(|i| i["feed_id"] == "EXP-V").unwrap();
+        assert_eq!(vase["item"]["price_minor"], 1990);
+        assert_eq!(vase["item"]["availability"], "in_stock");
+        assert_eq!(vase["item"]["gtin"], "4006381333931");
+        let s = items.iter().find(|i| i["feed_id"] == "EXP-S-S").unwrap();
+        assert_eq!(s["item"]["price_minor"], 1500, "compare-at becomes price, the price the sale price");
+        assert_eq!(s["item"]["sale_price_minor"], 1250);
+        assert_eq!(s["item"]["item_group_id"], "shirt");
+        assert_eq!(s["item"]["options"], json!([["size", "S"]]));
+        let m = items.iter().find(|i| i["feed_id"] == "EXP-S-M").unwrap();
+        assert_eq!(m["item"]["availability"], "out_of_stock");
+        assert!(m["item"]["link"].as_str().unwrap().ends_with("/s/exportshop/products/shirt"));
+    }
+}

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod catalog;
 pub mod events;
+pub mod feed_export;
 pub mod feeds;
 pub mod imports;
 pub mod onboarding;
