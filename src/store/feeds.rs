@@ -609,11 +609,11 @@ impl TenantDb {
                 None => {
                     out.new += 1;
                     exec_tx!(&mut tx, c => sqlx::query(
-                        "insert into feed_items (id, tenant_id, source_id, language, feed_id, raw, item, hash, errors, warnings, title, import_id, first_seen_at, updated_at)
-                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)")
+                        "insert into feed_items (id, tenant_id, source_id, language, feed_id, raw, item, hash, errors, warnings, title, import_id, first_seen_at, updated_at, item_group)
+                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)")
                         .bind(new_id()).bind(self.tenant).bind(source).bind(language).bind(&b.item.id)
                         .bind(b.raw.to_string()).bind(&item).bind(&hash).bind(&errors).bind(&warnings)
-                        .bind(&b.item.title).bind(import).bind(now)
+                        .bind(&b.item.title).bind(import).bind(now).bind(&b.item.item_group_id)
                         .execute(&mut **c).await)?;
                 }
                 Some(e) if e.hash == hash => {
@@ -630,11 +630,11 @@ impl TenantDb {
                         out.published_changed.push((e.id, fields.clone()));
                     }
                     exec_tx!(&mut tx, c => sqlx::query(
-                        "update feed_items set raw = $3, item = $4, hash = $5, errors = $6, warnings = $7, title = $8, import_id = $9, updated_at = $10, changed_fields = $11, disappeared_at = null
+                        "update feed_items set raw = $3, item = $4, hash = $5, errors = $6, warnings = $7, title = $8, import_id = $9, updated_at = $10, changed_fields = $11, disappeared_at = null, item_group = $12
                          where tenant_id = $1 and id = $2")
                         .bind(self.tenant).bind(e.id).bind(b.raw.to_string()).bind(&item).bind(&hash)
                         .bind(&errors).bind(&warnings).bind(&b.item.title).bind(import).bind(now)
-                        .bind(super::to_json(&fields))
+                        .bind(super::to_json(&fields)).bind(&b.item.item_group_id)
                         .execute(&mut **c).await)?;
                 }
             }
@@ -780,22 +780,10 @@ impl TenantDb {
         language: &str,
         group: &str,
     ) -> StoreResult<Vec<StagedItem>> {
-        // item_group_id lives in the JSON; the group is small, the scan is per source.
-        let pattern = format!(
-            "%\"item_group_id\":{}%",
-            serde_json::Value::String(group.to_string())
-        );
         let rows: Vec<ItemRow> = tenant_query!(self, read, p => sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "select {ITEM_COLS} from feed_items where tenant_id = $1 and source_id = $2 and language = $3 and item like $4 order by first_seen_at, id")))
-            .bind(self.tenant).bind(source).bind(language).bind(&pattern).fetch_all(p).await)?;
-        rows.into_iter()
-            .map(StagedItem::try_from)
-            .filter(|i| {
-                i.as_ref()
-                    .map(|i| i.item.item_group_id.as_deref() == Some(group))
-                    .unwrap_or(true)
-            })
-            .collect()
+            "select {ITEM_COLS} from feed_items where tenant_id = $1 and source_id = $2 and language = $3 and item_group = $4 order by first_seen_at, id")))
+            .bind(self.tenant).bind(source).bind(language).bind(group).fetch_all(p).await)?;
+        rows.into_iter().map(StagedItem::try_from).collect()
     }
 
     /// Items linked to `product` (all languages).
