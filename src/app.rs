@@ -53,6 +53,8 @@ pub struct Config {
     pub deliver_webhooks: bool,
     /// Stripe's API base URL (`SOUK_STRIPE_API_BASE`; localstripe in tests and CI).
     pub stripe_api_base: String,
+    /// Marketplace feed fetching (`spool_dir` is set to `<data_dir>` at start).
+    pub feeds: crate::feeds::FeedConfig,
 }
 
 impl Config {
@@ -80,6 +82,7 @@ impl Config {
             webhooks: Default::default(),
             deliver_webhooks: true,
             stripe_api_base: crate::payments::STRIPE_API.into(),
+            feeds: Default::default(),
         }
     }
 
@@ -114,6 +117,8 @@ pub enum AppError {
     Bus(#[from] crate::events::BusError),
     #[error("webhooks: {0}")]
     Webhooks(String),
+    #[error("feeds: {0}")]
+    Feeds(String),
 }
 
 /// The process-wide Prometheus recorder (installed once, shared by every app in a test process).
@@ -349,6 +354,11 @@ impl Application {
             bus: core.bus.clone(),
             webhooks: Arc::new(config.webhooks.clone()),
             secret_box: core.secret_box.clone(),
+            feeds: crate::feeds::Fetcher::new(crate::feeds::FeedConfig {
+                spool_dir: config.data_dir.clone(),
+                ..config.feeds.clone()
+            })
+            .map_err(AppError::Feeds)?,
         };
         Ok(Application {
             listener,

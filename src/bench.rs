@@ -1110,3 +1110,238 @@ pub async fn import(mut cfg: Config, products: usize) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
 }
+
+/// Peak resident set size since the last reset (Linux `VmHWM`), `None` elsewhere.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Resets the peak RSS to the current RSS (Linux: `5` into `/proc/self/clear_refs`).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Writes a generated feed of `n` items in `format` (`tsv`, `csv`, `semicolon`, `rss`,
+/// `atom`) to `path`: every third item is one of a 3-size `item_group_id`.
+fn write_feed(path: &std::path::Path, format: &str, n: usize, price_bump: i64) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let cols = [
+        "id",
+        "title",
+        "description",
+        "link",
+        "image_link",
+        "availability",
+        "price",
+        "brand",
+        "item_group_id",
+        "size",
+        "atalanda:quantity",
+    ];
+    let row = |i: usize| -> [String; 11] {
+        let group = i / 3;
+        [
+            format!("item-{i}"),
+            format!("Generated product {group} size {}", i % 3),
+            format!("<p>Description of product {group}, a generated feed item.</p>"),
+            format!("https://shop.example/p/{i}"),
+            format!("https://cdn.example/p/{i}.jpg"),
+            if i % 17 == 0 { "out of stock" } else { "in_stock" }.to_string(),
+            format!("{}.{:02} EUR", 5 + i % 200 + price_bump as usize, i % 100),
+            format!("Brand {}", group % 50),
+            format!("group-{group}"),
+            ["S", "M", "L"][i % 3].to_string(),
+            format!("{}", i % 40),
+        ]
+    };
+    match format {
+        "rss" | "atom" => {
+            let (open, close, item) = if format == "rss" {
+                (
+                    "<?xml version=\"1.0\"?>\n<rss version=\"2.0\" xmlns:g=\"http://base.google.com/ns/1.0\" xmlns:atalanda=\"http://atalanda.com/ns\"><channel><title>bench</title>\n",
+                    "</channel></rss>\n",
+                    "item",
+                )
+            } else {
+                (
+                    "<?xml version=\"1.0\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\" xmlns:g=\"http://base.google.com/ns/1.0\" xmlns:atalanda=\"http://atalanda.com/ns\"><title>bench</title>\n",
+                    "</feed>\n",
+                    "entry",
+                )
+            };
+            w.write_all(open.as_bytes())?;
+            for i in 0..n {
+                write!(w, "<{item}>")?;
+                for (c, v) in cols.iter().zip(row(i)) {
+                    let tag = if c.contains(':') {
+                        c.to_string()
+                    } else {
+                        format!("g:{c}")
+                    };
+                    write!(w, "<{tag}>{}</{tag}>", quick_xml::escape::escape(&v))?;
+                }
+                writeln!(w, "</{item}>")?;
+            }
+            w.write_all(close.as_bytes())?;
+        }
+        _ => {
+            let d = match format {
+                "tsv" => b'\t',
+                "semicolon" => b';',
+                _ => b',',
+            };
+            let mut cw = csv::WriterBuilder::new().delimiter(d).from_writer(w);
+            cw.write_record(cols).map_err(std::io::Error::other)?;
+            for i in 0..n {
+                cw.write_record(row(i)).map_err(std::io::Error::other)?;
+            }
+            cw.flush()?;
+        }
+    }
+    Ok(())
+}
+
+/// `souk bench feed`: stages a generated feed of `items` items in each format (TSV, CSV,
+/// semicolon, RSS, Atom; each into its own source of one store) and prints items/s and the
+/// peak RSS of each run; then re-imports the unchanged RSS feed, imports it with every
+/// price changed, and publishes 1,000 selected items. Prints figures; asserts nothing.
+pub async fn feed(mut cfg: Config, items: usize) -> Result<(), String> {
+    if items == 0 {
+        return Err("--items above 0".into());
+    }
+    cfg.workers = 1;
+    let tmp = std::env::temp_dir().join(format!("souk-bench-{}", uuid::Uuid::now_v7()));
+    let node = start_node(cfg.clone(), tmp.join("node")).await?;
+    let backend = if cfg.database_url.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    let build = if cfg!(debug_assertions) {
+        "debug build"
+    } else {
+        "release build"
+    };
+    let prefix = format!("f{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let p = node.control.provision(&prefix, 0, "scale").await?;
+    let scope = crate::store::TenantDb::new(node.control.db.clone(), p.tenant);
+    let actor = crate::store::audit::Actor::system("bench");
+    let config = crate::feeds::FeedConfig {
+        spool_dir: tmp.clone(),
+        ..Default::default()
+    };
+    println!("feed: {items} items per format, {backend}, {build}");
+    let mut rss_source = None;
+    for format in ["tsv", "csv", "semicolon", "rss", "atom"] {
+        let path = tmp.join(format!("bench.{format}"));
+        write_feed(&path, format, items, 0).map_err(|e| e.to_string())?;
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let source = scope
+            .create_feed_source(
+                &actor,
+                &crate::store::feeds::NewSource {
+                    marketplace: "generic".into(),
+                    name: format!("bench {format}"),
+                    schedule: "manual".into(),
+                    enabled: true,
+                    default_language: "de".into(),
+                    draft_on_disappear: true,
+                    files: vec![("de".into(), None)],
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        reset_peak_rss();
+        let started = Instant::now();
+        let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
+        let (reader, hit) = crate::feeds::open_bytes(file, config.max_bytes);
+        let run = crate::feeds::stage(
+            &scope, &actor, &source, "de", "bench", reader, hit, crate::domain::Currency::EUR,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let secs = started.elapsed().as_secs_f64();
+        let r = scope
+            .get_feed_import(run)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("run vanished")?;
+        println!(
+            "{format:<10} {:.1} MB: staged {} new in {secs:.2} s = {:.0} items/s, peak RSS {:.0} MB",
+            size as f64 / 1e6,
+            r.items_new,
+            items as f64 / secs,
+            peak_rss_bytes().unwrap_or(0) as f64 / 1e6
+        );
+        if format == "rss" {
+            rss_source = Some((source, path));
+        }
+    }
+    let (source, path) = rss_source.ok_or("no rss source")?;
+    for (label, bump) in [("rss re-import, unchanged", 0), ("rss re-import, every price changed", 1)] {
+        if bump != 0 {
+            write_feed(&path, "rss", items, bump).map_err(|e| e.to_string())?;
+        }
+        reset_peak_rss();
+        let started = Instant::now();
+        let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
+        let (reader, hit) = crate::feeds::open_bytes(file, config.max_bytes);
+        let run = crate::feeds::stage(
+            &scope, &actor, &source, "de", "bench", reader, hit, crate::domain::Currency::EUR,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let secs = started.elapsed().as_secs_f64();
+        let r = scope
+            .get_feed_import(run)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("run vanished")?;
+        println!(
+            "{label:<36} unchanged {}, changed {} in {secs:.2} s, peak RSS {:.0} MB",
+            r.items_unchanged,
+            r.items_changed,
+            peak_rss_bytes().unwrap_or(0) as f64 / 1e6
+        );
+    }
+    // Publish 1,000 items without item_group_id siblings selected twice: every third item
+    // starts a group, so 1,000 selected items make ~334 products × 3 variants.
+    let f = crate::store::feeds::ItemFilter {
+        source_id: Some(source.id),
+        status: Some("new".into()),
+        ..Default::default()
+    };
+    let mut ids = vec![];
+    let mut offset = 0;
+    while ids.len() < 1000.min(items) {
+        let (page, _) = scope
+            .list_staged_items(&f, 100, offset)
+            .await
+            .map_err(|e| e.to_string())?;
+        if page.is_empty() {
+            break;
+        }
+        offset += page.len() as i64;
+        ids.extend(page.into_iter().map(|i| i.id));
+    }
+    ids.truncate(1000);
+    let started = Instant::now();
+    let rep = crate::feeds::publish(&scope, &actor, &ids, crate::domain::Currency::EUR)
+        .await
+        .map_err(|e| e.to_string())?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "publish {} selected items: {} products ({} failed) in {secs:.2} s",
+        ids.len(),
+        rep.published.len(),
+        rep.failed.len()
+    );
+    let _ = node.stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(15), node.task).await;
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}

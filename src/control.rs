@@ -162,6 +162,41 @@ pub struct CreatedMerchant {
     /// an earlier, interrupted upload of this row and was still pending: now activated) or
     /// `already_provisioned` (it existed and was already activated: nothing done).
     pub outcome: VendorOutcome,
+    /// The store's first marketplace feed source, created from the row's
+    /// `letzshop_csv_url` together with the merchant (`null`: the row had none, or the
+    /// merchant existed before this upload).
+    pub feed_source: Option<CreatedFeedSource>,
+}
+
+/// A feed source a vendor import created (see [`CreatedMerchant::feed_source`]).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct CreatedFeedSource {
+    pub id: Uuid,
+    pub url: String,
+    /// Guessed from the URL (`/fr/`, `_fr.`, `lang=fr`, …), else `de`.
+    pub language: String,
+}
+
+/// The language of a Letzshop feed URL: `fr`, `en` or `lb` when the URL says so
+/// (`/fr/`, `_fr.`, `-fr.`, `lang=fr`, `locale=fr`), else `de`.
+pub fn feed_language_of(url: &str) -> String {
+    let u = url.to_ascii_lowercase();
+    for l in ["fr", "en", "lb", "de"] {
+        if [
+            format!("/{l}/"),
+            format!("_{l}."),
+            format!("-{l}."),
+            format!("lang={l}"),
+            format!("locale={l}"),
+            format!("language={l}"),
+        ]
+        .iter()
+        .any(|p| u.contains(p.as_str()))
+        {
+            return l.to_string();
+        }
+    }
+    "de".into()
 }
 
 /// What a bulk vendor import did with a valid row (see [`CreatedMerchant::outcome`]).
@@ -253,6 +288,7 @@ pub async fn import_vendors(
                 k.id,
                 VendorOutcome::AlreadyProvisioned,
                 k.handle.clone().unwrap_or_default(),
+                None,
             )),
             Some(k) => {
                 // Created by an earlier upload that stopped before activating it.
@@ -264,7 +300,7 @@ pub async fn import_vendors(
                 async {
                     let a = activation(&settings, k.id, handle);
                     prov::start_run(db, actor, &a).await?;
-                    Ok::<_, ControlError>((k.id, VendorOutcome::Resumed, sub))
+                    Ok::<_, ControlError>((k.id, VendorOutcome::Resumed, sub, None))
                 }
                 .await
             }
@@ -298,19 +334,50 @@ pub async fn import_vendors(
                     let id = platform::create_merchant_tx(&mut tx, actor, &new).await?;
                     let a = activation(&settings, id, row.subdomain.clone());
                     prov::start_run_tx(&mut tx, actor, &a).await?;
+                    // The row's Letzshop feed becomes the store's first feed source.
+                    let mut feed = None;
+                    if let Some(url) = &row.letzshop_csv_url {
+                        let language = feed_language_of(url);
+                        let source = TenantDb::new(db.clone(), id)
+                            .create_feed_source_tx(
+                                &mut tx,
+                                actor,
+                                &crate::store::feeds::NewSource {
+                                    marketplace: "letzshop".into(),
+                                    name: "Letzshop".into(),
+                                    schedule: "daily".into(),
+                                    enabled: true,
+                                    default_language: language.clone(),
+                                    draft_on_disappear: true,
+                                    files: vec![(language.clone(), Some(url.clone()))],
+                                },
+                            )
+                            .await?;
+                        feed = Some(CreatedFeedSource {
+                            id: source,
+                            url: url.clone(),
+                            language,
+                        });
+                    }
                     tx.commit().await?;
-                    Ok::<_, ControlError>((id, VendorOutcome::Created, row.subdomain.to_string()))
+                    Ok::<_, ControlError>((
+                        id,
+                        VendorOutcome::Created,
+                        row.subdomain.to_string(),
+                        feed,
+                    ))
                 }
                 .await
             }
         };
         match res {
-            Ok((id, outcome, subdomain)) => report.merchants.push(CreatedMerchant {
+            Ok((id, outcome, subdomain, feed_source)) => report.merchants.push(CreatedMerchant {
                 row: row.row,
                 id,
                 name: row.vendor_name,
                 subdomain,
                 outcome,
+                feed_source,
             }),
             Err(ControlError::Store(StoreError::Conflict { field, message })) => {
                 report.errors.push(FailedRow {

@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod events;
+pub mod feeds;
 pub mod import;
 pub mod mail;
 pub mod payments;

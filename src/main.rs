@@ -202,6 +202,13 @@ enum BenchCmd {
         #[arg(long, default_value_t = 10_000)]
         products: usize,
     },
+    /// Stage a generated marketplace feed of N items in each format (TSV, CSV, semicolon,
+    /// RSS, Atom), re-import it unchanged and changed, publish 1,000 items; prints items/s
+    /// and peak RSS.
+    Feed {
+        #[arg(long, default_value_t = 100_000)]
+        items: usize,
+    },
     /// Seed one tenant with many products, sign a member and an admin in, render each
     /// dashboard and admin page N times through the HTTP server with the session cookies,
     /// and print p50/p95/p99 per page (loopback round trip; target p95 < 20 ms).
@@ -281,6 +288,7 @@ fn config_from(c: &Common) -> Result<Config, String> {
     cfg.events_subject = c.events_subject.clone();
     cfg.webhooks.allow_private = c.webhooks_allow_private;
     cfg.stripe_api_base = c.stripe_api_base.clone();
+    cfg.feeds.allow_private = c.webhooks_allow_private;
     cfg.step_backoff = Duration::from_millis(200);
     if let Some(s) = &cfg.jwt_secret
         && s.expose().len() < 32
@@ -452,6 +460,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             concurrency,
         }) => souk::bench::webhooks(cfg, events, endpoints, concurrency).await,
         Command::Bench(BenchCmd::Import { products }) => souk::bench::import(cfg, products).await,
+        Command::Bench(BenchCmd::Feed { items }) => souk::bench::feed(cfg, items).await,
         Command::Bench(BenchCmd::Ui {
             products,
             orders,

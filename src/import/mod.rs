@@ -12,6 +12,7 @@
 //! plain spaces and is then trimmed, headers are matched case-insensitively, and records whose
 //! cells are all empty are skipped (spreadsheets leave such rows at the end of a sheet).
 
+pub mod feed;
 pub mod products;
 pub mod vendors;
 

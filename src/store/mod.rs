@@ -17,6 +17,7 @@ pub mod commerce;
 pub mod customers;
 pub mod events;
 pub mod fulfillment;
+pub mod feeds;
 pub mod imports;
 pub mod jobs;
 pub mod onboarding;

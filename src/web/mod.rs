@@ -62,6 +62,8 @@ pub struct AppState {
     pub webhooks: Arc<crate::webhooks::WebhookConfig>,
     /// Encrypts secrets kept in the database.
     pub secret_box: Arc<crate::crypto::SecretBox>,
+    /// Marketplace feed fetching (SSRF-guarded client, size limit, spool directory).
+    pub feeds: crate::feeds::Fetcher,
 }
 
 #[derive(OpenApi)]
@@ -110,7 +112,9 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let r = api::catalog::routes(r);
     let r = api::store::routes(r);
     let r = api::cart::routes(r);
+    let r = api::feed_export::routes(r);
     let r = api::imports::routes(r);
+    let r = api::feeds::routes(r);
     let r = api::onboarding::routes(r);
     let r = api::team::routes(r);
     let r = api::orders::routes(r);

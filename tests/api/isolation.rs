@@ -510,3 +510,140 @@ async fn checkout_configuration_never_crosses_tenants() {
     .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn feed_sources_items_and_overrides_never_cross_tenants() {
+    let app = spawn_app().await;
+    let (_a_id, a, _b_id, b, _) = two_merchants(&app).await;
+    // B stages and publishes a feed item.
+    let r = app
+        .with_token(Method::POST, "/api/v1/feeds/sources", &b)
+        .json(&json!({ "marketplace": "generic", "files": [{ "language": "de" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let src: Value = r.json().await.unwrap();
+    let sid = src["id"].as_str().unwrap().to_string();
+    let r = app
+        .with_token(Method::POST, &format!("/api/v1/feeds/sources/{sid}/upload"), &b)
+        .header("content-type", "text/plain")
+        .body("id,title,price,availability\nb-secret,Secret,5.00 EUR,in stock\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let run: Value = r.json().await.unwrap();
+    let run_id = run["id"].as_str().unwrap().to_string();
+    let items: Value = app
+        .with_token(Method::GET, "/api/v1/feeds/items", &b)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let item = items["data"][0]["id"].as_str().unwrap().to_string();
+    let rep: Value = app
+        .with_token(Method::POST, "/api/v1/feeds/items/publish", &b)
+        .json(&json!({ "item_ids": [item] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let product = rep["published"][0]["product_id"].as_str().unwrap().to_string();
+
+    // A sees none of it in lists.
+    let al: Value = app
+        .with_token(Method::GET, "/api/v1/feeds/items", &a)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(al["pagination"]["total"], 0);
+    let asrc: Value = app
+        .with_token(Method::GET, "/api/v1/feeds/sources", &a)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(asrc, json!([]));
+
+    // B's ids on A answer exactly like ids that do not exist.
+    let missing = uuid::Uuid::now_v7().to_string();
+    let cases: Vec<(Method, String, Option<Value>, Option<&str>)> = vec![
+        (Method::GET, "/api/v1/feeds/sources/{}".into(), None, None),
+        (Method::DELETE, "/api/v1/feeds/sources/{}".into(), None, None),
+        (Method::POST, "/api/v1/feeds/sources/{}/fetch".into(), None, None),
+        (Method::POST, "/api/v1/feeds/sources/{}/upload".into(), None, Some("id,title\nx,y\n")),
+        (Method::GET, "/api/v1/feeds/sources/{}/imports".into(), None, None),
+    ];
+    for (m, path, body, text) in cases {
+        let mut out = vec![];
+        for id in [&sid, &missing] {
+            let mut req = app.with_token(m.clone(), &path.replace("{}", id), &a);
+            if let Some(b) = &body {
+                req = req.json(b);
+            }
+            if let Some(t) = text {
+                req = req.header("content-type", "text/plain").body(t);
+            }
+            let r = req.send().await.unwrap();
+            out.push((r.status(), r.text().await.unwrap()));
+        }
+        assert_eq!(out[0].0, StatusCode::NOT_FOUND, "{m} {path}");
+        assert_eq!(out[0], out[1], "{m} {path}");
+    }
+    for (m, path, body) in [
+        (Method::GET, format!("/api/v1/feeds/imports/{{}}"), None),
+        (Method::GET, format!("/api/v1/feeds/items/{{}}"), None),
+        (Method::POST, format!("/api/v1/feeds/items/{{}}/link"), Some(json!({ "handle": "alpha-only" }))),
+        (Method::GET, format!("/api/v1/feeds/products/{{}}"), None),
+        (Method::PUT, format!("/api/v1/feeds/products/{{}}"), Some(json!({ "title": "Mine" }))),
+    ] {
+        let own = match path.as_str() {
+            p if p.contains("imports") => &run_id,
+            p if p.contains("items") => &item,
+            _ => &product,
+        };
+        let mut out = vec![];
+        for id in [own, &missing] {
+            let mut req = app.with_token(m.clone(), &path.replace("{}", id), &a);
+            if let Some(b) = &body {
+                req = req.json(b);
+            }
+            let r = req.send().await.unwrap();
+            out.push((r.status(), r.text().await.unwrap()));
+        }
+        assert_eq!(out[0].0, StatusCode::NOT_FOUND, "{m} {path}: {}", out[0].1);
+        assert_eq!(out[0], out[1], "{m} {path}");
+    }
+    // Publishing B's item from A: `not_found`, like a missing id.
+    let rep: Value = app
+        .with_token(Method::POST, "/api/v1/feeds/items/publish", &a)
+        .json(&json!({ "item_ids": [item] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rep["failed"][0]["code"], "not_found");
+    assert_eq!(rep["published"], json!([]));
+    // B's product is untouched.
+    let p: Value = app
+        .with_token(Method::GET, &format!("/api/v1/products/{product}"), &b)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["title"], "Secret");
+}

@@ -9,6 +9,7 @@ mod catalog;
 mod checkout;
 mod checkout_admin;
 mod events;
+mod feeds;
 mod hardening;
 mod import_fidelity;
 mod imports;

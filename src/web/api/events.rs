@@ -58,7 +58,7 @@ pub fn permission_for(kind: &str) -> Option<Permission> {
         // Support tickets share the orders.* permissions.
         "order" | "payment" | "support_ticket" => Some(Permission::OrdersView),
         "member" => Some(Permission::TeamView),
-        "import" => Some(Permission::ImportsView),
+        "import" | "feed" | "feed_source" => Some(Permission::ImportsView),
         _ => None,
     }
 }

@@ -7,6 +7,8 @@ pub mod cart;
 pub mod catalog;
 pub mod commerce;
 pub mod events;
+pub mod feed_export;
+pub mod feeds;
 pub mod imports;
 pub mod onboarding;
 pub mod orders;

@@ -47,6 +47,9 @@ pub const EVENT_TYPES: &[&str] = &[
     "support_ticket.updated",
     "member.joined",
     "import.completed",
+    "feed.import.completed",
+    "feed.item.changed",
+    "feed_source.created",
 ];
 
 /// Checks event types: 1–50 entries, each a known type, `resource.*` of a known
