@@ -159,6 +159,7 @@ pub(crate) struct DiscountRow {
 
 impl DiscountRow {
     /// The code's effect.
+    #[allow(dead_code)] // used by order placement (carts/checkout)
     pub(crate) fn value(&self) -> DiscountValue {
         if self.kind == "percentage" {
             DiscountValue::Percentage(self.value)
@@ -365,6 +366,7 @@ impl TenantDb {
     }
 
     /// [`Self::discount_row_by_code`] inside a transaction.
+    #[allow(dead_code)] // used by order placement (carts/checkout)
     pub(crate) async fn discount_row_by_code_tx(
         &self,
         tx: &mut Tx,
