@@ -669,3 +669,374 @@ async fn the_setup_guide_payment_step_is_mirrored_into_checkout_settings() {
     assert_eq!(s, StatusCode::OK, "{cs}");
     assert_eq!(cs["cash_on_delivery"], true);
 }
+
+#[tokio::test]
+async fn demo_stores_get_a_ready_checkout_configuration() {
+    let app = spawn_app().await;
+    let (id, tok) = app.provisioned_merchant("demoshop").await;
+    let tenant: uuid::Uuid = id.parse().unwrap();
+    souk::demo::seed_checkout(&app.db, tenant, "LU")
+        .await
+        .expect("seed");
+    let (_, cs) = call(&app, &tok, Method::GET, "/api/v1/settings/checkout", None).await;
+    assert_eq!(cs["bank_transfer"], true, "{cs}");
+    assert!(cs["bank_instructions"].as_str().unwrap().contains("IBAN"));
+    assert_eq!(cs["cash_on_delivery"], true);
+    assert_eq!(cs["prices_include_tax"], true);
+    assert_eq!(cs["pickup"], true);
+    let (_, zones) = call(&app, &tok, Method::GET, "/api/v1/shipping-zones", None).await;
+    assert_eq!(zones[0]["countries"], json!(["LU", "BE", "DE", "FR", "NL"]));
+    assert_eq!(zones[0]["rates"][0]["price_minor"], 490);
+    assert_eq!(zones[0]["rates"][0]["free_over_minor"], 5000);
+    let (_, taxes) = call(&app, &tok, Method::GET, "/api/v1/tax-rates", None).await;
+    let got: Vec<(String, i64)> = taxes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["country"].as_str().unwrap().to_string(),
+                t["rate_bp"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, i64)> = [
+        ("BE", 2100),
+        ("DE", 1900),
+        ("FR", 2000),
+        ("LU", 1700),
+        ("NL", 2100),
+    ]
+    .iter()
+    .map(|(c, r)| (c.to_string(), *r))
+    .collect();
+    assert_eq!(got, want);
+    let (_, d) = call(
+        &app,
+        &tok,
+        Method::GET,
+        "/api/v1/discount-codes?q=WELCOME10",
+        None,
+    )
+    .await;
+    assert_eq!(d["data"][0]["kind"], "percentage");
+    assert_eq!(d["data"][0]["value"], 1000);
+}
+
+// --- dashboard pages (plain forms, no JavaScript) ------------------------------------------
+
+use crate::ui::{Browser, location};
+
+async fn owner_browser(app: &TestApp, sub: &str) -> (Browser, String) {
+    let (_, token) = app.provisioned_merchant(sub).await;
+    let b = Browser::new(app);
+    b.sign_in(
+        "dashboard",
+        &format!("owner@{sub}.example"),
+        "owner-password-1",
+    )
+    .await;
+    (b, token)
+}
+
+#[tokio::test]
+async fn dashboard_checkout_page_saves_settings_and_shows_field_errors() {
+    let app = spawn_app().await;
+    let (b, tok) = owner_browser(&app, "uicheck").await;
+    let (s, html) = b.get("/dashboard/settings/checkout").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains("uicheck.localhost") && html.contains("payments&#x2f;stripe&#x2f;webhook"),
+        "the webhook URL to paste into Stripe: {html}"
+    );
+    assert!(html.contains("href=\"/dashboard/shipping\""), "navigation");
+    let csrf = b.csrf("/dashboard/settings/checkout").await;
+    // Bank transfer without instructions: the page again, the error at its field.
+    let r = b
+        .post_form(
+            "/dashboard/settings/checkout",
+            &[("_csrf", &csrf), ("bank_transfer", "true")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"e-bank_instructions\" data-error-for=\"bank_instructions\">bank_instructions are required"), "{html}");
+    assert!(html.contains("aria-invalid=\"true\""));
+    let r = b
+        .post_form(
+            "/dashboard/settings/checkout",
+            &[
+                ("_csrf", &csrf),
+                ("bank_transfer", "true"),
+                ("bank_instructions", "IBAN LU99"),
+                ("cash_on_delivery", "true"),
+                ("pickup_address", ""),
+                ("notify_email", ""),
+                ("stripe_webhook_secret", "whsec_0123456789abcdef"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let (_, cs) = call(&app, &tok, Method::GET, "/api/v1/settings/checkout", None).await;
+    assert_eq!(cs["bank_transfer"], true);
+    assert_eq!(cs["cash_on_delivery"], true);
+    assert_eq!(
+        cs["prices_include_tax"], false,
+        "the unticked box turns tax-inclusive prices off"
+    );
+    assert_eq!(cs["stripe_webhook_secret_configured"], true);
+    let (_, html) = b.get("/dashboard/settings/checkout").await;
+    assert!(
+        !html.contains("whsec_0123456789abcdef"),
+        "the secret is never shown"
+    );
+    assert!(html.contains("Configured ✓"));
+}
+
+#[tokio::test]
+async fn dashboard_shipping_taxes_and_discounts_pages_work_without_javascript() {
+    let app = spawn_app().await;
+    let (b, tok) = owner_browser(&app, "uiship").await;
+    let csrf = b.csrf("/dashboard/shipping").await;
+    // A bad country is shown at the countries field.
+    let r = b
+        .post_form(
+            "/dashboard/shipping",
+            &[
+                ("_csrf", &csrf),
+                ("name", "EU"),
+                ("countries", "LU, Luxembourg"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("data-error-for=\"countries\">countries[1]: country &#x27;Luxembourg&#x27;")
+            || html.contains("data-error-for=\"countries\">countries[1]"),
+        "{html}"
+    );
+    assert!(
+        html.contains("value=\"LU, Luxembourg\""),
+        "the input is kept"
+    );
+    let r = b
+        .post_form(
+            "/dashboard/shipping",
+            &[
+                ("_csrf", &csrf),
+                ("name", "Benelux"),
+                ("countries", "lu be, nl"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let zone_page = location(&r);
+    let zid = zone_page.rsplit('/').next().unwrap().to_string();
+    // Rates in decimals; an unreadable amount names its field.
+    let r = b
+        .post_form(
+            &format!("/dashboard/shipping/{zid}/rates"),
+            &[("_csrf", &csrf), ("name", "Standard"), ("price", "4,9x")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("id=\"e-new-price\">price &#x27;4,9x&#x27; is not a number")
+            || html.contains("id=\"e-new-price\">price"),
+        "{html}"
+    );
+    let r = b
+        .post_form(
+            &format!("/dashboard/shipping/{zid}/rates"),
+            &[
+                ("_csrf", &csrf),
+                ("name", "Standard"),
+                ("price", "4.90"),
+                ("free_over", "50"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, z) = call(
+        &app,
+        &tok,
+        Method::GET,
+        &format!("/api/v1/shipping-zones/{zid}"),
+        None,
+    )
+    .await;
+    assert_eq!(z["countries"], json!(["LU", "BE", "NL"]));
+    assert_eq!(z["rates"][0]["price_minor"], 490);
+    assert_eq!(z["rates"][0]["free_over_minor"], 5000);
+    let rid = z["rates"][0]["id"].as_str().unwrap().to_string();
+    let (s, html) = b.get(&zone_page).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains("value=\"4.90\"") && html.contains("value=\"50.00\""),
+        "{html}"
+    );
+    let r = b
+        .post_form(
+            &format!("/dashboard/shipping/{zid}/rates/{rid}"),
+            &[
+                ("_csrf", &csrf),
+                ("name", "Standard"),
+                ("price", "5.50"),
+                ("free_over", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, r2) = call(
+        &app,
+        &tok,
+        Method::GET,
+        &format!("/api/v1/shipping-rates/{rid}"),
+        None,
+    )
+    .await;
+    assert_eq!(r2["price_minor"], 550);
+    assert_eq!(r2["free_over_minor"], Value::Null);
+    let r = b
+        .post_form(
+            &format!("/dashboard/shipping/{zid}/delete"),
+            &[("_csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(location(&r), "/dashboard/shipping");
+    let (_, zones) = call(&app, &tok, Method::GET, "/api/v1/shipping-zones", None).await;
+    assert_eq!(zones, json!([]));
+
+    // Taxes: a percent; a duplicate country is named.
+    let r = b
+        .post_form(
+            "/dashboard/taxes",
+            &[
+                ("_csrf", &csrf),
+                ("country", "LU"),
+                ("name", "TVA"),
+                ("rate", "17"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = b
+        .post_form(
+            "/dashboard/taxes",
+            &[("_csrf", &csrf), ("country", "lu"), ("rate", "3")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("already has a tax rate for that country"),
+        "{html}"
+    );
+    let (_, html) = b.get("/dashboard/taxes").await;
+    assert!(html.contains("value=\"17\""), "{html}");
+
+    // Discounts: create, see it listed, deactivate.
+    let (s, _) = b.get("/dashboard/discounts/new").await;
+    assert_eq!(s, StatusCode::OK);
+    let r = b
+        .post_form(
+            "/dashboard/discounts",
+            &[
+                ("_csrf", &csrf),
+                ("code", "bad code"),
+                ("kind", "percentage"),
+                ("value", "10"),
+                ("active", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("data-error-for=\"code\">code must be 1 to 40")
+    );
+    let r = b
+        .post_form(
+            "/dashboard/discounts",
+            &[
+                ("_csrf", &csrf),
+                ("code", "spring15"),
+                ("kind", "percentage"),
+                ("value", "15"),
+                ("min_subtotal", "20"),
+                ("ends_at", "2030-01-01T00:00"),
+                ("usage_limit", "50"),
+                ("active", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let (_, l) = call(&app, &tok, Method::GET, "/api/v1/discount-codes", None).await;
+    let d = &l["data"][0];
+    assert_eq!(d["code"], "SPRING15");
+    assert_eq!(d["value"], 1500);
+    assert_eq!(d["min_subtotal_minor"], 2000);
+    assert_eq!(d["ends_at"], "2030-01-01T00:00:00Z");
+    assert_eq!(d["usage_limit"], 50);
+    let id = d["id"].as_str().unwrap().to_string();
+    let (_, html) = b.get("/dashboard/discounts?q=spring").await;
+    assert!(html.contains("SPRING15") && html.contains("15 %"), "{html}");
+    let r = b
+        .post_form(
+            &format!("/dashboard/discounts/{id}/active"),
+            &[("_csrf", &csrf), ("active", "false")],
+        )
+        .await;
+    assert_eq!(location(&r), "/dashboard/discounts");
+    let (_, d) = call(
+        &app,
+        &tok,
+        Method::GET,
+        &format!("/api/v1/discount-codes/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(d["active"], false);
+    assert_eq!(d["usage_limit"], 50, "the rest is kept");
+    let (_, html) = b.get(&format!("/dashboard/discounts/{id}")).await;
+    assert!(
+        html.contains("value=\"15\"") && html.contains("value=\"20.00\""),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn an_editor_sees_discounts_but_not_checkout_settings() {
+    let app = spawn_app().await;
+    let (_, tok) = app.provisioned_merchant("uirole").await;
+    app.add_member(&tok, "editor@uirole.example", "editor")
+        .await;
+    let b = Browser::new(&app);
+    b.sign_in("dashboard", "editor@uirole.example", "member-password-1")
+        .await;
+    let (s, html) = b.get("/dashboard/discounts").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("href=\"/dashboard/discounts\""));
+    assert!(
+        !html.contains("href=\"/dashboard/shipping\""),
+        "no link to a page the role cannot use"
+    );
+    let (s, _) = b.get("/dashboard/shipping").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = b.get("/dashboard/settings/checkout").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}

@@ -19,11 +19,22 @@ async fn create_source(app: &TestApp, token: &str, files: Value) -> Value {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
     r.json().await.unwrap()
 }
 
-async fn upload(app: &TestApp, token: &str, source: &str, lang: &str, body: Vec<u8>) -> (StatusCode, Value) {
+async fn upload(
+    app: &TestApp,
+    token: &str,
+    source: &str,
+    lang: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
     let r = app
         .with_token(
             Method::POST,
@@ -40,7 +51,11 @@ async fn upload(app: &TestApp, token: &str, source: &str, lang: &str, body: Vec<
 }
 
 async fn get(app: &TestApp, token: &str, path: &str) -> Value {
-    let r = app.with_token(Method::GET, path, token).send().await.unwrap();
+    let r = app
+        .with_token(Method::GET, path, token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{path}");
     r.json().await.unwrap()
 }
@@ -68,7 +83,11 @@ async fn all_items(app: &TestApp, token: &str, source: &str, status: Option<&str
 
 fn codes(list: &Value) -> Vec<String> {
     list.as_array()
-        .map(|a| a.iter().map(|i| i["code"].as_str().unwrap_or("").to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|i| i["code"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -114,7 +133,10 @@ async fn real_feeds_are_staged_with_prices_availability_and_per_item_problems() 
     assert_eq!(disque["language"], "fr");
     assert_eq!(disque["status"], "new");
     assert!(
-        disque["item"]["title"].as_str().unwrap().starts_with("Disque Ø150"),
+        disque["item"]["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Disque Ø150"),
         "{}",
         disque["item"]["title"]
     );
@@ -137,7 +159,12 @@ async fn real_feeds_are_staged_with_prices_availability_and_per_item_problems() 
     assert_eq!(sophie["item"]["price_minor"], 8900);
     assert_eq!(sophie["item"]["availability"], "in_stock");
     assert_eq!(sophie["item"]["brand"], "BILALI The Label");
-    assert!(sophie["item"]["description"].as_str().unwrap().starts_with("<p>Sporty top."));
+    assert!(
+        sophie["item"]["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("<p>Sporty top.")
+    );
 
     // A TSV that breaks the spec: bare prices (store currency assumed, warned), shipping in
     // AED, 10-digit GTINs, a `quantity` of `100 ML`.
@@ -147,12 +174,22 @@ async fn real_feeds_are_staged_with_prices_availability_and_per_item_problems() 
     assert_eq!(run["items_total"], 30);
     let unknown = run["report"]["unknown_attributes"].as_array().unwrap();
     assert!(unknown.iter().any(|u| u == "category"), "{unknown:?}");
-    let v = get(&app, &token, &format!("/api/v1/feeds/items?source_id={sid}&language=de&q=perfume_001")).await;
+    let v = get(
+        &app,
+        &token,
+        &format!("/api/v1/feeds/items?source_id={sid}&language=de&q=perfume_001"),
+    )
+    .await;
     let p1 = &v["data"][0];
     assert_eq!(p1["item"]["price_minor"], 25000);
     assert_eq!(p1["item"]["sale_price_minor"], 21250);
     let w = codes(&p1["warnings"]);
-    for code in ["no_currency", "currency_mismatch", "invalid_gtin", "invalid_quantity"] {
+    for code in [
+        "no_currency",
+        "currency_mismatch",
+        "invalid_gtin",
+        "invalid_quantity",
+    ] {
         assert!(w.iter().any(|c| c == code), "{code} missing from {w:?}");
     }
     assert_eq!(p1["item"]["gtin"], Value::Null);
@@ -188,12 +225,21 @@ async fn bad_items_are_reported_and_the_rest_is_staged() {
     let refused = run["report"]["refused"].as_array().unwrap();
     assert_eq!(refused.len(), 2, "{refused:?}");
     assert!(refused[0]["reason"].as_str().unwrap().contains("no id"));
-    assert!(refused[1]["reason"].as_str().unwrap().contains("duplicate id 'ok-1'"));
+    assert!(
+        refused[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate id 'ok-1'")
+    );
     let items = all_items(&app, &token, sid, None).await;
     assert_eq!(items.len(), 9);
     let by = |id: &str| items.iter().find(|i| i["feed_id"] == id).unwrap().clone();
     assert_eq!(by("ok-1")["status"], "new");
-    assert_eq!(by("ok-1")["item"]["title"], "Good", "the first of two equal ids is kept");
+    assert_eq!(
+        by("ok-1")["item"]["title"],
+        "Good",
+        "the first of two equal ids is kept"
+    );
     assert_eq!(codes(&by("bad-price")["errors"]), ["invalid_price"]);
     assert_eq!(codes(&by("bad-cur")["errors"]), ["unknown_currency"]);
     assert_eq!(codes(&by("usd")["errors"]), ["currency_mismatch"]);
@@ -208,10 +254,14 @@ async fn bad_items_are_reported_and_the_rest_is_staged() {
     let bomb = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol1 "&lol;&lol;&lol;&lol;">]><rss xmlns:g="http://base.google.com/ns/1.0"><channel><item><g:id>&lol1;</g:id></item></channel></rss>"#;
     for (body, code) in [
         (bomb.as_bytes().to_vec(), "xml_entities"),
-        (b"<!DOCTYPE html><html><body>Login</body></html>".to_vec(), "not_a_feed"),
+        (
+            b"<!DOCTYPE html><html><body>Login</body></html>".to_vec(),
+            "not_a_feed",
+        ),
         (b"name,price\nx,1\n".to_vec(), "no_id_column"),
         (
-            b"<?xml version=\"1.0\"?><rss><channel><item><g:id>x\xff</g:id></item></channel></rss>".to_vec(),
+            b"<?xml version=\"1.0\"?><rss><channel><item><g:id>x\xff</g:id></item></channel></rss>"
+                .to_vec(),
             "invalid_utf8",
         ),
     ] {
@@ -245,11 +295,15 @@ async fn feed_server(rss: Vec<u8>, hits: Arc<AtomicUsize>) -> String {
                 let hits = hits.clone();
                 async move {
                     hits.fetch_add(1, Ordering::SeqCst);
-                    if h.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some("\"v1\"") {
+                    if h.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some("\"v1\"")
+                    {
                         return AxStatus::NOT_MODIFIED.into_response();
                     }
                     (
-                        [(header::ETAG, "\"v1\""), (header::CONTENT_TYPE, "application/rss+xml")],
+                        [
+                            (header::ETAG, "\"v1\""),
+                            (header::CONTENT_TYPE, "application/rss+xml"),
+                        ],
                         rss.to_vec(),
                     )
                         .into_response()
@@ -267,7 +321,12 @@ async fn feed_server(rss: Vec<u8>, hits: Arc<AtomicUsize>) -> String {
         .route("/missing", get(|| async { AxStatus::NOT_FOUND }))
         .route(
             "/html",
-            get(|| async { ([(header::CONTENT_TYPE, "text/html")], "<!DOCTYPE html><html><body>Sign in</body></html>") }),
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/html")],
+                    "<!DOCTYPE html><html><body>Sign in</body></html>",
+                )
+            }),
         )
         .route(
             "/slow",
@@ -286,7 +345,11 @@ async fn feed_server(rss: Vec<u8>, hits: Arc<AtomicUsize>) -> String {
 
 async fn fetch(app: &TestApp, token: &str, source: &str) -> Value {
     let r = app
-        .with_token(Method::POST, &format!("/api/v1/feeds/sources/{source}/fetch"), token)
+        .with_token(
+            Method::POST,
+            &format!("/api/v1/feeds/sources/{source}/fetch"),
+            token,
+        )
         .send()
         .await
         .unwrap();
@@ -327,11 +390,23 @@ async fn fetching_uses_conditional_get_and_gzip_and_keeps_the_staging_on_failure
     assert_eq!(hits.load(Ordering::SeqCst), 1);
     // Unchanged: one conditional request, answered 304, nothing staged again.
     let v = fetch(&app, &token, sid).await;
-    let fr = v["runs"].as_array().unwrap().iter().find(|r| r["language"] == "fr").unwrap().clone();
+    let fr = v["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["language"] == "fr")
+        .unwrap()
+        .clone();
     assert_eq!(fr["status"], "not_modified", "{v}");
     assert_eq!(hits.load(Ordering::SeqCst), 2);
     let src_now = get(&app, &token, &format!("/api/v1/feeds/sources/{sid}")).await;
-    let fr_file = src_now["files"].as_array().unwrap().iter().find(|f| f["language"] == "fr").unwrap().clone();
+    let fr_file = src_now["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["language"] == "fr")
+        .unwrap()
+        .clone();
     assert_eq!(fr_file["last_status"], "not_modified");
 
     // Failures: the run and the source say why, the staging stays.
@@ -341,7 +416,12 @@ async fn fetching_uses_conditional_get_and_gzip_and_keeps_the_staging_on_failure
         ("/html", "not_a_feed"),
         ("/slow", "fetch_failed"),
     ] {
-        let s = create_source(&app, &token, json!([{ "language": "fr", "url": format!("{base}{path}") }])).await;
+        let s = create_source(
+            &app,
+            &token,
+            json!([{ "language": "fr", "url": format!("{base}{path}") }]),
+        )
+        .await;
         let id = s["id"].as_str().unwrap();
         let v = fetch(&app, &token, id).await;
         assert_eq!(v["failures"][0]["code"], code, "{path}: {v}");
@@ -360,7 +440,12 @@ async fn fetching_uses_conditional_get_and_gzip_and_keeps_the_staging_on_failure
     .await;
     let (_, token) = app.provisioned_merchant("smallshop").await;
     for path in ["/feed.xml", "/feed.xml.gz"] {
-        let s = create_source(&app, &token, json!([{ "language": "fr", "url": format!("{base}{path}") }])).await;
+        let s = create_source(
+            &app,
+            &token,
+            json!([{ "language": "fr", "url": format!("{base}{path}") }]),
+        )
+        .await;
         let id = s["id"].as_str().unwrap();
         let v = fetch(&app, &token, id).await;
         assert_eq!(v["failures"][0]["code"], "too_large", "{path}: {v}");
@@ -382,7 +467,9 @@ async fn feed_urls_pass_the_ssrf_guard() {
     ] {
         let r = app
             .with_token(Method::POST, "/api/v1/feeds/sources", &token)
-            .json(&json!({ "marketplace": "letzshop", "files": [{ "language": "de", "url": url }] }))
+            .json(
+                &json!({ "marketplace": "letzshop", "files": [{ "language": "de", "url": url }] }),
+            )
             .send()
             .await
             .unwrap();
@@ -391,16 +478,29 @@ async fn feed_urls_pass_the_ssrf_guard() {
         assert_eq!(v["error"]["details"]["field"], "files.url", "{url}: {v}");
     }
     // A public http URL is accepted (feeds are often plain http).
-    let s = create_source(&app, &token, json!([{ "language": "de", "url": "http://feeds.example.com/de.csv" }])).await;
+    let s = create_source(
+        &app,
+        &token,
+        json!([{ "language": "de", "url": "http://feeds.example.com/de.csv" }]),
+    )
+    .await;
     assert_eq!(s["files"][0]["url"], "http://feeds.example.com/de.csv");
 }
 
 fn small_feed(price: &str, title: &str, description: &str, with_b: bool) -> Vec<u8> {
-    let mut f = String::from("id;title;description;price;sale_price;availability;image_link;item_group_id;size;atalanda:quantity\n");
-    f.push_str(&format!("a-1;{title};{description};{price};;in stock;https://img.test/a.png;;;7\n"));
+    let mut f = String::from(
+        "id;title;description;price;sale_price;availability;image_link;item_group_id;size;atalanda:quantity\n",
+    );
+    f.push_str(&format!(
+        "a-1;{title};{description};{price};;in stock;https://img.test/a.png;;;7\n"
+    ));
     if with_b {
-        f.push_str("shirt-s;Shirt;Cotton;20.00 EUR;15.00 EUR;in stock;https://img.test/s.png;SHIRT;S;3\n");
-        f.push_str("shirt-m;Shirt;Cotton;20.00 EUR;;out of stock;https://img.test/m.png;SHIRT;M;\n");
+        f.push_str(
+            "shirt-s;Shirt;Cotton;20.00 EUR;15.00 EUR;in stock;https://img.test/s.png;SHIRT;S;3\n",
+        );
+        f.push_str(
+            "shirt-m;Shirt;Cotton;20.00 EUR;;out of stock;https://img.test/m.png;SHIRT;M;\n",
+        );
     }
     f.into_bytes()
 }
@@ -415,10 +515,22 @@ async fn publish_then_feed_updates_leave_overrides_alone() {
     let (_, token) = app.provisioned_merchant("pubshop").await;
     let src = create_source(&app, &token, json!([{ "language": "de" }])).await;
     let sid = src["id"].as_str().unwrap();
-    let (s, _) = upload(&app, &token, sid, "de", small_feed("10.00 EUR", "Vase", "Blue vase", true)).await;
+    let (s, _) = upload(
+        &app,
+        &token,
+        sid,
+        "de",
+        small_feed("10.00 EUR", "Vase", "Blue vase", true),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     let items = all_items(&app, &token, sid, None).await;
-    let id_of = |f: &str| items.iter().find(|i| i["feed_id"] == f).unwrap()["id"].as_str().unwrap().to_string();
+    let id_of = |f: &str| {
+        items.iter().find(|i| i["feed_id"] == f).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
     // Selecting one variant publishes its whole item_group_id as one product.
     let r = app
         .with_token(Method::POST, "/api/v1/feeds/items/publish", &token)
@@ -430,22 +542,40 @@ async fn publish_then_feed_updates_leave_overrides_alone() {
     let rep: Value = r.json().await.unwrap();
     assert_eq!(rep["failed"], json!([]), "{rep}");
     assert_eq!(rep["published"].as_array().unwrap().len(), 2);
-    let vase_id = rep["published"][0]["product_id"].as_str().unwrap().to_string();
-    let shirt_id = rep["published"][1]["product_id"].as_str().unwrap().to_string();
+    let vase_id = rep["published"][0]["product_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let shirt_id = rep["published"][1]["product_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(rep["published"][1]["item_ids"].as_array().unwrap().len(), 2);
     let shirt = product(&app, &token, &shirt_id).await;
     assert_eq!(shirt["options"], json!(["Size"]));
     assert_eq!(shirt["variants"].as_array().unwrap().len(), 2);
-    assert_eq!(shirt["variants"][0]["price"]["amount_minor"], 1500, "sale price sells");
-    assert_eq!(shirt["variants"][0]["compare_at_price"]["amount_minor"], 2000);
+    assert_eq!(
+        shirt["variants"][0]["price"]["amount_minor"], 1500,
+        "sale price sells"
+    );
+    assert_eq!(
+        shirt["variants"][0]["compare_at_price"]["amount_minor"],
+        2000
+    );
     assert_eq!(shirt["variants"][0]["inventory_quantity"], 3);
-    assert_eq!(shirt["variants"][1]["inventory_quantity"], 0, "out of stock");
+    assert_eq!(
+        shirt["variants"][1]["inventory_quantity"], 0,
+        "out of stock"
+    );
     let vase = product(&app, &token, &vase_id).await;
     assert_eq!(vase["title"], "Vase");
     assert_eq!(vase["status"], "active");
     assert_eq!(vase["variants"][0]["price"]["amount_minor"], 1000);
     assert_eq!(vase["variants"][0]["inventory_quantity"], 7);
-    assert_eq!(all_items(&app, &token, sid, Some("published")).await.len(), 3);
+    assert_eq!(
+        all_items(&app, &token, sid, Some("published")).await.len(),
+        3
+    );
     // Publishing again is refused per item.
     let r = app
         .with_token(Method::POST, "/api/v1/feeds/items/publish", &token)
@@ -458,35 +588,66 @@ async fn publish_then_feed_updates_leave_overrides_alone() {
 
     // Override the title and price of the vase.
     let r = app
-        .with_token(Method::PUT, &format!("/api/v1/feeds/products/{vase_id}"), &token)
+        .with_token(
+            Method::PUT,
+            &format!("/api/v1/feeds/products/{vase_id}"),
+            &token,
+        )
         .json(&json!({ "title": "Our blue vase", "price": "9.50" }))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let view: Value = r.json().await.unwrap();
-    assert_eq!(view["feed"]["title"], "Vase", "the feed's value is shown beside the override");
+    assert_eq!(
+        view["feed"]["title"], "Vase",
+        "the feed's value is shown beside the override"
+    );
     assert_eq!(view["overrides"]["title"], "Our blue vase");
     let vase = product(&app, &token, &vase_id).await;
     assert_eq!(vase["title"], "Our blue vase");
     assert_eq!(vase["variants"][0]["price"]["amount_minor"], 950);
 
     // The feed changes title, description and price: only the description follows.
-    let (_, run) = upload(&app, &token, sid, "de", small_feed("12.00 EUR", "Vase XL", "Big blue vase", true)).await;
+    let (_, run) = upload(
+        &app,
+        &token,
+        sid,
+        "de",
+        small_feed("12.00 EUR", "Vase XL", "Big blue vase", true),
+    )
+    .await;
     assert_eq!(run["items_changed"], 1, "{run}");
     assert_eq!(run["products_updated"], 1, "{run}");
     let vase = product(&app, &token, &vase_id).await;
     assert_eq!(vase["title"], "Our blue vase");
     assert_eq!(vase["body_html"], "Big blue vase");
     assert_eq!(vase["variants"][0]["price"]["amount_minor"], 950);
-    let item = get(&app, &token, &format!("/api/v1/feeds/items/{}", id_of("a-1"))).await;
-    let changed: Vec<&str> = item["changed_fields"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert!(changed.contains(&"price_minor") && changed.contains(&"title"), "{changed:?}");
+    let item = get(
+        &app,
+        &token,
+        &format!("/api/v1/feeds/items/{}", id_of("a-1")),
+    )
+    .await;
+    let changed: Vec<&str> = item["changed_fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        changed.contains(&"price_minor") && changed.contains(&"title"),
+        "{changed:?}"
+    );
     assert_eq!(item["status"], "published", "the change was applied");
 
     // Dropping the price override: the feed's price comes back.
     let r = app
-        .with_token(Method::PUT, &format!("/api/v1/feeds/products/{vase_id}"), &token)
+        .with_token(
+            Method::PUT,
+            &format!("/api/v1/feeds/products/{vase_id}"),
+            &token,
+        )
         .json(&json!({ "title": "Our blue vase" }))
         .send()
         .await
@@ -496,24 +657,59 @@ async fn publish_then_feed_updates_leave_overrides_alone() {
     assert_eq!(vase["variants"][0]["price"]["amount_minor"], 1200);
 
     // The shirt group leaves the feed: its product becomes draft, never deleted.
-    let (_, run) = upload(&app, &token, sid, "de", small_feed("12.00 EUR", "Vase XL", "Big blue vase", false)).await;
+    let (_, run) = upload(
+        &app,
+        &token,
+        sid,
+        "de",
+        small_feed("12.00 EUR", "Vase XL", "Big blue vase", false),
+    )
+    .await;
     assert_eq!(run["items_disappeared"], 2, "{run}");
     let shirt = product(&app, &token, &shirt_id).await;
     assert_eq!(shirt["status"], "draft");
-    assert_eq!(all_items(&app, &token, sid, Some("disappeared")).await.len(), 2);
+    assert_eq!(
+        all_items(&app, &token, sid, Some("disappeared"))
+            .await
+            .len(),
+        2
+    );
 
     // Events: feed.import.completed and feed.item.changed on the bus.
     let mut kinds = vec![];
     for _ in 0..200 {
-        let v = get(&app, &token, "/api/v1/events?types=feed.import.completed,feed.item.changed&limit=50").await;
-        kinds = v["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap().to_string()).collect();
-        if kinds.iter().any(|k| k == "feed.item.changed") && kinds.iter().filter(|k| *k == "feed.import.completed").count() >= 3 {
+        let v = get(
+            &app,
+            &token,
+            "/api/v1/events?types=feed.import.completed,feed.item.changed&limit=50",
+        )
+        .await;
+        kinds = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap().to_string())
+            .collect();
+        if kinds.iter().any(|k| k == "feed.item.changed")
+            && kinds
+                .iter()
+                .filter(|k| *k == "feed.import.completed")
+                .count()
+                >= 3
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(kinds.iter().any(|k| k == "feed.item.changed"), "{kinds:?}");
-    assert!(kinds.iter().filter(|k| *k == "feed.import.completed").count() >= 3, "{kinds:?}");
+    assert!(
+        kinds
+            .iter()
+            .filter(|k| *k == "feed.import.completed")
+            .count()
+            >= 3,
+        "{kinds:?}"
+    );
 }
 
 #[tokio::test]
@@ -530,27 +726,64 @@ async fn an_item_links_to_an_existing_product_by_sku() {
     let own: Value = r.json().await.unwrap();
     let src = create_source(&app, &token, json!([{ "language": "de" }])).await;
     let sid = src["id"].as_str().unwrap();
-    upload(&app, &token, sid, "de", b"id,title,price,availability\nOWN-S,Feed vase,33.00 EUR,in stock\n".to_vec()).await;
+    upload(
+        &app,
+        &token,
+        sid,
+        "de",
+        b"id,title,price,availability\nOWN-S,Feed vase,33.00 EUR,in stock\n".to_vec(),
+    )
+    .await;
     let item = &all_items(&app, &token, sid, None).await[0];
     let r = app
-        .with_token(Method::POST, &format!("/api/v1/feeds/items/{}/link", item["id"].as_str().unwrap()), &token)
+        .with_token(
+            Method::POST,
+            &format!("/api/v1/feeds/items/{}/link", item["id"].as_str().unwrap()),
+            &token,
+        )
         .json(&json!({ "sku": "OWN-S" }))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     let p = product(&app, &token, own["id"].as_str().unwrap()).await;
-    let s = p["variants"].as_array().unwrap().iter().find(|v| v["sku"] == "OWN-S").unwrap().clone();
-    assert_eq!(s["price"]["amount_minor"], 3300, "the feed's price reaches the matched variant");
-    let m = p["variants"].as_array().unwrap().iter().find(|v| v["sku"] == "OWN-M").unwrap().clone();
-    assert_eq!(m["price"]["amount_minor"], 1350, "other variants are left alone");
+    let s = p["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["sku"] == "OWN-S")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        s["price"]["amount_minor"], 3300,
+        "the feed's price reaches the matched variant"
+    );
+    let m = p["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["sku"] == "OWN-M")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        m["price"]["amount_minor"], 1350,
+        "other variants are left alone"
+    );
     let r = app
-        .with_token(Method::POST, &format!("/api/v1/feeds/items/{}/link", item["id"].as_str().unwrap()), &token)
+        .with_token(
+            Method::POST,
+            &format!("/api/v1/feeds/items/{}/link", item["id"].as_str().unwrap()),
+            &token,
+        )
         .json(&json!({ "sku": "NOPE" }))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "already linked");
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "already linked"
+    );
 }
 
 #[tokio::test]
@@ -577,12 +810,17 @@ async fn the_vendor_csvs_letzshop_url_becomes_the_first_feed_source() {
     let tenant = rep["merchants"][0]["id"].as_str().unwrap();
     app.wait_provisioning(tenant).await;
     let pw = "a-long-password-1";
-    let tok = app.set_password_from_welcome("ann@feed-vendor.example", pw).await;
+    let tok = app
+        .set_password_from_welcome("ann@feed-vendor.example", pw)
+        .await;
     let list = get(&app, &tok, "/api/v1/feeds/sources").await;
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list[0]["marketplace"], "letzshop");
     assert_eq!(list[0]["id"], feed["id"]);
-    assert_eq!(list[0]["files"][0]["url"], "https://letzshop.lu/feeds/fr/shop.csv");
+    assert_eq!(
+        list[0]["files"][0]["url"],
+        "https://letzshop.lu/feeds/fr/shop.csv"
+    );
 }
 
 #[tokio::test]
@@ -595,7 +833,12 @@ async fn the_exported_feed_reads_back_through_the_same_parser() {
             body["options"] = json!([]);
             body["variants"] = json!([{ "sku": sku, "option_values": [], "price": "19.90", "inventory_quantity": 4, "barcode": "4006381333931" }]);
         }
-        let r = app.with_token(Method::POST, "/api/v1/products", &token).json(&body).send().await.unwrap();
+        let r = app
+            .with_token(Method::POST, "/api/v1/products", &token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::CREATED);
     }
     let r = app
@@ -606,30 +849,54 @@ async fn the_exported_feed_reads_back_through_the_same_parser() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let (_, other) = app.provisioned_merchant("importshop").await;
-    let src = create_source(&app, &other, json!([{ "language": "de" }, { "language": "en" }])).await;
+    let src = create_source(
+        &app,
+        &other,
+        json!([{ "language": "de" }, { "language": "en" }]),
+    )
+    .await;
     let sid = src["id"].as_str().unwrap();
-    for (path, lang, format) in [("/s/exportshop/api/v1/store/feed.xml", "de", "rss"), ("/s/exportshop/api/v1/store/feed.tsv", "en", "tsv")] {
+    for (path, lang, format) in [
+        ("/s/exportshop/api/v1/store/feed.xml", "de", "rss"),
+        ("/s/exportshop/api/v1/store/feed.tsv", "en", "tsv"),
+    ] {
         let r = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{path}");
         let body = r.bytes().await.unwrap().to_vec();
         let (s, run) = upload(&app, &other, sid, lang, body).await;
         assert_eq!(s, StatusCode::OK, "{run}");
         assert_eq!(run["format"], format);
-        assert_eq!(run["items_total"], 3, "two shirt variants and the vase, not the draft: {run}");
+        assert_eq!(
+            run["items_total"], 3,
+            "two shirt variants and the vase, not the draft: {run}"
+        );
         assert_eq!(run["items_with_errors"], 0, "{run}");
-        let v = get(&app, &other, &format!("/api/v1/feeds/items?source_id={sid}&language={lang}&per_page=10")).await;
+        let v = get(
+            &app,
+            &other,
+            &format!("/api/v1/feeds/items?source_id={sid}&language={lang}&per_page=10"),
+        )
+        .await;
         let items = v["data"].as_array().unwrap();
         let vase = items.iter().find(|i| i["feed_id"] == "EXP-V").unwrap();
         assert_eq!(vase["item"]["price_minor"], 1990);
         assert_eq!(vase["item"]["availability"], "in_stock");
         assert_eq!(vase["item"]["gtin"], "4006381333931");
         let s = items.iter().find(|i| i["feed_id"] == "EXP-S-S").unwrap();
-        assert_eq!(s["item"]["price_minor"], 1500, "compare-at becomes price, the price the sale price");
+        assert_eq!(
+            s["item"]["price_minor"], 1500,
+            "compare-at becomes price, the price the sale price"
+        );
         assert_eq!(s["item"]["sale_price_minor"], 1250);
         assert_eq!(s["item"]["item_group_id"], "shirt");
         assert_eq!(s["item"]["options"], json!([["size", "S"]]));
         let m = items.iter().find(|i| i["feed_id"] == "EXP-S-M").unwrap();
         assert_eq!(m["item"]["availability"], "out_of_stock");
-        assert!(m["item"]["link"].as_str().unwrap().ends_with("/s/exportshop/products/shirt"));
+        assert!(
+            m["item"]["link"]
+                .as_str()
+                .unwrap()
+                .ends_with("/s/exportshop/products/shirt")
+        );
     }
 }
