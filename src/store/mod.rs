@@ -12,6 +12,7 @@
 pub mod access;
 pub mod audit;
 pub mod catalog;
+pub mod domains;
 pub mod events;
 pub mod imports;
 pub mod jobs;

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod catalog;
+pub mod domains;
 pub mod events;
 pub mod imports;
 pub mod onboarding;
