@@ -591,6 +591,15 @@ impl CustomDomain {
                 ),
             ));
         }
+        let base = base_domain.trim_end_matches('.').to_ascii_lowercase();
+        if ascii == base || ascii.ends_with(&format!(".{base}")) {
+            return Err(DomainError::new(
+                "platform_domain",
+                format!(
+                    "'{ascii}' is the platform's own domain or under it; platform subdomains need no verification"
+                ),
+            ));
+        }
         let ascii = DomainName::parse(&ascii)
             .map_err(|_| DomainError::new("invalid_domain", format!("'{shown}' is not a valid host name (letters, digits and hyphens, at least two labels)")))?;
         // Punycode labels must decode (no `xn--` garbage).
@@ -599,16 +608,6 @@ impl CustomDomain {
             return Err(DomainError::new(
                 "invalid_domain",
                 format!("'{shown}' holds an A-label (xn--…) that does not decode"),
-            ));
-        }
-        let base = base_domain.trim_end_matches('.').to_ascii_lowercase();
-        if ascii.as_str() == base || ascii.as_str().ends_with(&format!(".{base}")) {
-            return Err(DomainError::new(
-                "platform_domain",
-                format!(
-                    "'{}' is the platform's own domain or under it; platform subdomains need no verification",
-                    ascii.as_str()
-                ),
             ));
         }
         let unicode = (unicode != ascii.as_str()).then_some(unicode);
@@ -668,7 +667,7 @@ mod tests {
         assert_eq!(code("https://shop.example.com/"), "invalid_domain");
         assert_eq!(code("bad_name.example"), "invalid_domain");
         assert_eq!(code("xn--zz.example"), "invalid_domain");
-        let long = format!("{}.example", vec!["a".repeat(60); 4].join("."));
+        let long = format!("{}.example", vec!["a".repeat(60); 5].join("."));
         assert_eq!(code(&long), "domain_too_long");
     }
 

@@ -322,6 +322,8 @@ pub struct Domains {
     pub on_change: std::sync::RwLock<Option<Arc<dyn Fn() + Send + Sync>>>,
     /// Wakes the worker (a domain was added or a check was asked for).
     pub notify: Notify,
+    /// Domains a pass of this process is working on (one ACME order per domain at a time).
+    in_flight: std::sync::Mutex<std::collections::HashSet<Uuid>>,
     mail_public_url: String,
 }
 
@@ -348,6 +350,8 @@ impl Domains {
         certs: Option<Arc<tls::CertStore>>,
         public_url: String,
     ) -> Result<Self, String> {
+        // instant-acme's HTTP client builds its rustls config with the process default.
+        crate::webhooks::install_crypto_provider();
         let checker = dns::DnsChecker::new(config.nameserver)?;
         let acme = match (&config.acme, &certs) {
             (Some(a), Some(_)) => Some(acme::AcmeClient::new(a.clone())),
@@ -363,6 +367,7 @@ impl Domains {
             certs,
             on_change: Default::default(),
             notify: Notify::new(),
+            in_flight: Default::default(),
             mail_public_url: public_url,
         })
     }
@@ -562,6 +567,19 @@ impl Domains {
     /// One pass over a claimed domain: the DNS check when due, then the certificate when
     /// one is missing or due for renewal.
     async fn process(&self, d: DomainRow) {
+        let fresh = self.in_flight.lock().map(|mut s| s.insert(d.id)).unwrap_or(false);
+        if !fresh {
+            // Another pass holds it (e.g. an order in progress): look again shortly.
+            let _ = platform::reschedule_domain(&self.db, d.id, now_micros() + 5_000_000).await;
+            return;
+        }
+        self.process_one(d.clone()).await;
+        if let Ok(mut s) = self.in_flight.lock() {
+            s.remove(&d.id);
+        }
+    }
+
+    async fn process_one(&self, d: DomainRow) {
         let now = now_micros();
         let check_due = match d.status.as_str() {
             "verified" | "active" => d

@@ -6,6 +6,8 @@ mod helpers;
 mod access;
 mod auth;
 mod catalog;
+mod dns;
+mod domains;
 mod events;
 mod hardening;
 mod imports;

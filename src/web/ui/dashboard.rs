@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod developers;
+pub mod domains;
 pub mod imports;
 pub mod onboarding;
 pub mod team;
@@ -39,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .merge(catalog::routes())
         .merge(team::routes())
         .merge(developers::routes())
+        .merge(domains::routes())
 }
 
 /// Every dashboard template: the shared ones and each section's.
@@ -50,6 +52,7 @@ pub fn templates() -> impl Iterator<Item = &'static (&'static str, &'static str)
         .chain(catalog::TEMPLATES)
         .chain(team::TEMPLATES)
         .chain(developers::TEMPLATES)
+        .chain(domains::TEMPLATES)
 }
 
 /// What every dashboard page shows around its content: the user, their memberships (for
