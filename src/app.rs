@@ -55,6 +55,15 @@ pub struct Config {
     pub stripe_api_base: String,
     /// Marketplace feed fetching (`spool_dir` is set to `<data_dir>` at start).
     pub feeds: crate::feeds::FeedConfig,
+    /// Serve HTTPS here too (Souk's own TLS: SNI, ACME certificates per active custom
+    /// domain); `None`: HTTP only (TLS terminated by a proxy such as Caddy).
+    pub https_bind: Option<SocketAddr>,
+    /// PEM certificate chain and key for the base domain and its subdomains on the HTTPS
+    /// listener (e.g. a wildcard); optional.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Custom-domain verification and certificate settings.
+    pub domains: crate::custom_domains::DomainsConfig,
 }
 
 impl Config {
@@ -83,6 +92,16 @@ impl Config {
             deliver_webhooks: true,
             stripe_api_base: crate::payments::STRIPE_API.into(),
             feeds: Default::default(),
+            https_bind: None,
+            tls_cert: None,
+            tls_key: None,
+            domains: crate::custom_domains::DomainsConfig {
+                // Nothing answers there: checks fail fast unless a test starts a DNS server.
+                nameserver: Some(SocketAddr::from(([127, 0, 0, 1], 9))),
+                poll: Duration::from_millis(100),
+                check_backoff: Duration::from_secs(1),
+                ..Default::default()
+            },
         }
     }
 
@@ -119,6 +138,8 @@ pub enum AppError {
     Webhooks(String),
     #[error("feeds: {0}")]
     Feeds(String),
+    #[error("custom domains: {0}")]
+    Domains(String),
 }
 
 /// The process-wide Prometheus recorder (installed once, shared by every app in a test process).
@@ -150,6 +171,8 @@ pub struct Core {
     pub deliverer: crate::webhooks::Deliverer,
     /// Encrypts secrets kept in the database (webhook signing secrets).
     pub secret_box: Arc<crate::crypto::SecretBox>,
+    /// Custom-domain checks and certificates (with the worker's queue).
+    pub domains: Arc<crate::custom_domains::Domains>,
 }
 
 impl Core {
@@ -227,7 +250,30 @@ impl Core {
             secret_box.clone(),
         )
         .map_err(AppError::Webhooks)?;
+        let certs = match config.https_bind {
+            Some(_) => Some(Arc::new(platform_cert_store(&config)?)),
+            None => None,
+        };
+        if let Some(c) = &certs {
+            let n = c
+                .reload(&db, &secret_box)
+                .await
+                .map_err(AppError::Domains)?;
+            tracing::info!(certificates = n, "custom-domain certificates loaded");
+        }
+        let domains = Arc::new(
+            crate::custom_domains::Domains::new(
+                db.clone(),
+                config.domains.clone(),
+                config.base_domain.clone(),
+                secret_box.clone(),
+                certs,
+                provisioner.public_url.clone(),
+            )
+            .map_err(AppError::Domains)?,
+        );
         Ok(Core {
+            domains,
             bus,
             deliverer,
             secret_box,
@@ -260,6 +306,12 @@ impl Core {
                     .run_dispatcher(self.db.clone(), shutdown.clone()),
             ));
         }
+        handles.push(tokio::spawn(
+            crate::custom_domains::DomainWorker {
+                domains: self.domains.clone(),
+            }
+            .run(shutdown.clone()),
+        ));
         if self.config.deliver_webhooks {
             handles.push(tokio::spawn(self.deliverer.clone().run(shutdown)));
         }
@@ -270,6 +322,33 @@ impl Core {
     fn signing_secret(&self) -> Result<Secret, AppError> {
         signing_secret(&self.config)
     }
+}
+
+/// The HTTPS listener's certificate store, with the configured base-domain pair if any.
+fn platform_cert_store(config: &Config) -> Result<crate::custom_domains::tls::CertStore, AppError> {
+    let pair = match (&config.tls_cert, &config.tls_key) {
+        (Some(c), Some(k)) => {
+            let read = |p: &PathBuf| {
+                std::fs::read_to_string(p).map_err(|source| AppError::DataDir {
+                    path: p.display().to_string(),
+                    source,
+                })
+            };
+            let key = crate::custom_domains::tls::certified_key(&read(c)?, &read(k)?)
+                .map_err(|e| AppError::Domains(format!("--tls-cert/--tls-key: {e}")))?;
+            Some(key)
+        }
+        (None, None) => None,
+        _ => {
+            return Err(AppError::Domains(
+                "--tls-cert and --tls-key go together".into(),
+            ));
+        }
+    };
+    Ok(crate::custom_domains::tls::CertStore::with_platform(
+        &config.base_domain,
+        pair,
+    ))
 }
 
 /// The signing key: configured, or generated once and kept in `<data_dir>/jwt.secret`.
@@ -301,6 +380,7 @@ fn signing_secret(config: &Config) -> Result<Secret, AppError> {
 pub struct Application {
     listener: tokio::net::TcpListener,
     port: u16,
+    https: Option<(tokio::net::TcpListener, u16)>,
     pub state: AppState,
     core: Core,
 }
@@ -321,6 +401,19 @@ impl Application {
                 source,
             })?
             .port();
+        let https = match config.https_bind {
+            Some(addr) => {
+                let l = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| AppError::Bind { addr, source })?;
+                let p = l
+                    .local_addr()
+                    .map_err(|source| AppError::Bind { addr, source })?
+                    .port();
+                Some((l, p))
+            }
+            None => None,
+        };
         let public_url = config
             .public_url
             .clone()
@@ -333,6 +426,10 @@ impl Application {
             tc.invalidate();
             pc.invalidate_tenant(tenant);
         }));
+        let tc = tenant_cache.clone();
+        if let Ok(mut f) = core.domains.on_change.write() {
+            *f = Some(Arc::new(move || tc.invalidate()));
+        }
         let keys = TokenKeys::new(&core.signing_secret()?, config.access_ttl);
         let state = AppState {
             db: core.db.clone(),
@@ -359,10 +456,13 @@ impl Application {
                 ..config.feeds.clone()
             })
             .map_err(AppError::Feeds)?,
+            domains: core.domains.clone(),
+            https_port: https.as_ref().map(|(_, p)| *p),
         };
         Ok(Application {
             listener,
             port,
+            https,
             state,
             core,
         })
@@ -370,6 +470,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Port of the HTTPS listener, when `https_bind` is set.
+    pub fn https_port(&self) -> Option<u16> {
+        self.https.as_ref().map(|(_, p)| *p)
     }
 
     pub fn core(&self) -> &Core {
@@ -388,16 +493,46 @@ impl Application {
         // Event streams never end on their own: close them when shutdown starts, so the
         // graceful drain can finish.
         let bus = self.state.bus.clone();
-        let shutdown = async move {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
             shutdown.await;
             bus.close();
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|v| *v).await;
+        };
+        let tls_server = match (self.https, self.core.domains.certs.clone()) {
+            (Some((listener, _)), Some(certs)) => {
+                use axum::serve::ListenerExt;
+                // `tap_io` only lends the listener axum's `SocketAddr` connect info.
+                let tls = crate::custom_domains::tls::TlsListener::new(
+                    listener,
+                    crate::custom_domains::tls::server_config(certs),
+                )?
+                .tap_io(|_| {});
+                let app = app.clone().layer(axum::Extension(web::tls::ViaTls));
+                let stop = stopped(stop_rx.clone());
+                Some(tokio::spawn(async move {
+                    axum::serve(
+                        tls,
+                        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(stop)
+                    .await
+                }))
+            }
+            _ => None,
         };
         let res = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(stopped(stop_rx))
         .await;
+        if let Some(t) = tls_server {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
         let _ = tx.send(true);
         for w in workers {
             let _ = tokio::time::timeout(Duration::from_secs(10), w).await;

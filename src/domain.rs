@@ -533,6 +533,101 @@ impl From<DomainName> for String {
     }
 }
 
+/// A custom domain a merchant brings (`shop.example.lu`, `bücher.example`), parsed once at
+/// the edge: the A-label (punycode, RFC 5890) form that DNS, TLS and the `Host` header use,
+/// plus the Unicode form when the name was given as an IDN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomDomain {
+    ascii: DomainName,
+    unicode: Option<String>,
+}
+
+impl CustomDomain {
+    /// Parses a host name typed by a merchant. Unicode names are converted to A-labels
+    /// with UTS #46 (the `idna` crate), so `Bücher.Example` becomes
+    /// `xn--bcher-kva.example`. `base_domain` is the platform's own domain: it and its
+    /// subdomains are refused.
+    ///
+    /// Errors (codes): `domain_too_long` (over 253 characters in A-label form),
+    /// `ip_literal` (an IPv4/IPv6 address), `invalid_domain` (not a host name with at
+    /// least two labels of letters, digits and inner hyphens, each ≤ 63 characters),
+    /// `platform_domain` (the base domain or a name under it).
+    pub fn parse(raw: &str, base_domain: &str) -> Result<Self, DomainError> {
+        let trimmed = raw.trim().trim_end_matches('.');
+        let shown: String = trimmed.chars().take(80).collect();
+        if trimmed.is_empty() {
+            return Err(DomainError::new(
+                "invalid_domain",
+                "a domain name is required",
+            ));
+        }
+        let bare = trimmed.trim_start_matches('[').trim_end_matches(']');
+        if bare.parse::<std::net::IpAddr>().is_ok() {
+            return Err(DomainError::new(
+                "ip_literal",
+                format!("'{shown}' is an IP address; give a host name such as shop.example.com"),
+            ));
+        }
+        if trimmed.contains("://") || trimmed.contains('/') || trimmed.contains(':') {
+            return Err(DomainError::new(
+                "invalid_domain",
+                format!("'{shown}' is not a bare host name: leave out the scheme, port and path"),
+            ));
+        }
+        let is_ascii = trimmed.is_ascii();
+        let ascii = if is_ascii {
+            trimmed.to_ascii_lowercase()
+        } else {
+            idna::domain_to_ascii(trimmed).map_err(|_| {
+                DomainError::new(
+                    "invalid_domain",
+                    format!("'{shown}' is not a valid internationalized domain name"),
+                )
+            })?
+        };
+        if ascii.len() > 253 {
+            return Err(DomainError::new(
+                "domain_too_long",
+                format!(
+                    "the domain is {} characters long (in A-label form); at most 253 are allowed",
+                    ascii.len()
+                ),
+            ));
+        }
+        let base = base_domain.trim_end_matches('.').to_ascii_lowercase();
+        if ascii == base || ascii.ends_with(&format!(".{base}")) {
+            return Err(DomainError::new(
+                "platform_domain",
+                format!(
+                    "'{ascii}' is the platform's own domain or under it; platform subdomains need no verification"
+                ),
+            ));
+        }
+        let ascii = DomainName::parse(&ascii)
+            .map_err(|_| DomainError::new("invalid_domain", format!("'{shown}' is not a valid host name (letters, digits and hyphens, at least two labels)")))?;
+        // Punycode labels must decode (no `xn--` garbage).
+        let (unicode, decoded) = idna::domain_to_unicode(ascii.as_str());
+        if decoded.is_err() {
+            return Err(DomainError::new(
+                "invalid_domain",
+                format!("'{shown}' holds an A-label (xn--…) that does not decode"),
+            ));
+        }
+        let unicode = (unicode != ascii.as_str()).then_some(unicode);
+        Ok(Self { ascii, unicode })
+    }
+
+    /// The A-label form (what DNS, SNI and `Host` carry).
+    pub fn ascii(&self) -> &DomainName {
+        &self.ascii
+    }
+
+    /// The Unicode form, when it differs from the A-label form.
+    pub fn unicode(&self) -> Option<&str> {
+        self.unicode.as_deref()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,6 +649,29 @@ mod tests {
         assert_eq!(FinancialStatus::of(1, 1000), FinancialStatus::PartiallyPaid);
         assert_eq!(FinancialStatus::of(1000, 1000), FinancialStatus::Paid);
         assert_eq!(FinancialStatus::of(0, 0), FinancialStatus::Paid);
+    }
+
+    #[test]
+    fn custom_domains() {
+        let d = CustomDomain::parse(" Shop.Example.LU. ", "souk.test").unwrap();
+        assert_eq!(d.ascii().as_str(), "shop.example.lu");
+        assert_eq!(d.unicode(), None);
+        let d = CustomDomain::parse("Bücher.example", "souk.test").unwrap();
+        assert_eq!(d.ascii().as_str(), "xn--bcher-kva.example");
+        assert_eq!(d.unicode(), Some("bücher.example"));
+        let d = CustomDomain::parse("xn--bcher-kva.example", "souk.test").unwrap();
+        assert_eq!(d.unicode(), Some("bücher.example"));
+        let code = |s: &str| CustomDomain::parse(s, "souk.test").unwrap_err().code;
+        assert_eq!(code("127.0.0.1"), "ip_literal");
+        assert_eq!(code("[::1]"), "ip_literal");
+        assert_eq!(code("souk.test"), "platform_domain");
+        assert_eq!(code("shop.souk.test"), "platform_domain");
+        assert_eq!(code("localhost"), "invalid_domain");
+        assert_eq!(code("https://shop.example.com/"), "invalid_domain");
+        assert_eq!(code("bad_name.example"), "invalid_domain");
+        assert_eq!(code("xn--zz.example"), "invalid_domain");
+        let long = format!("{}.example", vec!["a".repeat(60); 5].join("."));
+        assert_eq!(code(&long), "domain_too_long");
     }
 
     #[test]

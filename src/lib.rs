@@ -11,6 +11,7 @@ pub mod auth;
 pub mod bench;
 pub mod control;
 pub mod crypto;
+pub mod custom_domains;
 pub mod demo;
 pub mod domain;
 pub mod events;

@@ -80,6 +80,58 @@ struct Common {
     /// Stripe's API base URL (card payments); point it at localstripe for tests.
     #[arg(long, env = "SOUK_STRIPE_API_BASE", default_value = souk::payments::STRIPE_API, global = true)]
     stripe_api_base: String,
+    /// Also serve HTTPS here (Souk's own TLS): SNI, a certificate per active custom
+    /// domain through ACME, HTTP → HTTPS redirects and HSTS once it is live. Without it
+    /// TLS is left to a reverse proxy (see the README's Caddy example).
+    #[arg(long, env = "SOUK_HTTPS_BIND", global = true)]
+    https_bind: Option<SocketAddr>,
+    /// PEM certificate chain for the base domain and its subdomains on the HTTPS
+    /// listener (e.g. a wildcard); with --tls-key.
+    #[arg(long, env = "SOUK_TLS_CERT", global = true)]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "SOUK_TLS_KEY", global = true)]
+    tls_key: Option<PathBuf>,
+    /// ACME (RFC 8555) directory URL for custom-domain certificates (with --https-bind):
+    /// Let's Encrypt by default; its staging directory or any RFC 8555 server (Pebble).
+    #[arg(long, env = "SOUK_ACME_DIRECTORY", default_value = souk::custom_domains::LETS_ENCRYPT, global = true)]
+    acme_directory: String,
+    /// PEM root certificate of the ACME server's own HTTPS (a test CA such as Pebble's).
+    #[arg(long, env = "SOUK_ACME_ROOT_CA", global = true)]
+    acme_root_ca: Option<PathBuf>,
+    /// Contact e-mail of the platform's ACME account.
+    #[arg(long, env = "SOUK_ACME_CONTACT", global = true)]
+    acme_contact: Option<String>,
+    /// Host a custom domain's CNAME must point to (default: the base domain).
+    #[arg(long, env = "SOUK_DOMAIN_TARGET", global = true)]
+    domain_target: Option<String>,
+    /// Comma-separated A/AAAA addresses apex custom domains must point to.
+    #[arg(
+        long,
+        env = "SOUK_DOMAIN_ADDRESSES",
+        value_delimiter = ',',
+        global = true
+    )]
+    domain_addresses: Vec<std::net::IpAddr>,
+    /// DNS server (`ip:port`) for domain verification (default: the system's resolvers).
+    #[arg(long, env = "SOUK_DNS_SERVER", global = true)]
+    dns_server: Option<SocketAddr>,
+    /// Hours a verified domain may fail its re-checks before it is deactivated.
+    #[arg(
+        long,
+        env = "SOUK_DOMAIN_GRACE_HOURS",
+        default_value_t = 72,
+        global = true
+    )]
+    domain_grace_hours: u64,
+    /// Hours between re-verifications of verified domains.
+    #[arg(
+        long,
+        env = "SOUK_DOMAIN_RECHECK_HOURS",
+        default_value_t = 6,
+        global = true
+    )]
+    domain_recheck_hours: u64,
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `souk=debug`.
     #[arg(long, env = "SOUK_LOG", default_value = "info", global = true)]
     log: String,
@@ -290,6 +342,36 @@ fn config_from(c: &Common) -> Result<Config, String> {
     cfg.stripe_api_base = c.stripe_api_base.clone();
     cfg.feeds.allow_private = c.webhooks_allow_private;
     cfg.step_backoff = Duration::from_millis(200);
+    cfg.https_bind = c.https_bind;
+    cfg.tls_cert = c.tls_cert.clone();
+    cfg.tls_key = c.tls_key.clone();
+    if c.tls_cert.is_some() != c.tls_key.is_some() {
+        return Err("--tls-cert (SOUK_TLS_CERT) and --tls-key (SOUK_TLS_KEY) go together".into());
+    }
+    if !(c.acme_directory.starts_with("https://") || c.acme_directory.starts_with("http://")) {
+        return Err(format!(
+            "--acme-directory (SOUK_ACME_DIRECTORY) '{}' must be an http(s) URL",
+            c.acme_directory
+        ));
+    }
+    if c.domain_grace_hours == 0 || c.domain_recheck_hours == 0 {
+        return Err("--domain-grace-hours and --domain-recheck-hours must be at least 1".into());
+    }
+    let mut acme = souk::custom_domains::AcmeConfig::new(c.acme_directory.clone());
+    acme.root_ca = c.acme_root_ca.clone();
+    acme.contact = c.acme_contact.clone();
+    cfg.domains = souk::custom_domains::DomainsConfig {
+        cname_target: c
+            .domain_target
+            .as_ref()
+            .map(|t| t.trim().trim_end_matches('.').to_ascii_lowercase()),
+        apex_addresses: c.domain_addresses.clone(),
+        nameserver: c.dns_server,
+        grace: Duration::from_secs(c.domain_grace_hours * 3600),
+        recheck_every: Duration::from_secs(c.domain_recheck_hours * 3600),
+        acme: c.https_bind.map(|_| acme),
+        ..Default::default()
+    };
     if let Some(s) = &cfg.jwt_secret
         && s.expose().len() < 32
     {

@@ -15,6 +15,7 @@ pub mod carts;
 pub mod catalog;
 pub mod commerce;
 pub mod customers;
+pub mod domains;
 pub mod events;
 pub mod feeds;
 pub mod fulfillment;

@@ -400,11 +400,12 @@ pub async fn tenant_by_handle(db: &Db, handle: &str) -> StoreResult<Option<Tenan
     )
 }
 
-/// Finds the tenant that owns the custom domain `host` (exact match).
+/// Finds the tenant that owns the custom domain `host` (exact match, A-label form), only
+/// while the domain is verified or active: a pending or inactive claim routes nowhere.
 pub async fn tenant_by_custom_domain(db: &Db, host: &str) -> StoreResult<Option<TenantRef>> {
     Ok(
         dispatch!(db, p => sqlx::query_as::<_, TenantRef>(sqlx::AssertSqlSafe(format!(
-        "{TENANT_REF} join domains d on d.tenant_id = t.id where d.host = $1 and d.kind = 'custom'"
+        "{TENANT_REF} join domains d on d.tenant_id = t.id where d.host = $1 and d.kind = 'custom' and d.status in ('verified', 'active')"
     )))
     .bind(host)
     .fetch_optional(p)
@@ -422,64 +423,15 @@ pub async fn tenant_by_id(db: &Db, id: Uuid) -> StoreResult<Option<TenantRef>> {
     )
 }
 
-/// A domain attached to a merchant.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct DomainRow {
-    pub id: Uuid,
-    #[serde(skip)]
-    pub tenant_id: Uuid,
-    pub host: String,
-    /// `subdomain` (platform) or `custom`.
-    pub kind: String,
-    pub verified: bool,
-    #[serde(skip)]
-    pub created_at: i64,
-}
-
-/// Records an unverified custom domain. Errors: `Conflict{field:"host"}`.
-pub async fn add_custom_domain(
-    db: &Db,
-    actor: &Actor,
-    tenant: Uuid,
-    host: &crate::domain::DomainName,
-) -> StoreResult<DomainRow> {
-    let id = new_id();
-    let mut tx = db.begin().await?;
-    exec_tx!(&mut tx, c => sqlx::query(
-        "insert into domains (id, tenant_id, host, kind, verified, created_at) values ($1, $2, $3, 'custom', false, $4)",
-    )
-    .bind(id)
-    .bind(tenant)
-    .bind(host.as_str())
-    .bind(now_micros())
-    .execute(&mut **c)
-    .await)
-    .map_err(|e| StoreError::on_unique(e, &[("host", "host")]))?;
-    audit::record(
-        &mut tx,
-        Some(tenant),
-        actor,
-        Change::new("domain.added", "domain", id)
-            .after(serde_json::json!({ "host": host.as_str() })),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(DomainRow {
-        id,
-        tenant_id: tenant,
-        host: host.as_str().to_string(),
-        kind: "custom".into(),
-        verified: false,
-        created_at: now_micros(),
-    })
-}
-
+/// A merchant's domains (admin view), platform subdomain first.
 pub async fn list_domains(db: &Db, tenant: Uuid) -> StoreResult<Vec<DomainRow>> {
     Ok(
-        dispatch_write!(db, p => sqlx::query_as::<_, DomainRow>("select * from domains where tenant_id = $1 order by created_at")
-        .bind(tenant)
-        .fetch_all(p)
-        .await)?,
+        dispatch_write!(db, p => sqlx::query_as::<_, DomainRow>(sqlx::AssertSqlSafe(format!(
+        "select {DOMAIN_COLS} from domains where tenant_id = $1 order by case when kind = 'subdomain' then 0 else 1 end, created_at, id"
+    )))
+    .bind(tenant)
+    .fetch_all(p)
+    .await)?,
     )
 }
 
@@ -725,4 +677,396 @@ pub async fn set_theme_enabled(db: &Db, actor: &Actor, id: &str, enabled: bool) 
     )
     .await?;
     tx.commit().await
+}
+
+// ---- custom domains: the cross-tenant side (see store::domains for the tenant side) ----
+
+use super::domains::DOMAIN_COLS;
+pub use super::domains::DomainRow;
+
+/// True when a store other than `tenant` holds `host` verified or active (the claim a
+/// new pending record may not contest).
+pub async fn host_claimed_elsewhere(db: &Db, host: &str, tenant: Uuid) -> StoreResult<bool> {
+    let n: i64 = dispatch_write!(db, p => sqlx::query_scalar(
+        "select count(*) from domains where host = $1 and tenant_id <> $2 and status in ('verified', 'active')",
+    )
+    .bind(host)
+    .bind(tenant)
+    .fetch_one(p)
+    .await)?;
+    Ok(n > 0)
+}
+
+/// Any tenant's domain by id (domain worker, admin).
+pub async fn domain_by_id(db: &Db, id: Uuid) -> StoreResult<Option<DomainRow>> {
+    Ok(
+        dispatch_write!(db, p => sqlx::query_as::<_, DomainRow>(sqlx::AssertSqlSafe(format!(
+        "select {DOMAIN_COLS} from domains where id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(p)
+    .await)?,
+    )
+}
+
+/// Claims up to `limit` custom domains whose `next_check_at` is due, pushing it
+/// `lease_secs` ahead (the lease: a worker that dies leaves the row due again then).
+pub async fn claim_due_domains(
+    db: &Db,
+    limit: i64,
+    lease_secs: i64,
+) -> StoreResult<Vec<DomainRow>> {
+    let now = now_micros();
+    let lease = now + lease_secs * 1_000_000;
+    // The statements differ only by `for update skip locked`, which SQLite lacks (its
+    // single writer serializes claims).
+    let rows = match db {
+        Db::Sqlite { write, .. } => {
+            sqlx::query_as::<_, DomainRow>(sqlx::AssertSqlSafe(format!(
+                "update domains set next_check_at = $2
+                 where id in (select id from domains where kind = 'custom' and next_check_at <= $1
+                              order by next_check_at limit $3)
+                 returning {DOMAIN_COLS}"
+            )))
+            .bind(now)
+            .bind(lease)
+            .bind(limit)
+            .fetch_all(write)
+            .await?
+        }
+        Db::Pg { platform: pool, .. } => {
+            sqlx::query_as::<_, DomainRow>(sqlx::AssertSqlSafe(format!(
+                "update domains set next_check_at = $2
+                 where id in (select id from domains where kind = 'custom' and next_check_at <= $1
+                              order by next_check_at limit $3 for update skip locked)
+                 returning {DOMAIN_COLS}"
+            )))
+            .bind(now)
+            .bind(lease)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    Ok(rows)
+}
+
+/// The result of one DNS check of a domain, to be recorded with [`record_domain_check`].
+#[derive(Debug, Clone)]
+pub struct CheckOutcome {
+    /// New status (`pending`, `verified`, `active`, `inactive`).
+    pub status: &'static str,
+    /// JSON of the findings.
+    pub check_result: String,
+    pub next_check_at: Option<i64>,
+    pub verified_at: Option<i64>,
+    pub failing_since: Option<i64>,
+    /// Audit action when the status changes (`domain.verified`, `domain.deactivated`, …).
+    pub audit_action: Option<&'static str>,
+    /// An e-mail job payload (JSON `EmailMessage`) to enqueue with the change.
+    pub email: Option<String>,
+}
+
+/// Records a check: the new status and findings, the audit entry of a status change and
+/// the owner's e-mail, in one transaction. Errors: `Conflict { host }` when the domain
+/// would become verified while another store holds it (the partial unique index).
+pub async fn record_domain_check(db: &Db, d: &DomainRow, o: &CheckOutcome) -> StoreResult<()> {
+    let now = now_micros();
+    let mut tx = db.begin().await?;
+    exec_tx!(&mut tx, c => sqlx::query(
+        "update domains set status = $2, verified = $3, check_result = $4, last_checked_at = $5, checks = checks + 1,
+             next_check_at = $6, verified_at = $7, failing_since = $8, updated_at = $5
+         where id = $1",
+    )
+    .bind(d.id)
+    .bind(o.status)
+    .bind(matches!(o.status, "verified" | "active"))
+    .bind(&o.check_result)
+    .bind(now)
+    .bind(o.next_check_at)
+    .bind(o.verified_at)
+    .bind(o.failing_since)
+    .execute(&mut **c)
+    .await)
+    .map_err(|e| StoreError::on_unique(e, &[("host", "host")]))?;
+    if let Some(action) = o.audit_action {
+        audit::record(
+            &mut tx,
+            Some(d.tenant_id),
+            &Actor::system("domain worker"),
+            Change::new(action, "domain", d.id)
+                .before(serde_json::json!({ "host": d.host, "status": d.status }))
+                .after(serde_json::json!({ "host": d.host, "status": o.status })),
+        )
+        .await?;
+    }
+    if let Some(payload) = &o.email {
+        super::jobs::enqueue_tx(
+            &mut tx,
+            super::jobs::NewJob {
+                kind: "email",
+                tenant_id: Some(d.tenant_id),
+                payload: payload.clone(),
+                dedupe_key: Some(format!("domain:{}:{}:{}", d.id, o.status, now)),
+                max_attempts: 8,
+            },
+        )
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// Stores a newly issued certificate (PEM chain, private key sealed) and makes the domain
+/// `active`; `next_check_at` is the next re-check or renewal.
+#[allow(clippy::too_many_arguments)]
+pub async fn store_certificate(
+    db: &Db,
+    d: &DomainRow,
+    cert_pem: &str,
+    key_sealed: &str,
+    not_after: i64,
+    next_check_at: i64,
+    renewal: bool,
+) -> StoreResult<()> {
+    let now = now_micros();
+    let mut tx = db.begin().await?;
+    exec_tx!(&mut tx, c => sqlx::query(
+        "update domains set status = 'active', cert_pem = $2, cert_key_sealed = $3, cert_not_after = $4,
+             cert_issued_at = $5, cert_error = null, cert_attempts = 0, acme_token = null, acme_key_auth = null,
+             next_check_at = $6, updated_at = $5
+         where id = $1 and status in ('verified', 'active')",
+    )
+    .bind(d.id)
+    .bind(cert_pem)
+    .bind(key_sealed)
+    .bind(not_after)
+    .bind(now)
+    .bind(next_check_at)
+    .execute(&mut **c)
+    .await)?;
+    audit::record(
+        &mut tx,
+        Some(d.tenant_id),
+        &Actor::system("domain worker"),
+        Change::new(
+            if renewal {
+                "domain.certificate_renewed"
+            } else {
+                "domain.certificate_issued"
+            },
+            "domain",
+            d.id,
+        )
+        .after(serde_json::json!({ "host": d.host, "not_after": not_after })),
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// Records a failed ACME attempt (the CA's message) and when to try again.
+pub async fn record_certificate_error(
+    db: &Db,
+    id: Uuid,
+    error: &str,
+    next_check_at: i64,
+) -> StoreResult<()> {
+    exec_write!(db, p => sqlx::query(
+        "update domains set cert_error = $2, cert_attempts = cert_attempts + 1, acme_token = null, acme_key_auth = null,
+             next_check_at = $3, updated_at = $4 where id = $1",
+    )
+    .bind(id)
+    .bind(error)
+    .bind(next_check_at)
+    .bind(now_micros())
+    .execute(p)
+    .await)?;
+    Ok(())
+}
+
+/// Publishes (or clears) the HTTP-01 answer for a domain, so any node's HTTP listener can
+/// serve `/.well-known/acme-challenge/<token>`.
+pub async fn set_acme_challenge(
+    db: &Db,
+    id: Uuid,
+    token: Option<&str>,
+    key_authorization: Option<&str>,
+) -> StoreResult<()> {
+    exec_write!(db, p => sqlx::query("update domains set acme_token = $2, acme_key_auth = $3 where id = $1")
+        .bind(id)
+        .bind(token)
+        .bind(key_authorization)
+        .execute(p)
+        .await)?;
+    Ok(())
+}
+
+/// The key authorization for an HTTP-01 `token` requested on `host`, if one is pending.
+pub async fn acme_key_authorization(
+    db: &Db,
+    host: &str,
+    token: &str,
+) -> StoreResult<Option<String>> {
+    Ok(dispatch_write!(db, p => sqlx::query_scalar(
+        "select acme_key_auth from domains where acme_token = $1 and host = $2 and status in ('verified', 'active')",
+    )
+    .bind(token)
+    .bind(host)
+    .fetch_optional(p)
+    .await)?
+    .flatten())
+}
+
+/// A stored certificate of an active domain.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CertRow {
+    pub host: String,
+    pub cert_pem: String,
+    pub cert_key_sealed: String,
+    pub cert_not_after: i64,
+    pub updated_at: i64,
+}
+
+/// Every certificate of an active custom domain (the TLS listener's store).
+pub async fn live_certificates(db: &Db) -> StoreResult<Vec<CertRow>> {
+    Ok(dispatch_write!(db, p => sqlx::query_as::<_, CertRow>(
+        "select host, cert_pem, cert_key_sealed, cert_not_after, updated_at from domains
+         where status = 'active' and cert_pem is not null and cert_key_sealed is not null and cert_not_after is not null",
+    )
+    .fetch_all(p)
+    .await)?)
+}
+
+/// A custom domain of the admin list, with its store.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AdminDomainRow {
+    #[sqlx(flatten)]
+    pub domain: DomainRow,
+    pub tenant_name: String,
+    pub tenant_handle: Option<String>,
+}
+
+/// Every custom domain, newest first, optionally of one status. Returns `(page, total)`.
+pub async fn list_custom_domains(
+    db: &Db,
+    status: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> StoreResult<(Vec<AdminDomainRow>, i64)> {
+    let cols = DOMAIN_COLS
+        .split(", ")
+        .map(|c| format!("d.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = dispatch_write!(db, p => sqlx::query_as::<_, AdminDomainRow>(sqlx::AssertSqlSafe(format!(
+        "select {cols}, t.name as tenant_name, t.handle as tenant_handle from domains d join tenants t on t.id = d.tenant_id
+         where d.kind = 'custom' and ($1 is null or d.status = $1)
+         order by d.created_at desc, d.id desc limit $2 offset $3"
+    )))
+    .bind(status)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(p)
+    .await)?;
+    let total: i64 = dispatch_write!(db, p => sqlx::query_scalar(
+        "select count(*) from domains where kind = 'custom' and ($1 is null or status = $1)",
+    )
+    .bind(status)
+    .fetch_one(p)
+    .await)?;
+    Ok((rows, total))
+}
+
+/// Makes a domain due for the worker now ("Check now" from the admin, or after a change).
+pub async fn schedule_domain_check(db: &Db, id: Uuid) -> StoreResult<()> {
+    exec_write!(db, p => sqlx::query("update domains set next_check_at = $2 where id = $1 and kind = 'custom'")
+        .bind(id)
+        .bind(now_micros())
+        .execute(p)
+        .await)?;
+    Ok(())
+}
+
+/// An admin revokes a custom domain: it stops routing at once, its certificate is dropped
+/// and nothing is scheduled (the owner may add it again). Errors: `NotFound`.
+pub async fn revoke_domain(db: &Db, actor: &Actor, id: Uuid) -> StoreResult<DomainRow> {
+    let d = domain_by_id(db, id)
+        .await?
+        .filter(|d| d.kind == "custom")
+        .ok_or(StoreError::NotFound)?;
+    let mut tx = db.begin().await?;
+    exec_tx!(&mut tx, c => sqlx::query(
+        "update domains set status = 'inactive', verified = false, cert_pem = null, cert_key_sealed = null,
+             cert_not_after = null, acme_token = null, acme_key_auth = null, next_check_at = null, updated_at = $2
+         where id = $1",
+    )
+    .bind(id)
+    .bind(now_micros())
+    .execute(&mut **c)
+    .await)?;
+    audit::record(
+        &mut tx,
+        Some(d.tenant_id),
+        actor,
+        Change::new("domain.revoked", "domain", id)
+            .before(serde_json::json!({ "host": d.host, "status": d.status }))
+            .after(serde_json::json!({ "host": d.host, "status": "inactive" })),
+    )
+    .await?;
+    tx.commit().await?;
+    domain_by_id(db, id).await?.ok_or(StoreError::NotFound)
+}
+
+/// Certificates of active domains that expire before `before` (µs).
+pub async fn certificates_expiring_before(db: &Db, before: i64) -> StoreResult<i64> {
+    Ok(dispatch!(db, p => sqlx::query_scalar(
+        "select count(*) from domains where status = 'active' and cert_not_after is not null and cert_not_after < $1",
+    )
+    .bind(before)
+    .fetch_one(p)
+    .await)?)
+}
+
+/// The sealed credentials of the platform's ACME account at `directory_url`.
+pub async fn acme_account(db: &Db, directory_url: &str) -> StoreResult<Option<String>> {
+    Ok(dispatch_write!(db, p => sqlx::query_scalar(
+        "select credentials_sealed from acme_accounts where directory_url = $1",
+    )
+    .bind(directory_url)
+    .fetch_optional(p)
+    .await)?)
+}
+
+/// Keeps the platform's ACME account credentials (sealed); the first writer wins.
+pub async fn save_acme_account(db: &Db, directory_url: &str, sealed: &str) -> StoreResult<()> {
+    exec_write!(db, p => sqlx::query(
+        "insert into acme_accounts (directory_url, credentials_sealed, created_at) values ($1, $2, $3)
+         on conflict (directory_url) do nothing",
+    )
+    .bind(directory_url)
+    .bind(sealed)
+    .bind(now_micros())
+    .execute(p)
+    .await)?;
+    Ok(())
+}
+
+/// Sets when the domain worker looks at a domain next (µs).
+pub async fn reschedule_domain(db: &Db, id: Uuid, at: i64) -> StoreResult<()> {
+    exec_write!(db, p => sqlx::query("update domains set next_check_at = $2 where id = $1")
+        .bind(id)
+        .bind(at)
+        .execute(p)
+        .await)?;
+    Ok(())
+}
+
+/// True when `host` is an active custom domain (Caddy's on-demand TLS `ask`).
+pub async fn active_custom_domain(db: &Db, host: &str) -> StoreResult<bool> {
+    let n: i64 = dispatch!(db, p => sqlx::query_scalar(
+        "select count(*) from domains where host = $1 and kind = 'custom' and status = 'active'",
+    )
+    .bind(host)
+    .fetch_one(p)
+    .await)?;
+    Ok(n > 0)
 }

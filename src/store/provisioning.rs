@@ -377,8 +377,8 @@ impl TenantDb {
     /// Step 3: register the platform subdomain and mark the storefront ready.
     pub async fn step_storefront(&self, t: &mut StepTx, host: &str) -> StoreResult<()> {
         exec_tx!(&mut t.tx, c => sqlx::query(
-            "insert into domains (id, tenant_id, host, kind, verified, created_at) values ($1, $2, $3, 'subdomain', true, $4)
-             on conflict (host) do nothing",
+            "insert into domains (id, tenant_id, host, kind, verified, status, created_at, updated_at) values ($1, $2, $3, 'subdomain', true, 'active', $4, $4)
+             on conflict (tenant_id, host) do nothing",
         )
         .bind(new_id())
         .bind(self.tenant)

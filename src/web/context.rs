@@ -68,7 +68,7 @@ impl TenantCache {
     }
 }
 
-fn host_of(req: &Request) -> Option<String> {
+pub(crate) fn host_of(req: &Request) -> Option<String> {
     let raw = req
         .headers()
         .get(header::HOST)

@@ -10,6 +10,7 @@ pub mod ops;
 pub mod ratelimit;
 pub mod shop;
 pub mod storefront;
+pub mod tls;
 pub mod ui;
 
 use crate::auth::TokenKeys;
@@ -64,6 +65,10 @@ pub struct AppState {
     pub secret_box: Arc<crate::crypto::SecretBox>,
     /// Marketplace feed fetching (SSRF-guarded client, size limit, spool directory).
     pub feeds: crate::feeds::Fetcher,
+    /// Custom domains: checks, instructions, certificates of the HTTPS listener.
+    pub domains: Arc<crate::custom_domains::Domains>,
+    /// Port of Souk's own HTTPS listener (`--https-bind`), for redirects.
+    pub https_port: Option<u16>,
 }
 
 #[derive(OpenApi)]
@@ -121,6 +126,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let r = api::events::routes(r);
     let r = api::webhooks::routes(r);
     let r = api::commerce::routes(r);
+    let r = api::domains::routes(r);
     let r = ops::routes(r);
     let (router, mut doc) = r.split_for_parts();
     declare_path_params(&mut doc);
@@ -237,9 +243,10 @@ pub fn router(state: AppState) -> Result<Router, minijinja::Error> {
     Ok(Router::new()
         .fallback_service(inner)
         .layer(middleware::from_fn_with_state(
-            state,
+            state.clone(),
             context::resolve_tenant,
         ))
+        .layer(middleware::from_fn_with_state(state, tls::https_policy))
         .layer(middleware::from_fn(input::refuse_nul))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(input::close_unread))

@@ -14,6 +14,8 @@ use std::time::Duration;
 pub struct TestApp {
     pub addr: String,
     pub port: u16,
+    /// Port of the HTTPS listener when the config set `https_bind`.
+    pub https_port: Option<u16>,
     pub client: Client,
     pub admin_token: String,
     pub data_dir: PathBuf,
@@ -106,6 +108,7 @@ pub async fn spawn_in(
     tweak(&mut cfg);
     let app = Application::build(cfg).await.expect("build app");
     let port = app.port();
+    let https_port = app.https_port();
     let db = app.state.db.clone();
     souk::demo::create_admin(
         &app.state.db,
@@ -132,6 +135,7 @@ pub async fn spawn_in(
     let mut t = TestApp {
         addr,
         port,
+        https_port,
         client,
         admin_token: String::new(),
         data_dir: tmp.path().to_path_buf(),

@@ -182,13 +182,19 @@ async fn merchant_api_never_crosses_tenants() {
 
 #[tokio::test]
 async fn store_api_and_storefront_never_cross_tenants() {
-    let app = spawn_app().await;
+    let dns = crate::dns::TestDns::start().await;
+    let app = crate::domains::app_with_dns(&dns).await;
     let (a_id, _a, _b_id, _b, _) = two_merchants(&app).await;
-    app.admin_post(
-        &format!("/api/v1/admin/merchants/{a_id}/domains"),
-        json!({ "host": "alpha.example.org" }),
-    )
-    .await;
+    let d: Value = app
+        .admin_post(
+            &format!("/api/v1/admin/merchants/{a_id}/domains"),
+            json!({ "host": "alpha.example.org" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    crate::domains::verify_via_dns(&app, &dns, &d).await;
     let port = app.port;
     let hosts = [
         format!("alpha.localhost:{port}"),
@@ -681,4 +687,56 @@ async fn feed_sources_items_and_overrides_never_cross_tenants() {
         .await
         .unwrap();
     assert_eq!(p["title"], "Secret");
+}
+
+/// Custom domains: store B using store A's domain id gets the same 404 as for a missing
+/// id, on every route; A's domain is untouched.
+#[tokio::test]
+async fn domains_never_cross_tenants() {
+    let app = spawn_app().await;
+    let (_a_id, a, _b_id, b, _) = two_merchants(&app).await;
+    let r = app
+        .with_token(Method::POST, "/api/v1/domains", &a)
+        .json(&json!({ "host": "alpha-private.example" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let missing = uuid::Uuid::now_v7().to_string();
+    let mut bodies = vec![];
+    for target in [&id, &missing] {
+        for (m, path) in [
+            (Method::GET, format!("/api/v1/domains/{target}")),
+            (Method::DELETE, format!("/api/v1/domains/{target}")),
+            (Method::POST, format!("/api/v1/domains/{target}/check")),
+        ] {
+            let r = app.with_token(m.clone(), &path, &b).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{m} {path}");
+            bodies.push(r.text().await.unwrap().replace(target.as_str(), "ID"));
+        }
+    }
+    assert_eq!(
+        bodies[..3],
+        bodies[3..],
+        "A's id and a missing id answer alike"
+    );
+    let list: Value = app
+        .with_token(Method::GET, "/api/v1/domains", &b)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!list.to_string().contains("alpha-private"), "{list}");
+    let r = app
+        .with_token(Method::GET, &format!("/api/v1/domains/{id}"), &a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
 }

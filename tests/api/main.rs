@@ -8,6 +8,8 @@ mod auth;
 mod catalog;
 mod checkout;
 mod checkout_admin;
+mod dns;
+mod domains;
 mod events;
 mod feeds;
 mod hardening;

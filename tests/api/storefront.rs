@@ -179,7 +179,8 @@ async fn suspended_store_shows_unavailable_and_unknown_hosts_get_404() {
 
 #[tokio::test]
 async fn custom_domain_routes_to_its_store() {
-    let app = spawn_app().await;
+    let dns = crate::dns::TestDns::start().await;
+    let app = crate::domains::app_with_dns(&dns).await;
     let (id, _) = app.provisioned_merchant("domain-shop").await;
     let r = app
         .admin_post(
@@ -189,8 +190,16 @@ async fn custom_domain_routes_to_its_store() {
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let d: Value = r.json().await.unwrap();
-    assert_eq!(d["verified"], false);
+    assert_eq!(d["status"], "pending");
     assert_eq!(d["host"], "shop.example.com");
+    // Unverified: it routes nowhere.
+    let r = app
+        .on_host(Method::GET, "shop.example.com", "/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    crate::domains::verify_via_dns(&app, &dns, &d).await;
     let r = app
         .on_host(Method::GET, "shop.example.com", "/")
         .send()

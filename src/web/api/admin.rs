@@ -3,10 +3,8 @@
 use super::{ListResponse, PageQuery, Pagination, opt_text, req_text};
 use crate::access::platform_perm;
 use crate::control;
-use crate::domain::{Currency, DomainName, Email, Subdomain};
-use crate::store::platform::{
-    self, DomainRow, Merchant, MerchantFilter, MerchantStatus, NewMerchant, Plan,
-};
+use crate::domain::{Currency, CustomDomain, Email, Subdomain};
+use crate::store::platform::{self, Merchant, MerchantFilter, MerchantStatus, NewMerchant, Plan};
 use crate::store::provisioning::{self as prov, ProvisioningView};
 use crate::store::{StoreError, TenantDb, micros_to_rfc3339};
 use crate::themes::ThemeInfo;
@@ -305,22 +303,20 @@ async fn activate(
     // whole activation.
     let custom = match body.custom_domain.as_deref().map(str::trim) {
         Some(h) if !h.is_empty() => {
-            let host = parse_custom_host(&st, "custom_domain", h)?;
-            if platform::tenant_by_custom_domain(&st.db, host.as_str())
-                .await?
-                .is_some()
-            {
+            let host = CustomDomain::parse(h, &st.config.base_domain)
+                .map_err(|e| ApiError::field("custom_domain", e))?;
+            if platform::host_claimed_elsewhere(&st.db, host.ascii().as_str(), id).await? {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
-                    "conflict",
+                    "domain_taken",
                     format!(
-                        "custom_domain: {} is already used by a store",
-                        host.as_str()
+                        "custom_domain: {} is already connected to a store",
+                        host.ascii().as_str()
                     ),
                 )
                 .with_details(serde_json::json!({ "field": "custom_domain" })));
             }
-            Some(host)
+            Some(h.to_string())
         }
         _ => None,
     };
@@ -335,18 +331,8 @@ async fn activate(
     )
     .await?;
     if let Some(host) = custom {
-        platform::add_custom_domain(&st.db, &admin.actor, id, &host)
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict { message, .. } => ApiError::new(
-                    StatusCode::CONFLICT,
-                    "conflict",
-                    format!("custom_domain: {message}"),
-                )
-                .with_details(serde_json::json!({ "field": "custom_domain" })),
-                other => other.into(),
-            })?;
-        st.tenant_cache.invalidate();
+        let scope = TenantDb::new(st.db.clone(), id);
+        super::domains::add_for(&st, &scope, &admin.actor, "custom_domain", &host).await?;
     }
     st.provisioner.wake();
     let view = prov::view(&st.db, id)
@@ -474,54 +460,46 @@ async fn change_status(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddDomain {
-    /// A custom host name, e.g. `shop.example.com` (recorded unverified).
+    /// A custom host name, e.g. `shop.example.com` (recorded pending; it routes to the
+    /// store once its DNS records are verified).
     pub host: String,
 }
 
-/// Record a custom domain for a merchant (unverified; it already routes to the store).
+/// Record a custom domain for a merchant (pending until its DNS records are verified).
 #[utoipa::path(post, path = "/api/v1/admin/merchants/{id}/domains", tag = "admin", security(("bearer" = ["platform.merchants.manage"])),
     request_body = AddDomain,
-    responses((status = 201, body = DomainRow), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = super::domains::DomainDto), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn add_domain(
     State(st): State<AppState>,
     admin: Platform<platform_perm::MerchantsManage>,
     Path(id): Path<Uuid>,
     ApiJson(body): ApiJson<AddDomain>,
-) -> ApiResult<(StatusCode, Json<DomainRow>)> {
+) -> ApiResult<(StatusCode, Json<super::domains::DomainDto>)> {
     load(&st, id).await?;
-    let host = parse_custom_host(&st, "host", &body.host)?;
-    let d = platform::add_custom_domain(&st.db, &admin.actor, id, &host).await?;
-    st.tenant_cache.invalidate();
-    Ok((StatusCode::CREATED, Json(d)))
-}
-
-/// Parses a custom host name; refuses names under the platform's base domain.
-fn parse_custom_host(st: &AppState, field: &str, raw: &str) -> ApiResult<DomainName> {
-    let host = DomainName::parse(raw).map_err(|e| ApiError::field(field, e))?;
-    if host.as_str() == st.config.base_domain
-        || host
-            .as_str()
-            .ends_with(&format!(".{}", st.config.base_domain))
-    {
-        return Err(ApiError::invalid(
-            field,
-            "invalid_domain",
-            format!("{field}: a custom domain cannot be under the platform's base domain"),
-        ));
-    }
-    Ok(host)
+    let scope = TenantDb::new(st.db.clone(), id);
+    let d = super::domains::add_for(&st, &scope, &admin.actor, "host", &body.host).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(super::domains::DomainDto::from(d, &st)),
+    ))
 }
 
 /// List a merchant's domains.
 #[utoipa::path(get, path = "/api/v1/admin/merchants/{id}/domains", tag = "admin", security(("bearer" = ["platform.merchants.view"])),
-    responses((status = 200, body = Vec<DomainRow>)))]
+    responses((status = 200, body = Vec<super::domains::DomainDto>)))]
 async fn list_domains(
     State(st): State<AppState>,
     _admin: Platform<platform_perm::MerchantsView>,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<Vec<DomainRow>>> {
+) -> ApiResult<Json<Vec<super::domains::DomainDto>>> {
     load(&st, id).await?;
-    Ok(Json(platform::list_domains(&st.db, id).await?))
+    Ok(Json(
+        platform::list_domains(&st.db, id)
+            .await?
+            .into_iter()
+            .map(|d| super::domains::DomainDto::from(d, &st))
+            .collect(),
+    ))
 }
 
 /// List plans.

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cart;
 pub mod catalog;
 pub mod commerce;
+pub mod domains;
 pub mod events;
 pub mod feed_export;
 pub mod feeds;

@@ -28,6 +28,10 @@ use uuid::Uuid;
 pub const TEMPLATES: &[(&str, &str)] = &[
     ("admin/base.html", include_str!("templates/admin/base.html")),
     (
+        "admin/domains.html",
+        include_str!("templates/admin/domains.html"),
+    ),
+    (
         "admin/merchants.html",
         include_str!("templates/admin/merchants.html"),
     ),
@@ -113,6 +117,9 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/themes/{id}/enable", post(theme_enable))
         .route("/admin/themes/{id}/disable", post(theme_disable))
         .route("/admin/audit-log", get(audit_log))
+        .route("/admin/domains", get(domains))
+        .route("/admin/domains/{id}/check", post(domain_check))
+        .route("/admin/domains/{id}/revoke", post(domain_revoke))
 }
 
 async fn home(cx: Ctx) -> Response {
@@ -930,6 +937,78 @@ async fn theme_disable(
     CsrfForm(_): CsrfForm<Vec<(String, String)>>,
 ) -> Response {
     let r = theme_toggle(&cx, &id, false).await;
+    cx.finish(r)
+}
+
+// ---------------------------------------------------------------- custom domains
+
+#[derive(Deserialize, Default)]
+struct DomainsQuery {
+    #[serde(default)]
+    status: String,
+}
+
+/// Every custom domain with its state, last check and certificate expiry.
+async fn domains(cx: Ctx, Query(q): Query<DomainsQuery>) -> Response {
+    let r = async {
+        cx.session()?;
+        let status = q.status.trim().to_string();
+        let path = format!(
+            "/api/v1/admin/domains?{}",
+            query_string([("per_page", "100".to_string()), ("status", status.clone())])
+        );
+        let list = cx.get(&path).await?;
+        let can = can(&cx).await?;
+        cx.render_status(
+            StatusCode::OK,
+            "admin/domains.html",
+            context! { title => "Custom domains", nav => "domains", list => Serde(list), status, can => Serde(can) },
+        )
+    }
+    .await;
+    cx.finish(r)
+}
+
+async fn domain_action(cx: &Ctx, id: Uuid, action: &str, ok: &str) -> UiResult {
+    cx.session()?;
+    match cx
+        .api(
+            Method::POST,
+            &format!("/api/v1/admin/domains/{id}/{action}"),
+            None,
+        )
+        .await
+    {
+        Ok(d) => Ok(redirect_with_flash(
+            "/admin/domains",
+            &format!(
+                "{} {ok} (now {}).",
+                d["host"].as_str().unwrap_or(""),
+                d["status"].as_str().unwrap_or("")
+            ),
+        )),
+        Err(e) if e.status.is_client_error() && e.status != StatusCode::UNAUTHORIZED => {
+            Ok(redirect_with_flash("/admin/domains", &e.message))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn domain_check(
+    cx: Ctx,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<Vec<(String, String)>>,
+) -> Response {
+    let r = domain_action(&cx, id, "check", "re-checked").await;
+    cx.finish(r)
+}
+
+async fn domain_revoke(
+    cx: Ctx,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<Vec<(String, String)>>,
+) -> Response {
+    let r = domain_action(&cx, id, "revoke", "revoked").await;
     cx.finish(r)
 }
 

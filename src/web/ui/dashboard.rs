@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod developers;
+pub mod domains;
 pub mod imports;
 pub mod onboarding;
 pub mod settings_checkout;
@@ -42,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .merge(team::routes())
         .merge(developers::routes())
         .merge(settings_checkout::routes())
+        .merge(domains::routes())
 }
 
 /// Every dashboard template: the shared ones and each section's.
@@ -54,6 +56,7 @@ pub fn templates() -> impl Iterator<Item = &'static (&'static str, &'static str)
         .chain(team::TEMPLATES)
         .chain(developers::TEMPLATES)
         .chain(settings_checkout::TEMPLATES)
+        .chain(domains::TEMPLATES)
 }
 
 /// What every dashboard page shows around its content: the user, their memberships (for
