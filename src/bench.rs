@@ -718,6 +718,7 @@ pub async fn ui(
                 options: vec!["Size".into()],
                 featured: false,
                 seo: None,
+                attributes: None,
                 variants: ["S", "M", "L"]
                     .iter()
                     .enumerate()

@@ -7,7 +7,7 @@ use crate::import::products::{ParsedCatalog, parse_products};
 use crate::import::vendors::parse_vendors;
 use crate::import::{ImportError, RowError};
 use crate::store::audit::Actor;
-use crate::store::catalog::{ImageInput, ProductInput, VariantInput};
+use crate::store::catalog::{ImageInput, ProductInput, Seo, VariantInput};
 use crate::store::platform::{self, NewMerchant};
 use crate::store::provisioning::{self as prov, Activation};
 use crate::store::{Db, StoreError, TenantDb};
@@ -357,6 +357,14 @@ pub struct ProductImportReport {
     pub errors: Vec<FailedRow>,
     /// True for a preview (`?dry_run=true`): nothing was written.
     pub dry_run: bool,
+    /// Headers of the file's columns the import read, in file order.
+    #[serde(default)]
+    pub columns_used: Vec<String>,
+    /// Headers of the file's columns it did not use (their values were not imported), e.g.
+    /// Shopify Markets `Price / <market>` or `Google Shopping / …`: no column disappears
+    /// without being named here.
+    #[serde(default)]
+    pub columns_ignored: Vec<String>,
     /// Preview only: products the import would create.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub would_create: Option<usize>,
@@ -386,6 +394,8 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
         products,
         errors,
         rows,
+        columns_used,
+        columns_ignored,
     } = parse_products(bytes, cur)?;
     let mut report = ProductImportReport {
         format: dialect,
@@ -398,6 +408,8 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
         failed: 0,
         errors: errors.into_iter().map(FailedRow::from).collect(),
         dry_run: false,
+        columns_used,
+        columns_ignored,
         would_create: None,
         would_update: None,
         pending_import_id: None,
@@ -414,7 +426,11 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
             status: p.status,
             options: p.options.clone(),
             featured: false,
-            seo: None,
+            seo: p
+                .seo
+                .clone()
+                .map(|(title, description)| Seo { title, description }),
+            attributes: Some(p.attributes.clone()),
             variants: p
                 .variants
                 .iter()

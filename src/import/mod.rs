@@ -16,6 +16,7 @@ pub mod products;
 pub mod vendors;
 
 use csv::StringRecord;
+use std::cell::Cell;
 use std::collections::HashMap;
 
 /// One problem with one CSV row; the rest of the file is still imported.
@@ -90,6 +91,9 @@ pub(crate) struct Table {
     pub shape_errors: Vec<RowError>,
     /// The records of `shape_errors`, `(line, record)`, for reports that echo failed rows.
     pub rejected: Vec<(usize, StringRecord)>,
+    /// Per column: whether a parser read it ([`Table::get`] and friends mark it), for the
+    /// report's used / ignored column lists.
+    used: Vec<Cell<bool>>,
 }
 
 /// Replaces non-breaking spaces with plain ones and trims.
@@ -167,6 +171,7 @@ impl Table {
             records,
             shape_errors,
             rejected,
+            used: vec![Cell::new(false); expected],
         })
     }
 
@@ -176,10 +181,14 @@ impl Table {
     }
 
     /// The cleaned cell of column `name` (lowercase); empty when the column or cell is absent.
+    /// Marks the column as used.
     pub fn get(&self, rec: &StringRecord, name: &str) -> String {
         self.index
             .get(name)
-            .and_then(|&i| rec.get(i))
+            .and_then(|&i| {
+                self.used[i].set(true);
+                rec.get(i)
+            })
             .map(clean)
             .unwrap_or_default()
     }
@@ -194,6 +203,26 @@ impl Table {
         self.index
             .get(name)
             .map_or_else(|| name.to_string(), |&i| self.headers[i].clone())
+    }
+
+    /// Headers (as written) of the columns some [`Table::get`] read, in file order. A repeated
+    /// header counts once (only its first column is ever read).
+    pub fn used_columns(&self) -> Vec<String> {
+        self.columns(true)
+    }
+
+    /// Headers (as written) of the columns nothing read: the import ignored them.
+    pub fn ignored_columns(&self) -> Vec<String> {
+        self.columns(false)
+    }
+
+    fn columns(&self, used: bool) -> Vec<String> {
+        self.headers
+            .iter()
+            .zip(&self.used)
+            .filter(|(h, u)| u.get() == used && !h.is_empty())
+            .map(|(h, _)| h.clone())
+            .collect()
     }
 
     /// The comma-joined headers, for [`ImportError::UnknownFormat`].

@@ -36,6 +36,11 @@ pub struct ParsedCatalog {
     pub errors: Vec<RowError>,
     /// Number of (non-blank) data records read.
     pub rows: usize,
+    /// Headers of the columns the import read, in file order.
+    pub columns_used: Vec<String>,
+    /// Headers of the columns it did not use (e.g. Shopify Markets `Price / <market>`,
+    /// `Google Shopping / …`, variant metafields): their values were not imported.
+    pub columns_ignored: Vec<String>,
 }
 
 /// One product to create or update, keyed by `handle`.
@@ -70,6 +75,13 @@ pub struct ImportProduct {
     /// Full category paths as written, e.g. `Clothing > Tshirts` or Shopify's
     /// `Apparel & Accessories > Clothing > Clothing Tops > T-Shirts`.
     pub categories: Vec<String>,
+    /// Shopify `SEO Title` / `SEO Description` (2024+: `SEO title` / `SEO description`) of
+    /// the product's first row; `None` when the file has neither column (then an update
+    /// keeps the stored ones).
+    pub seo: Option<(Option<String>, Option<String>)>,
+    /// Shopify product metafield columns (`Label (product.metafields.ns.key)`, labels in any
+    /// language) with a value on the product's first row, in column order.
+    pub attributes: Vec<crate::store::catalog::ProductAttribute>,
 }
 
 /// One purchasable variant of an [`ImportProduct`].
@@ -231,6 +243,8 @@ pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog,
         products,
         errors,
         rows: t.records.len() + t.rejected.len(),
+        columns_used: t.used_columns(),
+        columns_ignored: t.ignored_columns(),
     })
 }
 
@@ -241,6 +255,31 @@ pub fn is_image_url(raw: &str) -> bool {
         && url::Url::parse(raw).is_ok_and(|u| {
             matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
         })
+}
+
+/// Product metafield columns of a Shopify file: `(lowercase header, "namespace.key",
+/// label)` for each header of the form `Label (product.metafields.namespace.key)`; the label
+/// is the key when the header has none.
+fn metafield_columns(t: &Table) -> Vec<(String, String, String)> {
+    t.headers
+        .iter()
+        .filter_map(|h| {
+            let lower = h.to_lowercase();
+            let at = lower.find("(product.metafields.")?;
+            let key = h[at + "(product.metafields.".len()..]
+                .trim_end()
+                .strip_suffix(')')?
+                .trim()
+                .to_string();
+            let label = h[..at].trim();
+            let name = if label.is_empty() {
+                key.clone()
+            } else {
+                label.to_string()
+            };
+            Some((lower, key, name)).filter(|(_, k, _)| !k.is_empty())
+        })
+        .collect()
 }
 
 /// Adds variant images not yet listed, orders by position, renumbers 1..=n.
@@ -496,6 +535,7 @@ impl Builder<'_> {
         let (body_html, status) = (String::new(), ProductStatus::Active);
         let (vendor, product_type, tags, options, variants, images, categories) =
             Default::default();
+        let (seo, attributes) = Default::default();
         let p = ImportProduct {
             row,
             handle,
@@ -509,6 +549,8 @@ impl Builder<'_> {
             variants,
             images,
             categories,
+            seo,
+            attributes,
         };
         self.drafts.push(Draft {
             p,
@@ -683,7 +725,18 @@ impl Builder<'_> {
             split_list(&self.get(rec, "tags")),
             self.opt(rec, "product category"),
         );
+        let t = self.t;
+        let seo = (t.has("seo title") || t.has("seo description"))
+            .then(|| (self.opt(rec, "seo title"), self.opt(rec, "seo description")));
+        let attributes = metafield_columns(t)
+            .into_iter()
+            .filter_map(|(col, key, name)| {
+                t.opt(rec, &col)
+                    .map(|value| crate::store::catalog::ProductAttribute { key, name, value })
+            })
+            .collect();
         let p = &mut self.drafts[di].p;
+        (p.seo, p.attributes) = (seo, attributes);
         (p.body_html, p.vendor, p.product_type, p.tags) = (body, vendor, ptype, tags);
         (p.status, p.options, p.categories) = (status, options, category.into_iter().collect());
     }

@@ -466,3 +466,83 @@ async fn rows_longer_or_shorter_than_the_header_are_reported_not_shifted_and_bad
     assert_eq!(urls(&wall), ["https://img.example/wall.jpg"]);
     assert_eq!(wall["variants"][0]["sku"], "WL-1");
 }
+
+#[tokio::test]
+async fn seo_and_metafield_columns_are_kept_and_every_unused_column_is_named() {
+    let app = spawn_app().await;
+    let (_, token) = app.provisioned_merchant("meta-de").await;
+    let v = upload(&app, &token, fixture("seo_metafields_markets_de.csv")).await;
+    assert_eq!(
+        (&v["created"], &v["errors"]),
+        (&json!(2), &json!([])),
+        "{v}"
+    );
+    assert_eq!(
+        v["columns_ignored"],
+        json!([
+            "Price / Schweiz",
+            "Included / Schweiz",
+            "Google Shopping / Gender"
+        ]),
+        "{v}"
+    );
+    let used = v["columns_used"].as_array().unwrap();
+    assert!(used.contains(&json!("SEO Title")), "{v}");
+    assert!(
+        used.contains(&json!("Farbe (product.metafields.shopify.color-pattern)")),
+        "{v}"
+    );
+    let hat = by_handle(&app, &token, "wollmuetze").await;
+    assert_eq!(
+        (&hat["seo_title"], &hat["seo_description"]),
+        (
+            &json!("Warme Wollmütze"),
+            &json!("Handgestrickt aus Merino.")
+        ),
+    );
+    assert_eq!(
+        hat["attributes"],
+        json!([
+            { "key": "shopify.color-pattern", "name": "Farbe", "value": "Blau" },
+            { "key": "custom.material", "name": "Material", "value": "Merinowolle" }
+        ])
+    );
+    // The Store API carries them, the product page lists them.
+    let store: Value = app
+        .client
+        .get(app.url("/s/meta-de/api/v1/store/products/schal"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(store["attributes"][0]["value"], "Baumwolle", "{store}");
+    let html = app
+        .client
+        .get(app.url("/s/meta-de/products/wollmuetze"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<dt>Farbe</dt><dd>Blau</dd>"), "{html}");
+    // Re-importing the same file changes nothing; a product update through the API
+    // without `attributes` keeps them.
+    let again = upload(&app, &token, fixture("seo_metafields_markets_de.csv")).await;
+    assert_eq!(again["unchanged"], 2, "{again}");
+    let id = hat["id"].as_str().unwrap();
+    let r = app
+        .with_token(Method::PUT, &format!("/api/v1/products/{id}"), &token)
+        .json(
+            &json!({ "title": "Wollmütze", "handle": "wollmuetze", "status": "active",
+            "variants": [{ "sku": "WM-1", "price": "26.00" }] }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["attributes"], hat["attributes"]);
+}
