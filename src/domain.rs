@@ -379,7 +379,13 @@ pub fn parse_decimal_minor(raw: &str, exponent: u32) -> Result<i64, DomainError>
     if s.is_empty() {
         return Err(err("is empty"));
     }
-    if s.contains(['e', 'E']) {
+    // Only a number written like `3.65275E+11` is exponent notation; `true`, `free` or
+    // `19.99 EUR` are simply not numbers (reported below).
+    if s.contains(['e', 'E'])
+        && s.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+        && s.chars()
+            .all(|c| c.is_ascii_digit() || "eE+-.,".contains(c))
+    {
         return Err(err(
             "uses exponent notation (a spreadsheet may have mangled it)",
         ));
@@ -409,7 +415,13 @@ pub fn parse_decimal_minor(raw: &str, exponent: u32) -> Result<i64, DomainError>
         || !int.chars().all(|c| c.is_ascii_digit())
         || !frac.chars().all(|c| c.is_ascii_digit())
     {
-        return Err(err("is not a number"));
+        return Err(err(
+            if s.chars().any(char::is_alphabetic) && s.chars().any(|c| c.is_ascii_digit()) {
+                "is not a number (write the amount alone, e.g. 19.99, in the store currency)"
+            } else {
+                "is not a number"
+            },
+        ));
     }
     let frac = frac.trim_end_matches('0');
     if frac.len() as u32 > exponent {
@@ -756,6 +768,27 @@ pub fn variant_available(tracked: bool, policy: InventoryPolicy, inventory: i64)
 #[cfg(test)]
 mod inventory_tests {
     use super::*;
+
+    #[test]
+    fn prices_with_letters_are_not_exponent_notation() {
+        for raw in ["true", "free", "19.99 EUR", "e"] {
+            let m = parse_decimal_minor(raw, 2).unwrap_err().message;
+            assert!(!m.contains("exponent"), "{raw}: {m}");
+            assert!(m.contains("is not a number"), "{raw}: {m}");
+        }
+        assert!(
+            parse_decimal_minor("19.99 EUR", 2)
+                .unwrap_err()
+                .message
+                .contains("amount alone")
+        );
+        assert!(
+            parse_decimal_minor("3.65275E+11", 2)
+                .unwrap_err()
+                .message
+                .contains("exponent")
+        );
+    }
 
     #[test]
     fn availability_follows_tracking_and_policy() {

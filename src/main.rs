@@ -101,6 +101,9 @@ enum Command {
         /// Largest accepted request body in bytes (CSV uploads included).
         #[arg(long, env = "SOUK_MAX_BODY_BYTES", default_value_t = 20 * 1024 * 1024)]
         max_body_bytes: usize,
+        /// Largest accepted CSV import upload in bytes (product and vendor imports).
+        #[arg(long, env = "SOUK_MAX_IMPORT_BYTES", default_value_t = 100 * 1024 * 1024)]
+        max_import_bytes: usize,
         /// Access-token lifetime in seconds.
         #[arg(long, env = "SOUK_ACCESS_TOKEN_TTL", default_value_t = 900)]
         access_token_ttl: i64,
@@ -307,11 +310,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             demo,
             workers,
             max_body_bytes,
+            max_import_bytes,
             access_token_ttl,
         } => {
             cfg.bind = bind;
             cfg.workers = workers;
             cfg.max_body_bytes = max_body_bytes;
+            cfg.max_import_bytes = max_import_bytes;
             cfg.access_ttl = access_token_ttl;
             let app = Application::build(cfg).await.map_err(|e| e.to_string())?;
             let port = app.port();

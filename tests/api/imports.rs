@@ -118,17 +118,37 @@ async fn bad_product_rows_are_reported_and_good_rows_kept() {
 
 #[tokio::test]
 async fn oversized_upload_is_413() {
-    let app = spawn_with(|c| c.max_body_bytes = 64 * 1024).await;
+    // Imports have their own, larger limit than other bodies (issue 13 item 9).
+    let app = spawn_with(|c| {
+        c.max_body_bytes = 16 * 1024;
+        c.max_import_bytes = 64 * 1024;
+    })
+    .await;
     let (_, token) = app.provisioned_merchant("big-shop").await;
     let mut csv = String::from("Handle,Title,Variant Price\n");
+    while csv.len() < 40 * 1024 {
+        csv.push_str("x-product,X Product,1.00\n");
+    }
+    let r = upload(&app, &token, csv.clone().into_bytes()).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "40 KB is over the body limit but not the import limit"
+    );
     while csv.len() < 200 * 1024 {
         csv.push_str("x-product,X Product,1.00\n");
     }
     let r = upload(&app, &token, csv.into_bytes()).await;
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["error"]["code"],
-        "payload_too_large"
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "payload_too_large");
+    assert_eq!(e["error"]["details"]["max_bytes"], 64 * 1024, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 64 KB"),
+        "{e}"
     );
 }
 
