@@ -46,7 +46,7 @@ fn too_large(limit: Option<usize>) -> ApiError {
 /// `104857600` → `100 MB` (MiB, as upload limits are set).
 fn human_bytes(n: usize) -> String {
     const MB: usize = 1024 * 1024;
-    if n >= MB && n % MB == 0 {
+    if n >= MB && n.is_multiple_of(MB) {
         format!("{} MB", n / MB)
     } else if n >= 1024 {
         format!("{} KB", n / 1024)
