@@ -353,7 +353,12 @@ pub struct ProductImportReport {
     /// Existing products the file left exactly as they were (nothing written,
     /// `updated_at` kept).
     pub unchanged: usize,
+    /// Rows not imported at all (their variant or product was refused; see `errors`).
     pub failed: usize,
+    /// Rows imported with a problem noted in `errors` (a repeated SKU dropped, an image or
+    /// barcode skipped, a value replaced by its default).
+    #[serde(default)]
+    pub warnings: usize,
     pub errors: Vec<FailedRow>,
     /// True for a preview (`?dry_run=true`): nothing was written.
     pub dry_run: bool,
@@ -383,8 +388,11 @@ struct PreparedImport {
     inputs: Vec<ProductInput>,
     /// CSV row of each input (for error reports).
     rows: Vec<usize>,
-    /// CSV row of each variant of each input (for the preview's SKU errors).
+    /// CSV row of each variant of each input (for the preview's SKU errors), then the
+    /// input's variant-less rows.
     variant_rows: Vec<Vec<usize>>,
+    /// Per input: whether its first row carried a variant (imported or refused).
+    first_row_tried: Vec<bool>,
 }
 
 fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, ControlError> {
@@ -406,6 +414,7 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
         updated: 0,
         unchanged: 0,
         failed: 0,
+        warnings: 0,
         errors: errors.into_iter().map(FailedRow::from).collect(),
         dry_run: false,
         columns_used,
@@ -472,12 +481,12 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
     let mut ok_rows = Vec::with_capacity(inputs.len());
     for (i, mut input) in inputs.into_iter().enumerate() {
         // A SKU repeated inside one file: keep the first, drop the SKU on later variants.
-        for v in input.variants.iter_mut() {
+        for (j, v) in input.variants.iter_mut().enumerate() {
             if let Some(s) = &v.sku
                 && !seen_skus.insert(s.as_str().to_string())
             {
                 report.errors.push(FailedRow {
-                    row: products[i].row,
+                    row: products[i].variants[j].row,
                     column: Some("SKU".into()),
                     reason: format!("SKU '{}' appears more than once in the file; kept on its first product only", s.as_str()),
                 });
@@ -487,26 +496,77 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
         ok_rows.push(products[i].row);
         ok_inputs.push(input);
     }
+    let first_row_tried = products.iter().map(|p| p.first_row_variant).collect();
     let variant_rows = products
         .iter()
-        .map(|p| p.variants.iter().map(|v| v.row).collect())
+        .map(|p| {
+            p.variants
+                .iter()
+                .map(|v| v.row)
+                .chain(p.extra_rows.iter().copied())
+                .collect()
+        })
         .collect();
     Ok(PreparedImport {
         report,
         inputs: ok_inputs,
         rows: ok_rows,
         variant_rows,
+        first_row_tried,
     })
 }
 
-fn finish_report(report: &mut ProductImportReport) {
+/// Sorts the errors and counts them apart: a row with an error that still went into a
+/// written product (e.g. a repeated SKU dropped, a bad image or barcode skipped) is a
+/// `warnings` row; a row that did not go in at all (its variant or product refused) is a
+/// `failed` row. `kept[i]` says whether input `i` was (or in a preview would be) written;
+/// its product row and variant rows are the rows that went in.
+fn finish_report(report: &mut ProductImportReport, prepared: &PreparedRows, kept: &[bool]) {
     report.errors.sort_by_key(|e| e.row);
-    report.failed = report
-        .errors
-        .iter()
-        .map(|e| e.row)
-        .collect::<HashSet<_>>()
-        .len();
+    let mut went_in: HashSet<usize> = HashSet::new();
+    for (i, ok) in kept.iter().enumerate() {
+        if *ok {
+            went_in.extend(prepared.variant_rows[i].iter().copied());
+            // A first row that is no variant's (a WooCommerce variable parent) went in with
+            // the product; a first row whose own variant failed did not.
+            if !prepared.product_row_was_variant[i] {
+                went_in.insert(prepared.rows[i]);
+            }
+        }
+    }
+    let rows: HashSet<usize> = report.errors.iter().map(|e| e.row).collect();
+    report.warnings = rows.iter().filter(|r| went_in.contains(r)).count();
+    report.failed = rows.len() - report.warnings;
+}
+
+/// The CSV rows of each prepared input: its first row, each variant's row (then its
+/// variant-less rows), and whether its first row was a variant row of the file (whether it
+/// went in or not).
+struct PreparedRows {
+    rows: Vec<usize>,
+    variant_rows: Vec<Vec<usize>>,
+    product_row_was_variant: Vec<bool>,
+}
+
+impl PreparedRows {
+    fn new(rows: Vec<usize>, variant_rows: Vec<Vec<usize>>, tried: &[bool]) -> Self {
+        Self {
+            rows,
+            variant_rows,
+            product_row_was_variant: tried.to_vec(),
+        }
+    }
+}
+
+/// `kept` for [`finish_report`] from the `(input index, reason)` refusals of an upsert.
+fn kept_except(n: usize, refused: impl IntoIterator<Item = usize>) -> Vec<bool> {
+    let mut kept = vec![true; n];
+    for i in refused {
+        if let Some(k) = kept.get_mut(i) {
+            *k = false;
+        }
+    }
+    kept
 }
 
 /// Imports a Shopify (legacy or 2024+) or WooCommerce product CSV into one tenant.
@@ -522,7 +582,8 @@ pub async fn import_products(
         mut report,
         inputs,
         rows,
-        ..
+        variant_rows,
+        first_row_tried,
     } = prepare_products(bytes, currency)?;
     let out = scope
         .upsert_products(actor, &inputs, currency, max_products)
@@ -530,6 +591,7 @@ pub async fn import_products(
     report.created = out.created;
     report.updated = out.updated;
     report.unchanged = out.unchanged;
+    let kept = kept_except(inputs.len(), out.failed.iter().map(|(i, _)| *i));
     for (i, reason) in out.failed {
         report.errors.push(FailedRow {
             row: rows[i],
@@ -537,7 +599,11 @@ pub async fn import_products(
             reason,
         });
     }
-    finish_report(&mut report);
+    finish_report(
+        &mut report,
+        &PreparedRows::new(rows, variant_rows, &first_row_tried),
+        &kept,
+    );
     Ok(report)
 }
 
@@ -588,7 +654,8 @@ pub async fn run_product_import(
         mut report,
         inputs,
         rows,
-        ..
+        variant_rows,
+        first_row_tried,
     } = match prepare_products(&work.body, &currency) {
         Ok(p) => p,
         Err(e) => {
@@ -620,6 +687,9 @@ pub async fn run_product_import(
     report.created = usize::try_from(work.created).unwrap_or(0);
     report.updated = usize::try_from(work.updated).unwrap_or(0);
     report.unchanged = usize::try_from(work.unchanged).unwrap_or(0);
+    // Refusals are stored by product row; product rows are distinct within a file.
+    let refused_rows: HashSet<usize> = work.failures.iter().map(|(r, _)| *r).collect();
+    let kept: Vec<bool> = rows.iter().map(|r| !refused_rows.contains(r)).collect();
     for (row, reason) in &work.failures {
         report.errors.push(FailedRow {
             row: *row,
@@ -627,7 +697,11 @@ pub async fn run_product_import(
             reason: reason.clone(),
         });
     }
-    finish_report(&mut report);
+    finish_report(
+        &mut report,
+        &PreparedRows::new(rows, variant_rows, &first_row_tried),
+        &kept,
+    );
     let value = serde_json::to_value(&report).unwrap_or(serde_json::Value::Null);
     scope
         .complete_product_import(&work, &value, report.failed)
@@ -652,6 +726,7 @@ pub async fn preview_products(
         inputs,
         rows,
         variant_rows,
+        first_row_tried,
     } = prepare_products(bytes, currency)?;
     let handles: Vec<String> = inputs
         .iter()
@@ -666,6 +741,7 @@ pub async fn preview_products(
     let mut skus_in_store = SkuOwners::new(scope.sku_owners(&skus).await?);
     let mut count = scope.count_products().await?;
     let (mut create, mut update) = (0, 0);
+    let mut kept = vec![false; inputs.len()];
     for (i, input) in inputs.iter().enumerate() {
         let handle = input.handle.as_str();
         let exists = existing.contains(handle);
@@ -704,6 +780,7 @@ pub async fn preview_products(
                 .map(|s| s.as_str().to_string())
                 .collect(),
         );
+        kept[i] = true;
         if exists {
             update += 1;
         } else {
@@ -714,7 +791,11 @@ pub async fn preview_products(
     report.dry_run = true;
     report.would_create = Some(create);
     report.would_update = Some(update);
-    finish_report(&mut report);
+    finish_report(
+        &mut report,
+        &PreparedRows::new(rows, variant_rows, &first_row_tried),
+        &kept,
+    );
     Ok(report)
 }
 

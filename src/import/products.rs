@@ -82,6 +82,10 @@ pub struct ImportProduct {
     /// Shopify product metafield columns (`Label (product.metafields.ns.key)`, labels in any
     /// language) with a value on the product's first row, in column order.
     pub attributes: Vec<crate::store::catalog::ProductAttribute>,
+    /// Rows of this product that carry no variant (Shopify image-only continuation rows).
+    pub extra_rows: Vec<usize>,
+    /// Whether the product's first row carried a variant (imported or refused).
+    pub first_row_variant: bool,
 }
 
 /// One purchasable variant of an [`ImportProduct`].
@@ -535,7 +539,7 @@ impl Builder<'_> {
         let (body_html, status) = (String::new(), ProductStatus::Active);
         let (vendor, product_type, tags, options, variants, images, categories) =
             Default::default();
-        let (seo, attributes) = Default::default();
+        let (seo, attributes, extra_rows) = Default::default();
         let p = ImportProduct {
             row,
             handle,
@@ -551,6 +555,8 @@ impl Builder<'_> {
             categories,
             seo,
             attributes,
+            extra_rows,
+            first_row_variant: false,
         };
         self.drafts.push(Draft {
             p,
@@ -634,9 +640,13 @@ impl Builder<'_> {
                 .iter()
                 .any(|c| !self.get(rec, c).is_empty());
             if !has_variant && values.iter().all(String::is_empty) {
+                self.drafts[di].p.extra_rows.push(row);
                 continue; // image-only (or empty) continuation row
             }
             self.drafts[di].tried += 1;
+            if self.drafts[di].p.row == row {
+                self.drafts[di].p.first_row_variant = true;
+            }
             let options = self.drafts[di].p.options.clone();
             let mut ok = true;
             for (i, (v, name)) in values.iter().zip(&options).enumerate() {
@@ -854,6 +864,7 @@ impl Builder<'_> {
                 continue;
             }
             d.tried += 1;
+            d.p.first_row_variant = true;
             let price = if is("grouped") {
                 Some((0, None))
             } else {

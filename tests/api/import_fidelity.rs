@@ -415,6 +415,12 @@ async fn rows_longer_or_shorter_than_the_header_are_reported_not_shifted_and_bad
     let (_, token) = app.provisioned_merchant("shape").await;
     let v = upload(&app, &token, fixture("shifted_rows_and_bad_images.csv")).await;
     assert_eq!(v["created"], 3, "{v}");
+    // The refused rows are failures; the skipped images of an imported product warnings.
+    assert_eq!(
+        (&v["failed"], &v["warnings"]),
+        (&json!(2), &json!(2)),
+        "{v}"
+    );
     let errs = errors(&v);
     assert_eq!(
         errs.iter().map(|e| (e.0, e.1.as_str())).collect::<Vec<_>>(),
@@ -545,4 +551,23 @@ async fn seo_and_metafield_columns_are_kept_and_every_unused_column_is_named() {
     assert_eq!(r.status(), StatusCode::OK);
     let p: Value = r.json().await.unwrap();
     assert_eq!(p["attributes"], hat["attributes"]);
+}
+
+#[tokio::test]
+async fn dropped_duplicate_skus_are_warnings_not_failed_rows() {
+    let app = spawn_app().await;
+    let (_, token) = app.provisioned_merchant("dupes").await;
+    let csv = "Handle,Title,Option1 Name,Option1 Value,Variant SKU,Variant Price\n\
+        mug,Mug,Size,S,DUP,5\nmug,,,M,M-2,6\ncup,Cup,Title,Default Title,DUP,4\nbowl,Bowl,Title,Default Title,B-1,true\n";
+    let v = upload(&app, &token, csv.as_bytes().to_vec()).await;
+    assert_eq!(v["created"], 2, "{v}");
+    // Row 4 went in without its SKU (a warning); row 5's only variant has no usable price.
+    assert_eq!(
+        (&v["warnings"], &v["failed"]),
+        (&json!(1), &json!(1)),
+        "{v}"
+    );
+    let errs = errors(&v);
+    assert_eq!((errs[0].0, errs[1].0), (4, 5), "{v}");
+    assert_eq!(errs[1].2, "price 'true' is not a number", "{v}");
 }
