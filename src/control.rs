@@ -359,6 +359,14 @@ pub struct ProductImportReport {
     /// barcode skipped, a value replaced by its default).
     #[serde(default)]
     pub warnings: usize,
+    /// What an update of an existing product takes from this file: the fields whose
+    /// columns it has (`title`, `price`, `inventory`, …); the others keep their stored values.
+    #[serde(default)]
+    pub updates: Vec<String>,
+    /// The file lacks price or option columns: it updates the variants it lists (matched
+    /// by SKU, else option values) and keeps the others; it creates no product.
+    #[serde(default)]
+    pub partial: bool,
     pub errors: Vec<FailedRow>,
     /// True for a preview (`?dry_run=true`): nothing was written.
     pub dry_run: bool,
@@ -393,6 +401,215 @@ struct PreparedImport {
     variant_rows: Vec<Vec<usize>>,
     /// Per input: whether its first row carried a variant (imported or refused).
     first_row_tried: Vec<bool>,
+    /// The fields the file carries.
+    columns: crate::import::products::Columns,
+}
+
+impl PreparedImport {
+    /// Fills what the file does not say from the store: for each input whose handle is an
+    /// existing product, fields of absent columns keep their stored values (a stock-sync
+    /// file with only `Handle, Title, Variant SKU, Variant Inventory Qty` changes only the
+    /// quantities), `featured` is kept (no CSV column sets it), and its variants are
+    /// matched to the stored ones by SKU, else option values. In a partial file (no price
+    /// or no option columns) stored variants the file does not list are kept; a variant
+    /// the store does not have, or a new product, needs a price: without the column it is
+    /// a row error and is left out.
+    async fn merge_existing(&mut self, scope: &TenantDb) -> Result<(), ControlError> {
+        let handles: Vec<&str> = self.inputs.iter().map(|p| p.handle.as_str()).collect();
+        let stored = scope.products_by_handles(&handles).await?;
+        let cols = self.columns;
+        let mut keep = vec![true; self.inputs.len()];
+        for (i, input) in self.inputs.iter_mut().enumerate() {
+            let Some(p) = stored.get(input.handle.as_str()) else {
+                if !cols.price {
+                    self.report.errors.push(FailedRow {
+                        row: self.rows[i],
+                        column: None,
+                        reason: format!(
+                            "product '{}' is not in the store and the file has no price column: a new product needs a price; not imported",
+                            input.handle
+                        ),
+                    });
+                    keep[i] = false;
+                }
+                continue;
+            };
+            merge_product(
+                input,
+                p,
+                &cols,
+                &self.variant_rows[i],
+                &mut self.report.errors,
+            );
+            if input.variants.is_empty() {
+                keep[i] = false;
+            }
+        }
+        if keep.iter().all(|k| *k) {
+            return Ok(());
+        }
+        let mut k = keep.iter();
+        self.inputs.retain(|_| *k.next().unwrap_or(&true));
+        let mut k = keep.iter();
+        self.rows.retain(|_| *k.next().unwrap_or(&true));
+        let mut k = keep.iter();
+        self.variant_rows.retain(|_| *k.next().unwrap_or(&true));
+        let mut k = keep.iter();
+        self.first_row_tried.retain(|_| *k.next().unwrap_or(&true));
+        Ok(())
+    }
+}
+
+/// [`PreparedImport::merge_existing`] for one product `p` already in the store.
+fn merge_product(
+    input: &mut ProductInput,
+    p: &crate::store::catalog::Product,
+    cols: &crate::import::products::Columns,
+    variant_rows: &[usize],
+    errors: &mut Vec<FailedRow>,
+) {
+    input.featured = p.featured;
+    if !cols.body {
+        input.body_html = p.body_html.clone();
+    }
+    if !cols.vendor {
+        input.vendor = p.vendor.clone();
+    }
+    if !cols.product_type {
+        input.product_type = p.product_type.clone();
+    }
+    if !cols.tags {
+        input.tags = p.tags.clone();
+    }
+    if !cols.status {
+        input.status = p.status;
+    }
+    if !cols.options {
+        input.options = p.options.clone();
+    }
+    if !cols.attributes {
+        input.attributes = None;
+    }
+    if !cols.images {
+        input.images = p
+            .images
+            .iter()
+            .map(|i| ImageInput {
+                url: i.url.clone(),
+                alt: i.alt.clone(),
+            })
+            .collect();
+    }
+    let mut used = vec![false; p.variants.len()];
+    // Per merged variant: the stored variant it matched, if any.
+    let mut matched_to: Vec<Option<usize>> = Vec::with_capacity(input.variants.len());
+    let mut merged = Vec::with_capacity(input.variants.len());
+    for (j, v) in input.variants.drain(..).enumerate() {
+        let by_sku = v.sku.as_ref().and_then(|s| {
+            p.variants
+                .iter()
+                .enumerate()
+                .position(|(k, sv)| !used[k] && sv.sku.as_deref() == Some(s.as_str()))
+        });
+        let found = by_sku.or_else(|| {
+            (cols.options)
+                .then(|| {
+                    p.variants
+                        .iter()
+                        .enumerate()
+                        .position(|(k, sv)| !used[k] && sv.option_values == v.option_values)
+                })
+                .flatten()
+        });
+        let Some(k) = found else {
+            if cols.price {
+                merged.push(v);
+                matched_to.push(None);
+            } else {
+                errors.push(FailedRow {
+                    row: variant_rows.get(j).copied().unwrap_or(0),
+                    column: None,
+                    reason: format!(
+                        "variant {} of '{}' is not in the store and the file has no price column; not imported",
+                        v.sku.as_ref().map_or_else(|| v.option_values.join(" / "), |s| s.as_str().to_string()),
+                        input.handle
+                    ),
+                });
+            }
+            continue;
+        };
+        used[k] = true;
+        let sv = &p.variants[k];
+        let mut v = v;
+        if !cols.options {
+            v.option_values = sv.option_values.clone();
+        }
+        if !cols.price {
+            v.price_minor = sv.price.amount_minor;
+        }
+        if !cols.compare_at {
+            v.compare_at_minor = sv.compare_at_price.as_ref().map(|m| m.amount_minor);
+        }
+        if !cols.inventory {
+            v.inventory = sv.inventory_quantity;
+        }
+        if !cols.tracked {
+            v.inventory_tracked = sv.inventory_tracked;
+        }
+        if !cols.policy {
+            v.inventory_policy = sv.inventory_policy;
+        }
+        if !cols.barcode {
+            v.barcode = sv.barcode.clone();
+        }
+        if !cols.weight {
+            v.weight_grams = sv.weight_grams;
+        }
+        if v.sku.is_none() {
+            v.sku = sv
+                .sku
+                .as_deref()
+                .and_then(|s| crate::domain::Sku::parse(s).ok());
+        }
+        merged.push(v);
+        matched_to.push(Some(k));
+    }
+    if cols.partial() {
+        // The stored variants in their order, those the file lists updated, then new ones.
+        let mut by_stored: Vec<Option<VariantInput>> = vec![None; p.variants.len()];
+        let mut added = vec![];
+        for (v, m) in merged.into_iter().zip(matched_to) {
+            match m {
+                Some(k) => by_stored[k] = Some(v),
+                None => added.push(v),
+            }
+        }
+        let mut out = Vec::with_capacity(p.variants.len() + added.len());
+        for (k, sv) in p.variants.iter().enumerate() {
+            if let Some(v) = by_stored[k].take() {
+                out.push(v);
+            } else {
+                out.push(VariantInput {
+                    sku: sv
+                        .sku
+                        .as_deref()
+                        .and_then(|s| crate::domain::Sku::parse(s).ok()),
+                    option_values: sv.option_values.clone(),
+                    price_minor: sv.price.amount_minor,
+                    compare_at_minor: sv.compare_at_price.as_ref().map(|m| m.amount_minor),
+                    inventory: sv.inventory_quantity,
+                    inventory_policy: sv.inventory_policy,
+                    inventory_tracked: sv.inventory_tracked,
+                    barcode: sv.barcode.clone(),
+                    weight_grams: sv.weight_grams,
+                });
+            }
+        }
+        out.extend(added);
+        input.variants = out;
+        return;
+    }
+    input.variants = merged;
 }
 
 fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, ControlError> {
@@ -404,6 +621,7 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
         rows,
         columns_used,
         columns_ignored,
+        columns,
     } = parse_products(bytes, cur)?;
     let mut report = ProductImportReport {
         format: dialect,
@@ -415,6 +633,8 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
         unchanged: 0,
         failed: 0,
         warnings: 0,
+        updates: vec![],
+        partial: false,
         errors: errors.into_iter().map(FailedRow::from).collect(),
         dry_run: false,
         columns_used,
@@ -513,6 +733,7 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
         rows: ok_rows,
         variant_rows,
         first_row_tried,
+        columns,
     })
 }
 
@@ -521,6 +742,24 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
 /// `warnings` row; a row that did not go in at all (its variant or product refused) is a
 /// `failed` row. `kept[i]` says whether input `i` was (or in a preview would be) written;
 /// its product row and variant rows are the rows that went in.
+/// [`prepare_products`] then [`PreparedImport::merge_existing`].
+async fn prepared(
+    scope: &TenantDb,
+    bytes: &[u8],
+    currency: &str,
+) -> Result<PreparedImport, ControlError> {
+    let mut p = prepare_products(bytes, currency)?;
+    p.merge_existing(scope).await?;
+    p.report.updates = p
+        .columns
+        .updated_fields()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    p.report.partial = p.columns.partial();
+    Ok(p)
+}
+
 fn finish_report(report: &mut ProductImportReport, prepared: &PreparedRows, kept: &[bool]) {
     report.errors.sort_by_key(|e| e.row);
     let mut went_in: HashSet<usize> = HashSet::new();
@@ -584,7 +823,8 @@ pub async fn import_products(
         rows,
         variant_rows,
         first_row_tried,
-    } = prepare_products(bytes, currency)?;
+        ..
+    } = prepared(scope, bytes, currency).await?;
     let out = scope
         .upsert_products(actor, &inputs, currency, max_products)
         .await?;
@@ -623,7 +863,7 @@ pub async fn start_product_import(
     file_name: Option<&str>,
     currency: &str,
 ) -> Result<crate::store::imports::ProductImport, ControlError> {
-    let prepared = prepare_products(bytes, currency)?;
+    let prepared = prepared(scope, bytes, currency).await?;
     Ok(scope
         .start_product_import(actor, file_name, bytes, prepared.inputs.len() as i64)
         .await?)
@@ -656,8 +896,10 @@ pub async fn run_product_import(
         rows,
         variant_rows,
         first_row_tried,
-    } = match prepare_products(&work.body, &currency) {
+        ..
+    } = match prepared(scope, &work.body, &currency).await {
         Ok(p) => p,
+        Err(e @ ControlError::Store(_)) => return Err(e),
         Err(e) => {
             scope
                 .fail_product_import(import_id, &format!("the file cannot be read: {e}"))
@@ -727,7 +969,8 @@ pub async fn preview_products(
         rows,
         variant_rows,
         first_row_tried,
-    } = prepare_products(bytes, currency)?;
+        ..
+    } = prepared(scope, bytes, currency).await?;
     let handles: Vec<String> = inputs
         .iter()
         .map(|p| p.handle.as_str().to_string())

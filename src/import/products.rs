@@ -41,6 +41,93 @@ pub struct ParsedCatalog {
     /// Headers of the columns it did not use (e.g. Shopify Markets `Price / <market>`,
     /// `Google Shopping / …`, variant metafields): their values were not imported.
     pub columns_ignored: Vec<String>,
+    /// Which product fields the file carries; an absent one leaves existing products'
+    /// value unchanged.
+    #[serde(skip)]
+    pub columns: Columns,
+}
+
+/// The product and variant fields a file carries (Shopify column groups; WooCommerce files
+/// always count as complete). A field whose column is absent is "leave unchanged" for an
+/// existing product; a new product needs a price.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Columns {
+    pub price: bool,
+    pub compare_at: bool,
+    pub inventory: bool,
+    /// `Variant Inventory Tracker` or a quantity column.
+    pub tracked: bool,
+    pub policy: bool,
+    pub barcode: bool,
+    pub weight: bool,
+    pub body: bool,
+    pub vendor: bool,
+    pub product_type: bool,
+    pub tags: bool,
+    /// `Status` or `Published`.
+    pub status: bool,
+    /// Option names or values.
+    pub options: bool,
+    /// Product or variant image columns.
+    pub images: bool,
+    /// Product metafield columns.
+    pub attributes: bool,
+}
+
+impl Columns {
+    /// Every field present.
+    pub fn all() -> Self {
+        Self {
+            price: true,
+            compare_at: true,
+            inventory: true,
+            tracked: true,
+            policy: true,
+            barcode: true,
+            weight: true,
+            body: true,
+            vendor: true,
+            product_type: true,
+            tags: true,
+            status: true,
+            options: true,
+            images: true,
+            attributes: true,
+        }
+    }
+
+    /// Without prices or options the file cannot say which variants a product has: its
+    /// variants update the matching stored ones and the others are kept.
+    pub fn partial(&self) -> bool {
+        !self.price || !self.options
+    }
+
+    /// Names of the fields a file of these columns updates, for the preview.
+    pub fn updated_fields(&self) -> Vec<&'static str> {
+        let mut out = vec!["title"];
+        for (on, name) in [
+            (self.body, "description"),
+            (self.vendor, "vendor"),
+            (self.product_type, "type"),
+            (self.tags, "tags"),
+            (self.status, "status"),
+            (self.options, "options"),
+            (self.images, "images"),
+            (self.attributes, "attributes"),
+            (self.price, "price"),
+            (self.compare_at, "compare-at price"),
+            (self.inventory, "inventory"),
+            (self.tracked, "inventory tracking"),
+            (self.policy, "inventory policy"),
+            (self.barcode, "barcode"),
+            (self.weight, "weight"),
+        ] {
+            if on {
+                out.push(name);
+            }
+        }
+        out
+    }
 }
 
 /// One product to create or update, keyed by `handle`.
@@ -196,28 +283,59 @@ const RENAMED_2024: &[(&str, &str)] = &[
 /// products (the external URL is dropped); variable products take their options from the
 /// `Attribute N name` columns and their variants from the `variation` rows.
 ///
+/// A Shopify file may lack any column but `Title` (a partial file, e.g. a stock sync):
+/// [`ParsedCatalog::columns`] says which fields it carries, and variants of a file without
+/// a price column carry price 0 for the caller to replace with the stored price.
+///
 /// Errors: [`ImportError::Empty`], [`ImportError::NotUtf8`], [`ImportError::Csv`],
-/// [`ImportError::UnknownFormat`], and [`ImportError::MissingColumn`] when a recognised
-/// dialect lacks its title or price column.
+/// [`ImportError::UnknownFormat`], and [`ImportError::MissingColumn`] when a Shopify file
+/// lacks `Title` or a WooCommerce file `Name` or `Regular price`.
 pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog, ImportError> {
     let t = Table::read(bytes)?;
     let dialect = detect_with(|n| t.has(n)).ok_or_else(|| ImportError::UnknownFormat {
         headers: t.header_list(),
     })?;
-    let (renamed, required) = match dialect {
-        Dialect::ShopifyLegacy => (
-            &[][..],
-            [("title", "Title"), ("variant price", "Variant Price")],
-        ),
-        Dialect::Shopify2024 => (RENAMED_2024, [("title", "Title"), ("price", "Price")]),
+    // Shopify files may be partial (a stock sync: `Handle, Title, Variant SKU, Variant
+    // Inventory Qty`): absent columns leave existing products unchanged (see `Columns`).
+    type Renames = &'static [(&'static str, &'static str)];
+    let (renamed, required): (Renames, &[(&str, &str)]) = match dialect {
+        Dialect::ShopifyLegacy => (&[][..], &[("title", "Title")]),
+        Dialect::Shopify2024 => (RENAMED_2024, &[("title", "Title")]),
         Dialect::WooCommerce => (
             &[][..],
-            [("name", "Name"), ("regular price", "Regular price")],
+            &[("name", "Name"), ("regular price", "Regular price")],
         ),
     };
     if let Some((_, name)) = required.iter().find(|(l, _)| !t.has(l)) {
         return Err(ImportError::MissingColumn((*name).to_string()));
     }
+    let has = |legacy: &str| {
+        let name = renamed
+            .iter()
+            .find(|(l, _)| *l == legacy)
+            .map_or(legacy, |(_, r)| *r);
+        t.has(name)
+    };
+    let columns = match dialect {
+        Dialect::WooCommerce => Columns::all(),
+        _ => Columns {
+            price: has("variant price"),
+            compare_at: has("variant compare at price"),
+            inventory: has("variant inventory qty"),
+            tracked: has("variant inventory tracker") || has("variant inventory qty"),
+            policy: has("variant inventory policy"),
+            barcode: has("variant barcode"),
+            weight: has("variant grams"),
+            body: has("body (html)"),
+            vendor: has("vendor"),
+            product_type: has("type"),
+            tags: has("tags"),
+            status: has("status") || has("published"),
+            options: has("option1 name") || has("option1 value"),
+            images: has("image src") || has("variant image"),
+            attributes: !metafield_columns(&t).is_empty(),
+        },
+    };
     let mut b = Builder {
         t: &t,
         renamed,
@@ -249,6 +367,7 @@ pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog,
         rows: t.records.len() + t.rejected.len(),
         columns_used: t.used_columns(),
         columns_ignored: t.ignored_columns(),
+        columns,
     })
 }
 
@@ -659,7 +778,11 @@ impl Builder<'_> {
                     ok = false;
                 }
             }
-            let price = self.price(row, rec, "variant price");
+            let price = if self.t.has(self.col("variant price")) {
+                self.price(row, rec, "variant price")
+            } else {
+                Ok(Some(0)) // a partial file: the stored price is kept (control::merge)
+            };
             if price == Ok(None) {
                 self.err(row, "variant price", "price is empty");
             }
@@ -1422,8 +1545,12 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(
-            matches!(parse_products(b"Handle,Title\nx,X\n", Currency::EUR), Err(ImportError::MissingColumn(c)) if c == "Variant Price")
+            matches!(parse_products(b"Handle,Variant SKU\nx,X\n", Currency::EUR), Err(ImportError::MissingColumn(c)) if c == "Title")
         );
+        // Without a price column a Shopify file is partial: read, the prices left to the store.
+        let partial = parse("Handle,Title,Variant SKU,Variant Inventory Qty\nx,X,X-1,4\n");
+        assert!(partial.columns.partial() && !partial.columns.price);
+        assert_eq!(partial.products[0].variants[0].inventory, 4);
         let bom = parse("\u{feff}Handle,Title,Variant Price\r\nmug,Mug,5\r\n");
         assert_eq!(
             (bom.dialect, bom.products.len()),

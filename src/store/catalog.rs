@@ -359,6 +359,23 @@ impl TenantDb {
         Ok((products, total))
     }
 
+    /// The tenant's products among `handles`, with variants and images, keyed by handle
+    /// (for imports that leave absent columns unchanged). One query per 500 handles, plus
+    /// the variant and image queries.
+    pub async fn products_by_handles(
+        &self,
+        handles: &[&str],
+    ) -> StoreResult<HashMap<String, Product>> {
+        let mut out = HashMap::new();
+        for chunk in handles.chunks(500) {
+            let rows = crate::tenant_query!(self, read, p => fetch_in!(p, ProductRow, PRODUCTS_OF, "handle", self.tenant, chunk, ""))?;
+            for product in self.hydrate(rows).await? {
+                out.insert(product.handle.clone(), product);
+            }
+        }
+        Ok(out)
+    }
+
     /// Counts all products of the tenant (for plan limits).
     pub async fn count_products(&self) -> StoreResult<i64> {
         Ok(

@@ -571,3 +571,79 @@ async fn dropped_duplicate_skus_are_warnings_not_failed_rows() {
     assert_eq!((errs[0].0, errs[1].0), (4, 5), "{v}");
     assert_eq!(errs[1].2, "price 'true' is not a number", "{v}");
 }
+
+#[tokio::test]
+async fn a_partial_stock_sync_file_updates_only_its_columns_and_creates_nothing() {
+    let app = spawn_app().await;
+    let (_, token) = app.provisioned_merchant("partial").await;
+    upload(&app, &token, fixture("reimport_v1.csv")).await;
+    let shirt1 = by_handle(&app, &token, "linen-shirt").await;
+    // The preview says what an update takes from this file.
+    let r = app
+        .with_token(
+            Method::POST,
+            "/api/v1/imports/products?dry_run=true",
+            &token,
+        )
+        .header("content-type", "text/csv")
+        .body(fixture("stock_sync_partial.csv"))
+        .send()
+        .await
+        .unwrap();
+    let preview: Value = r.json().await.unwrap();
+    assert_eq!(
+        (
+            &preview["would_create"],
+            &preview["would_update"],
+            &preview["partial"]
+        ),
+        (&json!(0), &json!(2), &json!(true)),
+        "{preview}"
+    );
+    let updates = preview["updates"].as_array().unwrap();
+    assert!(
+        updates.contains(&json!("inventory")) && updates.contains(&json!("vendor")),
+        "{preview}"
+    );
+    assert!(!updates.contains(&json!("price")), "{preview}");
+
+    let v = upload(&app, &token, fixture("stock_sync_partial.csv")).await;
+    assert_eq!(
+        (&v["created"], &v["updated"], &v["failed"]),
+        (&json!(0), &json!(2), &json!(1)),
+        "{v}"
+    );
+    assert!(
+        errors(&v)[0].2.contains("a new product needs a price"),
+        "{v}"
+    );
+    let shirt = by_handle(&app, &token, "linen-shirt").await;
+    assert_eq!(shirt["vendor"], "Acme");
+    assert_eq!(
+        ids(&shirt, "variants", "sku"),
+        ids(&shirt1, "variants", "sku")
+    );
+    assert_eq!(ids(&shirt, "images", "url"), ids(&shirt1, "images", "url"));
+    assert_eq!(
+        stock(&shirt),
+        [
+            s("LS-S", true, "deny", 3, true),
+            s("LS-M", true, "deny", 9, true),
+            s("LS-L", true, "deny", 1, true)
+        ]
+    );
+    let prices: Vec<_> = shirt["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["price"]["amount_minor"].as_i64().unwrap())
+        .collect();
+    assert_eq!(prices, [4990, 4990, 4990], "prices kept");
+    assert_eq!(shirt["variants"][1]["barcode"], "4006381333931");
+    assert_eq!(shirt["options"], json!(["Size"]));
+    let scarf = by_handle(&app, &token, "wool-scarf").await;
+    assert_eq!(scarf["variants"][0]["inventory_tracked"], false);
+    assert_eq!(scarf["variants"][0]["price"]["amount_minor"], 2000);
+    let list = get(&app, &token, "/api/v1/products?per_page=100").await;
+    assert_eq!(list["pagination"]["total"], 2, "nothing created");
+}
