@@ -186,6 +186,9 @@ pub struct VendorImportReport {
     pub failed: usize,
     pub merchants: Vec<CreatedMerchant>,
     pub errors: Vec<FailedRow>,
+    /// Notes on rows that were still imported (an explicit subdomain normalised, …).
+    #[serde(default)]
+    pub warnings: Vec<FailedRow>,
 }
 
 impl From<RowError> for FailedRow {
@@ -241,6 +244,7 @@ pub async fn import_vendors(
         failed: 0,
         merchants: vec![],
         errors: parsed.errors.into_iter().map(FailedRow::from).collect(),
+        warnings: parsed.warnings.into_iter().map(FailedRow::from).collect(),
     };
     let total = parsed.rows.len();
     for (i, row) in parsed.rows.into_iter().enumerate() {

@@ -116,11 +116,14 @@ impl Subdomain {
         Ok(Self(s))
     }
 
-    /// Derives a subdomain candidate from a free-form name: transliterates common
-    /// Latin accents, lowercases, turns every other run of characters into one `-`,
-    /// and cuts to 63 characters. The result still goes through [`Subdomain::parse`].
+    /// Derives a subdomain candidate from a free-form name in any script: transliterates
+    /// it to ASCII with `deunicode` (`Blažek` → `blazek`, `Kiğılı` → `kigili`, `Đak` →
+    /// `dak`, `ユニクロ` → `yunikuro`, `Снежная королева` → `snezhnaia-koroleva`; no
+    /// language-specific rules such as German `ö` → `oe`), lowercases, turns every other run
+    /// of characters into one `-` (`&` becomes `and`), and cuts to 63 characters. The result
+    /// still goes through [`Subdomain::parse`].
     pub fn slugify(name: &str) -> String {
-        slugify(name, 63)
+        slugify(&deunicode::deunicode(name), 63)
     }
 
     pub fn as_str(&self) -> &str {
@@ -768,6 +771,24 @@ pub fn variant_available(tracked: bool, policy: InventoryPolicy, inventory: i64)
 #[cfg(test)]
 mod inventory_tests {
     use super::*;
+
+    #[test]
+    fn subdomains_from_names_in_any_script() {
+        for (name, want) in [
+            ("Blažek", "blazek"),
+            ("Kiğılı", "kigili"),
+            ("An Phước", "an-phuoc"),
+            ("Đak", "dak"),
+            ("Åhléns Örebro", "ahlens-orebro"),
+            ("ユニクロ", "yunikuro"),
+            ("Снежная королева", "snezhnaia-koroleva"),
+            ("ოკაიდი", "okaidi"),
+            ("artemis-&-passion", "artemis-and-passion"),
+            ("le-réservoir", "le-reservoir"),
+        ] {
+            assert_eq!(Subdomain::slugify(name), want, "{name}");
+        }
+    }
 
     #[test]
     fn prices_with_letters_are_not_exponent_notation() {

@@ -647,3 +647,55 @@ async fn a_partial_stock_sync_file_updates_only_its_columns_and_creates_nothing(
     let list = get(&app, &token, "/api/v1/products?per_page=100").await;
     assert_eq!(list["pagination"]["total"], 2, "nothing created");
 }
+
+#[tokio::test]
+async fn vendor_names_in_any_script_get_usable_subdomains_and_explicit_accents_are_normalised() {
+    let app = spawn_app().await;
+    let csv = "vendor_name,subdomain,owner_email\n\
+        ユニクロ,,uni@shops.example\n\
+        Снежная королева,,snow@shops.example\n\
+        Blažek,,blazek@shops.example\n\
+        Käserei Muller,käserei,kase@shops.example\n\
+        Artemis & Passion,artemis-&-passion,art@shops.example\n";
+    let r = app
+        .client
+        .post(app.url("/api/v1/admin/imports/vendors"))
+        .bearer_auth(&app.admin_token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!((&v["created"], &v["failed"]), (&json!(5), &json!(0)), "{v}");
+    let subs: Vec<(&str, &str)> = v["merchants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap(),
+                m["subdomain"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        subs,
+        [
+            ("ユニクロ", "yunikuro"),
+            ("Снежная королева", "snezhnaia-koroleva"),
+            ("Blažek", "blazek"),
+            ("Käserei Muller", "kaserei"),
+            ("Artemis & Passion", "artemis-and-passion")
+        ],
+        "names are kept verbatim: {v}"
+    );
+    let warned: Vec<i64> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["row"].as_i64().unwrap())
+        .collect();
+    assert_eq!(warned, [5, 6], "{v}");
+}
