@@ -291,7 +291,7 @@ pub async fn import_vendors(
                     business_city: row.business_city.clone(),
                     business_postal_code: row.business_postal_code.clone(),
                     business_country: row.business_country.clone(),
-                    currency: Currency::EUR,
+                    currency: row.currency,
                     handle: Some(row.subdomain.clone()),
                     initial_password_hash: password_hash,
                 };

@@ -369,6 +369,40 @@ impl fmt::Display for Currency {
     }
 }
 
+impl Currency {
+    /// The usual currency of a country (ISO 3166-1 alpha-2, any case): the euro area →
+    /// EUR, SE → SEK, CH/LI → CHF, GB → GBP, US → USD, NO → NOK, DK → DKK, PL → PLN,
+    /// CZ → CZK, HU → HUF, RO → RON, BG → BGN, IS → ISK, CA → CAD, AU → AUD, JP → JPY.
+    /// `None` for other countries.
+    pub fn of_country(country: &str) -> Option<Currency> {
+        const EURO: &[&str] = &[
+            "AT", "BE", "HR", "CY", "EE", "FI", "FR", "DE", "GR", "IE", "IT", "LV", "LT", "LU",
+            "MT", "NL", "PT", "SK", "SI", "ES", "MC", "SM", "VA", "AD", "ME", "XK",
+        ];
+        let cc = country.trim().to_ascii_uppercase();
+        let code = match cc.as_str() {
+            c if EURO.contains(&c) => "EUR",
+            "SE" => "SEK",
+            "CH" | "LI" => "CHF",
+            "GB" => "GBP",
+            "US" => "USD",
+            "NO" => "NOK",
+            "DK" => "DKK",
+            "PL" => "PLN",
+            "CZ" => "CZK",
+            "HU" => "HUF",
+            "RO" => "RON",
+            "BG" => "BGN",
+            "IS" => "ISK",
+            "CA" => "CAD",
+            "AU" => "AUD",
+            "JP" => "JPY",
+            _ => return None,
+        };
+        Currency::parse(code).ok()
+    }
+}
+
 /// Parses a plain decimal amount (`12`, `12.5`, `.5`, or `9,95` with a single `,` as the
 /// decimal mark) into integer minor units with `exponent` decimals (see
 /// [`Currency::exponent`]). Money is always stored and computed as minor units plus an

@@ -22,6 +22,9 @@ pub struct VendorRow {
     pub subdomain: Subdomain,
     /// `true` when the file gave the subdomain, `false` when it was derived from the name.
     pub subdomain_explicit: bool,
+    /// The store currency: the `currency` column (ISO 4217), else the usual currency of
+    /// `business_country` ([`crate::domain::Currency::of_country`]), else EUR.
+    pub currency: crate::domain::Currency,
     /// Owner's full name.
     pub owner_name: Option<String>,
     /// Trimmed and lowercased.
@@ -142,6 +145,15 @@ pub fn parse_vendors(
                 problems.push(("business_country", msg));
             }
         }
+        let currency = match get("currency") {
+            Some(c) => crate::domain::Currency::parse(&c)
+                .map_err(|e| problems.push(("currency", e.message)))
+                .unwrap_or(crate::domain::Currency::EUR),
+            None => business_country
+                .as_deref()
+                .and_then(crate::domain::Currency::of_country)
+                .unwrap_or(crate::domain::Currency::EUR),
+        };
         let initial_password = get("initial_password");
         if initial_password
             .as_ref()
@@ -183,6 +195,7 @@ pub fn parse_vendors(
             row,
             subdomain: explicit.unwrap_or_else(placeholder),
             subdomain_explicit,
+            currency,
             owner_name: get("owner_name"),
             owner_email,
             owner_phone: get("owner_phone"),

@@ -699,3 +699,40 @@ async fn vendor_names_in_any_script_get_usable_subdomains_and_explicit_accents_a
         .collect();
     assert_eq!(warned, [5, 6], "{v}");
 }
+
+#[tokio::test]
+async fn vendor_rows_get_the_currency_column_or_their_countrys_currency() {
+    let app = spawn_app().await;
+    let csv = "vendor_name,owner_email,business_country,currency\n\
+        Stockholm Design,sto@shops.example,SE,\n\
+        Zürich Uhren,zh@shops.example,CH,\n\
+        Paris Mode,pa@shops.example,FR,\n\
+        London Tea,lo@shops.example,GB,USD\n\
+        Bad Money,bad@shops.example,LU,EURO\n";
+    let v: Value = app
+        .client
+        .post(app.url("/api/v1/admin/imports/vendors"))
+        .bearer_auth(&app.admin_token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((&v["created"], &v["failed"]), (&json!(4), &json!(1)), "{v}");
+    assert_eq!(v["errors"][0]["column"], "currency", "{v}");
+    let mut got = vec![];
+    for m in v["merchants"].as_array().unwrap() {
+        let id = m["id"].as_str().unwrap();
+        let d: Value = app
+            .admin_get(&format!("/api/v1/admin/merchants/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        got.push(d["currency"].as_str().unwrap_or("?").to_string());
+    }
+    assert_eq!(got, ["SEK", "CHF", "EUR", "USD"], "{v}");
+}
