@@ -408,15 +408,27 @@ async fn run(cli: Cli) -> Result<(), String> {
             let r = import.report.unwrap_or_default();
             let n = |k: &str| r.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
             println!(
-                "format: {}\nrows read: {}\nproducts: {} ({} variants)\ncreated: {}  updated: {}  failed rows: {}",
+                "format: {}\nrows read: {}\nproducts: {} ({} variants)\ncreated: {}  updated: {}  unchanged: {}\nrows not imported: {}  rows imported with warnings: {}",
                 r.get("format").and_then(|v| v.as_str()).unwrap_or("?"),
                 n("rows"),
                 n("products"),
                 n("variants"),
                 n("created"),
                 n("updated"),
-                n("failed")
+                n("unchanged"),
+                n("failed"),
+                n("warnings")
             );
+            let ignored: Vec<&str> = r
+                .get("columns_ignored")
+                .and_then(|v| v.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.as_str())
+                .collect();
+            if !ignored.is_empty() {
+                println!("columns not imported: {}", ignored.join(", "));
+            }
             for e in r
                 .get("errors")
                 .and_then(|v| v.as_array())

@@ -736,3 +736,34 @@ async fn vendor_rows_get_the_currency_column_or_their_countrys_currency() {
     }
     assert_eq!(got, ["SEK", "CHF", "EUR", "USD"], "{v}");
 }
+
+/// `souk import products` runs the import in its own process while a `souk serve` on the
+/// same data may claim the same queued job: whichever applies the chunks, the CLI reports
+/// the import's real outcome, never a failure for an import that completed (item 8).
+#[tokio::test]
+async fn the_cli_import_reports_the_outcome_even_when_the_server_worker_takes_the_job() {
+    let app = spawn_app().await;
+    app.provisioned_merchant("cli-race").await;
+    let mut csv = String::from("Handle,Title,Variant SKU,Variant Price\n");
+    for i in 0..600 {
+        csv.push_str(&format!("p-{i},Product {i},SKU-{i},1.00\n"));
+    }
+    for attempt in 0..3 {
+        let done = souk::demo::import_products_for_handle(
+            &app.db,
+            "cli-race",
+            csv.as_bytes(),
+            Some("race.csv"),
+            |_, _| {},
+        )
+        .await
+        .unwrap_or_else(|e| panic!("attempt {attempt}: {e}"));
+        assert_eq!(done.status, "completed", "attempt {attempt}: {done:?}");
+        let report = done.report.unwrap();
+        assert_eq!(report["products"], 600, "attempt {attempt}");
+        let counted = report["created"].as_u64().unwrap()
+            + report["updated"].as_u64().unwrap()
+            + report["unchanged"].as_u64().unwrap();
+        assert_eq!(counted, 600, "attempt {attempt}: {report}");
+    }
+}
