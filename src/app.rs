@@ -30,6 +30,9 @@ pub struct Config {
     pub smtp_url: Option<Secret>,
     pub mail_from: String,
     pub max_body_bytes: usize,
+    /// Largest accepted CSV import upload in bytes (product and vendor imports, API and
+    /// dashboard); other requests keep `max_body_bytes`.
+    pub max_import_bytes: usize,
     /// Number of concurrent job workers.
     pub workers: usize,
     /// Access-token lifetime in seconds.
@@ -79,6 +82,7 @@ impl Config {
             smtp_url: None,
             mail_from: "Souk <no-reply@souk.localhost>".into(),
             max_body_bytes: 10 * 1024 * 1024,
+            max_import_bytes: 100 * 1024 * 1024,
             workers: 2,
             access_ttl: 900,
             db_max_connections: 8,
@@ -439,6 +443,7 @@ impl Application {
                 base_domain: config.base_domain.clone(),
                 platform_hosts: vec![],
                 max_body_bytes: config.max_body_bytes,
+                max_import_bytes: config.max_import_bytes,
                 public_url,
                 trust_proxy: config.trust_proxy,
                 stripe_api_base: config.stripe_api_base.clone(),

@@ -718,6 +718,7 @@ pub async fn ui(
                 options: vec!["Size".into()],
                 featured: false,
                 seo: None,
+                attributes: None,
                 variants: ["S", "M", "L"]
                     .iter()
                     .enumerate()
@@ -1081,10 +1082,11 @@ pub async fn import(mut cfg: Config, products: usize) -> Result<(), String> {
             _ => f64::NAN,
         };
         println!(
-            "{label:<40} {}: created {}, updated {}; wall {wall:.2} s (includes the worker's pickup, ≤ 0.5 s idle poll), worker {worker:.2} s = {:.0} products/s",
+            "{label:<40} {}: created {}, updated {}, unchanged {}; wall {wall:.2} s (includes the worker's pickup, ≤ 0.5 s idle poll), worker {worker:.2} s = {:.0} products/s",
             done.status,
             done.created,
             done.updated,
+            done.unchanged,
             products as f64 / worker
         );
     }

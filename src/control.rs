@@ -7,7 +7,7 @@ use crate::import::products::{ParsedCatalog, parse_products};
 use crate::import::vendors::parse_vendors;
 use crate::import::{ImportError, RowError};
 use crate::store::audit::Actor;
-use crate::store::catalog::{ImageInput, ProductInput, VariantInput};
+use crate::store::catalog::{ImageInput, ProductInput, Seo, VariantInput};
 use crate::store::platform::{self, NewMerchant};
 use crate::store::provisioning::{self as prov, Activation};
 use crate::store::{Db, StoreError, TenantDb};
@@ -221,6 +221,9 @@ pub struct VendorImportReport {
     pub failed: usize,
     pub merchants: Vec<CreatedMerchant>,
     pub errors: Vec<FailedRow>,
+    /// Notes on rows that were still imported (an explicit subdomain normalised, …).
+    #[serde(default)]
+    pub warnings: Vec<FailedRow>,
 }
 
 impl From<RowError> for FailedRow {
@@ -276,6 +279,7 @@ pub async fn import_vendors(
         failed: 0,
         merchants: vec![],
         errors: parsed.errors.into_iter().map(FailedRow::from).collect(),
+        warnings: parsed.warnings.into_iter().map(FailedRow::from).collect(),
     };
     let total = parsed.rows.len();
     for (i, row) in parsed.rows.into_iter().enumerate() {
@@ -323,7 +327,7 @@ pub async fn import_vendors(
                     business_city: row.business_city.clone(),
                     business_postal_code: row.business_postal_code.clone(),
                     business_country: row.business_country.clone(),
-                    currency: Currency::EUR,
+                    currency: row.currency,
                     handle: Some(row.subdomain.clone()),
                     initial_password_hash: password_hash,
                 };
@@ -420,10 +424,31 @@ pub struct ProductImportReport {
     /// Existing products the file left exactly as they were (nothing written,
     /// `updated_at` kept).
     pub unchanged: usize,
+    /// Rows not imported at all (their variant or product was refused; see `errors`).
     pub failed: usize,
+    /// Rows imported with a problem noted in `errors` (a repeated SKU dropped, an image or
+    /// barcode skipped, a value replaced by its default).
+    #[serde(default)]
+    pub warnings: usize,
+    /// What an update of an existing product takes from this file: the fields whose
+    /// columns it has (`title`, `price`, `inventory`, …); the others keep their stored values.
+    #[serde(default)]
+    pub updates: Vec<String>,
+    /// The file lacks price or option columns: it updates the variants it lists (matched
+    /// by SKU, else option values) and keeps the others; it creates no product.
+    #[serde(default)]
+    pub partial: bool,
     pub errors: Vec<FailedRow>,
     /// True for a preview (`?dry_run=true`): nothing was written.
     pub dry_run: bool,
+    /// Headers of the file's columns the import read, in file order.
+    #[serde(default)]
+    pub columns_used: Vec<String>,
+    /// Headers of the file's columns it did not use (their values were not imported), e.g.
+    /// Shopify Markets `Price / <market>` or `Google Shopping / …`: no column disappears
+    /// without being named here.
+    #[serde(default)]
+    pub columns_ignored: Vec<String>,
     /// Preview only: products the import would create.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub would_create: Option<usize>,
@@ -442,8 +467,220 @@ struct PreparedImport {
     inputs: Vec<ProductInput>,
     /// CSV row of each input (for error reports).
     rows: Vec<usize>,
-    /// CSV row of each variant of each input (for the preview's SKU errors).
+    /// CSV row of each variant of each input (for the preview's SKU errors), then the
+    /// input's variant-less rows.
     variant_rows: Vec<Vec<usize>>,
+    /// Per input: whether its first row carried a variant (imported or refused).
+    first_row_tried: Vec<bool>,
+    /// The fields the file carries.
+    columns: crate::import::products::Columns,
+}
+
+impl PreparedImport {
+    /// Fills what the file does not say from the store: for each input whose handle is an
+    /// existing product, fields of absent columns keep their stored values (a stock-sync
+    /// file with only `Handle, Title, Variant SKU, Variant Inventory Qty` changes only the
+    /// quantities), `featured` is kept (no CSV column sets it), and its variants are
+    /// matched to the stored ones by SKU, else option values. In a partial file (no price
+    /// or no option columns) stored variants the file does not list are kept; a variant
+    /// the store does not have, or a new product, needs a price: without the column it is
+    /// a row error and is left out.
+    async fn merge_existing(&mut self, scope: &TenantDb) -> Result<(), ControlError> {
+        let handles: Vec<&str> = self.inputs.iter().map(|p| p.handle.as_str()).collect();
+        let stored = scope.products_by_handles(&handles).await?;
+        let cols = self.columns;
+        let mut keep = vec![true; self.inputs.len()];
+        for (i, input) in self.inputs.iter_mut().enumerate() {
+            let Some(p) = stored.get(input.handle.as_str()) else {
+                if !cols.price {
+                    self.report.errors.push(FailedRow {
+                        row: self.rows[i],
+                        column: None,
+                        reason: format!(
+                            "product '{}' is not in the store and the file has no price column: a new product needs a price; not imported",
+                            input.handle
+                        ),
+                    });
+                    keep[i] = false;
+                }
+                continue;
+            };
+            merge_product(
+                input,
+                p,
+                &cols,
+                &self.variant_rows[i],
+                &mut self.report.errors,
+            );
+            if input.variants.is_empty() {
+                keep[i] = false;
+            }
+        }
+        if keep.iter().all(|k| *k) {
+            return Ok(());
+        }
+        let mut k = keep.iter();
+        self.inputs.retain(|_| *k.next().unwrap_or(&true));
+        let mut k = keep.iter();
+        self.rows.retain(|_| *k.next().unwrap_or(&true));
+        let mut k = keep.iter();
+        self.variant_rows.retain(|_| *k.next().unwrap_or(&true));
+        let mut k = keep.iter();
+        self.first_row_tried.retain(|_| *k.next().unwrap_or(&true));
+        Ok(())
+    }
+}
+
+/// [`PreparedImport::merge_existing`] for one product `p` already in the store.
+fn merge_product(
+    input: &mut ProductInput,
+    p: &crate::store::catalog::Product,
+    cols: &crate::import::products::Columns,
+    variant_rows: &[usize],
+    errors: &mut Vec<FailedRow>,
+) {
+    input.featured = p.featured;
+    if !cols.body {
+        input.body_html = p.body_html.clone();
+    }
+    if !cols.vendor {
+        input.vendor = p.vendor.clone();
+    }
+    if !cols.product_type {
+        input.product_type = p.product_type.clone();
+    }
+    if !cols.tags {
+        input.tags = p.tags.clone();
+    }
+    if !cols.status {
+        input.status = p.status;
+    }
+    if !cols.options {
+        input.options = p.options.clone();
+    }
+    if !cols.attributes {
+        input.attributes = None;
+    }
+    if !cols.images {
+        input.images = p
+            .images
+            .iter()
+            .map(|i| ImageInput {
+                url: i.url.clone(),
+                alt: i.alt.clone(),
+            })
+            .collect();
+    }
+    let mut used = vec![false; p.variants.len()];
+    // Per merged variant: the stored variant it matched, if any.
+    let mut matched_to: Vec<Option<usize>> = Vec::with_capacity(input.variants.len());
+    let mut merged = Vec::with_capacity(input.variants.len());
+    for (j, v) in input.variants.drain(..).enumerate() {
+        let by_sku = v.sku.as_ref().and_then(|s| {
+            p.variants
+                .iter()
+                .enumerate()
+                .position(|(k, sv)| !used[k] && sv.sku.as_deref() == Some(s.as_str()))
+        });
+        let found = by_sku.or_else(|| {
+            (cols.options)
+                .then(|| {
+                    p.variants
+                        .iter()
+                        .enumerate()
+                        .position(|(k, sv)| !used[k] && sv.option_values == v.option_values)
+                })
+                .flatten()
+        });
+        let Some(k) = found else {
+            if cols.price {
+                merged.push(v);
+                matched_to.push(None);
+            } else {
+                errors.push(FailedRow {
+                    row: variant_rows.get(j).copied().unwrap_or(0),
+                    column: None,
+                    reason: format!(
+                        "variant {} of '{}' is not in the store and the file has no price column; not imported",
+                        v.sku.as_ref().map_or_else(|| v.option_values.join(" / "), |s| s.as_str().to_string()),
+                        input.handle
+                    ),
+                });
+            }
+            continue;
+        };
+        used[k] = true;
+        let sv = &p.variants[k];
+        let mut v = v;
+        if !cols.options {
+            v.option_values = sv.option_values.clone();
+        }
+        if !cols.price {
+            v.price_minor = sv.price.amount_minor;
+        }
+        if !cols.compare_at {
+            v.compare_at_minor = sv.compare_at_price.as_ref().map(|m| m.amount_minor);
+        }
+        if !cols.inventory {
+            v.inventory = sv.inventory_quantity;
+        }
+        if !cols.tracked {
+            v.inventory_tracked = sv.inventory_tracked;
+        }
+        if !cols.policy {
+            v.inventory_policy = sv.inventory_policy;
+        }
+        if !cols.barcode {
+            v.barcode = sv.barcode.clone();
+        }
+        if !cols.weight {
+            v.weight_grams = sv.weight_grams;
+        }
+        if v.sku.is_none() {
+            v.sku = sv
+                .sku
+                .as_deref()
+                .and_then(|s| crate::domain::Sku::parse(s).ok());
+        }
+        merged.push(v);
+        matched_to.push(Some(k));
+    }
+    if cols.partial() {
+        // The stored variants in their order, those the file lists updated, then new ones.
+        let mut by_stored: Vec<Option<VariantInput>> = vec![None; p.variants.len()];
+        let mut added = vec![];
+        for (v, m) in merged.into_iter().zip(matched_to) {
+            match m {
+                Some(k) => by_stored[k] = Some(v),
+                None => added.push(v),
+            }
+        }
+        let mut out = Vec::with_capacity(p.variants.len() + added.len());
+        for (k, sv) in p.variants.iter().enumerate() {
+            if let Some(v) = by_stored[k].take() {
+                out.push(v);
+            } else {
+                out.push(VariantInput {
+                    sku: sv
+                        .sku
+                        .as_deref()
+                        .and_then(|s| crate::domain::Sku::parse(s).ok()),
+                    option_values: sv.option_values.clone(),
+                    price_minor: sv.price.amount_minor,
+                    compare_at_minor: sv.compare_at_price.as_ref().map(|m| m.amount_minor),
+                    inventory: sv.inventory_quantity,
+                    inventory_policy: sv.inventory_policy,
+                    inventory_tracked: sv.inventory_tracked,
+                    barcode: sv.barcode.clone(),
+                    weight_grams: sv.weight_grams,
+                });
+            }
+        }
+        out.extend(added);
+        input.variants = out;
+        return;
+    }
+    input.variants = merged;
 }
 
 fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, ControlError> {
@@ -453,6 +690,9 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
         products,
         errors,
         rows,
+        columns_used,
+        columns_ignored,
+        columns,
     } = parse_products(bytes, cur)?;
     let mut report = ProductImportReport {
         format: dialect,
@@ -463,8 +703,13 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
         updated: 0,
         unchanged: 0,
         failed: 0,
+        warnings: 0,
+        updates: vec![],
+        partial: false,
         errors: errors.into_iter().map(FailedRow::from).collect(),
         dry_run: false,
+        columns_used,
+        columns_ignored,
         would_create: None,
         would_update: None,
         pending_import_id: None,
@@ -481,7 +726,11 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
             status: p.status,
             options: p.options.clone(),
             featured: false,
-            seo: None,
+            seo: p
+                .seo
+                .clone()
+                .map(|(title, description)| Seo { title, description }),
+            attributes: Some(p.attributes.clone()),
             variants: p
                 .variants
                 .iter()
@@ -523,12 +772,12 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
     let mut ok_rows = Vec::with_capacity(inputs.len());
     for (i, mut input) in inputs.into_iter().enumerate() {
         // A SKU repeated inside one file: keep the first, drop the SKU on later variants.
-        for v in input.variants.iter_mut() {
+        for (j, v) in input.variants.iter_mut().enumerate() {
             if let Some(s) = &v.sku
                 && !seen_skus.insert(s.as_str().to_string())
             {
                 report.errors.push(FailedRow {
-                    row: products[i].row,
+                    row: products[i].variants[j].row,
                     column: Some("SKU".into()),
                     reason: format!("SKU '{}' appears more than once in the file; kept on its first product only", s.as_str()),
                 });
@@ -538,26 +787,96 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
         ok_rows.push(products[i].row);
         ok_inputs.push(input);
     }
+    let first_row_tried = products.iter().map(|p| p.first_row_variant).collect();
     let variant_rows = products
         .iter()
-        .map(|p| p.variants.iter().map(|v| v.row).collect())
+        .map(|p| {
+            p.variants
+                .iter()
+                .map(|v| v.row)
+                .chain(p.extra_rows.iter().copied())
+                .collect()
+        })
         .collect();
     Ok(PreparedImport {
         report,
         inputs: ok_inputs,
         rows: ok_rows,
         variant_rows,
+        first_row_tried,
+        columns,
     })
 }
 
-fn finish_report(report: &mut ProductImportReport) {
+/// Sorts the errors and counts them apart: a row with an error that still went into a
+/// written product (e.g. a repeated SKU dropped, a bad image or barcode skipped) is a
+/// `warnings` row; a row that did not go in at all (its variant or product refused) is a
+/// `failed` row. `kept[i]` says whether input `i` was (or in a preview would be) written;
+/// its product row and variant rows are the rows that went in.
+/// [`prepare_products`] then [`PreparedImport::merge_existing`].
+async fn prepared(
+    scope: &TenantDb,
+    bytes: &[u8],
+    currency: &str,
+) -> Result<PreparedImport, ControlError> {
+    let mut p = prepare_products(bytes, currency)?;
+    p.merge_existing(scope).await?;
+    p.report.updates = p
+        .columns
+        .updated_fields()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    p.report.partial = p.columns.partial();
+    Ok(p)
+}
+
+fn finish_report(report: &mut ProductImportReport, prepared: &PreparedRows, kept: &[bool]) {
     report.errors.sort_by_key(|e| e.row);
-    report.failed = report
-        .errors
-        .iter()
-        .map(|e| e.row)
-        .collect::<HashSet<_>>()
-        .len();
+    let mut went_in: HashSet<usize> = HashSet::new();
+    for (i, ok) in kept.iter().enumerate() {
+        if *ok {
+            went_in.extend(prepared.variant_rows[i].iter().copied());
+            // A first row that is no variant's (a WooCommerce variable parent) went in with
+            // the product; a first row whose own variant failed did not.
+            if !prepared.product_row_was_variant[i] {
+                went_in.insert(prepared.rows[i]);
+            }
+        }
+    }
+    let rows: HashSet<usize> = report.errors.iter().map(|e| e.row).collect();
+    report.warnings = rows.iter().filter(|r| went_in.contains(r)).count();
+    report.failed = rows.len() - report.warnings;
+}
+
+/// The CSV rows of each prepared input: its first row, each variant's row (then its
+/// variant-less rows), and whether its first row was a variant row of the file (whether it
+/// went in or not).
+struct PreparedRows {
+    rows: Vec<usize>,
+    variant_rows: Vec<Vec<usize>>,
+    product_row_was_variant: Vec<bool>,
+}
+
+impl PreparedRows {
+    fn new(rows: Vec<usize>, variant_rows: Vec<Vec<usize>>, tried: &[bool]) -> Self {
+        Self {
+            rows,
+            variant_rows,
+            product_row_was_variant: tried.to_vec(),
+        }
+    }
+}
+
+/// `kept` for [`finish_report`] from the `(input index, reason)` refusals of an upsert.
+fn kept_except(n: usize, refused: impl IntoIterator<Item = usize>) -> Vec<bool> {
+    let mut kept = vec![true; n];
+    for i in refused {
+        if let Some(k) = kept.get_mut(i) {
+            *k = false;
+        }
+    }
+    kept
 }
 
 /// Imports a Shopify (legacy or 2024+) or WooCommerce product CSV into one tenant.
@@ -573,14 +892,17 @@ pub async fn import_products(
         mut report,
         inputs,
         rows,
+        variant_rows,
+        first_row_tried,
         ..
-    } = prepare_products(bytes, currency)?;
+    } = prepared(scope, bytes, currency).await?;
     let out = scope
         .upsert_products(actor, &inputs, currency, max_products)
         .await?;
     report.created = out.created;
     report.updated = out.updated;
     report.unchanged = out.unchanged;
+    let kept = kept_except(inputs.len(), out.failed.iter().map(|(i, _)| *i));
     for (i, reason) in out.failed {
         report.errors.push(FailedRow {
             row: rows[i],
@@ -588,7 +910,11 @@ pub async fn import_products(
             reason,
         });
     }
-    finish_report(&mut report);
+    finish_report(
+        &mut report,
+        &PreparedRows::new(rows, variant_rows, &first_row_tried),
+        &kept,
+    );
     Ok(report)
 }
 
@@ -608,7 +934,7 @@ pub async fn start_product_import(
     file_name: Option<&str>,
     currency: &str,
 ) -> Result<crate::store::imports::ProductImport, ControlError> {
-    let prepared = prepare_products(bytes, currency)?;
+    let prepared = prepared(scope, bytes, currency).await?;
     Ok(scope
         .start_product_import(actor, file_name, bytes, prepared.inputs.len() as i64)
         .await?)
@@ -639,9 +965,12 @@ pub async fn run_product_import(
         mut report,
         inputs,
         rows,
+        variant_rows,
+        first_row_tried,
         ..
-    } = match prepare_products(&work.body, &currency) {
+    } = match prepared(scope, &work.body, &currency).await {
         Ok(p) => p,
+        Err(e @ ControlError::Store(_)) => return Err(e),
         Err(e) => {
             scope
                 .fail_product_import(import_id, &format!("the file cannot be read: {e}"))
@@ -671,6 +1000,9 @@ pub async fn run_product_import(
     report.created = usize::try_from(work.created).unwrap_or(0);
     report.updated = usize::try_from(work.updated).unwrap_or(0);
     report.unchanged = usize::try_from(work.unchanged).unwrap_or(0);
+    // Refusals are stored by product row; product rows are distinct within a file.
+    let refused_rows: HashSet<usize> = work.failures.iter().map(|(r, _)| *r).collect();
+    let kept: Vec<bool> = rows.iter().map(|r| !refused_rows.contains(r)).collect();
     for (row, reason) in &work.failures {
         report.errors.push(FailedRow {
             row: *row,
@@ -678,7 +1010,11 @@ pub async fn run_product_import(
             reason: reason.clone(),
         });
     }
-    finish_report(&mut report);
+    finish_report(
+        &mut report,
+        &PreparedRows::new(rows, variant_rows, &first_row_tried),
+        &kept,
+    );
     let value = serde_json::to_value(&report).unwrap_or(serde_json::Value::Null);
     scope
         .complete_product_import(&work, &value, report.failed)
@@ -703,7 +1039,9 @@ pub async fn preview_products(
         inputs,
         rows,
         variant_rows,
-    } = prepare_products(bytes, currency)?;
+        first_row_tried,
+        ..
+    } = prepared(scope, bytes, currency).await?;
     let handles: Vec<String> = inputs
         .iter()
         .map(|p| p.handle.as_str().to_string())
@@ -717,6 +1055,7 @@ pub async fn preview_products(
     let mut skus_in_store = SkuOwners::new(scope.sku_owners(&skus).await?);
     let mut count = scope.count_products().await?;
     let (mut create, mut update) = (0, 0);
+    let mut kept = vec![false; inputs.len()];
     for (i, input) in inputs.iter().enumerate() {
         let handle = input.handle.as_str();
         let exists = existing.contains(handle);
@@ -755,6 +1094,7 @@ pub async fn preview_products(
                 .map(|s| s.as_str().to_string())
                 .collect(),
         );
+        kept[i] = true;
         if exists {
             update += 1;
         } else {
@@ -765,7 +1105,11 @@ pub async fn preview_products(
     report.dry_run = true;
     report.would_create = Some(create);
     report.would_update = Some(update);
-    finish_report(&mut report);
+    finish_report(
+        &mut report,
+        &PreparedRows::new(rows, variant_rows, &first_row_tried),
+        &kept,
+    );
     Ok(report)
 }
 

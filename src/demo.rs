@@ -201,6 +201,33 @@ async fn wait_for_provisioning(db: &Db, tenant: uuid::Uuid) -> Result<(), String
     Err("provisioning did not finish in time".into())
 }
 
+/// Polls an import until it is `completed` or `failed`, reporting progress. Errors: no
+/// progress for 30 s, or the import vanished.
+async fn follow_import(
+    scope: &TenantDb,
+    id: uuid::Uuid,
+    progress: &impl Fn(i64, i64),
+) -> Result<crate::store::imports::ProductImport, ControlError> {
+    let mut last = (-1, std::time::Instant::now());
+    loop {
+        let Some(i) = scope.get_product_import(id).await.ok().flatten() else {
+            return Err(ControlError::Store(StoreError::NotFound));
+        };
+        progress(i.products_done, i.products_total);
+        if i.status == "completed" || i.status == "failed" {
+            return Ok(i);
+        }
+        if i.products_done != last.0 {
+            last = (i.products_done, std::time::Instant::now());
+        } else if last.1.elapsed() > std::time::Duration::from_secs(30) {
+            return Err(ControlError::Interrupted(
+                "the import made no progress".into(),
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// `souk import products`: imports a product CSV into the store `handle` as a background
 /// import run in this process (the same chunks and progress as `souk serve`'s worker),
 /// calling `progress(done, total)` while it runs. Returns the finished import, whose
@@ -224,15 +251,26 @@ pub async fn import_products_for_handle(
     progress(0, queued.products_total);
     let run = control::run_product_import(db, &scope, queued.id, None);
     tokio::pin!(run);
-    loop {
+    let outcome = loop {
         tokio::select! {
-            r = &mut run => { r?; break; }
+            r = &mut run => break r,
             _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
                 if let Ok(Some(i)) = scope.get_product_import(queued.id).await {
                     progress(i.products_done, i.products_total);
                 }
             }
         }
+    };
+    if let Err(e) = outcome {
+        // A `souk serve` on the same data may have claimed the queued job and be applying
+        // the chunks (this run then meets "the import advanced in another worker" or a
+        // locked database): follow the import to its end instead of reporting a failure
+        // for an import that succeeds. Without progress for 30 s, the error stands (the
+        // job stays queued for the next `souk serve`).
+        tracing::info!(error = %e, "import run stopped; following the import's progress");
+        return follow_import(&scope, queued.id, &progress)
+            .await
+            .map_err(|_| e);
     }
     // Done here: the queued job has nothing left to do.
     crate::store::jobs::complete_queued_by_key(

@@ -116,11 +116,14 @@ impl Subdomain {
         Ok(Self(s))
     }
 
-    /// Derives a subdomain candidate from a free-form name: transliterates common
-    /// Latin accents, lowercases, turns every other run of characters into one `-`,
-    /// and cuts to 63 characters. The result still goes through [`Subdomain::parse`].
+    /// Derives a subdomain candidate from a free-form name in any script: transliterates
+    /// it to ASCII with `deunicode` (`Blažek` → `blazek`, `Kiğılı` → `kigili`, `Đak` →
+    /// `dak`, `ユニクロ` → `yunikuro`, `Снежная королева` → `snezhnaia-koroleva`; no
+    /// language-specific rules such as German `ö` → `oe`), lowercases, turns every other run
+    /// of characters into one `-` (`&` becomes `and`), and cuts to 63 characters. The result
+    /// still goes through [`Subdomain::parse`].
     pub fn slugify(name: &str) -> String {
-        slugify(name, 63)
+        slugify(&deunicode::deunicode(name), 63)
     }
 
     pub fn as_str(&self) -> &str {
@@ -366,6 +369,40 @@ impl fmt::Display for Currency {
     }
 }
 
+impl Currency {
+    /// The usual currency of a country (ISO 3166-1 alpha-2, any case): the euro area →
+    /// EUR, SE → SEK, CH/LI → CHF, GB → GBP, US → USD, NO → NOK, DK → DKK, PL → PLN,
+    /// CZ → CZK, HU → HUF, RO → RON, BG → BGN, IS → ISK, CA → CAD, AU → AUD, JP → JPY.
+    /// `None` for other countries.
+    pub fn of_country(country: &str) -> Option<Currency> {
+        const EURO: &[&str] = &[
+            "AT", "BE", "HR", "CY", "EE", "FI", "FR", "DE", "GR", "IE", "IT", "LV", "LT", "LU",
+            "MT", "NL", "PT", "SK", "SI", "ES", "MC", "SM", "VA", "AD", "ME", "XK",
+        ];
+        let cc = country.trim().to_ascii_uppercase();
+        let code = match cc.as_str() {
+            c if EURO.contains(&c) => "EUR",
+            "SE" => "SEK",
+            "CH" | "LI" => "CHF",
+            "GB" => "GBP",
+            "US" => "USD",
+            "NO" => "NOK",
+            "DK" => "DKK",
+            "PL" => "PLN",
+            "CZ" => "CZK",
+            "HU" => "HUF",
+            "RO" => "RON",
+            "BG" => "BGN",
+            "IS" => "ISK",
+            "CA" => "CAD",
+            "AU" => "AUD",
+            "JP" => "JPY",
+            _ => return None,
+        };
+        Currency::parse(code).ok()
+    }
+}
+
 /// Parses a plain decimal amount (`12`, `12.5`, `.5`, or `9,95` with a single `,` as the
 /// decimal mark) into integer minor units with `exponent` decimals (see
 /// [`Currency::exponent`]). Money is always stored and computed as minor units plus an
@@ -379,7 +416,13 @@ pub fn parse_decimal_minor(raw: &str, exponent: u32) -> Result<i64, DomainError>
     if s.is_empty() {
         return Err(err("is empty"));
     }
-    if s.contains(['e', 'E']) {
+    // Only a number written like `3.65275E+11` is exponent notation; `true`, `free` or
+    // `19.99 EUR` are simply not numbers (reported below).
+    if s.contains(['e', 'E'])
+        && s.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+        && s.chars()
+            .all(|c| c.is_ascii_digit() || "eE+-.,".contains(c))
+    {
         return Err(err(
             "uses exponent notation (a spreadsheet may have mangled it)",
         ));
@@ -409,7 +452,13 @@ pub fn parse_decimal_minor(raw: &str, exponent: u32) -> Result<i64, DomainError>
         || !int.chars().all(|c| c.is_ascii_digit())
         || !frac.chars().all(|c| c.is_ascii_digit())
     {
-        return Err(err("is not a number"));
+        return Err(err(
+            if s.chars().any(char::is_alphabetic) && s.chars().any(|c| c.is_ascii_digit()) {
+                "is not a number (write the amount alone, e.g. 19.99, in the store currency)"
+            } else {
+                "is not a number"
+            },
+        ));
     }
     let frac = frac.trim_end_matches('0');
     if frac.len() as u32 > exponent {
@@ -874,6 +923,45 @@ pub fn variant_available(tracked: bool, policy: InventoryPolicy, inventory: i64)
 #[cfg(test)]
 mod inventory_tests {
     use super::*;
+
+    #[test]
+    fn subdomains_from_names_in_any_script() {
+        for (name, want) in [
+            ("Blažek", "blazek"),
+            ("Kiğılı", "kigili"),
+            ("An Phước", "an-phuoc"),
+            ("Đak", "dak"),
+            ("Åhléns Örebro", "ahlens-orebro"),
+            ("ユニクロ", "yunikuro"),
+            ("Снежная королева", "snezhnaia-koroleva"),
+            ("ოკაიდი", "okaidi"),
+            ("artemis-&-passion", "artemis-and-passion"),
+            ("le-réservoir", "le-reservoir"),
+        ] {
+            assert_eq!(Subdomain::slugify(name), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn prices_with_letters_are_not_exponent_notation() {
+        for raw in ["true", "free", "19.99 EUR", "e"] {
+            let m = parse_decimal_minor(raw, 2).unwrap_err().message;
+            assert!(!m.contains("exponent"), "{raw}: {m}");
+            assert!(m.contains("is not a number"), "{raw}: {m}");
+        }
+        assert!(
+            parse_decimal_minor("19.99 EUR", 2)
+                .unwrap_err()
+                .message
+                .contains("amount alone")
+        );
+        assert!(
+            parse_decimal_minor("3.65275E+11", 2)
+                .unwrap_err()
+                .message
+                .contains("exponent")
+        );
+    }
 
     #[test]
     fn availability_follows_tracking_and_policy() {

@@ -878,6 +878,7 @@ fn new_input(items: &[&StagedItem], o: &Overrides, handle: Handle) -> ProductInp
     let first = items[0];
     let options = group_options(items);
     ProductInput {
+        attributes: None,
         handle,
         title: o
             .title
@@ -1241,6 +1242,7 @@ pub async fn apply_to_product(
         }
     };
     let input = ProductInput {
+        attributes: None,
         handle,
         title: o
             .title

@@ -156,6 +156,9 @@ enum Command {
         /// Largest accepted request body in bytes (CSV uploads included).
         #[arg(long, env = "SOUK_MAX_BODY_BYTES", default_value_t = 20 * 1024 * 1024)]
         max_body_bytes: usize,
+        /// Largest accepted CSV import upload in bytes (product and vendor imports).
+        #[arg(long, env = "SOUK_MAX_IMPORT_BYTES", default_value_t = 100 * 1024 * 1024)]
+        max_import_bytes: usize,
         /// Access-token lifetime in seconds.
         #[arg(long, env = "SOUK_ACCESS_TOKEN_TTL", default_value_t = 900)]
         access_token_ttl: i64,
@@ -401,11 +404,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             demo,
             workers,
             max_body_bytes,
+            max_import_bytes,
             access_token_ttl,
         } => {
             cfg.bind = bind;
             cfg.workers = workers;
             cfg.max_body_bytes = max_body_bytes;
+            cfg.max_import_bytes = max_import_bytes;
             cfg.access_ttl = access_token_ttl;
             let app = Application::build(cfg).await.map_err(|e| e.to_string())?;
             let port = app.port();
@@ -497,15 +502,27 @@ async fn run(cli: Cli) -> Result<(), String> {
             let r = import.report.unwrap_or_default();
             let n = |k: &str| r.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
             println!(
-                "format: {}\nrows read: {}\nproducts: {} ({} variants)\ncreated: {}  updated: {}  failed rows: {}",
+                "format: {}\nrows read: {}\nproducts: {} ({} variants)\ncreated: {}  updated: {}  unchanged: {}\nrows not imported: {}  rows imported with warnings: {}",
                 r.get("format").and_then(|v| v.as_str()).unwrap_or("?"),
                 n("rows"),
                 n("products"),
                 n("variants"),
                 n("created"),
                 n("updated"),
-                n("failed")
+                n("unchanged"),
+                n("failed"),
+                n("warnings")
             );
+            let ignored: Vec<&str> = r
+                .get("columns_ignored")
+                .and_then(|v| v.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.as_str())
+                .collect();
+            if !ignored.is_empty() {
+                println!("columns not imported: {}", ignored.join(", "));
+            }
             for e in r
                 .get("errors")
                 .and_then(|v| v.as_array())

@@ -17,6 +17,7 @@ pub mod products;
 pub mod vendors;
 
 use csv::StringRecord;
+use std::cell::Cell;
 use std::collections::HashMap;
 
 /// One problem with one CSV row; the rest of the file is still imported.
@@ -49,8 +50,11 @@ pub enum ImportError {
     #[error("the file is empty")]
     Empty,
     /// Some byte sequence is not UTF-8 (e.g. a Latin-1 or Windows-1252 export); `line` is the
-    /// 1-based line of the offending record.
-    #[error("the file is not valid UTF-8 (line {line})")]
+    /// 1-based line of the offending record. (UTF-16 files, with or without a byte-order
+    /// mark, are decoded and read.)
+    #[error(
+        "the file is not valid UTF-8 (line {line}): it looks like a Windows-1252 / Latin-1 export (Excel's plain \"CSV\" format); re-save it as \"CSV UTF-8 (Comma delimited)\" (Excel: File → Save As; LibreOffice: character set \"Unicode (UTF-8)\") and upload it again"
+    )]
     NotUtf8 {
         /// 1-based line where the record with the bad bytes starts.
         line: u64,
@@ -91,6 +95,9 @@ pub(crate) struct Table {
     pub shape_errors: Vec<RowError>,
     /// The records of `shape_errors`, `(line, record)`, for reports that echo failed rows.
     pub rejected: Vec<(usize, StringRecord)>,
+    /// Per column: whether a parser read it ([`Table::get`] and friends mark it), for the
+    /// report's used / ignored column lists.
+    used: Vec<Cell<bool>>,
 }
 
 /// Replaces non-breaking spaces with plain ones and trims.
@@ -112,6 +119,8 @@ impl Table {
     }
 
     fn read_with(bytes: &[u8], short_ok: bool) -> Result<Self, ImportError> {
+        let decoded = decode_utf16(bytes);
+        let bytes = decoded.as_deref().unwrap_or(bytes);
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ImportError::Empty);
@@ -123,6 +132,7 @@ impl Table {
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .has_headers(true)
+            .delimiter(sniff_delimiter(bytes))
             .from_reader(bytes);
         let headers: Vec<String> = reader
             .headers()
@@ -168,6 +178,7 @@ impl Table {
             records,
             shape_errors,
             rejected,
+            used: vec![Cell::new(false); expected],
         })
     }
 
@@ -177,10 +188,14 @@ impl Table {
     }
 
     /// The cleaned cell of column `name` (lowercase); empty when the column or cell is absent.
+    /// Marks the column as used.
     pub fn get(&self, rec: &StringRecord, name: &str) -> String {
         self.index
             .get(name)
-            .and_then(|&i| rec.get(i))
+            .and_then(|&i| {
+                self.used[i].set(true);
+                rec.get(i)
+            })
             .map(clean)
             .unwrap_or_default()
     }
@@ -197,9 +212,68 @@ impl Table {
             .map_or_else(|| name.to_string(), |&i| self.headers[i].clone())
     }
 
+    /// Headers (as written) of the columns some [`Table::get`] read, in file order. A repeated
+    /// header counts once (only its first column is ever read).
+    pub fn used_columns(&self) -> Vec<String> {
+        self.columns(true)
+    }
+
+    /// Headers (as written) of the columns nothing read: the import ignored them.
+    pub fn ignored_columns(&self) -> Vec<String> {
+        self.columns(false)
+    }
+
+    fn columns(&self, used: bool) -> Vec<String> {
+        self.headers
+            .iter()
+            .zip(&self.used)
+            .filter(|(h, u)| u.get() == used && !h.is_empty())
+            .map(|(h, _)| h.clone())
+            .collect()
+    }
+
     /// The comma-joined headers, for [`ImportError::UnknownFormat`].
     pub fn header_list(&self) -> String {
         self.headers.join(", ")
+    }
+}
+
+/// A UTF-16 file (byte-order mark `FF FE` / `FE FF`, or without one, ASCII text with every
+/// other byte zero, as Excel's "Unicode Text" writes) converted to UTF-8; `None` for
+/// anything else. Unpaired surrogates become U+FFFD.
+fn decode_utf16(bytes: &[u8]) -> Option<Vec<u8>> {
+    let (le, body) = match bytes {
+        [0xFF, 0xFE, rest @ ..] => (true, rest),
+        [0xFE, 0xFF, rest @ ..] => (false, rest),
+        [a, 0, b, 0, ..] if *a != 0 && *b != 0 => (true, bytes),
+        [0, a, 0, b, ..] if *a != 0 && *b != 0 => (false, bytes),
+        _ => return None,
+    };
+    let units = body.chunks_exact(2).map(|p| {
+        if le {
+            u16::from_le_bytes([p[0], p[1]])
+        } else {
+            u16::from_be_bytes([p[0], p[1]])
+        }
+    });
+    let text: String = char::decode_utf16(units)
+        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .collect();
+    Some(text.into_bytes())
+}
+
+/// The field delimiter, judged from the header line: `;` (European spreadsheet exports) or a
+/// tab when the header has more of those than commas, else `,`.
+fn sniff_delimiter(bytes: &[u8]) -> u8 {
+    let header = bytes.split(|&b| b == b'\n').next().unwrap_or(bytes);
+    let count = |d: u8| header.iter().filter(|&&b| b == d).count();
+    let (commas, semis, tabs) = (count(b','), count(b';'), count(b'\t'));
+    if semis > commas && semis >= tabs {
+        b';'
+    } else if tabs > commas {
+        b'\t'
+    } else {
+        b','
     }
 }
 
@@ -245,6 +319,31 @@ mod tests {
             (t.records[1].0, t.get(&t.records[1].1, "c"), t.label("c")),
             (5, String::new(), "c".into())
         );
+    }
+
+    #[test]
+    fn semicolons_tabs_and_utf16_are_read() {
+        let t = Table::read("Handle;Title;Variant Price\nmütze;Mütze;9,50\n".as_bytes()).unwrap();
+        assert_eq!(t.get(&t.records[0].1, "title"), "Mütze");
+        let t = Table::read(b"a\tb\n1\t2\n").unwrap();
+        assert_eq!(t.get(&t.records[0].1, "b"), "2");
+        let utf16: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(
+                "a,b\r\nKäse,2\r\n"
+                    .encode_utf16()
+                    .flat_map(|u| u.to_le_bytes()),
+            )
+            .collect();
+        let t = Table::read(&utf16).unwrap();
+        assert_eq!(t.get(&t.records[0].1, "a"), "Käse");
+        let bare: Vec<u8> = "a,b\n1,2\n"
+            .encode_utf16()
+            .flat_map(|u| u.to_le_bytes())
+            .collect();
+        assert_eq!(Table::read(&bare).unwrap().records.len(), 1);
+        let e = Table::read(b"a,b\nK\xE4se,2\n").err().unwrap().to_string();
+        assert!(e.contains("Windows-1252") && e.contains("CSV UTF-8"), "{e}");
     }
 
     #[test]

@@ -36,6 +36,98 @@ pub struct ParsedCatalog {
     pub errors: Vec<RowError>,
     /// Number of (non-blank) data records read.
     pub rows: usize,
+    /// Headers of the columns the import read, in file order.
+    pub columns_used: Vec<String>,
+    /// Headers of the columns it did not use (e.g. Shopify Markets `Price / <market>`,
+    /// `Google Shopping / …`, variant metafields): their values were not imported.
+    pub columns_ignored: Vec<String>,
+    /// Which product fields the file carries; an absent one leaves existing products'
+    /// value unchanged.
+    #[serde(skip)]
+    pub columns: Columns,
+}
+
+/// The product and variant fields a file carries (Shopify column groups; WooCommerce files
+/// always count as complete). A field whose column is absent is "leave unchanged" for an
+/// existing product; a new product needs a price.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Columns {
+    pub price: bool,
+    pub compare_at: bool,
+    pub inventory: bool,
+    /// `Variant Inventory Tracker` or a quantity column.
+    pub tracked: bool,
+    pub policy: bool,
+    pub barcode: bool,
+    pub weight: bool,
+    pub body: bool,
+    pub vendor: bool,
+    pub product_type: bool,
+    pub tags: bool,
+    /// `Status` or `Published`.
+    pub status: bool,
+    /// Option names or values.
+    pub options: bool,
+    /// Product or variant image columns.
+    pub images: bool,
+    /// Product metafield columns.
+    pub attributes: bool,
+}
+
+impl Columns {
+    /// Every field present.
+    pub fn all() -> Self {
+        Self {
+            price: true,
+            compare_at: true,
+            inventory: true,
+            tracked: true,
+            policy: true,
+            barcode: true,
+            weight: true,
+            body: true,
+            vendor: true,
+            product_type: true,
+            tags: true,
+            status: true,
+            options: true,
+            images: true,
+            attributes: true,
+        }
+    }
+
+    /// Without prices or options the file cannot say which variants a product has: its
+    /// variants update the matching stored ones and the others are kept.
+    pub fn partial(&self) -> bool {
+        !self.price || !self.options
+    }
+
+    /// Names of the fields a file of these columns updates, for the preview.
+    pub fn updated_fields(&self) -> Vec<&'static str> {
+        let mut out = vec!["title"];
+        for (on, name) in [
+            (self.body, "description"),
+            (self.vendor, "vendor"),
+            (self.product_type, "type"),
+            (self.tags, "tags"),
+            (self.status, "status"),
+            (self.options, "options"),
+            (self.images, "images"),
+            (self.attributes, "attributes"),
+            (self.price, "price"),
+            (self.compare_at, "compare-at price"),
+            (self.inventory, "inventory"),
+            (self.tracked, "inventory tracking"),
+            (self.policy, "inventory policy"),
+            (self.barcode, "barcode"),
+            (self.weight, "weight"),
+        ] {
+            if on {
+                out.push(name);
+            }
+        }
+        out
+    }
 }
 
 /// One product to create or update, keyed by `handle`.
@@ -70,6 +162,17 @@ pub struct ImportProduct {
     /// Full category paths as written, e.g. `Clothing > Tshirts` or Shopify's
     /// `Apparel & Accessories > Clothing > Clothing Tops > T-Shirts`.
     pub categories: Vec<String>,
+    /// Shopify `SEO Title` / `SEO Description` (2024+: `SEO title` / `SEO description`) of
+    /// the product's first row; `None` when the file has neither column (then an update
+    /// keeps the stored ones).
+    pub seo: Option<(Option<String>, Option<String>)>,
+    /// Shopify product metafield columns (`Label (product.metafields.ns.key)`, labels in any
+    /// language) with a value on the product's first row, in column order.
+    pub attributes: Vec<crate::store::catalog::ProductAttribute>,
+    /// Rows of this product that carry no variant (Shopify image-only continuation rows).
+    pub extra_rows: Vec<usize>,
+    /// Whether the product's first row carried a variant (imported or refused).
+    pub first_row_variant: bool,
 }
 
 /// One purchasable variant of an [`ImportProduct`].
@@ -180,28 +283,59 @@ const RENAMED_2024: &[(&str, &str)] = &[
 /// products (the external URL is dropped); variable products take their options from the
 /// `Attribute N name` columns and their variants from the `variation` rows.
 ///
+/// A Shopify file may lack any column but `Title` (a partial file, e.g. a stock sync):
+/// [`ParsedCatalog::columns`] says which fields it carries, and variants of a file without
+/// a price column carry price 0 for the caller to replace with the stored price.
+///
 /// Errors: [`ImportError::Empty`], [`ImportError::NotUtf8`], [`ImportError::Csv`],
-/// [`ImportError::UnknownFormat`], and [`ImportError::MissingColumn`] when a recognised
-/// dialect lacks its title or price column.
+/// [`ImportError::UnknownFormat`], and [`ImportError::MissingColumn`] when a Shopify file
+/// lacks `Title` or a WooCommerce file `Name` or `Regular price`.
 pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog, ImportError> {
     let t = Table::read(bytes)?;
     let dialect = detect_with(|n| t.has(n)).ok_or_else(|| ImportError::UnknownFormat {
         headers: t.header_list(),
     })?;
-    let (renamed, required) = match dialect {
-        Dialect::ShopifyLegacy => (
-            &[][..],
-            [("title", "Title"), ("variant price", "Variant Price")],
-        ),
-        Dialect::Shopify2024 => (RENAMED_2024, [("title", "Title"), ("price", "Price")]),
+    // Shopify files may be partial (a stock sync: `Handle, Title, Variant SKU, Variant
+    // Inventory Qty`): absent columns leave existing products unchanged (see `Columns`).
+    type Renames = &'static [(&'static str, &'static str)];
+    let (renamed, required): (Renames, &[(&str, &str)]) = match dialect {
+        Dialect::ShopifyLegacy => (&[][..], &[("title", "Title")]),
+        Dialect::Shopify2024 => (RENAMED_2024, &[("title", "Title")]),
         Dialect::WooCommerce => (
             &[][..],
-            [("name", "Name"), ("regular price", "Regular price")],
+            &[("name", "Name"), ("regular price", "Regular price")],
         ),
     };
     if let Some((_, name)) = required.iter().find(|(l, _)| !t.has(l)) {
         return Err(ImportError::MissingColumn((*name).to_string()));
     }
+    let has = |legacy: &str| {
+        let name = renamed
+            .iter()
+            .find(|(l, _)| *l == legacy)
+            .map_or(legacy, |(_, r)| *r);
+        t.has(name)
+    };
+    let columns = match dialect {
+        Dialect::WooCommerce => Columns::all(),
+        _ => Columns {
+            price: has("variant price"),
+            compare_at: has("variant compare at price"),
+            inventory: has("variant inventory qty"),
+            tracked: has("variant inventory tracker") || has("variant inventory qty"),
+            policy: has("variant inventory policy"),
+            barcode: has("variant barcode"),
+            weight: has("variant grams"),
+            body: has("body (html)"),
+            vendor: has("vendor"),
+            product_type: has("type"),
+            tags: has("tags"),
+            status: has("status") || has("published"),
+            options: has("option1 name") || has("option1 value"),
+            images: has("image src") || has("variant image"),
+            attributes: !metafield_columns(&t).is_empty(),
+        },
+    };
     let mut b = Builder {
         t: &t,
         renamed,
@@ -231,6 +365,9 @@ pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog,
         products,
         errors,
         rows: t.records.len() + t.rejected.len(),
+        columns_used: t.used_columns(),
+        columns_ignored: t.ignored_columns(),
+        columns,
     })
 }
 
@@ -241,6 +378,31 @@ pub fn is_image_url(raw: &str) -> bool {
         && url::Url::parse(raw).is_ok_and(|u| {
             matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
         })
+}
+
+/// Product metafield columns of a Shopify file: `(lowercase header, "namespace.key",
+/// label)` for each header of the form `Label (product.metafields.namespace.key)`; the label
+/// is the key when the header has none.
+fn metafield_columns(t: &Table) -> Vec<(String, String, String)> {
+    t.headers
+        .iter()
+        .filter_map(|h| {
+            let lower = h.to_lowercase();
+            let at = lower.find("(product.metafields.")?;
+            let key = h[at + "(product.metafields.".len()..]
+                .trim_end()
+                .strip_suffix(')')?
+                .trim()
+                .to_string();
+            let label = h[..at].trim();
+            let name = if label.is_empty() {
+                key.clone()
+            } else {
+                label.to_string()
+            };
+            Some((lower, key, name)).filter(|(_, k, _)| !k.is_empty())
+        })
+        .collect()
 }
 
 /// Adds variant images not yet listed, orders by position, renumbers 1..=n.
@@ -496,6 +658,7 @@ impl Builder<'_> {
         let (body_html, status) = (String::new(), ProductStatus::Active);
         let (vendor, product_type, tags, options, variants, images, categories) =
             Default::default();
+        let (seo, attributes, extra_rows) = Default::default();
         let p = ImportProduct {
             row,
             handle,
@@ -509,6 +672,10 @@ impl Builder<'_> {
             variants,
             images,
             categories,
+            seo,
+            attributes,
+            extra_rows,
+            first_row_variant: false,
         };
         self.drafts.push(Draft {
             p,
@@ -592,9 +759,13 @@ impl Builder<'_> {
                 .iter()
                 .any(|c| !self.get(rec, c).is_empty());
             if !has_variant && values.iter().all(String::is_empty) {
+                self.drafts[di].p.extra_rows.push(row);
                 continue; // image-only (or empty) continuation row
             }
             self.drafts[di].tried += 1;
+            if self.drafts[di].p.row == row {
+                self.drafts[di].p.first_row_variant = true;
+            }
             let options = self.drafts[di].p.options.clone();
             let mut ok = true;
             for (i, (v, name)) in values.iter().zip(&options).enumerate() {
@@ -607,7 +778,11 @@ impl Builder<'_> {
                     ok = false;
                 }
             }
-            let price = self.price(row, rec, "variant price");
+            let price = if self.t.has(self.col("variant price")) {
+                self.price(row, rec, "variant price")
+            } else {
+                Ok(Some(0)) // a partial file: the stored price is kept (control::merge)
+            };
             if price == Ok(None) {
                 self.err(row, "variant price", "price is empty");
             }
@@ -683,7 +858,18 @@ impl Builder<'_> {
             split_list(&self.get(rec, "tags")),
             self.opt(rec, "product category"),
         );
+        let t = self.t;
+        let seo = (t.has("seo title") || t.has("seo description"))
+            .then(|| (self.opt(rec, "seo title"), self.opt(rec, "seo description")));
+        let attributes = metafield_columns(t)
+            .into_iter()
+            .filter_map(|(col, key, name)| {
+                t.opt(rec, &col)
+                    .map(|value| crate::store::catalog::ProductAttribute { key, name, value })
+            })
+            .collect();
         let p = &mut self.drafts[di].p;
+        (p.seo, p.attributes) = (seo, attributes);
         (p.body_html, p.vendor, p.product_type, p.tags) = (body, vendor, ptype, tags);
         (p.status, p.options, p.categories) = (status, options, category.into_iter().collect());
     }
@@ -801,6 +987,7 @@ impl Builder<'_> {
                 continue;
             }
             d.tried += 1;
+            d.p.first_row_variant = true;
             let price = if is("grouped") {
                 Some((0, None))
             } else {
@@ -1358,8 +1545,12 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(
-            matches!(parse_products(b"Handle,Title\nx,X\n", Currency::EUR), Err(ImportError::MissingColumn(c)) if c == "Variant Price")
+            matches!(parse_products(b"Handle,Variant SKU\nx,X\n", Currency::EUR), Err(ImportError::MissingColumn(c)) if c == "Title")
         );
+        // Without a price column a Shopify file is partial: read, the prices left to the store.
+        let partial = parse("Handle,Title,Variant SKU,Variant Inventory Qty\nx,X,X-1,4\n");
+        assert!(partial.columns.partial() && !partial.columns.price);
+        assert_eq!(partial.products[0].variants[0].inventory, 4);
         let bom = parse("\u{feff}Handle,Title,Variant Price\r\nmug,Mug,5\r\n");
         assert_eq!(
             (bom.dialect, bom.products.len()),

@@ -22,6 +22,9 @@ pub struct VendorRow {
     pub subdomain: Subdomain,
     /// `true` when the file gave the subdomain, `false` when it was derived from the name.
     pub subdomain_explicit: bool,
+    /// The store currency: the `currency` column (ISO 4217), else the usual currency of
+    /// `business_country` ([`crate::domain::Currency::of_country`]), else EUR.
+    pub currency: crate::domain::Currency,
     /// Owner's full name.
     pub owner_name: Option<String>,
     /// Trimmed and lowercased.
@@ -51,6 +54,32 @@ pub struct ParsedVendors {
     pub errors: Vec<RowError>,
     /// Number of (non-blank) data records: `rows.len()` + number of distinct error rows.
     pub total: usize,
+    /// Notes on rows that are still imported, e.g. an explicit subdomain written with
+    /// accents or `&` that was normalised (`käserei` → `kaserei`).
+    pub warnings: Vec<RowError>,
+}
+
+/// An explicit subdomain as given, or, when it is not a DNS label (accents, `&`, spaces,
+/// capitals), normalised like a derived one ([`Subdomain::slugify`]) with a warning. A
+/// reserved one, or one that normalises to nothing usable, stays an error.
+fn normalise_subdomain(
+    row: usize,
+    raw: &str,
+    warnings: &mut Vec<RowError>,
+) -> Result<Subdomain, crate::domain::DomainError> {
+    match Subdomain::parse(raw) {
+        Ok(s) => Ok(s),
+        Err(e) if e.code == "invalid_subdomain" => {
+            let s = Subdomain::parse(&Subdomain::slugify(raw)).map_err(|_| e)?;
+            warnings.push(RowError::new(
+                row,
+                Some("subdomain"),
+                format!("subdomain '{raw}' is not a valid DNS label; '{s}' is used instead"),
+            ));
+            Ok(s)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// ISO 3166-1 alpha-2 officially assigned codes (249), concatenated.
@@ -84,6 +113,7 @@ pub fn parse_vendors(
         }
     }
     let mut errors: Vec<RowError> = t.shape_errors.clone();
+    let mut warnings: Vec<RowError> = Vec::new();
     let mut err =
         |row: usize, col: &str, msg: String| errors.push(RowError::new(row, Some(col), msg));
     // Pass 1: validate each row on its own; remember explicit subdomains.
@@ -101,7 +131,7 @@ pub fn parse_vendors(
         let owner_email = owner_email
             .map_err(|e| problems.push(("owner_email", e.message)))
             .ok();
-        let explicit = get("subdomain").map(|s| Subdomain::parse(&s));
+        let explicit = get("subdomain").map(|raw| normalise_subdomain(row, &raw, &mut warnings));
         let explicit =
             explicit.and_then(|s| s.map_err(|e| problems.push(("subdomain", e.message))).ok());
         let business_country = get("business_country").map(|s| s.to_ascii_uppercase());
@@ -115,6 +145,15 @@ pub fn parse_vendors(
                 problems.push(("business_country", msg));
             }
         }
+        let currency = match get("currency") {
+            Some(c) => crate::domain::Currency::parse(&c)
+                .map_err(|e| problems.push(("currency", e.message)))
+                .unwrap_or(crate::domain::Currency::EUR),
+            None => business_country
+                .as_deref()
+                .and_then(crate::domain::Currency::of_country)
+                .unwrap_or(crate::domain::Currency::EUR),
+        };
         let initial_password = get("initial_password");
         if initial_password
             .as_ref()
@@ -156,6 +195,7 @@ pub fn parse_vendors(
             row,
             subdomain: explicit.unwrap_or_else(placeholder),
             subdomain_explicit,
+            currency,
             owner_name: get("owner_name"),
             owner_email,
             owner_phone: get("owner_phone"),
@@ -211,7 +251,9 @@ pub fn parse_vendors(
         .filter(|(_, valid)| *valid)
         .map(|(v, _)| v)
         .collect();
+    warnings.sort_by_key(|e| e.row);
     Ok(ParsedVendors {
+        warnings,
         rows,
         errors,
         total: t.records.len() + t.rejected.len(),
@@ -287,9 +329,18 @@ mod tests {
         assert_eq!(p.total, 300);
         let error_rows: HashSet<usize> = p.errors.iter().map(|e| e.row).collect();
         assert_eq!(p.rows.len() + error_rows.len(), 300);
-        // 17 explicit subdomains that are not DNS labels, 3 explicit duplicates
-        // (casa, nissan, die-brille), and 'lidl' taken on the platform.
-        assert_eq!(error_rows.len(), 21, "{:#?}", p.errors);
+        // The 3 explicit duplicates (casa, nissan, die-brille), the second '5àsec' (which
+        // normalises to the first one's '5asec'), and 'lidl' taken on the platform; the
+        // other explicit subdomains that are not DNS labels are normalised with a warning.
+        assert_eq!(error_rows.len(), 5, "{:#?}", p.errors);
+        assert_eq!(p.warnings.len(), 17, "{:#?}", p.warnings);
+        assert!(
+            p.errors.iter().any(|e| e
+                .message
+                .starts_with("subdomain '5asec' is already taken by row")),
+            "{:#?}",
+            p.errors
+        );
         assert!(
             p.errors
                 .iter()
@@ -298,13 +349,14 @@ mod tests {
         let subs: HashSet<&str> = p.rows.iter().map(|r| r.subdomain.as_str()).collect();
         assert_eq!(subs.len(), p.rows.len(), "subdomains are unique");
         for row in [134, 188, 37, 47, 71, 213, 265, 285] {
-            assert!(
-                errs(&p, row)
-                    .iter()
-                    .any(|(_, m)| m.contains("not a DNS label")),
-                "row {row}: {:?}",
-                errs(&p, row)
-            );
+            let warned = p
+                .warnings
+                .iter()
+                .any(|w| w.row == row && w.message.contains("is not a valid DNS label"));
+            let duplicate = errs(&p, row)
+                .iter()
+                .any(|(_, m)| m.contains("already taken"));
+            assert!(warned || duplicate, "row {row}: {:?}", errs(&p, row));
         }
         assert_eq!(
             errs(&p, 250),
@@ -438,7 +490,12 @@ Shop B,,,ann@b.lu
                 "subdomain 'casa' is already taken by row 5"
             )]
         );
-        assert_eq!(errs(&p, 8)[0].0, Some("subdomain"));
+        // An explicit subdomain with accents is normalised, with a warning.
+        assert!(errs(&p, 8).is_empty());
+        assert_eq!(
+            p.warnings[0].message,
+            "subdomain 'le-réservoir' is not a valid DNS label; 'le-reservoir' is used instead"
+        );
         let ok: Vec<_> = p
             .rows
             .iter()
@@ -448,12 +505,13 @@ Shop B,,,ann@b.lu
             ok,
             [
                 (5, "casa", None),
+                (8, "le-reservoir", None),
                 (9, "ok-shop", Some("LU")),
                 (10, "shop-b", None)
             ]
         );
-        assert_eq!(p.rows[1].initial_password.as_deref(), Some("longenough"));
-        assert_eq!((p.total, p.errors.len()), (9, 8));
+        assert_eq!(p.rows[2].initial_password.as_deref(), Some("longenough"));
+        assert_eq!((p.total, p.errors.len()), (9, 7));
     }
 
     #[test]

@@ -26,6 +26,7 @@ struct ProductRow {
     featured: bool,
     seo_title: Option<String>,
     seo_description: Option<String>,
+    attributes: String,
     created_at: i64,
     updated_at: i64,
 }
@@ -116,6 +117,18 @@ pub struct Image {
     pub position: i64,
 }
 
+/// A product attribute (specification line), e.g. from a Shopify metafield column
+/// `Farbe (product.metafields.shopify.color-pattern)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ProductAttribute {
+    /// `namespace.key`, e.g. `shopify.color-pattern`.
+    pub key: String,
+    /// Label to show, e.g. `Farbe` (the header's label; the key when it had none).
+    pub name: String,
+    /// The value as given.
+    pub value: String,
+}
+
 /// A product with its variants and images, as returned by the API.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Product {
@@ -134,6 +147,8 @@ pub struct Product {
     pub seo_title: Option<String>,
     /// Description for search results; `null` means the product description.
     pub seo_description: Option<String>,
+    /// Specification lines (metafields), in file order.
+    pub attributes: Vec<ProductAttribute>,
     pub variants: Vec<Variant>,
     pub images: Vec<Image>,
     /// RFC 3339.
@@ -187,6 +202,9 @@ pub struct ProductInput {
     /// The search-engine listing to set; `None` keeps the stored one on update (imports
     /// carry none) and stores none on create.
     pub seo: Option<Seo>,
+    /// The attributes to set; `None` keeps the stored ones on update and stores none on
+    /// create.
+    pub attributes: Option<Vec<ProductAttribute>>,
     pub variants: Vec<VariantInput>,
     pub images: Vec<ImageInput>,
     /// Collections to add the product to, as `(handle, title)`; created when missing.
@@ -245,8 +263,8 @@ pub struct ProductFilter {
 const VARIANTS_OF: &str = "select id, product_id, sku, title, option_values, price_minor, compare_at_minor, currency, inventory, barcode, weight_grams, position, inventory_policy, inventory_tracked from variants where tenant_id = ";
 const IMAGES_OF: &str =
     "select id, product_id, url, alt, position from product_images where tenant_id = ";
-const PRODUCT_COLS: &str = "id, handle, title, body_html, vendor, product_type, tags, status, options, featured, seo_title, seo_description, created_at, updated_at";
-const PRODUCTS_OF: &str = "select id, handle, title, body_html, vendor, product_type, tags, status, options, featured, seo_title, seo_description, created_at, updated_at from products where tenant_id = ";
+const PRODUCT_COLS: &str = "id, handle, title, body_html, vendor, product_type, tags, status, options, featured, seo_title, seo_description, attributes, created_at, updated_at";
+const PRODUCTS_OF: &str = "select id, handle, title, body_html, vendor, product_type, tags, status, options, featured, seo_title, seo_description, attributes, created_at, updated_at from products where tenant_id = ";
 const WHERE: &str = "tenant_id = $1 and ($2 is null or status = $2) and ($3 is null or lower(title) like $3 or handle like $3) and ($4 is null or vendor = $4) and ($5 is null or featured = $5) and ($6 is null or product_type = $6)";
 
 impl TenantDb {
@@ -339,6 +357,23 @@ impl TenantDb {
         rows.sort_by_key(|r| rank.get(&r.id).copied().unwrap_or(usize::MAX));
         let products = self.hydrate(rows).await?;
         Ok((products, total))
+    }
+
+    /// The tenant's products among `handles`, with variants and images, keyed by handle
+    /// (for imports that leave absent columns unchanged). One query per 500 handles, plus
+    /// the variant and image queries.
+    pub async fn products_by_handles(
+        &self,
+        handles: &[&str],
+    ) -> StoreResult<HashMap<String, Product>> {
+        let mut out = HashMap::new();
+        for chunk in handles.chunks(500) {
+            let rows = crate::tenant_query!(self, read, p => fetch_in!(p, ProductRow, PRODUCTS_OF, "handle", self.tenant, chunk, ""))?;
+            for product in self.hydrate(rows).await? {
+                out.insert(product.handle.clone(), product);
+            }
+        }
+        Ok(out)
     }
 
     /// Counts all products of the tenant (for plan limits).
@@ -664,8 +699,8 @@ impl TenantDb {
         let id = new_id();
         let now = now_micros();
         exec_tx!(tx, c => sqlx::query(
-            "insert into products (id, tenant_id, handle, title, body_html, vendor, product_type, tags, status, options, featured, seo_title, seo_description, created_at, updated_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14, $12, $12)",
+            "insert into products (id, tenant_id, handle, title, body_html, vendor, product_type, tags, status, options, featured, seo_title, seo_description, attributes, created_at, updated_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14, $15, $12, $12)",
         )
         .bind(id)
         .bind(self.tenant)
@@ -681,6 +716,7 @@ impl TenantDb {
         .bind(now)
         .bind(input.seo.as_ref().and_then(|s| s.title.clone()))
         .bind(input.seo.as_ref().and_then(|s| s.description.clone()))
+        .bind(to_json(&input.attributes.as_deref().unwrap_or(&[])))
         .execute(&mut **c)
         .await)
         .map_err(|e| StoreError::on_unique(e, &[("handle", "handle")]))?;
@@ -719,7 +755,12 @@ impl TenantDb {
         let seo_changed = input.seo.as_ref().is_some_and(|seo| {
             seo.title != row.seo_title || seo.description != row.seo_description
         });
-        let fields_changed = row.handle != input.handle.as_str()
+        let attributes = match &input.attributes {
+            Some(a) => to_json(a),
+            None => row.attributes.clone(),
+        };
+        let fields_changed = row.attributes != attributes
+            || row.handle != input.handle.as_str()
             || row.title != input.title
             || row.body_html != input.body_html
             || row.vendor != input.vendor
@@ -737,7 +778,8 @@ impl TenantDb {
             };
             exec_tx!(tx, c => sqlx::query(
                 "update products set handle = $3, title = $4, body_html = $5, vendor = $6, product_type = $7, tags = $8,
-                    status = $9, options = $10, featured = $11, updated_at = $12, seo_title = $13, seo_description = $14
+                    status = $9, options = $10, featured = $11, updated_at = $12, seo_title = $13, seo_description = $14,
+                    attributes = $15
                  where tenant_id = $1 and id = $2",
             )
             .bind(self.tenant)
@@ -754,6 +796,7 @@ impl TenantDb {
             .bind(now_micros())
             .bind(seo_title)
             .bind(seo_description)
+            .bind(&attributes)
             .execute(&mut **c)
             .await)
             .map_err(|e| StoreError::on_unique(e, &[("handle", "handle")]))?;
@@ -1071,6 +1114,7 @@ fn assemble(
                 featured: r.featured,
                 seo_title: r.seo_title,
                 seo_description: r.seo_description,
+                attributes: from_json(&r.attributes)?,
                 created_at: super::micros_to_rfc3339(r.created_at),
                 updated_at: super::micros_to_rfc3339(r.updated_at),
             })

@@ -321,3 +321,35 @@ mod tests {
         assert!(!has_nul("q=%2500"));
     }
 }
+
+/// Request body limits in bytes: CSV import uploads (any path with an `/imports` segment:
+/// `/api/v1/imports/products`, `/api/v1/admin/imports/vendors`, the dashboard's and admin
+/// panel's import forms) get `imports`, every other request `default`.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub default: usize,
+    pub imports: usize,
+}
+
+/// The limit that applied to this request's body, for 413 messages that name it.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// Middleware: wraps the request body in a length limit chosen by path ([`BodyLimits`]);
+/// extractors reading past it fail with 413. Replaces axum's single `DefaultBodyLimit`.
+pub async fn limit_body(
+    axum::extract::State(limits): axum::extract::State<BodyLimits>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let import = req.uri().path().split('/').any(|seg| seg == "imports");
+    let limit = if import {
+        limits.imports
+    } else {
+        limits.default
+    };
+    let (mut parts, body) = req.into_parts();
+    parts.extensions.insert(BodyLimit(limit));
+    let body = Body::new(http_body_util::Limited::new(body, limit));
+    next.run(Request::from_parts(parts, body)).await
+}

@@ -34,8 +34,10 @@ pub struct WebConfig {
     pub base_domain: String,
     /// Extra host names that serve the platform itself (no tenant).
     pub platform_hosts: Vec<String>,
-    /// Largest accepted request body, in bytes (CSV uploads included).
+    /// Largest accepted request body, in bytes (CSV import uploads excepted).
     pub max_body_bytes: usize,
+    /// Largest accepted CSV import upload, in bytes.
+    pub max_import_bytes: usize,
     pub public_url: String,
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_proxy: bool,
@@ -216,9 +218,18 @@ fn declare_path_params(doc: &mut utoipa::openapi::OpenApi) {
 pub fn router(state: AppState) -> Result<Router, minijinja::Error> {
     let (api, openapi) = api_router();
     let openapi = Arc::new(openapi);
-    let max_body = state.config.max_body_bytes;
+    let limits = input::BodyLimits {
+        default: state.config.max_body_bytes,
+        imports: state.config.max_import_bytes,
+    };
     // The UI calls the API in process (see `ui`): it gets the API routes with the state.
-    let ui = ui::routes(api.clone().with_state(state.clone()), &state)?;
+    // Bodies it forwards were already limited when they reached the UI.
+    let ui = ui::routes(
+        api.clone()
+            .layer(axum::extract::DefaultBodyLimit::disable())
+            .with_state(state.clone()),
+        &state,
+    )?;
     let inner = api
         .merge(ui)
         .merge(storefront::routes())
@@ -248,7 +259,8 @@ pub fn router(state: AppState) -> Result<Router, minijinja::Error> {
         ))
         .layer(middleware::from_fn_with_state(state, tls::https_policy))
         .layer(middleware::from_fn(input::refuse_nul))
-        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(limits, input::limit_body))
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(middleware::from_fn(input::close_unread))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::catch_panic::CatchPanicLayer::new()))

@@ -853,6 +853,7 @@ fn product_context(
             vendor => p.vendor.clone(),
             product_type => p.product_type.clone(),
             tags => p.tags.clone(),
+            attributes => p.attributes.iter().map(|a| context! { name => a.name.clone(), value => a.value.clone() }).collect::<Vec<_>>(),
             price => first.map(|v| v.price.formatted.clone()).unwrap_or_default(),
             compare_at_price => first.and_then(|v| v.compare_at_price.as_ref().map(|c| c.formatted.clone())),
             images => p.images.iter().map(|i| context! { url => i.url.clone(), alt => i.alt.clone().unwrap_or_else(|| p.title.clone()) }).collect::<Vec<_>>(),
@@ -1169,6 +1170,7 @@ fn sample_products() -> Vec<Product> {
         featured: true,
         seo_title: None,
         seo_description: None,
+        attributes: vec![],
         variants: vec![],
         images: vec![],
         created_at: at.clone(),
@@ -1183,6 +1185,11 @@ fn sample_products() -> Vec<Product> {
             options: vec!["Size".into(), "Colour".into()],
             seo_title: Some("Linen shirt – breathable summer shirt".into()),
             seo_description: Some("A washed linen shirt with a relaxed fit.".into()),
+            attributes: vec![crate::store::catalog::ProductAttribute {
+                key: "shopify.fabric".into(),
+                name: "Fabric".into(),
+                value: "100% linen".into(),
+            }],
             variants: vec![
                 sample_variant(1, &["S", "Sand"], Some("LIN-S-SND"), 5900, None, 12),
                 sample_variant(2, &["M", "Sand"], Some("LIN-M-SND"), 5900, Some(7900), 3),

@@ -415,6 +415,12 @@ async fn rows_longer_or_shorter_than_the_header_are_reported_not_shifted_and_bad
     let (_, token) = app.provisioned_merchant("shape").await;
     let v = upload(&app, &token, fixture("shifted_rows_and_bad_images.csv")).await;
     assert_eq!(v["created"], 3, "{v}");
+    // The refused rows are failures; the skipped images of an imported product warnings.
+    assert_eq!(
+        (&v["failed"], &v["warnings"]),
+        (&json!(2), &json!(2)),
+        "{v}"
+    );
     let errs = errors(&v);
     assert_eq!(
         errs.iter().map(|e| (e.0, e.1.as_str())).collect::<Vec<_>>(),
@@ -465,4 +471,299 @@ async fn rows_longer_or_shorter_than_the_header_are_reported_not_shifted_and_bad
     let wall = by_handle(&app, &token, "wall-lamp").await;
     assert_eq!(urls(&wall), ["https://img.example/wall.jpg"]);
     assert_eq!(wall["variants"][0]["sku"], "WL-1");
+}
+
+#[tokio::test]
+async fn seo_and_metafield_columns_are_kept_and_every_unused_column_is_named() {
+    let app = spawn_app().await;
+    let (_, token) = app.provisioned_merchant("meta-de").await;
+    let v = upload(&app, &token, fixture("seo_metafields_markets_de.csv")).await;
+    assert_eq!(
+        (&v["created"], &v["errors"]),
+        (&json!(2), &json!([])),
+        "{v}"
+    );
+    assert_eq!(
+        v["columns_ignored"],
+        json!([
+            "Price / Schweiz",
+            "Included / Schweiz",
+            "Google Shopping / Gender"
+        ]),
+        "{v}"
+    );
+    let used = v["columns_used"].as_array().unwrap();
+    assert!(used.contains(&json!("SEO Title")), "{v}");
+    assert!(
+        used.contains(&json!("Farbe (product.metafields.shopify.color-pattern)")),
+        "{v}"
+    );
+    let hat = by_handle(&app, &token, "wollmuetze").await;
+    assert_eq!(
+        (&hat["seo_title"], &hat["seo_description"]),
+        (
+            &json!("Warme Wollmütze"),
+            &json!("Handgestrickt aus Merino.")
+        ),
+    );
+    assert_eq!(
+        hat["attributes"],
+        json!([
+            { "key": "shopify.color-pattern", "name": "Farbe", "value": "Blau" },
+            { "key": "custom.material", "name": "Material", "value": "Merinowolle" }
+        ])
+    );
+    // The Store API carries them, the product page lists them.
+    let store: Value = app
+        .client
+        .get(app.url("/s/meta-de/api/v1/store/products/schal"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(store["attributes"][0]["value"], "Baumwolle", "{store}");
+    let html = app
+        .client
+        .get(app.url("/s/meta-de/products/wollmuetze"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<dt>Farbe</dt><dd>Blau</dd>"), "{html}");
+    // Re-importing the same file changes nothing; a product update through the API
+    // without `attributes` keeps them.
+    let again = upload(&app, &token, fixture("seo_metafields_markets_de.csv")).await;
+    assert_eq!(again["unchanged"], 2, "{again}");
+    let id = hat["id"].as_str().unwrap();
+    let r = app
+        .with_token(Method::PUT, &format!("/api/v1/products/{id}"), &token)
+        .json(
+            &json!({ "title": "Wollmütze", "handle": "wollmuetze", "status": "active",
+            "variants": [{ "sku": "WM-1", "price": "26.00" }] }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["attributes"], hat["attributes"]);
+}
+
+#[tokio::test]
+async fn dropped_duplicate_skus_are_warnings_not_failed_rows() {
+    let app = spawn_app().await;
+    let (_, token) = app.provisioned_merchant("dupes").await;
+    let csv = "Handle,Title,Option1 Name,Option1 Value,Variant SKU,Variant Price\n\
+        mug,Mug,Size,S,DUP,5\nmug,,,M,M-2,6\ncup,Cup,Title,Default Title,DUP,4\nbowl,Bowl,Title,Default Title,B-1,true\n";
+    let v = upload(&app, &token, csv.as_bytes().to_vec()).await;
+    assert_eq!(v["created"], 2, "{v}");
+    // Row 4 went in without its SKU (a warning); row 5's only variant has no usable price.
+    assert_eq!(
+        (&v["warnings"], &v["failed"]),
+        (&json!(1), &json!(1)),
+        "{v}"
+    );
+    let errs = errors(&v);
+    assert_eq!((errs[0].0, errs[1].0), (4, 5), "{v}");
+    assert_eq!(errs[1].2, "price 'true' is not a number", "{v}");
+}
+
+#[tokio::test]
+async fn a_partial_stock_sync_file_updates_only_its_columns_and_creates_nothing() {
+    let app = spawn_app().await;
+    let (_, token) = app.provisioned_merchant("partial").await;
+    upload(&app, &token, fixture("reimport_v1.csv")).await;
+    let shirt1 = by_handle(&app, &token, "linen-shirt").await;
+    // The preview says what an update takes from this file.
+    let r = app
+        .with_token(
+            Method::POST,
+            "/api/v1/imports/products?dry_run=true",
+            &token,
+        )
+        .header("content-type", "text/csv")
+        .body(fixture("stock_sync_partial.csv"))
+        .send()
+        .await
+        .unwrap();
+    let preview: Value = r.json().await.unwrap();
+    assert_eq!(
+        (
+            &preview["would_create"],
+            &preview["would_update"],
+            &preview["partial"]
+        ),
+        (&json!(0), &json!(2), &json!(true)),
+        "{preview}"
+    );
+    let updates = preview["updates"].as_array().unwrap();
+    assert!(
+        updates.contains(&json!("inventory")) && updates.contains(&json!("vendor")),
+        "{preview}"
+    );
+    assert!(!updates.contains(&json!("price")), "{preview}");
+
+    let v = upload(&app, &token, fixture("stock_sync_partial.csv")).await;
+    assert_eq!(
+        (&v["created"], &v["updated"], &v["failed"]),
+        (&json!(0), &json!(2), &json!(1)),
+        "{v}"
+    );
+    assert!(
+        errors(&v)[0].2.contains("a new product needs a price"),
+        "{v}"
+    );
+    let shirt = by_handle(&app, &token, "linen-shirt").await;
+    assert_eq!(shirt["vendor"], "Acme");
+    assert_eq!(
+        ids(&shirt, "variants", "sku"),
+        ids(&shirt1, "variants", "sku")
+    );
+    assert_eq!(ids(&shirt, "images", "url"), ids(&shirt1, "images", "url"));
+    assert_eq!(
+        stock(&shirt),
+        [
+            s("LS-S", true, "deny", 3, true),
+            s("LS-M", true, "deny", 9, true),
+            s("LS-L", true, "deny", 1, true)
+        ]
+    );
+    let prices: Vec<_> = shirt["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["price"]["amount_minor"].as_i64().unwrap())
+        .collect();
+    assert_eq!(prices, [4990, 4990, 4990], "prices kept");
+    assert_eq!(shirt["variants"][1]["barcode"], "4006381333931");
+    assert_eq!(shirt["options"], json!(["Size"]));
+    let scarf = by_handle(&app, &token, "wool-scarf").await;
+    assert_eq!(scarf["variants"][0]["inventory_tracked"], false);
+    assert_eq!(scarf["variants"][0]["price"]["amount_minor"], 2000);
+    let list = get(&app, &token, "/api/v1/products?per_page=100").await;
+    assert_eq!(list["pagination"]["total"], 2, "nothing created");
+}
+
+#[tokio::test]
+async fn vendor_names_in_any_script_get_usable_subdomains_and_explicit_accents_are_normalised() {
+    let app = spawn_app().await;
+    let csv = "vendor_name,subdomain,owner_email\n\
+        ユニクロ,,uni@shops.example\n\
+        Снежная королева,,snow@shops.example\n\
+        Blažek,,blazek@shops.example\n\
+        Käserei Muller,käserei,kase@shops.example\n\
+        Artemis & Passion,artemis-&-passion,art@shops.example\n";
+    let r = app
+        .client
+        .post(app.url("/api/v1/admin/imports/vendors"))
+        .bearer_auth(&app.admin_token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!((&v["created"], &v["failed"]), (&json!(5), &json!(0)), "{v}");
+    let subs: Vec<(&str, &str)> = v["merchants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap(),
+                m["subdomain"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        subs,
+        [
+            ("ユニクロ", "yunikuro"),
+            ("Снежная королева", "snezhnaia-koroleva"),
+            ("Blažek", "blazek"),
+            ("Käserei Muller", "kaserei"),
+            ("Artemis & Passion", "artemis-and-passion")
+        ],
+        "names are kept verbatim: {v}"
+    );
+    let warned: Vec<i64> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["row"].as_i64().unwrap())
+        .collect();
+    assert_eq!(warned, [5, 6], "{v}");
+}
+
+#[tokio::test]
+async fn vendor_rows_get_the_currency_column_or_their_countrys_currency() {
+    let app = spawn_app().await;
+    let csv = "vendor_name,owner_email,business_country,currency\n\
+        Stockholm Design,sto@shops.example,SE,\n\
+        Zürich Uhren,zh@shops.example,CH,\n\
+        Paris Mode,pa@shops.example,FR,\n\
+        London Tea,lo@shops.example,GB,USD\n\
+        Bad Money,bad@shops.example,LU,EURO\n";
+    let v: Value = app
+        .client
+        .post(app.url("/api/v1/admin/imports/vendors"))
+        .bearer_auth(&app.admin_token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((&v["created"], &v["failed"]), (&json!(4), &json!(1)), "{v}");
+    assert_eq!(v["errors"][0]["column"], "currency", "{v}");
+    let mut got = vec![];
+    for m in v["merchants"].as_array().unwrap() {
+        let id = m["id"].as_str().unwrap();
+        let d: Value = app
+            .admin_get(&format!("/api/v1/admin/merchants/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        got.push(d["currency"].as_str().unwrap_or("?").to_string());
+    }
+    assert_eq!(got, ["SEK", "CHF", "EUR", "USD"], "{v}");
+}
+
+/// `souk import products` runs the import in its own process while a `souk serve` on the
+/// same data may claim the same queued job: whichever applies the chunks, the CLI reports
+/// the import's real outcome, never a failure for an import that completed (item 8).
+#[tokio::test]
+async fn the_cli_import_reports_the_outcome_even_when_the_server_worker_takes_the_job() {
+    let app = spawn_app().await;
+    app.provisioned_merchant("cli-race").await;
+    let mut csv = String::from("Handle,Title,Variant SKU,Variant Price\n");
+    for i in 0..600 {
+        csv.push_str(&format!("p-{i},Product {i},SKU-{i},1.00\n"));
+    }
+    for attempt in 0..3 {
+        let done = souk::demo::import_products_for_handle(
+            &app.db,
+            "cli-race",
+            csv.as_bytes(),
+            Some("race.csv"),
+            |_, _| {},
+        )
+        .await
+        .unwrap_or_else(|e| panic!("attempt {attempt}: {e}"));
+        assert_eq!(done.status, "completed", "attempt {attempt}: {done:?}");
+        let report = done.report.unwrap();
+        assert_eq!(report["products"], 600, "attempt {attempt}");
+        let counted = report["created"].as_u64().unwrap()
+            + report["updated"].as_u64().unwrap()
+            + report["unchanged"].as_u64().unwrap();
+        assert_eq!(counted, 600, "attempt {attempt}: {report}");
+    }
 }

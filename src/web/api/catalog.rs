@@ -5,7 +5,8 @@ use super::{ListResponse, PageQuery, Pagination, opt_text, req_text};
 use crate::access::perm;
 use crate::domain::{Currency, Handle, InventoryPolicy, ProductStatus, Sku, parse_decimal_minor};
 use crate::store::catalog::{
-    Collection, ImageInput, Product, ProductFilter, ProductInput, Seo, VariantInput,
+    Collection, ImageInput, Product, ProductAttribute, ProductFilter, ProductInput, Seo,
+    VariantInput,
 };
 use crate::web::AppState;
 use crate::web::context::{Authorized, Merchant};
@@ -81,6 +82,9 @@ pub struct ProductBody {
     pub seo_title: Option<String>,
     /// Description for search results, at most 320 characters.
     pub seo_description: Option<String>,
+    /// Specification lines (`key` = `namespace.key`, `name` = label, `value`), at most
+    /// 100; omitted on update: the stored ones are kept.
+    pub attributes: Option<Vec<ProductAttribute>>,
     /// At least one variant.
     pub variants: Vec<VariantBody>,
     #[serde(default)]
@@ -89,6 +93,28 @@ pub struct ProductBody {
 
 fn money(field: &str, raw: &str, cur: Currency) -> ApiResult<i64> {
     parse_decimal_minor(raw, cur.exponent()).map_err(|e| ApiError::field(field, e))
+}
+
+/// Checks attribute lines: at most 100; key and name 1–255 characters, value at most 1,024.
+fn parse_attributes(list: Vec<ProductAttribute>) -> ApiResult<Vec<ProductAttribute>> {
+    if list.len() > 100 {
+        return Err(ApiError::invalid(
+            "attributes",
+            "too_many_attributes",
+            "a product has at most 100 attributes",
+        ));
+    }
+    list.into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            Ok(ProductAttribute {
+                key: req_text(&format!("attributes[{i}].key"), &a.key, 255)?,
+                name: req_text(&format!("attributes[{i}].name"), &a.name, 255)?,
+                value: opt_text(&format!("attributes[{i}].value"), Some(a.value), 1024)?
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
 }
 
 /// Parses and validates a product body into a [`ProductInput`]. Errors name the field,
@@ -235,6 +261,10 @@ fn parse_product(b: ProductBody, currency: &str) -> ApiResult<ProductInput> {
             title: opt_text("seo_title", b.seo_title, 70)?,
             description: opt_text("seo_description", b.seo_description, 320)?,
         }),
+        attributes: match b.attributes {
+            Some(list) => Some(parse_attributes(list)?),
+            None => None,
+        },
         variants,
         images,
         collections: vec![],

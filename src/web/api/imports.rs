@@ -30,19 +30,40 @@ pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
 /// that had one.
 pub struct CsvUpload(pub Vec<u8>, pub Option<String>);
 
-fn too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        "the uploaded file is too large",
-    )
-    .with_details(serde_json::json!({ "field": "file" }))
+/// 413 naming the limit (`details.max_bytes`) when it is known.
+fn too_large(limit: Option<usize>) -> ApiError {
+    let message = match limit {
+        Some(n) => format!(
+            "the uploaded file is too large: at most {} ({n} bytes) can be imported at once; split the file or ask the operator to raise SOUK_MAX_IMPORT_BYTES",
+            human_bytes(n)
+        ),
+        None => "the uploaded file is too large".to_string(),
+    };
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+        .with_details(serde_json::json!({ "field": "file", "max_bytes": limit }))
+}
+
+/// `104857600` → `100 MB` (MiB, as upload limits are set).
+fn human_bytes(n: usize) -> String {
+    const MB: usize = 1024 * 1024;
+    if n >= MB && n.is_multiple_of(MB) {
+        format!("{} MB", n / MB)
+    } else if n >= 1024 {
+        format!("{} KB", n / 1024)
+    } else {
+        format!("{n} bytes")
+    }
 }
 
 impl<S: Send + Sync> FromRequest<S> for CsvUpload {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limit = req
+            .extensions()
+            .get::<crate::web::input::BodyLimit>()
+            .map(|l| l.0);
+        let too_large = || too_large(limit);
         let ct = req
             .headers()
             .get(header::CONTENT_TYPE)
