@@ -556,7 +556,10 @@ impl CustomDomain {
         let trimmed = raw.trim().trim_end_matches('.');
         let shown: String = trimmed.chars().take(80).collect();
         if trimmed.is_empty() {
-            return Err(DomainError::new("invalid_domain", "a domain name is required"));
+            return Err(DomainError::new(
+                "invalid_domain",
+                "a domain name is required",
+            ));
         }
         let bare = trimmed.trim_start_matches('[').trim_end_matches(']');
         if bare.parse::<std::net::IpAddr>().is_ok() {

@@ -103,16 +103,31 @@ struct Common {
     #[arg(long, env = "SOUK_DOMAIN_TARGET", global = true)]
     domain_target: Option<String>,
     /// Comma-separated A/AAAA addresses apex custom domains must point to.
-    #[arg(long, env = "SOUK_DOMAIN_ADDRESSES", value_delimiter = ',', global = true)]
+    #[arg(
+        long,
+        env = "SOUK_DOMAIN_ADDRESSES",
+        value_delimiter = ',',
+        global = true
+    )]
     domain_addresses: Vec<std::net::IpAddr>,
     /// DNS server (`ip:port`) for domain verification (default: the system's resolvers).
     #[arg(long, env = "SOUK_DNS_SERVER", global = true)]
     dns_server: Option<SocketAddr>,
     /// Hours a verified domain may fail its re-checks before it is deactivated.
-    #[arg(long, env = "SOUK_DOMAIN_GRACE_HOURS", default_value_t = 72, global = true)]
+    #[arg(
+        long,
+        env = "SOUK_DOMAIN_GRACE_HOURS",
+        default_value_t = 72,
+        global = true
+    )]
     domain_grace_hours: u64,
     /// Hours between re-verifications of verified domains.
-    #[arg(long, env = "SOUK_DOMAIN_RECHECK_HOURS", default_value_t = 6, global = true)]
+    #[arg(
+        long,
+        env = "SOUK_DOMAIN_RECHECK_HOURS",
+        default_value_t = 6,
+        global = true
+    )]
     domain_recheck_hours: u64,
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `souk=debug`.
     #[arg(long, env = "SOUK_LOG", default_value = "info", global = true)]

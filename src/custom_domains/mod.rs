@@ -154,8 +154,16 @@ pub struct DnsInstruction {
 
 /// The records to create for `host` with `token`: a CNAME to the target (or A/AAAA on the
 /// configured addresses when the domain is an apex, i.e. two labels) and the TXT record.
-pub fn instructions(cfg: &DomainsConfig, base_domain: &str, host: &str, token: &str) -> Vec<DnsInstruction> {
-    let target = cfg.cname_target.clone().unwrap_or_else(|| base_domain.to_string());
+pub fn instructions(
+    cfg: &DomainsConfig,
+    base_domain: &str,
+    host: &str,
+    token: &str,
+) -> Vec<DnsInstruction> {
+    let target = cfg
+        .cname_target
+        .clone()
+        .unwrap_or_else(|| base_domain.to_string());
     let apex = host.split('.').count() == 2 && !cfg.apex_addresses.is_empty();
     let mut out = vec![];
     if apex {
@@ -223,59 +231,70 @@ pub async fn check_records(
         .unwrap_or_else(|| base_domain.to_string())
         .to_ascii_lowercase();
     let mut allowed: Vec<IpAddr> = cfg.apex_addresses.clone();
-    let (pointing_ok, found, expected, rtype) = match checker.cname(host).await {
-        Ok(Some(cname)) => {
-            let ok = cname == target;
-            if !ok {
-                problems.push(format!(
-                    "{host} is a CNAME to {cname}; it must point to {target}"
-                ));
-            }
-            (ok, vec![cname], vec![target.clone()], "CNAME")
-        }
-        Ok(None) => {
-            let addrs = match checker.addresses(host).await {
-                Ok(a) => a,
-                Err(e) => {
-                    lookup_failed = true;
-                    problems.push(e);
-                    vec![]
-                }
-            };
-            if let Ok(t) = checker.addresses(&target).await {
-                allowed.extend(t);
-            }
-            let ok = !addrs.is_empty() && addrs.iter().all(|a| allowed.contains(a));
-            if !ok && !lookup_failed {
-                if addrs.is_empty() {
+    let (pointing_ok, found, expected, rtype) =
+        match checker.cname(host).await {
+            Ok(Some(cname)) => {
+                let ok = cname == target;
+                if !ok {
                     problems.push(format!(
-                        "{host} has no CNAME, A or AAAA record: add a CNAME to {target}{}",
-                        if cfg.apex_addresses.is_empty() {
-                            String::new()
-                        } else {
-                            format!(
-                                " (or, for an apex domain, A/AAAA records {})",
-                                cfg.apex_addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
-                            )
-                        }
+                        "{host} is a CNAME to {cname}; it must point to {target}"
                     ));
-                } else {
-                    problems.push(format!(
+                }
+                (ok, vec![cname], vec![target.clone()], "CNAME")
+            }
+            Ok(None) => {
+                let addrs = match checker.addresses(host).await {
+                    Ok(a) => a,
+                    Err(e) => {
+                        lookup_failed = true;
+                        problems.push(e);
+                        vec![]
+                    }
+                };
+                if let Ok(t) = checker.addresses(&target).await {
+                    allowed.extend(t);
+                }
+                let ok = !addrs.is_empty() && addrs.iter().all(|a| allowed.contains(a));
+                if !ok && !lookup_failed {
+                    if addrs.is_empty() {
+                        problems.push(format!(
+                            "{host} has no CNAME, A or AAAA record: add a CNAME to {target}{}",
+                            if cfg.apex_addresses.is_empty() {
+                                String::new()
+                            } else {
+                                format!(
+                                    " (or, for an apex domain, A/AAAA records {})",
+                                    cfg.apex_addresses
+                                        .iter()
+                                        .map(|a| a.to_string())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )
+                            }
+                        ));
+                    } else {
+                        problems.push(format!(
                         "{host} resolves to {}, which is not the platform: point it to {target}",
                         addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
                     ));
+                    }
                 }
+                let mut expected: Vec<String> =
+                    cfg.apex_addresses.iter().map(|a| a.to_string()).collect();
+                expected.insert(0, format!("CNAME {target}"));
+                (
+                    ok,
+                    addrs.iter().map(|a| a.to_string()).collect(),
+                    expected,
+                    "A/AAAA",
+                )
             }
-            let mut expected: Vec<String> = cfg.apex_addresses.iter().map(|a| a.to_string()).collect();
-            expected.insert(0, format!("CNAME {target}"));
-            (ok, addrs.iter().map(|a| a.to_string()).collect(), expected, "A/AAAA")
-        }
-        Err(e) => {
-            lookup_failed = true;
-            problems.push(e);
-            (false, vec![], vec![target.clone()], "CNAME")
-        }
-    };
+            Err(e) => {
+                lookup_failed = true;
+                problems.push(e);
+                (false, vec![], vec![target.clone()], "CNAME")
+            }
+        };
     CheckReport {
         txt: RecordFinding {
             rtype: "TXT".into(),
@@ -404,7 +423,14 @@ impl Domains {
     /// e-mail). Returns the report.
     async fn check(&self, d: &DomainRow) -> Result<CheckReport, StoreError> {
         let token = d.verify_token.clone().unwrap_or_default();
-        let report = check_records(&self.checker, &self.config, &self.base_domain, &d.host, &token).await;
+        let report = check_records(
+            &self.checker,
+            &self.config,
+            &self.base_domain,
+            &d.host,
+            &token,
+        )
+        .await;
         let now = now_micros();
         let mut outcome = self.decide(d, &report, now).await?;
         let mut result = platform::record_domain_check(&self.db, d, &outcome).await;
@@ -425,7 +451,8 @@ impl Domains {
                 email: None,
             };
             result = platform::record_domain_check(&self.db, d, &outcome).await;
-            metrics::counter!("souk_domain_verifications_total", "outcome" => "claimed_elsewhere").increment(1);
+            metrics::counter!("souk_domain_verifications_total", "outcome" => "claimed_elsewhere")
+                .increment(1);
         } else {
             let label = match (d.status.as_str(), outcome.status) {
                 ("pending" | "inactive", "verified" | "active") => "verified",
@@ -494,11 +521,30 @@ impl Domains {
             "pending" | "inactive" => {
                 if report.ok() {
                     // With ACME the worker orders the certificate next (due now).
-                    let (status, next) = if issuing { ("verified", now) } else { ("active", recheck) };
-                    o(status, Some(next), Some(now), None, Some("domain.verified"), None)
+                    let (status, next) = if issuing {
+                        ("verified", now)
+                    } else {
+                        ("active", recheck)
+                    };
+                    o(
+                        status,
+                        Some(next),
+                        Some(now),
+                        None,
+                        Some("domain.verified"),
+                        None,
+                    )
                 } else {
-                    let status = if d.status == "inactive" { "inactive" } else { "pending" };
-                    let next = if status == "pending" { self.pending_next(d, now) } else { None };
+                    let status = if d.status == "inactive" {
+                        "inactive"
+                    } else {
+                        "pending"
+                    };
+                    let next = if status == "pending" {
+                        self.pending_next(d, now)
+                    } else {
+                        None
+                    };
                     o(status, next, d.verified_at, None, None, None)
                 }
             }
@@ -511,9 +557,21 @@ impl Domains {
                 } else {
                     recheck
                 };
-                let failing = if report.lookup_failed { d.failing_since } else { None };
-                let audit = (d.failing_since.is_some() && failing.is_none()).then_some("domain.recovered");
-                o(leak_status(&d.status), Some(next), d.verified_at, failing, audit, None)
+                let failing = if report.lookup_failed {
+                    d.failing_since
+                } else {
+                    None
+                };
+                let audit =
+                    (d.failing_since.is_some() && failing.is_none()).then_some("domain.recovered");
+                o(
+                    leak_status(&d.status),
+                    Some(next),
+                    d.verified_at,
+                    failing,
+                    audit,
+                    None,
+                )
             }
             _ => {
                 let since = d.failing_since.unwrap_or(now);
@@ -531,7 +589,14 @@ impl Domains {
                             ),
                         )
                         .await;
-                    o("inactive", None, d.verified_at, Some(since), Some("domain.deactivated"), email)
+                    o(
+                        "inactive",
+                        None,
+                        d.verified_at,
+                        Some(since),
+                        Some("domain.deactivated"),
+                        email,
+                    )
                 } else {
                     let first = d.failing_since.is_none();
                     let email = if first {
@@ -550,7 +615,8 @@ impl Domains {
                     } else {
                         None
                     };
-                    let next = (now + micros(self.config.recheck_every).min(grace / 6 + 1)).min(since + grace);
+                    let next = (now + micros(self.config.recheck_every).min(grace / 6 + 1))
+                        .min(since + grace);
                     o(
                         leak_status(&d.status),
                         Some(next.max(now + 1)),
@@ -567,7 +633,11 @@ impl Domains {
     /// One pass over a claimed domain: the DNS check when due, then the certificate when
     /// one is missing or due for renewal.
     async fn process(&self, d: DomainRow) {
-        let fresh = self.in_flight.lock().map(|mut s| s.insert(d.id)).unwrap_or(false);
+        let fresh = self
+            .in_flight
+            .lock()
+            .map(|mut s| s.insert(d.id))
+            .unwrap_or(false);
         if !fresh {
             // Another pass holds it (e.g. an order in progress): look again shortly.
             let _ = platform::reschedule_domain(&self.db, d.id, now_micros() + 5_000_000).await;
@@ -639,7 +709,17 @@ impl Domains {
                         let next = (now + micros(self.config.recheck_every))
                             .min(issued.not_after - micros(a.config_renew_before()))
                             .max(now + 60_000_000);
-                        match platform::store_certificate(&self.db, d, &issued.cert_pem, &sealed, issued.not_after, next, renewal).await {
+                        match platform::store_certificate(
+                            &self.db,
+                            d,
+                            &issued.cert_pem,
+                            &sealed,
+                            issued.not_after,
+                            next,
+                            renewal,
+                        )
+                        .await
+                        {
                             Ok(()) => {
                                 if let Some(c) = &self.certs {
                                     c.insert(&d.host, key);
@@ -648,11 +728,14 @@ impl Domains {
                                 tracing::info!(domain = %d.host, kind, "certificate stored");
                                 self.changed();
                             }
-                            Err(e) => tracing::error!(domain = %d.host, error = %e, "could not store the certificate"),
+                            Err(e) => {
+                                tracing::error!(domain = %d.host, error = %e, "could not store the certificate")
+                            }
                         }
                     }
                     (Err(e), _) | (_, Err(e)) => {
-                        self.cert_failed(d, kind, &format!("issued certificate unusable: {e}")).await
+                        self.cert_failed(d, kind, &format!("issued certificate unusable: {e}"))
+                            .await
                     }
                 }
             }
@@ -661,7 +744,8 @@ impl Domains {
     }
 
     async fn cert_failed(&self, d: &DomainRow, kind: &'static str, error: &str) {
-        metrics::counter!("souk_certificates_total", "kind" => kind, "outcome" => "failed").increment(1);
+        metrics::counter!("souk_certificates_total", "kind" => kind, "outcome" => "failed")
+            .increment(1);
         tracing::warn!(domain = %d.host, kind, error, "certificate order failed");
         let base = self
             .acme
@@ -672,7 +756,9 @@ impl Domains {
             .saturating_mul(1i64 << d.cert_attempts.clamp(0, 20))
             .min(6 * 3600 * 1_000_000);
         let msg: String = error.chars().take(2000).collect();
-        if let Err(e) = platform::record_certificate_error(&self.db, d.id, &msg, now_micros() + delay).await {
+        if let Err(e) =
+            platform::record_certificate_error(&self.db, d.id, &msg, now_micros() + delay).await
+        {
             tracing::error!(error = %e, "could not record the certificate failure");
         }
     }
@@ -707,7 +793,9 @@ impl DomainWorker {
             match platform::claim_due_domains(&d.db, 16, 120).await {
                 Ok(rows) => {
                     for row in rows {
-                        let Ok(permit) = sem.clone().acquire_owned().await else { return };
+                        let Ok(permit) = sem.clone().acquire_owned().await else {
+                            return;
+                        };
                         let domains = self.domains.clone();
                         tokio::spawn(async move {
                             domains.process(row).await;

@@ -121,13 +121,19 @@ impl CertStore {
 
 impl ResolvesServerCert for CertStore {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let name = hello.server_name()?.trim_end_matches('.').to_ascii_lowercase();
+        let name = hello
+            .server_name()?
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
         if let Some(k) = self.by_host.read().ok()?.get(&name) {
             return Some(k.clone());
         }
         let (base, key) = self.platform.as_ref()?;
-        (name == *base || name.strip_suffix(base.as_str()).is_some_and(|p| p.ends_with('.')))
-            .then(|| key.clone())
+        (name == *base
+            || name
+                .strip_suffix(base.as_str())
+                .is_some_and(|p| p.ends_with('.')))
+        .then(|| key.clone())
     }
 }
 

@@ -93,23 +93,27 @@ impl TenantDb {
 
     /// The store's domains (platform subdomain first, then custom ones oldest first).
     pub async fn list_domains(&self) -> StoreResult<Vec<DomainRow>> {
-        Ok(crate::tenant_query!(self, write, p => sqlx::query_as::<_, DomainRow>(sqlx::AssertSqlSafe(format!(
+        Ok(
+            crate::tenant_query!(self, write, p => sqlx::query_as::<_, DomainRow>(sqlx::AssertSqlSafe(format!(
             "select {DOMAIN_COLS} from domains where tenant_id = $1 order by case when kind = 'subdomain' then 0 else 1 end, created_at, id"
         )))
         .bind(self.tenant)
         .fetch_all(p)
-        .await)?)
+        .await)?,
+        )
     }
 
     /// One of the store's domains; `None` for another store's id (same as a missing one).
     pub async fn get_domain(&self, id: Uuid) -> StoreResult<Option<DomainRow>> {
-        Ok(crate::tenant_query!(self, write, p => sqlx::query_as::<_, DomainRow>(sqlx::AssertSqlSafe(format!(
+        Ok(
+            crate::tenant_query!(self, write, p => sqlx::query_as::<_, DomainRow>(sqlx::AssertSqlSafe(format!(
             "select {DOMAIN_COLS} from domains where tenant_id = $1 and id = $2"
         )))
         .bind(self.tenant)
         .bind(id)
         .fetch_optional(p)
-        .await)?)
+        .await)?,
+        )
     }
 
     /// Removes a custom domain (its certificate goes with the row). Errors: `NotFound`

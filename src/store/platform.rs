@@ -425,12 +425,14 @@ pub async fn tenant_by_id(db: &Db, id: Uuid) -> StoreResult<Option<TenantRef>> {
 
 /// A merchant's domains (admin view), platform subdomain first.
 pub async fn list_domains(db: &Db, tenant: Uuid) -> StoreResult<Vec<DomainRow>> {
-    Ok(dispatch_write!(db, p => sqlx::query_as::<_, DomainRow>(sqlx::AssertSqlSafe(format!(
+    Ok(
+        dispatch_write!(db, p => sqlx::query_as::<_, DomainRow>(sqlx::AssertSqlSafe(format!(
         "select {DOMAIN_COLS} from domains where tenant_id = $1 order by case when kind = 'subdomain' then 0 else 1 end, created_at, id"
     )))
     .bind(tenant)
     .fetch_all(p)
-    .await)?)
+    .await)?,
+    )
 }
 
 /// What a merchant uses of its plan's limits.
@@ -679,9 +681,8 @@ pub async fn set_theme_enabled(db: &Db, actor: &Actor, id: &str, enabled: bool) 
 
 // ---- custom domains: the cross-tenant side (see store::domains for the tenant side) ----
 
-pub use super::domains::DomainRow;
 use super::domains::DOMAIN_COLS;
-
+pub use super::domains::DomainRow;
 
 /// True when a store other than `tenant` holds `host` verified or active (the claim a
 /// new pending record may not contest).
@@ -698,17 +699,23 @@ pub async fn host_claimed_elsewhere(db: &Db, host: &str, tenant: Uuid) -> StoreR
 
 /// Any tenant's domain by id (domain worker, admin).
 pub async fn domain_by_id(db: &Db, id: Uuid) -> StoreResult<Option<DomainRow>> {
-    Ok(dispatch_write!(db, p => sqlx::query_as::<_, DomainRow>(sqlx::AssertSqlSafe(format!(
+    Ok(
+        dispatch_write!(db, p => sqlx::query_as::<_, DomainRow>(sqlx::AssertSqlSafe(format!(
         "select {DOMAIN_COLS} from domains where id = $1"
     )))
     .bind(id)
     .fetch_optional(p)
-    .await)?)
+    .await)?,
+    )
 }
 
 /// Claims up to `limit` custom domains whose `next_check_at` is due, pushing it
 /// `lease_secs` ahead (the lease: a worker that dies leaves the row due again then).
-pub async fn claim_due_domains(db: &Db, limit: i64, lease_secs: i64) -> StoreResult<Vec<DomainRow>> {
+pub async fn claim_due_domains(
+    db: &Db,
+    limit: i64,
+    lease_secs: i64,
+) -> StoreResult<Vec<DomainRow>> {
     let now = now_micros();
     let lease = now + lease_secs * 1_000_000;
     // The statements differ only by `for update skip locked`, which SQLite lacks (its
@@ -842,7 +849,11 @@ pub async fn store_certificate(
         Some(d.tenant_id),
         &Actor::system("domain worker"),
         Change::new(
-            if renewal { "domain.certificate_renewed" } else { "domain.certificate_issued" },
+            if renewal {
+                "domain.certificate_renewed"
+            } else {
+                "domain.certificate_issued"
+            },
             "domain",
             d.id,
         )
@@ -890,7 +901,11 @@ pub async fn set_acme_challenge(
 }
 
 /// The key authorization for an HTTP-01 `token` requested on `host`, if one is pending.
-pub async fn acme_key_authorization(db: &Db, host: &str, token: &str) -> StoreResult<Option<String>> {
+pub async fn acme_key_authorization(
+    db: &Db,
+    host: &str,
+    token: &str,
+) -> StoreResult<Option<String>> {
     Ok(dispatch_write!(db, p => sqlx::query_scalar(
         "select acme_key_auth from domains where acme_token = $1 and host = $2 and status in ('verified', 'active')",
     )

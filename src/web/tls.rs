@@ -22,7 +22,11 @@ pub const HSTS: &str = "max-age=31536000";
 /// responses served over TLS for such hosts.
 pub async fn https_policy(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let host = super::context::host_of(&req);
-    if let Some(token) = req.uri().path().strip_prefix("/.well-known/acme-challenge/") {
+    if let Some(token) = req
+        .uri()
+        .path()
+        .strip_prefix("/.well-known/acme-challenge/")
+    {
         let found = match &host {
             Some(h) if !token.is_empty() && token.len() <= 256 => {
                 platform::acme_key_authorization(&st.db, h, token).await

@@ -49,7 +49,13 @@ async fn check(app: &TestApp, token: &str, id: &str) -> Value {
 }
 
 /// Polls the domain until `pred` holds (the background worker's work).
-async fn wait_for(app: &TestApp, token: &str, id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+async fn wait_for(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     for _ in 0..600 {
         let d = get(app, token, id).await;
         if pred(&d) {
@@ -90,7 +96,13 @@ async fn bad_domains_get_errors_naming_the_field() {
         let e: Value = r.json().await.unwrap();
         assert_eq!(e["error"]["code"], code, "{host}: {e}");
         assert_eq!(e["error"]["details"]["field"], "host", "{host}");
-        assert!(e["error"]["message"].as_str().unwrap().starts_with("host: "), "{e}");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("host: "),
+            "{e}"
+        );
     }
     // An IDN in Unicode is accepted, stored in A-labels, and shown in both forms.
     let r = add(&app, &tok, "Bücher.Example").await;
@@ -100,7 +112,10 @@ async fn bad_domains_get_errors_naming_the_field() {
     assert_eq!(d["unicode_host"], "bücher.example");
     assert_eq!(d["status"], "pending");
     assert_eq!(d["routes"], false);
-    assert_eq!(record(&d, "TXT")["name"], "_souk-challenge.xn--bcher-kva.example");
+    assert_eq!(
+        record(&d, "TXT")["name"],
+        "_souk-challenge.xn--bcher-kva.example"
+    );
     // The same domain twice in one store: 409.
     let r = add(&app, &tok, "xn--bcher-kva.example").await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
@@ -126,7 +141,10 @@ async fn a_domain_verifies_through_dns_routes_once_verified_and_cannot_be_claime
     let txt = record(&d, "TXT");
     assert_eq!(txt["name"], format!("_souk-challenge.{host}"));
     let value = txt["value"].as_str().unwrap().to_string();
-    assert!(value.starts_with("souk-verification=") && value.len() > 30, "{value}");
+    assert!(
+        value.starts_with("souk-verification=") && value.len() > 30,
+        "{value}"
+    );
 
     // Pending: the host routes nowhere.
     let r = app.on_host(Method::GET, host, "/").send().await.unwrap();
@@ -136,21 +154,36 @@ async fn a_domain_verifies_through_dns_routes_once_verified_and_cannot_be_claime
     let d = check(&app, &a, &id).await;
     assert_eq!(d["status"], "pending");
     let problems = d["last_check"]["problems"].to_string();
-    assert!(problems.contains("no TXT record at _souk-challenge.shop.alpha-goods.example"), "{problems}");
+    assert!(
+        problems.contains("no TXT record at _souk-challenge.shop.alpha-goods.example"),
+        "{problems}"
+    );
 
     // A TXT record with the wrong token, a CNAME pointing elsewhere.
-    dns.set_txt(&format!("_souk-challenge.{host}"), "souk-verification=wrong").await;
+    dns.set_txt(
+        &format!("_souk-challenge.{host}"),
+        "souk-verification=wrong",
+    )
+    .await;
     dns.set_cname(host, "elsewhere.example").await;
     let d = check(&app, &a, &id).await;
     assert_eq!(d["status"], "pending");
-    assert_eq!(d["last_check"]["txt"]["found"], json!(["souk-verification=wrong"]));
+    assert_eq!(
+        d["last_check"]["txt"]["found"],
+        json!(["souk-verification=wrong"])
+    );
     let problems = d["last_check"]["problems"].to_string();
     assert!(problems.contains("wrong token"), "{problems}");
-    assert!(problems.contains("is a CNAME to elsewhere.example; it must point to localhost"), "{problems}");
+    assert!(
+        problems.contains("is a CNAME to elsewhere.example; it must point to localhost"),
+        "{problems}"
+    );
 
     // Right records: the background worker verifies it by itself (no Check now).
-    dns.set_txt(&format!("_souk-challenge.{host}"), &value).await;
-    dns.remove(host, hickory_server::proto::rr::RecordType::CNAME).await;
+    dns.set_txt(&format!("_souk-challenge.{host}"), &value)
+        .await;
+    dns.remove(host, hickory_server::proto::rr::RecordType::CNAME)
+        .await;
     dns.set_cname(host, "localhost").await;
     let d = wait_for(&app, &a, &id, "active", |d| d["status"] == "active").await;
     assert_eq!(d["routes"], true);
@@ -165,7 +198,10 @@ async fn a_domain_verifies_through_dns_routes_once_verified_and_cannot_be_claime
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"]["code"], "domain_taken");
-    assert!(!e.to_string().contains("Shop alpha") && !e.to_string().contains(&a_id), "{e}");
+    assert!(
+        !e.to_string().contains("Shop alpha") && !e.to_string().contains(&a_id),
+        "{e}"
+    );
 
     // Caddy's ask: 200 for the active custom domain and a live store's subdomain only.
     for (name, status) in [
@@ -184,35 +220,62 @@ async fn a_domain_verifies_through_dns_routes_once_verified_and_cannot_be_claime
     }
 
     // The admin sees it with its store and state.
-    let list: Value = app.admin_get("/api/v1/admin/domains").await.json().await.unwrap();
-    let row = list["data"].as_array().unwrap().iter().find(|r| r["host"] == host).unwrap();
+    let list: Value = app
+        .admin_get("/api/v1/admin/domains")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let row = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["host"] == host)
+        .unwrap();
     assert_eq!(row["status"], "active");
     assert_eq!(row["merchant_name"], "Shop alpha");
     assert!(row["last_checked_at"].is_string());
 
     // Store B cannot see, check or remove A's domain: 404 like a missing id.
     let missing = uuid::Uuid::now_v7().to_string();
-    for path in [format!("/api/v1/domains/{id}"), format!("/api/v1/domains/{missing}")] {
+    for path in [
+        format!("/api/v1/domains/{id}"),
+        format!("/api/v1/domains/{missing}"),
+    ] {
         for m in [Method::GET, Method::DELETE] {
             let r = app.with_token(m.clone(), &path, &b).send().await.unwrap();
             assert_eq!(r.status(), StatusCode::NOT_FOUND, "{m} {path}");
             let e: Value = r.json().await.unwrap();
             assert_eq!(e["error"]["code"], "not_found");
         }
-        let r = app.with_token(Method::POST, &format!("{path}/check"), &b).send().await.unwrap();
+        let r = app
+            .with_token(Method::POST, &format!("{path}/check"), &b)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
     }
     assert_eq!(get(&app, &a, &id).await["status"], "active");
 
     // The admin revokes it: it stops routing at once.
-    let r = app.admin_post(&format!("/api/v1/admin/domains/{id}/revoke"), json!({})).await;
+    let r = app
+        .admin_post(&format!("/api/v1/admin/domains/{id}/revoke"), json!({}))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let r = app.on_host(Method::GET, host, "/").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     // The owner removes it.
-    let r = app.with_token(Method::DELETE, &format!("/api/v1/domains/{id}"), &a).send().await.unwrap();
+    let r = app
+        .with_token(Method::DELETE, &format!("/api/v1/domains/{id}"), &a)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let r = app.with_token(Method::GET, &format!("/api/v1/domains/{id}"), &a).send().await.unwrap();
+    let r = app
+        .with_token(Method::GET, &format!("/api/v1/domains/{id}"), &a)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
@@ -229,20 +292,42 @@ async fn a_domain_whose_records_disappear_is_flagged_then_deactivated_and_the_ow
     let d: Value = add(&app, &tok, host).await.json().await.unwrap();
     let id = d["id"].as_str().unwrap().to_string();
     let value = record(&d, "TXT")["value"].as_str().unwrap().to_string();
-    dns.set_txt(&format!("_souk-challenge.{host}"), &value).await;
+    dns.set_txt(&format!("_souk-challenge.{host}"), &value)
+        .await;
     dns.set_cname(host, "localhost").await;
     let d = check(&app, &tok, &id).await;
     assert_eq!(d["status"], "active", "{d}");
-    assert_eq!(app.on_host(Method::GET, host, "/").send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        app.on_host(Method::GET, host, "/")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
 
     // The TXT record goes away: flagged, still routing during the grace period.
-    dns.remove(&format!("_souk-challenge.{host}"), hickory_server::proto::rr::RecordType::TXT).await;
-    let d = wait_for(&app, &tok, &id, "flagged", |d| d["failing_since"].is_string()).await;
+    dns.remove(
+        &format!("_souk-challenge.{host}"),
+        hickory_server::proto::rr::RecordType::TXT,
+    )
+    .await;
+    let d = wait_for(&app, &tok, &id, "flagged", |d| {
+        d["failing_since"].is_string()
+    })
+    .await;
     assert_eq!(d["status"], "active");
     // Then deactivated: no longer routed, owner e-mailed.
     let d = wait_for(&app, &tok, &id, "inactive", |d| d["status"] == "inactive").await;
     assert_eq!(d["routes"], false);
-    assert_eq!(app.on_host(Method::GET, host, "/").send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.on_host(Method::GET, host, "/")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
     let mut mails = String::new();
     for _ in 0..100 {
         mails = std::fs::read_dir(app.data_dir.join("outbox"))
@@ -261,10 +346,18 @@ async fn a_domain_whose_records_disappear_is_flagged_then_deactivated_and_the_ow
     assert!(mails.contains("was deactivated"), "{mails}");
 
     // Records fixed, Check now: verified again.
-    dns.set_txt(&format!("_souk-challenge.{host}"), &value).await;
+    dns.set_txt(&format!("_souk-challenge.{host}"), &value)
+        .await;
     let d = check(&app, &tok, &id).await;
     assert_eq!(d["status"], "active");
-    assert_eq!(app.on_host(Method::GET, host, "/").send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        app.on_host(Method::GET, host, "/")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
 }
 
 /// Pebble on loopback: its own HTTPS listener needs a certificate (generated here), its
@@ -307,7 +400,8 @@ impl Pebble {
         pebble_binary()?;
         let dir = tempfile::tempdir().unwrap();
         let key = rcgen::KeyPair::generate().unwrap();
-        let params = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+        let params =
+            rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
         let cert = params.self_signed(&key).unwrap();
         std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
         std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
@@ -350,7 +444,10 @@ impl Pebble {
             .spawn()
             .expect("start pebble");
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -364,8 +461,12 @@ impl Pebble {
 
     /// The root that signs the certificates Pebble issues (from its management API).
     async fn issuing_root(&self) -> String {
-        let own = reqwest::Certificate::from_pem(&std::fs::read(self.root_path()).unwrap()).unwrap();
-        let c = reqwest::Client::builder().tls_certs_only([own]).build().unwrap();
+        let own =
+            reqwest::Certificate::from_pem(&std::fs::read(self.root_path()).unwrap()).unwrap();
+        let c = reqwest::Client::builder()
+            .tls_certs_only([own])
+            .build()
+            .unwrap();
         c.get(format!("https://127.0.0.1:{}/roots/0", self.mgmt_port))
             .send()
             .await
@@ -401,23 +502,34 @@ async fn pebble_issues_a_certificate_and_the_storefront_is_served_over_https_wit
     let d: Value = add(&app, &tok, host).await.json().await.unwrap();
     let id = d["id"].as_str().unwrap().to_string();
     let value = record(&d, "TXT")["value"].as_str().unwrap().to_string();
-    dns.set_txt(&format!("_souk-challenge.{host}"), &value).await;
+    dns.set_txt(&format!("_souk-challenge.{host}"), &value)
+        .await;
     dns.set_a(host, Ipv4Addr::LOCALHOST).await;
     let d = check(&app, &tok, &id).await;
-    assert!(matches!(d["status"].as_str(), Some("verified" | "active")), "{d}");
+    assert!(
+        matches!(d["status"].as_str(), Some("verified" | "active")),
+        "{d}"
+    );
     let d = wait_for(&app, &tok, &id, "active with a certificate", |d| {
         d["status"] == "active" && d["certificate"]["expires_at"].is_string()
             || d["certificate"]["last_error"].is_string()
     })
     .await;
-    assert!(d["certificate"]["last_error"].is_null(), "{d}\npebble log:\n{}", pebble.log());
+    assert!(
+        d["certificate"]["last_error"].is_null(),
+        "{d}\npebble log:\n{}",
+        pebble.log()
+    );
 
     // A browser-grade client trusting only Pebble's root gets a valid certificate for
     // the name it asked for (SNI) and the storefront.
     let root = pebble.issuing_root().await;
     let client = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(root.as_bytes()).unwrap()])
-        .resolve(host, std::net::SocketAddr::from(([127, 0, 0, 1], https_port)))
+        .resolve(
+            host,
+            std::net::SocketAddr::from(([127, 0, 0, 1], https_port)),
+        )
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -428,12 +540,18 @@ async fn pebble_issues_a_certificate_and_the_storefront_is_served_over_https_wit
         .expect("HTTPS request with SNI");
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
-        r.headers().get("strict-transport-security").and_then(|v| v.to_str().ok()),
+        r.headers()
+            .get("strict-transport-security")
+            .and_then(|v| v.to_str().ok()),
         Some("max-age=31536000")
     );
     assert!(r.text().await.unwrap().contains("Shop secure"));
     // Plain HTTP on that host now redirects to HTTPS.
-    let r = app.on_host(Method::GET, host, "/products?page=2").send().await.unwrap();
+    let r = app
+        .on_host(Method::GET, host, "/products?page=2")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
     assert_eq!(
         r.headers()["location"],
@@ -442,15 +560,40 @@ async fn pebble_issues_a_certificate_and_the_storefront_is_served_over_https_wit
     // A name with no certificate gets no handshake (nothing is issued for it).
     let stranger = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(root.as_bytes()).unwrap()])
-        .resolve("unknown.example", std::net::SocketAddr::from(([127, 0, 0, 1], https_port)))
+        .resolve(
+            "unknown.example",
+            std::net::SocketAddr::from(([127, 0, 0, 1], https_port)),
+        )
         .build()
         .unwrap();
-    assert!(stranger.get(format!("https://unknown.example:{https_port}/")).send().await.is_err());
+    assert!(
+        stranger
+            .get(format!("https://unknown.example:{https_port}/"))
+            .send()
+            .await
+            .is_err()
+    );
     // The admin list shows the expiry.
-    let list: Value = app.admin_get("/api/v1/admin/domains").await.json().await.unwrap();
-    assert!(list["data"][0]["certificate"]["expires_at"].is_string(), "{list}");
+    let list: Value = app
+        .admin_get("/api/v1/admin/domains")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        list["data"][0]["certificate"]["expires_at"].is_string(),
+        "{list}"
+    );
     // /metrics counts the issuance.
-    let m = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let m = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(m.contains("souk_certificates_total"), "metrics");
 }
 
@@ -489,7 +632,10 @@ async fn acme_http01_answers_come_from_the_domain_row() {
     let app = app_with_dns(&dns).await;
     let (id, _tok) = app.provisioned_merchant("chal").await;
     let d: Value = app
-        .admin_post(&format!("/api/v1/admin/merchants/{id}/domains"), json!({ "host": "chal-shop.example" }))
+        .admin_post(
+            &format!("/api/v1/admin/merchants/{id}/domains"),
+            json!({ "host": "chal-shop.example" }),
+        )
         .await
         .json()
         .await
@@ -500,15 +646,27 @@ async fn acme_http01_answers_come_from_the_domain_row() {
         .unwrap();
     let path = "/.well-known/acme-challenge/tok123";
     // Pending: no answer (no certificate for an unverified name).
-    let r = app.on_host(Method::GET, "chal-shop.example", path).send().await.unwrap();
+    let r = app
+        .on_host(Method::GET, "chal-shop.example", path)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     verify_via_dns(&app, &dns, &d).await;
     souk::store::platform::set_acme_challenge(&app.db, did, Some("tok123"), Some("tok123.thumb"))
         .await
         .unwrap();
-    let r = app.on_host(Method::GET, "chal-shop.example:80", path).send().await.unwrap();
+    let r = app
+        .on_host(Method::GET, "chal-shop.example:80", path)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.text().await.unwrap(), "tok123.thumb");
-    let r = app.on_host(Method::GET, "other.example", path).send().await.unwrap();
+    let r = app
+        .on_host(Method::GET, "other.example", path)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }

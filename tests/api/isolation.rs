@@ -316,7 +316,10 @@ async fn domains_never_cross_tenants() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let missing = uuid::Uuid::now_v7().to_string();
     let mut bodies = vec![];
     for target in [&id, &missing] {
@@ -330,7 +333,11 @@ async fn domains_never_cross_tenants() {
             bodies.push(r.text().await.unwrap().replace(target.as_str(), "ID"));
         }
     }
-    assert_eq!(bodies[..3], bodies[3..], "A's id and a missing id answer alike");
+    assert_eq!(
+        bodies[..3],
+        bodies[3..],
+        "A's id and a missing id answer alike"
+    );
     let list: Value = app
         .with_token(Method::GET, "/api/v1/domains", &b)
         .send()

@@ -4,9 +4,7 @@ use super::{ListResponse, PageQuery, Pagination, opt_text, req_text};
 use crate::access::platform_perm;
 use crate::control;
 use crate::domain::{Currency, CustomDomain, Email, Subdomain};
-use crate::store::platform::{
-    self, Merchant, MerchantFilter, MerchantStatus, NewMerchant, Plan,
-};
+use crate::store::platform::{self, Merchant, MerchantFilter, MerchantStatus, NewMerchant, Plan};
 use crate::store::provisioning::{self as prov, ProvisioningView};
 use crate::store::{StoreError, TenantDb, micros_to_rfc3339};
 use crate::themes::ThemeInfo;

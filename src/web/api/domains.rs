@@ -83,12 +83,9 @@ impl DomainDto {
     pub fn from(d: DomainRow, st: &AppState) -> Self {
         let custom = d.kind == "custom";
         let dns_records = match (&d.verify_token, custom) {
-            (Some(t), true) => custom_domains::instructions(
-                &st.domains.config,
-                &st.config.base_domain,
-                &d.host,
-                t,
-            ),
+            (Some(t), true) => {
+                custom_domains::instructions(&st.domains.config, &st.config.base_domain, &d.host, t)
+            }
             _ => vec![],
         };
         let certificate = (custom && st.domains.issues_certificates()).then(|| CertificateDto {
@@ -403,7 +400,11 @@ async fn tls_ask(State(st): State<AppState>, Query(q): Query<AskQuery>) -> ApiRe
         }
         let t = platform::tenant_by_handle(&st.db, handle).await?;
         return match t {
-            Some(t) if t.storefront_ready && matches!(t.status.as_str(), "active" | "suspended") => Ok(StatusCode::OK),
+            Some(t)
+                if t.storefront_ready && matches!(t.status.as_str(), "active" | "suspended") =>
+            {
+                Ok(StatusCode::OK)
+            }
             _ => Err(refuse()),
         };
     }

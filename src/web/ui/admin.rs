@@ -972,12 +972,20 @@ async fn domains(cx: Ctx, Query(q): Query<DomainsQuery>) -> Response {
 async fn domain_action(cx: &Ctx, id: Uuid, action: &str, ok: &str) -> UiResult {
     cx.session()?;
     match cx
-        .api(Method::POST, &format!("/api/v1/admin/domains/{id}/{action}"), None)
+        .api(
+            Method::POST,
+            &format!("/api/v1/admin/domains/{id}/{action}"),
+            None,
+        )
         .await
     {
         Ok(d) => Ok(redirect_with_flash(
             "/admin/domains",
-            &format!("{} {ok} (now {}).", d["host"].as_str().unwrap_or(""), d["status"].as_str().unwrap_or("")),
+            &format!(
+                "{} {ok} (now {}).",
+                d["host"].as_str().unwrap_or(""),
+                d["status"].as_str().unwrap_or("")
+            ),
         )),
         Err(e) if e.status.is_client_error() && e.status != StatusCode::UNAUTHORIZED => {
             Ok(redirect_with_flash("/admin/domains", &e.message))
