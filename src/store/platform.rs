@@ -718,6 +718,16 @@ pub async fn claim_due_domains(
 ) -> StoreResult<Vec<DomainRow>> {
     let now = now_micros();
     let lease = now + lease_secs * 1_000_000;
+    // A read first: an idle poll never takes SQLite's single writer.
+    let due: i64 = dispatch!(db, p => sqlx::query_scalar(
+        "select count(*) from domains where kind = 'custom' and next_check_at <= $1",
+    )
+    .bind(now)
+    .fetch_one(p)
+    .await)?;
+    if due == 0 {
+        return Ok(vec![]);
+    }
     // The statements differ only by `for update skip locked`, which SQLite lacks (its
     // single writer serializes claims).
     let rows = match db {
