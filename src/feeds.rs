@@ -1267,3 +1267,37 @@ pub async fn apply_to_product(
     tdb.mark_staged_applied(&changes).await?;
     Ok(true)
 }
+
+/// Every minute (and once at start), queues the fetch jobs of hourly and daily sources that
+/// are due ([`crate::store::platform::schedule_feed_fetches`]) and wakes a worker. Runs
+/// until `shutdown` flips.
+pub async fn run_scheduler(
+    provisioner: crate::provision::Provisioner,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match crate::store::platform::schedule_feed_fetches(
+            &provisioner.db,
+            crate::store::now_micros(),
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(queued = n, "scheduled feed fetches");
+                provisioner.wake();
+            }
+            Err(e) => {
+                let e = provisioner.db.health().observe(e);
+                tracing::warn!(error = %e, "feed scheduler tick failed");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
