@@ -572,6 +572,7 @@ pub async fn stage(
     let gone = tdb
         .complete_feed_import(import, source.id, language, format.as_str(), &counts, &report)
         .await?;
+    tdb.link_translations(source.id).await?;
     // Bring published products in step: changed items and those that disappeared.
     let mut products: Vec<Uuid> = vec![];
     let mut touched: Vec<Uuid> = changed.iter().map(|(id, _)| *id).collect();
@@ -1031,6 +1032,8 @@ pub async fn publish(
         };
         let item_ids: Vec<Uuid> = members.iter().map(|m| m.id).collect();
         tdb.link_staged_items(&item_ids, p.id).await?;
+        // The same feed ids in the source's other languages become its translations.
+        tdb.link_translations(item.source_id).await?;
         report.published.push(PublishedProduct {
             product_id: p.id,
             handle: p.handle,

@@ -775,3 +775,53 @@ async fn the_dashboard_stages_selects_publishes_and_overrides() {
     assert_eq!(p["title"], "Our vase");
     assert_eq!(p["variants"][0]["price"]["amount_minor"], 800);
 }
+
+#[tokio::test]
+async fn each_languages_feed_fills_its_translation_in_the_store_api() {
+    let app = spawn_app().await;
+    let (_, token) = app.provisioned_merchant("lingua").await;
+    let src = create_source(&app, &token, json!([{ "language": "de" }, { "language": "fr" }])).await;
+    let sid = src["id"].as_str().unwrap();
+    upload(&app, &token, sid, "de", b"id;title;description;price;availability\nv1;Blaue Vase;Eine blaue Vase;10.00 EUR;in stock\n".to_vec()).await;
+    let items = all_items(&app, &token, sid, None).await;
+    let de = items.iter().find(|i| i["language"] == "de").unwrap()["id"].as_str().unwrap().to_string();
+    let rep: Value = app
+        .with_token(Method::POST, "/api/v1/feeds/items/publish", &token)
+        .json(&json!({ "item_ids": [de] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let handle = rep["published"][0]["handle"].as_str().unwrap().to_string();
+    // The French file arrives after publishing: its item becomes the product's translation.
+    let (_, run) = upload(&app, &token, sid, "fr", b"id;title;description;price;availability\nv1;Vase bleu;Un vase bleu;10.00 EUR;in stock\n".to_vec()).await;
+    assert_eq!(run["items_new"], 1);
+    let fr = all_items(&app, &token, sid, None).await.into_iter().find(|i| i["language"] == "fr").unwrap();
+    assert_eq!(fr["product_id"], rep["published"][0]["product_id"]);
+    let path = format!("/s/lingua/api/v1/store/products/{handle}");
+    let base: Value = app.client.get(app.url(&path)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(base["title"], "Blaue Vase");
+    let v: Value = app.client.get(app.url(&format!("{path}?lang=fr"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["title"], "Vase bleu");
+    assert_eq!(v["body_html"], "Un vase bleu");
+    let v: Value = app
+        .client
+        .get(app.url(&path))
+        .header("accept-language", "fr-LU,fr;q=0.9,de;q=0.5")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["title"], "Vase bleu");
+    let list: Value = app.client.get(app.url("/s/lingua/api/v1/store/products?lang=fr")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["data"][0]["title"], "Vase bleu");
+    let list: Value = app.client.get(app.url("/s/lingua/api/v1/store/products")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["data"][0]["title"], "Blaue Vase", "the cache keeps languages apart");
+    // A language without a translation shows the base.
+    let v: Value = app.client.get(app.url(&format!("{path}?lang=en"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["title"], "Blaue Vase");
+}
