@@ -367,7 +367,9 @@ impl Application {
             secret_box: core.secret_box.clone(),
             feeds: match &core.provisioner.feeds {
                 Some(f) => f.clone(),
-                None => crate::feeds::Fetcher::new(config.feeds.clone()).map_err(AppError::Feeds)?,
+                None => {
+                    crate::feeds::Fetcher::new(config.feeds.clone()).map_err(AppError::Feeds)?
+                }
             },
         };
         Ok(Application {

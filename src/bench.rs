@@ -1124,7 +1124,12 @@ fn reset_peak_rss() {
 
 /// Writes a generated feed of `n` items in `format` (`tsv`, `csv`, `semicolon`, `rss`,
 /// `atom`) to `path`: every third item is one of a 3-size `item_group_id`.
-fn write_feed(path: &std::path::Path, format: &str, n: usize, price_bump: i64) -> std::io::Result<()> {
+fn write_feed(
+    path: &std::path::Path,
+    format: &str,
+    n: usize,
+    price_bump: i64,
+) -> std::io::Result<()> {
     use std::io::Write;
     let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
     let cols = [
@@ -1148,7 +1153,12 @@ fn write_feed(path: &std::path::Path, format: &str, n: usize, price_bump: i64) -
             format!("<p>Description of product {group}, a generated feed item.</p>"),
             format!("https://shop.example/p/{i}"),
             format!("https://cdn.example/p/{i}.jpg"),
-            if i % 17 == 0 { "out of stock" } else { "in_stock" }.to_string(),
+            if i.is_multiple_of(17) {
+                "out of stock"
+            } else {
+                "in_stock"
+            }
+            .to_string(),
             format!("{}.{:02} EUR", 5 + i % 200 + price_bump as usize, i % 100),
             format!("Brand {}", group % 50),
             format!("group-{group}"),
@@ -1258,7 +1268,14 @@ pub async fn feed(mut cfg: Config, items: usize) -> Result<(), String> {
         let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
         let (reader, hit) = crate::feeds::open_bytes(file, config.max_bytes);
         let run = crate::feeds::stage(
-            &scope, &actor, &source, "de", "bench", reader, hit, crate::domain::Currency::EUR,
+            &scope,
+            &actor,
+            &source,
+            "de",
+            "bench",
+            reader,
+            hit,
+            crate::domain::Currency::EUR,
         )
         .await
         .map_err(|e| e.to_string())?;
@@ -1280,7 +1297,10 @@ pub async fn feed(mut cfg: Config, items: usize) -> Result<(), String> {
         }
     }
     let (source, path) = rss_source.ok_or("no rss source")?;
-    for (label, bump) in [("rss re-import, unchanged", 0), ("rss re-import, every price changed", 1)] {
+    for (label, bump) in [
+        ("rss re-import, unchanged", 0),
+        ("rss re-import, every price changed", 1),
+    ] {
         if bump != 0 {
             write_feed(&path, "rss", items, bump).map_err(|e| e.to_string())?;
         }
@@ -1289,7 +1309,14 @@ pub async fn feed(mut cfg: Config, items: usize) -> Result<(), String> {
         let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
         let (reader, hit) = crate::feeds::open_bytes(file, config.max_bytes);
         let run = crate::feeds::stage(
-            &scope, &actor, &source, "de", "bench", reader, hit, crate::domain::Currency::EUR,
+            &scope,
+            &actor,
+            &source,
+            "de",
+            "bench",
+            reader,
+            hit,
+            crate::domain::Currency::EUR,
         )
         .await
         .map_err(|e| e.to_string())?;

@@ -570,7 +570,14 @@ pub async fn stage(
         "refused": refused,
     });
     let gone = tdb
-        .complete_feed_import(import, source.id, language, format.as_str(), &counts, &report)
+        .complete_feed_import(
+            import,
+            source.id,
+            language,
+            format.as_str(),
+            &counts,
+            &report,
+        )
         .await?;
     tdb.link_translations(source.id).await?;
     // Bring published products in step: changed items and those that disappeared.
@@ -1015,7 +1022,9 @@ pub async fn publish(
                     created = Some(p);
                     break;
                 }
-                Err(StoreError::Conflict { field: "handle", .. }) => {
+                Err(StoreError::Conflict {
+                    field: "handle", ..
+                }) => {
                     last_err = "every handle derived from the title and id is taken".into();
                     continue;
                 }

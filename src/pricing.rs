@@ -143,7 +143,11 @@ fn text(field: &'static str, raw: &str, max: usize) -> Result<String, AddressErr
     Ok(v.to_string())
 }
 
-fn optional(field: &'static str, raw: &Option<String>, max: usize) -> Result<Option<String>, AddressError> {
+fn optional(
+    field: &'static str,
+    raw: &Option<String>,
+    max: usize,
+) -> Result<Option<String>, AddressError> {
     match raw.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
         Some(v) => text(field, v, max).map(Some),
@@ -156,7 +160,8 @@ pub fn parse_postal_code(raw: &str) -> Result<String, DomainError> {
     let v = raw.trim().to_ascii_uppercase();
     let ok = !v.is_empty()
         && v.len() <= 12
-        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-')
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-')
         && v.chars().any(|c| c.is_ascii_alphanumeric());
     if ok {
         Ok(v)
@@ -438,7 +443,10 @@ mod tests {
             prices_include_tax: true,
         };
         let t = price(&[l(5000, 1)], &input);
-        assert_eq!(t.shipping_minor, 500, "4900 after the discount is under 5000");
+        assert_eq!(
+            t.shipping_minor, 500,
+            "4900 after the discount is under 5000"
+        );
         assert_eq!(t.total_minor, 5400);
         // 4900×17/117 = 711.96 → 712; 500×17/117 = 72.6 → 73
         assert_eq!(t.tax_minor, 712 + 73);

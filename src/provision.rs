@@ -153,8 +153,8 @@ impl Provisioner {
         else {
             return Ok(());
         };
-        let currency = crate::domain::Currency::parse(&merchant.currency)
-            .map_err(|e| e.message.clone())?;
+        let currency =
+            crate::domain::Currency::parse(&merchant.currency).map_err(|e| e.message.clone())?;
         let scope = TenantDb::new(self.db.clone(), tenant);
         let Some(src) = scope
             .get_feed_source(source)

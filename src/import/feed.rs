@@ -199,8 +199,14 @@ pub struct FeedItem {
 }
 
 /// Option attributes that make variants of one `item_group_id`, in option order.
-pub const OPTION_ATTRIBUTES: [&str; 6] =
-    ["size", "color", "material", "pattern", "gender", "age_group"];
+pub const OPTION_ATTRIBUTES: [&str; 6] = [
+    "size",
+    "color",
+    "material",
+    "pattern",
+    "gender",
+    "age_group",
+];
 
 /// Attribute names this parser knows (the rest is kept raw and reported once per file).
 const KNOWN: &[&str] = &[
@@ -338,7 +344,10 @@ pub fn parse_weight_grams(raw: &str) -> Option<i64> {
     let s = raw.trim().to_ascii_lowercase();
     let i = s.find(|c: char| c.is_ascii_alphabetic())?;
     let (n, unit) = (s[..i].trim().replace(',', "."), s[i..].trim());
-    let n: f64 = n.parse().ok().filter(|v: &f64| v.is_finite() && *v >= 0.0)?;
+    let n: f64 = n
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v >= 0.0)?;
     let factor = match unit {
         "g" | "gr" | "gram" | "grams" => 1.0,
         "kg" | "kgs" => 1000.0,
@@ -578,9 +587,7 @@ pub fn normalize(raw: &RawItem, store: Currency) -> FeedItem {
         }
     }
     if let Some(b) = &p.boost_sort
-        && !b
-            .parse::<f64>()
-            .is_ok_and(|v| (0.0..=10.0).contains(&v))
+        && !b.parse::<f64>().is_ok_and(|v| (0.0..=10.0).contains(&v))
     {
         warnings.push(issue(
             "atalanda:boost_sort",
@@ -959,8 +966,18 @@ impl<R: BufRead> FeedReader<R> {
                             let mut rel = None;
                             for a in s.attributes().flatten() {
                                 match a.key.as_ref() {
-                                    "href" => href = a.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok().map(|v| v.into_owned()),
-                                    "rel" => rel = a.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok().map(|v| v.into_owned()),
+                                    "href" => {
+                                        href = a
+                                            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                                            .ok()
+                                            .map(|v| v.into_owned())
+                                    }
+                                    "rel" => {
+                                        rel = a
+                                            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                                            .ok()
+                                            .map(|v| v.into_owned())
+                                    }
                                     _ => {}
                                 }
                             }
@@ -973,29 +990,23 @@ impl<R: BufRead> FeedReader<R> {
                         }
                     }
                 }
-                Event::Text(t) => {
-                    if item.is_some() && !stack.is_empty() {
-                        text.push_str(&t.xml10_content());
-                    }
+                Event::Text(t) if item.is_some() && !stack.is_empty() => {
+                    text.push_str(&t.xml10_content());
                 }
-                Event::CData(t) => {
-                    if item.is_some() && !stack.is_empty() {
-                        text.push_str(&t.into_inner());
-                    }
+                Event::CData(t) if item.is_some() && !stack.is_empty() => {
+                    text.push_str(&t.into_inner());
                 }
-                Event::GeneralRef(r) => {
-                    if item.is_some() && !stack.is_empty() {
-                        match r.resolve_char_ref() {
-                            Ok(Some(c)) => text.push(c),
-                            _ => {
-                                let name = r.into_inner();
-                                match quick_xml::escape::resolve_predefined_entity(&name) {
-                                    Some(v) => text.push_str(v),
-                                    None => {
-                                        text.push('&');
-                                        text.push_str(&name);
-                                        text.push(';');
-                                    }
+                Event::GeneralRef(r) if item.is_some() && !stack.is_empty() => {
+                    match r.resolve_char_ref() {
+                        Ok(Some(c)) => text.push(c),
+                        _ => {
+                            let name = r.into_inner();
+                            match quick_xml::escape::resolve_predefined_entity(&name) {
+                                Some(v) => text.push_str(v),
+                                None => {
+                                    text.push('&');
+                                    text.push_str(&name);
+                                    text.push(';');
                                 }
                             }
                         }
@@ -1134,7 +1145,10 @@ mod tests {
         assert_eq!((aed.minor, aed.currency.as_str()), (1500, "AED"));
         assert_eq!(parse_price("63.60EUR", eur).unwrap().minor, 6360);
         assert_eq!(parse_price("EUR", eur).unwrap_err().0, "invalid_price");
-        assert_eq!(parse_price("12 XYZ", eur).unwrap_err().0, "unknown_currency");
+        assert_eq!(
+            parse_price("12 XYZ", eur).unwrap_err().0,
+            "unknown_currency"
+        );
         assert_eq!(parse_price("abc EUR", eur).unwrap_err().0, "invalid_price");
     }
 

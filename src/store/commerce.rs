@@ -344,15 +344,20 @@ impl TenantDb {
         Ok(self.discount_row_by_code(code).await?.map(Into::into))
     }
 
-    pub(crate) async fn discount_row_by_code(&self, code: &str) -> StoreResult<Option<DiscountRow>> {
+    pub(crate) async fn discount_row_by_code(
+        &self,
+        code: &str,
+    ) -> StoreResult<Option<DiscountRow>> {
         let code = code.trim().to_uppercase();
-        Ok(crate::tenant_query!(self, read, p => sqlx::query_as::<_, DiscountRow>(sqlx::AssertSqlSafe(format!(
+        Ok(
+            crate::tenant_query!(self, read, p => sqlx::query_as::<_, DiscountRow>(sqlx::AssertSqlSafe(format!(
             "select {DISCOUNT_COLS} from discount_codes where tenant_id = $1 and code = $2"
         )))
         .bind(self.tenant)
         .bind(code)
         .fetch_optional(p)
-        .await)?)
+        .await)?,
+        )
     }
 
     /// [`Self::discount_row_by_code`] inside a transaction.
@@ -362,12 +367,14 @@ impl TenantDb {
         code: &str,
     ) -> StoreResult<Option<DiscountRow>> {
         let code = code.trim().to_uppercase();
-        Ok(dispatch_tx!(tx, c => sqlx::query_as::<_, DiscountRow>(sqlx::AssertSqlSafe(format!(
+        Ok(
+            dispatch_tx!(tx, c => sqlx::query_as::<_, DiscountRow>(sqlx::AssertSqlSafe(format!(
             "select {DISCOUNT_COLS} from discount_codes where tenant_id = $1 and code = $2"
         )))
         .bind(self.tenant)
         .bind(code)
         .fetch_optional(&mut **c)
-        .await)?)
+        .await)?,
+        )
     }
 }

@@ -742,10 +742,7 @@ impl TenantDb {
                  or ($5 = 'new' and disappeared_at is null and errors = '[]' and product_id is null)
                  or ($5 = 'published' and disappeared_at is null and errors = '[]' and product_id is not null and published_hash = hash)
                  or ($5 = 'changed' and disappeared_at is null and errors = '[]' and product_id is not null and (published_hash is null or published_hash <> hash)))";
-        let q = f
-            .q
-            .as_ref()
-            .map(|q| format!("%{}%", q.to_lowercase()));
+        let q = f.q.as_ref().map(|q| format!("%{}%", q.to_lowercase()));
         let rows: Vec<ItemRow> = tenant_query!(self, read, p => sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "select {ITEM_COLS} from feed_items where {WHERE} order by first_seen_at, id limit $6 offset $7")))
             .bind(self.tenant).bind(f.source_id).bind(&f.language).bind(&q).bind(&f.status).bind(limit).bind(offset)
@@ -867,7 +864,9 @@ impl TenantDb {
         } else {
             "select product_id from variants where tenant_id = $1 and barcode = $2 order by position limit 1"
         };
-        Ok(tenant_query!(self, read, p => sqlx::query_scalar(sql).bind(self.tenant).bind(value).fetch_optional(p).await)?)
+        Ok(
+            tenant_query!(self, read, p => sqlx::query_scalar(sql).bind(self.tenant).bind(value).fetch_optional(p).await)?,
+        )
     }
 
     /// Links the items of other languages to the product their base-language item (same

@@ -768,7 +768,8 @@ pub async fn feed_monitor(
     f: &FeedSourceFilter,
     limit: i64,
 ) -> StoreResult<Vec<FeedMonitorRow>> {
-    Ok(dispatch!(db, p => sqlx::query_as::<_, FeedMonitorRow>(sqlx::AssertSqlSafe(format!(
+    Ok(
+        dispatch!(db, p => sqlx::query_as::<_, FeedMonitorRow>(sqlx::AssertSqlSafe(format!(
         "select s.tenant_id as merchant_id, t.name as merchant_name, s.id as source_id, s.marketplace, s.schedule, s.enabled,
                 s.last_status, s.last_error, s.last_run_at, s.next_run_at,
                 (select i.items_total from feed_imports i where i.source_id = s.id order by i.created_at desc limit 1) as items_total,
@@ -783,7 +784,8 @@ pub async fn feed_monitor(
         .bind(f.merchant_id)
         .bind(limit)
         .fetch_all(p)
-        .await)?)
+        .await)?,
+    )
 }
 
 /// Job kind of a feed fetch (payload `{"source_id", "trigger"}`, the job's tenant set).
@@ -848,7 +850,12 @@ pub async fn trigger_feed_fetches(
 }
 
 /// Queues one fetch job for a source (the merchant's `?background=true`).
-pub async fn queue_feed_fetch(db: &Db, tenant: Uuid, source: Uuid, trigger: &str) -> StoreResult<()> {
+pub async fn queue_feed_fetch(
+    db: &Db,
+    tenant: Uuid,
+    source: Uuid,
+    trigger: &str,
+) -> StoreResult<()> {
     let mut tx = db.begin().await?;
     enqueue_feed_fetch_tx(&mut tx, tenant, source, trigger, &now_micros().to_string()).await?;
     tx.commit().await

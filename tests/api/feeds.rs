@@ -19,11 +19,22 @@ async fn create_source(app: &TestApp, token: &str, files: Value) -> Value {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
     r.json().await.unwrap()
 }
 
-async fn upload(app: &TestApp, token: &str, source: &str, lang: &str, body: Vec<u8>) -> (StatusCode, Value) {
+async fn upload(
+    app: &TestApp,
+    token: &str,
+    source: &str,
+    lang: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
     let r = app
         .with_token(
             Method::POST,
@@ -40,7 +51,11 @@ async fn upload(app: &TestApp, token: &str, source: &str, lang: &str, body: Vec<
 }
 
 async fn get(app: &TestApp, token: &str, path: &str) -> Value {
-    let r = app.with_token(Method::GET, path, token).send().await.unwrap();
+    let r = app
+        .with_token(Method::GET, path, token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{path}");
     r.json().await.unwrap()
 }
@@ -68,7 +83,11 @@ async fn all_items(app: &TestApp, token: &str, source: &str, status: Option<&str
 
 fn codes(list: &Value) -> Vec<String> {
     list.as_array()
-        .map(|a| a.iter().map(|i| i["code"].as_str().unwrap_or("").to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|i| i["code"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -114,7 +133,10 @@ async fn real_feeds_are_staged_with_prices_availability_and_per_item_problems() 
     assert_eq!(disque["language"], "fr");
     assert_eq!(disque["status"], "new");
     assert!(
-        disque["item"]["title"].as_str().unwrap().starts_with("Disque Ø150"),
+        disque["item"]["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Disque Ø150"),
         "{}",
         disque["item"]["title"]
     );
@@ -137,7 +159,12 @@ async fn real_feeds_are_staged_with_prices_availability_and_per_item_problems() 
     assert_eq!(sophie["item"]["price_minor"], 8900);
     assert_eq!(sophie["item"]["availability"], "in_stock");
     assert_eq!(sophie["item"]["brand"], "BILALI The Label");
-    assert!(sophie["item"]["description"].as_str().unwrap().starts_with("<p>Sporty top."));
+    assert!(
+        sophie["item"]["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("<p>Sporty top.")
+    );
 
     // A TSV that breaks the spec: bare prices (store currency assumed, warned), shipping in
     // AED, 10-digit GTINs, a `quantity` of `100 ML`.
@@ -147,12 +174,22 @@ async fn real_feeds_are_staged_with_prices_availability_and_per_item_problems() 
     assert_eq!(run["items_total"], 30);
     let unknown = run["report"]["unknown_attributes"].as_array().unwrap();
     assert!(unknown.iter().any(|u| u == "category"), "{unknown:?}");
-    let v = get(&app, &token, &format!("/api/v1/feeds/items?source_id={sid}&language=de&q=perfume_001")).await;
+    let v = get(
+        &app,
+        &token,
+        &format!("/api/v1/feeds/items?source_id={sid}&language=de&q=perfume_001"),
+    )
+    .await;
     let p1 = &v["data"][0];
     assert_eq!(p1["item"]["price_minor"], 25000);
     assert_eq!(p1["item"]["sale_price_minor"], 21250);
     let w = codes(&p1["warnings"]);
-    for code in ["no_currency", "currency_mismatch", "invalid_gtin", "invalid_quantity"] {
+    for code in [
+        "no_currency",
+        "currency_mismatch",
+        "invalid_gtin",
+        "invalid_quantity",
+    ] {
         assert!(w.iter().any(|c| c == code), "{code} missing from {w:?}");
     }
     assert_eq!(p1["item"]["gtin"], Value::Null);
@@ -188,12 +225,21 @@ async fn bad_items_are_reported_and_the_rest_is_staged() {
     let refused = run["report"]["refused"].as_array().unwrap();
     assert_eq!(refused.len(), 2, "{refused:?}");
     assert!(refused[0]["reason"].as_str().unwrap().contains("no id"));
-    assert!(refused[1]["reason"].as_str().unwrap().contains("duplicate id 'ok-1'"));
+    assert!(
+        refused[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate id 'ok-1'")
+    );
     let items = all_items(&app, &token, sid, None).await;
     assert_eq!(items.len(), 9);
     let by = |id: &str| items.iter().find(|i| i["feed_id"] == id).unwrap().clone();
     assert_eq!(by("ok-1")["status"], "new");
-    assert_eq!(by("ok-1")["item"]["title"], "Good", "the first of two equal ids is kept");
+    assert_eq!(
+        by("ok-1")["item"]["title"],
+        "Good",
+        "the first of two equal ids is kept"
+    );
     assert_eq!(codes(&by("bad-price")["errors"]), ["invalid_price"]);
     assert_eq!(codes(&by("bad-cur")["errors"]), ["unknown_currency"]);
     assert_eq!(codes(&by("usd")["errors"]), ["currency_mismatch"]);
@@ -208,10 +254,14 @@ async fn bad_items_are_reported_and_the_rest_is_staged() {
     let bomb = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol1 "&lol;&lol;&lol;&lol;">]><rss xmlns:g="http://base.google.com/ns/1.0"><channel><item><g:id>&lol1;</g:id></item></channel></rss>"#;
     for (body, code) in [
         (bomb.as_bytes().to_vec(), "xml_entities"),
-        (b"<!DOCTYPE html><html><body>Login</body></html>".to_vec(), "not_a_feed"),
+        (
+            b"<!DOCTYPE html><html><body>Login</body></html>".to_vec(),
+            "not_a_feed",
+        ),
         (b"name,price\nx,1\n".to_vec(), "no_id_column"),
         (
-            b"<?xml version=\"1.0\"?><rss><channel><item><g:id>x\xff</g:id></item></channel></rss>".to_vec(),
+            b"<?xml version=\"1.0\"?><rss><channel><item><g:id>x\xff</g:id></item></channel></rss>"
+                .to_vec(),
             "invalid_utf8",
         ),
     ] {
@@ -245,11 +295,15 @@ async fn feed_server(rss: Vec<u8>, hits: Arc<AtomicUsize>) -> String {
                 let hits = hits.clone();
                 async move {
                     hits.fetch_add(1, Ordering::SeqCst);
-                    if h.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some("\"v1\"") {
+                    if h.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some("\"v1\"")
+                    {
                         return AxStatus::NOT_MODIFIED.into_response();
                     }
                     (
-                        [(header::ETAG, "\"v1\""), (header::CONTENT_TYPE, "application/rss+xml")],
+                        [
+                            (header::ETAG, "\"v1\""),
+                            (header::CONTENT_TYPE, "application/rss+xml"),
+                        ],
                         rss.to_vec(),
                     )
                         .into_response()
@@ -267,7 +321,12 @@ async fn feed_server(rss: Vec<u8>, hits: Arc<AtomicUsize>) -> String {
         .route("/missing", get(|| async { AxStatus::NOT_FOUND }))
         .route(
             "/html",
-            get(|| async { ([(header::CONTENT_TYPE, "text/html")], "<!DOCTYPE html><html><body>Sign in</body></html>") }),
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/html")],
+                    "<!DOCTYPE html><html><body>Sign in</body></html>",
+                )
+            }),
         )
         .route(
             "/slow",
@@ -286,7 +345,11 @@ async fn feed_server(rss: Vec<u8>, hits: Arc<AtomicUsize>) -> String {
 
 async fn fetch(app: &TestApp, token: &str, source: &str) -> Value {
     let r = app
-        .with_token(Method::POST, &format!("/api/v1/feeds/sources/{source}/fetch"), token)
+        .with_token(
+            Method::POST,
+            &format!("/api/v1/feeds/sources/{source}/fetch"),
+            token,
+        )
         .send()
         .await
         .unwrap();
@@ -327,11 +390,23 @@ async fn fetching_uses_conditional_get_and_gzip_and_keeps_the_staging_on_failure
     assert_eq!(hits.load(Ordering::SeqCst), 1);
     // Unchanged: one conditional request, answered 304, nothing staged again.
     let v = fetch(&app, &token, sid).await;
-    let fr = v["runs"].as_array().unwrap().iter().find(|r| r["language"] == "fr").unwrap().clone();
+    let fr = v["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["language"] == "fr")
+        .unwrap()
+        .clone();
     assert_eq!(fr["status"], "not_modified", "{v}");
     assert_eq!(hits.load(Ordering::SeqCst), 2);
     let src_now = get(&app, &token, &format!("/api/v1/feeds/sources/{sid}")).await;
-    let fr_file = src_now["files"].as_array().unwrap().iter().find(|f| f["language"] == "fr").unwrap().clone();
+    let fr_file = src_now["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["language"] == "fr")
+        .unwrap()
+        .clone();
     assert_eq!(fr_file["last_status"], "not_modified");
 
     // Failures: the run and the source say why, the staging stays.
@@ -341,7 +416,12 @@ async fn fetching_uses_conditional_get_and_gzip_and_keeps_the_staging_on_failure
         ("/html", "not_a_feed"),
         ("/slow", "fetch_failed"),
     ] {
-        let s = create_source(&app, &token, json!([{ "language": "fr", "url": format!("{base}{path}") }])).await;
+        let s = create_source(
+            &app,
+            &token,
+            json!([{ "language": "fr", "url": format!("{base}{path}") }]),
+        )
+        .await;
         let id = s["id"].as_str().unwrap();
         let v = fetch(&app, &token, id).await;
         assert_eq!(v["failures"][0]["code"], code, "{path}: {v}");
@@ -360,7 +440,12 @@ async fn fetching_uses_conditional_get_and_gzip_and_keeps_the_staging_on_failure
     .await;
     let (_, token) = app.provisioned_merchant("smallshop").await;
     for path in ["/feed.xml", "/feed.xml.gz"] {
-        let s = create_source(&app, &token, json!([{ "language": "fr", "url": format!("{base}{path}") }])).await;
+        let s = create_source(
+            &app,
+            &token,
+            json!([{ "language": "fr", "url": format!("{base}{path}") }]),
+        )
+        .await;
         let id = s["id"].as_str().unwrap();
         let v = fetch(&app, &token, id).await;
         assert_eq!(v["failures"][0]["code"], "too_large", "{path}: {v}");
@@ -382,7 +467,9 @@ async fn feed_urls_pass_the_ssrf_guard() {
     ] {
         let r = app
             .with_token(Method::POST, "/api/v1/feeds/sources", &token)
-            .json(&json!({ "marketplace": "letzshop", "files": [{ "language": "de", "url": url }] }))
+            .json(
+                &json!({ "marketplace": "letzshop", "files": [{ "language": "de", "url": url }] }),
+            )
             .send()
             .await
             .unwrap();
@@ -391,16 +478,29 @@ async fn feed_urls_pass_the_ssrf_guard() {
         assert_eq!(v["error"]["details"]["field"], "files.url", "{url}: {v}");
     }
     // A public http URL is accepted (feeds are often plain http).
-    let s = create_source(&app, &token, json!([{ "language": "de", "url": "http://feeds.example.com/de.csv" }])).await;
+    let s = create_source(
+        &app,
+        &token,
+        json!([{ "language": "de", "url": "http://feeds.example.com/de.csv" }]),
+    )
+    .await;
     assert_eq!(s["files"][0]["url"], "http://feeds.example.com/de.csv");
 }
 
 fn small_feed(price: &str, title: &str, description: &str, with_b: bool) -> Vec<u8> {
-    let mut f = String::from("id;title;description;price;sale_price;availability;image_link;item_group_id;size;atalanda:quantity\n");
-    f.push_str(&format!("a-1;{title};{description};{price};;in stock;https://img.test/a.png;;;7\n"));
+    let mut f = String::from(
+        "id;title;description;price;sale_price;availability;image_link;item_group_id;size;atalanda:quantity\n",
+    );
+    f.push_str(&format!(
+        "a-1;{title};{description};{price};;in stock;https://img.test/a.png;;;7\n"
+    ));
     if with_b {
-        f.push_str("shirt-s;Shirt;Cotton;20.00 EUR;15.00 EUR;in stock;https://img.test/s.png;SHIRT;S;3\n");
-        f.push_str("shirt-m;Shirt;Cotton;20.00 EUR;;out of stock;https://img.test/m.png;SHIRT;M;\n");
+        f.push_str(
+            "shirt-s;Shirt;Cotton;20.00 EUR;15.00 EUR;in stock;https://img.test/s.png;SHIRT;S;3\n",
+        );
+        f.push_str(
+            "shirt-m;Shirt;Cotton;20.00 EUR;;out of stock;https://img.test/m.png;SHIRT;M;\n",
+        );
     }
     f.into_bytes()
 }
@@ -415,10 +515,22 @@ async fn publish_then_feed_updates_leave_overrides_alone() {
     let (_, token) = app.provisioned_merchant("pubshop").await;
     let src = create_source(&app, &token, json!([{ "language": "de" }])).await;
     let sid = src["id"].as_str().unwrap();
-    let (s, _) = upload(&app, &token, sid, "de", small_feed("10.00 EUR", "Vase", "Blue vase", true)).await;
+    let (s, _) = upload(
+        &app,
+        &token,
+        sid,
+        "de",
+        small_feed("10.00 EUR", "Vase", "Blue vase", true),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     let items = all_items(&app, &token, sid, None).await;
-    let id_of = |f: &str| items.iter().find(|i| i["feed_id"] == f).unwrap()["id"].as_str().unwrap().to_string();
+    let id_of = |f: &str| {
+        items.iter().find(|i| i["feed_id"] == f).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
     // Selecting one variant publishes its whole item_group_id as one product.
     let r = app
         .with_token(Method::POST, "/api/v1/feeds/items/publish", &token)
@@ -430,22 +542,40 @@ async fn publish_then_feed_updates_leave_overrides_alone() {
     let rep: Value = r.json().await.unwrap();
     assert_eq!(rep["failed"], json!([]), "{rep}");
     assert_eq!(rep["published"].as_array().unwrap().len(), 2);
-    let vase_id = rep["published"][0]["product_id"].as_str().unwrap().to_string();
-    let shirt_id = rep["published"][1]["product_id"].as_str().unwrap().to_string();
+    let vase_id = rep["published"][0]["product_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let shirt_id = rep["published"][1]["product_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(rep["published"][1]["item_ids"].as_array().unwrap().len(), 2);
     let shirt = product(&app, &token, &shirt_id).await;
     assert_eq!(shirt["options"], json!(["Size"]));
     assert_eq!(shirt["variants"].as_array().unwrap().len(), 2);
-    assert_eq!(shirt["variants"][0]["price"]["amount_minor"], 1500, "sale price sells");
-    assert_eq!(shirt["variants"][0]["compare_at_price"]["amount_minor"], 2000);
+    assert_eq!(
+        shirt["variants"][0]["price"]["amount_minor"], 1500,
+        "sale price sells"
+    );
+    assert_eq!(
+        shirt["variants"][0]["compare_at_price"]["amount_minor"],
+        2000
+    );
     assert_eq!(shirt["variants"][0]["inventory_quantity"], 3);
-    assert_eq!(shirt["variants"][1]["inventory_quantity"], 0, "out of stock");
+    assert_eq!(
+        shirt["variants"][1]["inventory_quantity"], 0,
+        "out of stock"
+    );
     let vase = product(&app, &token, &vase_id).await;
     assert_eq!(vase["title"], "Vase");
     assert_eq!(vase["status"], "active");
     assert_eq!(vase["variants"][0]["price"]["amount_minor"], 1000);
     assert_eq!(vase["variants"][0]["inventory_quantity"], 7);
-    assert_eq!(all_items(&app, &token, sid, Some("published")).await.len(), 3);
+    assert_eq!(
+        all_items(&app, &token, sid, Some("published")).await.len(),
+        3
+    );
     // Publishing again is refused per item.
     let r = app
         .with_token(Method::POST, "/api/v1/feeds/items/publish", &token)
@@ -458,35 +588,66 @@ async fn publish_then_feed_updates_leave_overrides_alone() {
 
     // Override the title and price of the vase.
     let r = app
-        .with_token(Method::PUT, &format!("/api/v1/feeds/products/{vase_id}"), &token)
+        .with_token(
+            Method::PUT,
+            &format!("/api/v1/feeds/products/{vase_id}"),
+            &token,
+        )
         .json(&json!({ "title": "Our blue vase", "price": "9.50" }))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let view: Value = r.json().await.unwrap();
-    assert_eq!(view["feed"]["title"], "Vase", "the feed's value is shown beside the override");
+    assert_eq!(
+        view["feed"]["title"], "Vase",
+        "the feed's value is shown beside the override"
+    );
     assert_eq!(view["overrides"]["title"], "Our blue vase");
     let vase = product(&app, &token, &vase_id).await;
     assert_eq!(vase["title"], "Our blue vase");
     assert_eq!(vase["variants"][0]["price"]["amount_minor"], 950);
 
     // The feed changes title, description and price: only the description follows.
-    let (_, run) = upload(&app, &token, sid, "de", small_feed("12.00 EUR", "Vase XL", "Big blue vase", true)).await;
+    let (_, run) = upload(
+        &app,
+        &token,
+        sid,
+        "de",
+        small_feed("12.00 EUR", "Vase XL", "Big blue vase", true),
+    )
+    .await;
     assert_eq!(run["items_changed"], 1, "{run}");
     assert_eq!(run["products_updated"], 1, "{run}");
     let vase = product(&app, &token, &vase_id).await;
     assert_eq!(vase["title"], "Our blue vase");
     assert_eq!(vase["body_html"], "Big blue vase");
     assert_eq!(vase["variants"][0]["price"]["amount_minor"], 950);
-    let item = get(&app, &token, &format!("/api/v1/feeds/items/{}", id_of("a-1"))).await;
-    let changed: Vec<&str> = item["changed_fields"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert!(changed.contains(&"price_minor") && changed.contains(&"title"), "{changed:?}");
+    let item = get(
+        &app,
+        &token,
+        &format!("/api/v1/feeds/items/{}", id_of("a-1")),
+    )
+    .await;
+    let changed: Vec<&str> = item["changed_fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        changed.contains(&"price_minor") && changed.contains(&"title"),
+        "{changed:?}"
+    );
     assert_eq!(item["status"], "published", "the change was applied");
 
     // Dropping the price override: the feed's price comes back.
     let r = app
-        .with_token(Method::PUT, &format!("/api/v1/feeds/products/{vase_id}"), &token)
+        .with_token(
+            Method::PUT,
+            &format!("/api/v1/feeds/products/{vase_id}"),
+            &token,
+        )
         .json(&json!({ "title": "Our blue vase" }))
         .send()
         .await
@@ -496,24 +657,59 @@ async fn publish_then_feed_updates_leave_overrides_alone() {
     assert_eq!(vase["variants"][0]["price"]["amount_minor"], 1200);
 
     // The shirt group leaves the feed: its product becomes draft, never deleted.
-    let (_, run) = upload(&app, &token, sid, "de", small_feed("12.00 EUR", "Vase XL", "Big blue vase", false)).await;
+    let (_, run) = upload(
+        &app,
+        &token,
+        sid,
+        "de",
+        small_feed("12.00 EUR", "Vase XL", "Big blue vase", false),
+    )
+    .await;
     assert_eq!(run["items_disappeared"], 2, "{run}");
     let shirt = product(&app, &token, &shirt_id).await;
     assert_eq!(shirt["status"], "draft");
-    assert_eq!(all_items(&app, &token, sid, Some("disappeared")).await.len(), 2);
+    assert_eq!(
+        all_items(&app, &token, sid, Some("disappeared"))
+            .await
+            .len(),
+        2
+    );
 
     // Events: feed.import.completed and feed.item.changed on the bus.
     let mut kinds = vec![];
     for _ in 0..200 {
-        let v = get(&app, &token, "/api/v1/events?types=feed.import.completed,feed.item.changed&limit=50").await;
-        kinds = v["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap().to_string()).collect();
-        if kinds.iter().any(|k| k == "feed.item.changed") && kinds.iter().filter(|k| *k == "feed.import.completed").count() >= 3 {
+        let v = get(
+            &app,
+            &token,
+            "/api/v1/events?types=feed.import.completed,feed.item.changed&limit=50",
+        )
+        .await;
+        kinds = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap().to_string())
+            .collect();
+        if kinds.iter().any(|k| k == "feed.item.changed")
+            && kinds
+                .iter()
+                .filter(|k| *k == "feed.import.completed")
+                .count()
+                >= 3
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(kinds.iter().any(|k| k == "feed.item.changed"), "{kinds:?}");
-    assert!(kinds.iter().filter(|k| *k == "feed.import.completed").count() >= 3, "{kinds:?}");
+    assert!(
+        kinds
+            .iter()
+            .filter(|k| *k == "feed.import.completed")
+            .count()
+            >= 3,
+        "{kinds:?}"
+    );
 }
 
 #[tokio::test]
@@ -530,27 +726,64 @@ async fn an_item_links_to_an_existing_product_by_sku() {
     let own: Value = r.json().await.unwrap();
     let src = create_source(&app, &token, json!([{ "language": "de" }])).await;
     let sid = src["id"].as_str().unwrap();
-    upload(&app, &token, sid, "de", b"id,title,price,availability\nOWN-S,Feed vase,33.00 EUR,in stock\n".to_vec()).await;
+    upload(
+        &app,
+        &token,
+        sid,
+        "de",
+        b"id,title,price,availability\nOWN-S,Feed vase,33.00 EUR,in stock\n".to_vec(),
+    )
+    .await;
     let item = &all_items(&app, &token, sid, None).await[0];
     let r = app
-        .with_token(Method::POST, &format!("/api/v1/feeds/items/{}/link", item["id"].as_str().unwrap()), &token)
+        .with_token(
+            Method::POST,
+            &format!("/api/v1/feeds/items/{}/link", item["id"].as_str().unwrap()),
+            &token,
+        )
         .json(&json!({ "sku": "OWN-S" }))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     let p = product(&app, &token, own["id"].as_str().unwrap()).await;
-    let s = p["variants"].as_array().unwrap().iter().find(|v| v["sku"] == "OWN-S").unwrap().clone();
-    assert_eq!(s["price"]["amount_minor"], 3300, "the feed's price reaches the matched variant");
-    let m = p["variants"].as_array().unwrap().iter().find(|v| v["sku"] == "OWN-M").unwrap().clone();
-    assert_eq!(m["price"]["amount_minor"], 1350, "other variants are left alone");
+    let s = p["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["sku"] == "OWN-S")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        s["price"]["amount_minor"], 3300,
+        "the feed's price reaches the matched variant"
+    );
+    let m = p["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["sku"] == "OWN-M")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        m["price"]["amount_minor"], 1350,
+        "other variants are left alone"
+    );
     let r = app
-        .with_token(Method::POST, &format!("/api/v1/feeds/items/{}/link", item["id"].as_str().unwrap()), &token)
+        .with_token(
+            Method::POST,
+            &format!("/api/v1/feeds/items/{}/link", item["id"].as_str().unwrap()),
+            &token,
+        )
         .json(&json!({ "sku": "NOPE" }))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "already linked");
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "already linked"
+    );
 }
 
 #[tokio::test]
@@ -577,12 +810,17 @@ async fn the_vendor_csvs_letzshop_url_becomes_the_first_feed_source() {
     let tenant = rep["merchants"][0]["id"].as_str().unwrap();
     app.wait_provisioning(tenant).await;
     let pw = "a-long-password-1";
-    let tok = app.set_password_from_welcome("ann@feed-vendor.example", pw).await;
+    let tok = app
+        .set_password_from_welcome("ann@feed-vendor.example", pw)
+        .await;
     let list = get(&app, &tok, "/api/v1/feeds/sources").await;
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list[0]["marketplace"], "letzshop");
     assert_eq!(list[0]["id"], feed["id"]);
-    assert_eq!(list[0]["files"][0]["url"], "https://letzshop.lu/feeds/fr/shop.csv");
+    assert_eq!(
+        list[0]["files"][0]["url"],
+        "https://letzshop.lu/feeds/fr/shop.csv"
+    );
 }
 
 #[tokio::test]
@@ -595,7 +833,12 @@ async fn the_exported_feed_reads_back_through_the_same_parser() {
             body["options"] = json!([]);
             body["variants"] = json!([{ "sku": sku, "option_values": [], "price": "19.90", "inventory_quantity": 4, "barcode": "4006381333931" }]);
         }
-        let r = app.with_token(Method::POST, "/api/v1/products", &token).json(&body).send().await.unwrap();
+        let r = app
+            .with_token(Method::POST, "/api/v1/products", &token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::CREATED);
     }
     let r = app
@@ -606,31 +849,55 @@ async fn the_exported_feed_reads_back_through_the_same_parser() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let (_, other) = app.provisioned_merchant("importshop").await;
-    let src = create_source(&app, &other, json!([{ "language": "de" }, { "language": "en" }])).await;
+    let src = create_source(
+        &app,
+        &other,
+        json!([{ "language": "de" }, { "language": "en" }]),
+    )
+    .await;
     let sid = src["id"].as_str().unwrap();
-    for (path, lang, format) in [("/s/exportshop/api/v1/store/feed.xml", "de", "rss"), ("/s/exportshop/api/v1/store/feed.tsv", "en", "tsv")] {
+    for (path, lang, format) in [
+        ("/s/exportshop/api/v1/store/feed.xml", "de", "rss"),
+        ("/s/exportshop/api/v1/store/feed.tsv", "en", "tsv"),
+    ] {
         let r = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{path}");
         let body = r.bytes().await.unwrap().to_vec();
         let (s, run) = upload(&app, &other, sid, lang, body).await;
         assert_eq!(s, StatusCode::OK, "{run}");
         assert_eq!(run["format"], format);
-        assert_eq!(run["items_total"], 3, "two shirt variants and the vase, not the draft: {run}");
+        assert_eq!(
+            run["items_total"], 3,
+            "two shirt variants and the vase, not the draft: {run}"
+        );
         assert_eq!(run["items_with_errors"], 0, "{run}");
-        let v = get(&app, &other, &format!("/api/v1/feeds/items?source_id={sid}&language={lang}&per_page=10")).await;
+        let v = get(
+            &app,
+            &other,
+            &format!("/api/v1/feeds/items?source_id={sid}&language={lang}&per_page=10"),
+        )
+        .await;
         let items = v["data"].as_array().unwrap();
         let vase = items.iter().find(|i| i["feed_id"] == "EXP-V").unwrap();
         assert_eq!(vase["item"]["price_minor"], 1990);
         assert_eq!(vase["item"]["availability"], "in_stock");
         assert_eq!(vase["item"]["gtin"], "4006381333931");
         let s = items.iter().find(|i| i["feed_id"] == "EXP-S-S").unwrap();
-        assert_eq!(s["item"]["price_minor"], 1500, "compare-at becomes price, the price the sale price");
+        assert_eq!(
+            s["item"]["price_minor"], 1500,
+            "compare-at becomes price, the price the sale price"
+        );
         assert_eq!(s["item"]["sale_price_minor"], 1250);
         assert_eq!(s["item"]["item_group_id"], "shirt");
         assert_eq!(s["item"]["options"], json!([["size", "S"]]));
         let m = items.iter().find(|i| i["feed_id"] == "EXP-S-M").unwrap();
         assert_eq!(m["item"]["availability"], "out_of_stock");
-        assert!(m["item"]["link"].as_str().unwrap().ends_with("/s/exportshop/products/shirt"));
+        assert!(
+            m["item"]["link"]
+                .as_str()
+                .unwrap()
+                .ends_with("/s/exportshop/products/shirt")
+        );
     }
 }
 
@@ -656,12 +923,26 @@ async fn background_fetches_admin_monitoring_and_the_mass_trigger() {
     let app = spawn_with(|c| c.feeds.allow_private = true).await;
     let (a_id, a) = app.provisioned_merchant("monitor-a").await;
     let (_, b) = app.provisioned_merchant("monitor-b").await;
-    let sa = create_source(&app, &a, json!([{ "language": "fr", "url": format!("{base}/feed.xml") }])).await;
-    let sb = create_source(&app, &b, json!([{ "language": "fr", "url": format!("{base}/missing") }])).await;
+    let sa = create_source(
+        &app,
+        &a,
+        json!([{ "language": "fr", "url": format!("{base}/feed.xml") }]),
+    )
+    .await;
+    let sb = create_source(
+        &app,
+        &b,
+        json!([{ "language": "fr", "url": format!("{base}/missing") }]),
+    )
+    .await;
     let (sa, sb) = (sa["id"].as_str().unwrap(), sb["id"].as_str().unwrap());
     // A merchant's background fetch: 202, then a job runs it.
     let r = app
-        .with_token(Method::POST, &format!("/api/v1/feeds/sources/{sa}/fetch?background=true"), &a)
+        .with_token(
+            Method::POST,
+            &format!("/api/v1/feeds/sources/{sa}/fetch?background=true"),
+            &a,
+        )
         .send()
         .await
         .unwrap();
@@ -672,14 +953,22 @@ async fn background_fetches_admin_monitoring_and_the_mass_trigger() {
 
     // The monitor lists every store's sources, failed first once B has run.
     let r = app
-        .admin_post("/api/v1/admin/marketplace/import-jobs/trigger", json!({ "merchant_id": null, "status": "never" }))
+        .admin_post(
+            "/api/v1/admin/marketplace/import-jobs/trigger",
+            json!({ "merchant_id": null, "status": "never" }),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let t: Value = r.json().await.unwrap();
     assert_eq!(t["queued"], 1, "only B's source had never run: {t}");
     let s = wait_run(&app, &b, sb).await;
     assert_eq!(s["last_status"], "failed");
-    let all: Value = app.admin_get("/api/v1/admin/marketplace/import-jobs").await.json().await.unwrap();
+    let all: Value = app
+        .admin_get("/api/v1/admin/marketplace/import-jobs")
+        .await
+        .json()
+        .await
+        .unwrap();
     let rows = all.as_array().unwrap();
     assert_eq!(rows.len(), 2, "{all}");
     assert_eq!(rows[0]["source_id"], sb, "failed first");
@@ -695,11 +984,17 @@ async fn background_fetches_admin_monitoring_and_the_mass_trigger() {
         .unwrap();
     assert_eq!(failed.as_array().unwrap().len(), 1);
     // A merchant cannot use the admin endpoints.
-    let r = app.with_token(Method::GET, "/api/v1/admin/marketplace/import-jobs", &a).send().await.unwrap();
+    let r = app
+        .with_token(Method::GET, "/api/v1/admin/marketplace/import-jobs", &a)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     // Mass trigger of everything: A's unchanged feed costs one conditional request.
     let before = hits.load(Ordering::SeqCst);
-    let r = app.admin_post("/api/v1/admin/marketplace/import-jobs/trigger", json!({})).await;
+    let r = app
+        .admin_post("/api/v1/admin/marketplace/import-jobs/trigger", json!({}))
+        .await;
     let t: Value = r.json().await.unwrap();
     assert_eq!(t["queued"], 2, "{t}");
     for _ in 0..300 {
@@ -720,12 +1015,19 @@ async fn the_dashboard_stages_selects_publishes_and_overrides() {
     let app = spawn_app().await;
     let (_, token) = app.provisioned_merchant("uifeeds").await;
     let b = Browser::new(&app);
-    b.sign_in("dashboard", "owner@uifeeds.example", "owner-password-1").await;
+    b.sign_in("dashboard", "owner@uifeeds.example", "owner-password-1")
+        .await;
     let csrf = b.csrf("/dashboard/feeds").await;
     let r = b
         .post_form(
             "/dashboard/feeds/sources",
-            &[("_csrf", &csrf), ("marketplace", "letzshop"), ("language", "de"), ("url", ""), ("schedule", "manual")],
+            &[
+                ("_csrf", &csrf),
+                ("marketplace", "letzshop"),
+                ("language", "de"),
+                ("url", ""),
+                ("schedule", "manual"),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -734,26 +1036,46 @@ async fn the_dashboard_stages_selects_publishes_and_overrides() {
     // Upload through the page's multipart form.
     let form = reqwest::multipart::Form::new().part(
         "file",
-        reqwest::multipart::Part::bytes(small_feed("10.00 EUR", "Vase", "Blue vase", true)).file_name("de.csv"),
+        reqwest::multipart::Part::bytes(small_feed("10.00 EUR", "Vase", "Blue vase", true))
+            .file_name("de.csv"),
     );
     let r = b
         .client
-        .post(format!("{}/dashboard/feeds/sources/{sid}/upload?_csrf={csrf}&language=de", b.base))
+        .post(format!(
+            "{}/dashboard/feeds/sources/{sid}/upload?_csrf={csrf}&language=de",
+            b.base
+        ))
         .multipart(form)
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap());
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
     let (s, page) = b.get("/dashboard/feeds").await;
     assert_eq!(s, StatusCode::OK);
     assert!(page.contains("3 items (3 new"), "{page}");
     let (s, page) = b.get("/dashboard/feeds/items?status=new").await;
     assert_eq!(s, StatusCode::OK);
-    assert!(page.contains("3 items") && page.contains("Publish selected"), "{page}");
+    assert!(
+        page.contains("3 items") && page.contains("Publish selected"),
+        "{page}"
+    );
     let items = all_items(&app, &token, &sid, None).await;
-    let vase = items.iter().find(|i| i["feed_id"] == "a-1").unwrap()["id"].as_str().unwrap().to_string();
+    let vase = items.iter().find(|i| i["feed_id"] == "a-1").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(page.contains(&format!("value=\"{vase}\"")));
-    let r = b.post_form("/dashboard/feeds/publish", &[("_csrf", &csrf), ("ids", &vase)]).await;
+    let r = b
+        .post_form(
+            "/dashboard/feeds/publish",
+            &[("_csrf", &csrf), ("ids", &vase)],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(location(&r).starts_with("/dashboard/feeds/items"));
     let item = get(&app, &token, &format!("/api/v1/feeds/items/{vase}")).await;
@@ -763,7 +1085,14 @@ async fn the_dashboard_stages_selects_publishes_and_overrides() {
     let r = b
         .post_form(
             &format!("/dashboard/feeds/products/{pid}"),
-            &[("_csrf", &csrf), ("title", "Our vase"), ("description", ""), ("price", "8.00"), ("compare_at_price", ""), ("status", "")],
+            &[
+                ("_csrf", &csrf),
+                ("title", "Our vase"),
+                ("description", ""),
+                ("price", "8.00"),
+                ("compare_at_price", ""),
+                ("status", ""),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -780,11 +1109,19 @@ async fn the_dashboard_stages_selects_publishes_and_overrides() {
 async fn each_languages_feed_fills_its_translation_in_the_store_api() {
     let app = spawn_app().await;
     let (_, token) = app.provisioned_merchant("lingua").await;
-    let src = create_source(&app, &token, json!([{ "language": "de" }, { "language": "fr" }])).await;
+    let src = create_source(
+        &app,
+        &token,
+        json!([{ "language": "de" }, { "language": "fr" }]),
+    )
+    .await;
     let sid = src["id"].as_str().unwrap();
     upload(&app, &token, sid, "de", b"id;title;description;price;availability\nv1;Blaue Vase;Eine blaue Vase;10.00 EUR;in stock\n".to_vec()).await;
     let items = all_items(&app, &token, sid, None).await;
-    let de = items.iter().find(|i| i["language"] == "de").unwrap()["id"].as_str().unwrap().to_string();
+    let de = items.iter().find(|i| i["language"] == "de").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let rep: Value = app
         .with_token(Method::POST, "/api/v1/feeds/items/publish", &token)
         .json(&json!({ "item_ids": [de] }))
@@ -796,14 +1133,42 @@ async fn each_languages_feed_fills_its_translation_in_the_store_api() {
         .unwrap();
     let handle = rep["published"][0]["handle"].as_str().unwrap().to_string();
     // The French file arrives after publishing: its item becomes the product's translation.
-    let (_, run) = upload(&app, &token, sid, "fr", b"id;title;description;price;availability\nv1;Vase bleu;Un vase bleu;10.00 EUR;in stock\n".to_vec()).await;
+    let (_, run) = upload(
+        &app,
+        &token,
+        sid,
+        "fr",
+        b"id;title;description;price;availability\nv1;Vase bleu;Un vase bleu;10.00 EUR;in stock\n"
+            .to_vec(),
+    )
+    .await;
     assert_eq!(run["items_new"], 1);
-    let fr = all_items(&app, &token, sid, None).await.into_iter().find(|i| i["language"] == "fr").unwrap();
+    let fr = all_items(&app, &token, sid, None)
+        .await
+        .into_iter()
+        .find(|i| i["language"] == "fr")
+        .unwrap();
     assert_eq!(fr["product_id"], rep["published"][0]["product_id"]);
     let path = format!("/s/lingua/api/v1/store/products/{handle}");
-    let base: Value = app.client.get(app.url(&path)).send().await.unwrap().json().await.unwrap();
+    let base: Value = app
+        .client
+        .get(app.url(&path))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(base["title"], "Blaue Vase");
-    let v: Value = app.client.get(app.url(&format!("{path}?lang=fr"))).send().await.unwrap().json().await.unwrap();
+    let v: Value = app
+        .client
+        .get(app.url(&format!("{path}?lang=fr")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["title"], "Vase bleu");
     assert_eq!(v["body_html"], "Un vase bleu");
     let v: Value = app
@@ -817,11 +1182,48 @@ async fn each_languages_feed_fills_its_translation_in_the_store_api() {
         .await
         .unwrap();
     assert_eq!(v["title"], "Vase bleu");
-    let list: Value = app.client.get(app.url("/s/lingua/api/v1/store/products?lang=fr")).send().await.unwrap().json().await.unwrap();
+    let list: Value = app
+        .client
+        .get(app.url("/s/lingua/api/v1/store/products?lang=fr"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["data"][0]["title"], "Vase bleu");
-    let list: Value = app.client.get(app.url("/s/lingua/api/v1/store/products")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(list["data"][0]["title"], "Blaue Vase", "the cache keeps languages apart");
+    let list: Value = app
+        .client
+        .get(app.url("/s/lingua/api/v1/store/products"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        list["data"][0]["title"], "Blaue Vase",
+        "the cache keeps languages apart"
+    );
+    let xml = app
+        .client
+        .get(app.url("/s/lingua/api/v1/store/feed.xml?lang=fr"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(xml.contains("<g:title>Vase bleu</g:title>"), "{xml}");
     // A language without a translation shows the base.
-    let v: Value = app.client.get(app.url(&format!("{path}?lang=en"))).send().await.unwrap().json().await.unwrap();
+    let v: Value = app
+        .client
+        .get(app.url(&format!("{path}?lang=en")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["title"], "Blaue Vase");
 }

@@ -312,7 +312,11 @@ async fn feed_sources_items_and_overrides_never_cross_tenants() {
     let src: Value = r.json().await.unwrap();
     let sid = src["id"].as_str().unwrap().to_string();
     let r = app
-        .with_token(Method::POST, &format!("/api/v1/feeds/sources/{sid}/upload"), &b)
+        .with_token(
+            Method::POST,
+            &format!("/api/v1/feeds/sources/{sid}/upload"),
+            &b,
+        )
         .header("content-type", "text/plain")
         .body("id,title,price,availability\nb-secret,Secret,5.00 EUR,in stock\n")
         .send()
@@ -339,7 +343,10 @@ async fn feed_sources_items_and_overrides_never_cross_tenants() {
         .json()
         .await
         .unwrap();
-    let product = rep["published"][0]["product_id"].as_str().unwrap().to_string();
+    let product = rep["published"][0]["product_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // A sees none of it in lists.
     let al: Value = app
@@ -365,10 +372,30 @@ async fn feed_sources_items_and_overrides_never_cross_tenants() {
     let missing = uuid::Uuid::now_v7().to_string();
     let cases: Vec<(Method, String, Option<Value>, Option<&str>)> = vec![
         (Method::GET, "/api/v1/feeds/sources/{}".into(), None, None),
-        (Method::DELETE, "/api/v1/feeds/sources/{}".into(), None, None),
-        (Method::POST, "/api/v1/feeds/sources/{}/fetch".into(), None, None),
-        (Method::POST, "/api/v1/feeds/sources/{}/upload".into(), None, Some("id,title\nx,y\n")),
-        (Method::GET, "/api/v1/feeds/sources/{}/imports".into(), None, None),
+        (
+            Method::DELETE,
+            "/api/v1/feeds/sources/{}".into(),
+            None,
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/feeds/sources/{}/fetch".into(),
+            None,
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/feeds/sources/{}/upload".into(),
+            None,
+            Some("id,title\nx,y\n"),
+        ),
+        (
+            Method::GET,
+            "/api/v1/feeds/sources/{}/imports".into(),
+            None,
+            None,
+        ),
     ];
     for (m, path, body, text) in cases {
         let mut out = vec![];
@@ -387,11 +414,19 @@ async fn feed_sources_items_and_overrides_never_cross_tenants() {
         assert_eq!(out[0], out[1], "{m} {path}");
     }
     for (m, path, body) in [
-        (Method::GET, format!("/api/v1/feeds/imports/{{}}"), None),
-        (Method::GET, format!("/api/v1/feeds/items/{{}}"), None),
-        (Method::POST, format!("/api/v1/feeds/items/{{}}/link"), Some(json!({ "handle": "alpha-only" }))),
-        (Method::GET, format!("/api/v1/feeds/products/{{}}"), None),
-        (Method::PUT, format!("/api/v1/feeds/products/{{}}"), Some(json!({ "title": "Mine" }))),
+        (Method::GET, "/api/v1/feeds/imports/{}".to_string(), None),
+        (Method::GET, "/api/v1/feeds/items/{}".to_string(), None),
+        (
+            Method::POST,
+            "/api/v1/feeds/items/{}/link".to_string(),
+            Some(json!({ "handle": "alpha-only" })),
+        ),
+        (Method::GET, "/api/v1/feeds/products/{}".to_string(), None),
+        (
+            Method::PUT,
+            "/api/v1/feeds/products/{}".to_string(),
+            Some(json!({ "title": "Mine" })),
+        ),
     ] {
         let own = match path.as_str() {
             p if p.contains("imports") => &run_id,

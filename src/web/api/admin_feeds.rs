@@ -64,7 +64,9 @@ async fn monitor(
     _admin: Platform<platform_perm::MerchantsView>,
     Query(q): Query<MonitorQuery>,
 ) -> ApiResult<Json<Vec<FeedMonitorRow>>> {
-    Ok(Json(platform::feed_monitor(&st.db, &filter(&q)?, 500).await?))
+    Ok(Json(
+        platform::feed_monitor(&st.db, &filter(&q)?, 500).await?,
+    ))
 }
 
 /// How many fetches a trigger queued.

@@ -299,8 +299,10 @@ async fn fetch_source(
         failures: vec![],
     };
     for lang in langs {
-        match feeds::fetch_and_stage(&m.scope, &m.actor, &st.feeds, &src, &lang, "fetch", currency)
-            .await
+        match feeds::fetch_and_stage(
+            &m.scope, &m.actor, &st.feeds, &src, &lang, "fetch", currency,
+        )
+        .await
         {
             Ok(Some(run)) => {
                 if let Some(r) = m.scope.get_feed_import(run).await? {
@@ -376,7 +378,8 @@ async fn upload_file(
         )
         .await?
     } else {
-        let (reader, hit) = feeds::open_bytes(std::io::Cursor::new(bytes), st.feeds.config.max_bytes);
+        let (reader, hit) =
+            feeds::open_bytes(std::io::Cursor::new(bytes), st.feeds.config.max_bytes);
         feeds::stage(
             &m.scope, &m.actor, &src, &lang, "upload", reader, hit, currency,
         )
@@ -665,7 +668,10 @@ async fn put_overrides(
     if let Some(s) = &body.status {
         ProductStatus::parse(s).map_err(|e| ApiError::field("status", e))?;
     }
-    if body.inventory.is_some_and(|n| !(0..=1_000_000_000).contains(&n)) {
+    if body
+        .inventory
+        .is_some_and(|n| !(0..=1_000_000_000).contains(&n))
+    {
         return Err(ApiError::invalid(
             "inventory",
             "invalid_inventory",
@@ -684,7 +690,9 @@ async fn put_overrides(
     feeds::set_overrides(&m.scope, &m.actor, id, &o, currency).await?;
     st.page_cache.invalidate_tenant(m.tenant.id);
     let items = m.scope.staged_items_of_product(id).await?;
-    let first = items.first().ok_or_else(|| ApiError::not_found("feed product"))?;
+    let first = items
+        .first()
+        .ok_or_else(|| ApiError::not_found("feed product"))?;
     Ok(Json(FeedProductView {
         product_id: id,
         feed: first.item.clone(),

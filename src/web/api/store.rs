@@ -78,7 +78,10 @@ async fn list_products(
 ) -> ApiResult<Response> {
     let (limit, offset, page) = q.resolve(12)?;
     let lang = shopper_language(&lq, &headers);
-    let key = format!("api:products:{limit}:{offset}:{}", lang.as_deref().unwrap_or(""));
+    let key = format!(
+        "api:products:{limit}:{offset}:{}",
+        lang.as_deref().unwrap_or("")
+    );
     if let Some(hit) = st.page_cache.get(t.host.tenant.id, &key) {
         return Ok(json_bytes(hit));
     }

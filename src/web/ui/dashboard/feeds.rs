@@ -44,7 +44,10 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/feeds/sources/{id}/upload", post(upload))
         .route("/dashboard/feeds/items", get(items))
         .route("/dashboard/feeds/publish", post(publish))
-        .route("/dashboard/feeds/products/{id}", get(product).post(save_overrides))
+        .route(
+            "/dashboard/feeds/products/{id}",
+            get(product).post(save_overrides),
+        )
 }
 
 fn not_found(what: &str) -> ApiFailure {
@@ -110,7 +113,10 @@ async fn add_source(cx: Ctx, CsrfForm(f): CsrfForm<SourceForm>) -> Response {
 /// A sentence for a finished fetch or upload run.
 fn run_summary(run: &Value) -> String {
     match run["status"].as_str() {
-        Some("not_modified") => format!("{}: unchanged since the last fetch.", run["language"].as_str().unwrap_or("")),
+        Some("not_modified") => format!(
+            "{}: unchanged since the last fetch.",
+            run["language"].as_str().unwrap_or("")
+        ),
         _ => format!(
             "{}: {} items ({} new, {} changed, {} disappeared, {} with errors).",
             run["language"].as_str().unwrap_or(""),
@@ -123,12 +129,20 @@ fn run_summary(run: &Value) -> String {
     }
 }
 
-async fn fetch(cx: Ctx, Path(id): Path<String>, CsrfForm(_f): CsrfForm<Vec<(String, String)>>) -> Response {
+async fn fetch(
+    cx: Ctx,
+    Path(id): Path<String>,
+    CsrfForm(_f): CsrfForm<Vec<(String, String)>>,
+) -> Response {
     let r = async {
         cx.session()?;
         let id = uuid::Uuid::parse_str(&id).map_err(|_| not_found("feed source"))?;
         match cx
-            .api(Method::POST, &format!("/api/v1/feeds/sources/{id}/fetch"), None)
+            .api(
+                Method::POST,
+                &format!("/api/v1/feeds/sources/{id}/fetch"),
+                None,
+            )
             .await
         {
             Ok(v) => {
@@ -180,7 +194,11 @@ async fn upload(
     let r = async {
         let id = uuid::Uuid::parse_str(&id).map_err(|_| not_found("feed source"))?;
         let lang = q.language.unwrap_or_default();
-        let lang: String = lang.chars().filter(|c| c.is_ascii_alphabetic()).take(3).collect();
+        let lang: String = lang
+            .chars()
+            .filter(|c| c.is_ascii_alphabetic())
+            .take(3)
+            .collect();
         let path = format!("/api/v1/feeds/sources/{id}/upload?language={lang}");
         match cx.forward(Method::POST, &path, &ct, body).await {
             Ok(run) => Ok(redirect_with_flash("/dashboard/feeds", &run_summary(&run))),
@@ -217,7 +235,9 @@ async fn items(cx: Ctx, Query(f): Query<ItemsQuery>) -> Response {
             qs.finish()
         };
         let list = cx
-            .get(&format!("/api/v1/feeds/items?per_page=50&page={page}&{filter_query}"))
+            .get(&format!(
+                "/api/v1/feeds/items?per_page=50&page={page}&{filter_query}"
+            ))
             .await?;
         cx.render(
             "dashboard/feeds/items.html",
@@ -296,7 +316,11 @@ struct OverrideForm {
     status: String,
 }
 
-async fn save_overrides(cx: Ctx, Path(id): Path<String>, CsrfForm(f): CsrfForm<OverrideForm>) -> Response {
+async fn save_overrides(
+    cx: Ctx,
+    Path(id): Path<String>,
+    CsrfForm(f): CsrfForm<OverrideForm>,
+) -> Response {
     let r = async {
         cx.session()?;
         let id = uuid::Uuid::parse_str(&id).map_err(|_| not_found("feed product"))?;
@@ -309,8 +333,18 @@ async fn save_overrides(cx: Ctx, Path(id): Path<String>, CsrfForm(f): CsrfForm<O
             "compare_at_price": opt(&f.compare_at_price), "status": opt(&f.status),
         });
         let back = format!("/dashboard/feeds/products/{id}");
-        match cx.api(Method::PUT, &format!("/api/v1/feeds/products/{id}"), Some(body)).await {
-            Ok(_) => Ok(redirect_with_flash(&back, "Overrides saved. Feed updates leave these fields alone.")),
+        match cx
+            .api(
+                Method::PUT,
+                &format!("/api/v1/feeds/products/{id}"),
+                Some(body),
+            )
+            .await
+        {
+            Ok(_) => Ok(redirect_with_flash(
+                &back,
+                "Overrides saved. Feed updates leave these fields alone.",
+            )),
             Err(e) if is_form_error(&e) => Ok(redirect_with_flash(&back, &e.message)),
             Err(e) => Err(UiError::from(e)),
         }
