@@ -579,7 +579,8 @@ pub async fn stage(
             &report,
         )
         .await?;
-    tdb.link_translations(source.id).await?;
+    tdb.link_translations(source.id, &source.default_language)
+        .await?;
     // Bring published products in step: changed items and those that disappeared.
     let mut products: Vec<Uuid> = vec![];
     let mut touched: Vec<Uuid> = changed.iter().map(|(id, _)| *id).collect();
@@ -1042,7 +1043,9 @@ pub async fn publish(
         let item_ids: Vec<Uuid> = members.iter().map(|m| m.id).collect();
         tdb.link_staged_items(&item_ids, p.id).await?;
         // The same feed ids in the source's other languages become its translations.
-        tdb.link_translations(item.source_id).await?;
+        if let Some(src) = tdb.get_feed_source(item.source_id).await? {
+            tdb.link_translations(src.id, &src.default_language).await?;
+        }
         report.published.push(PublishedProduct {
             product_id: p.id,
             handle: p.handle,

@@ -870,18 +870,19 @@ impl TenantDb {
     }
 
     /// Links the items of other languages to the product their base-language item (same
-    /// source and feed id) is published as: they carry its translations. Returns how many.
-    pub async fn link_translations(&self, source: Uuid) -> StoreResult<u64> {
+    /// source and feed id, `base` = the source's default language) is published as: they
+    /// carry its translations. Every lookup is an equality on the `(source, language, feed
+    /// id)` unique index. Returns how many were linked.
+    pub async fn link_translations(&self, source: Uuid, base: &str) -> StoreResult<u64> {
         Ok(tenant_exec!(self, c => sqlx::query(
             "update feed_items set product_id = (select b.product_id from feed_items b
-                 where b.tenant_id = feed_items.tenant_id and b.source_id = feed_items.source_id
-                   and b.feed_id = feed_items.feed_id and b.product_id is not null and b.language <> feed_items.language
-                 order by b.published_at limit 1),
-                 published_hash = hash, published_at = $3
-             where tenant_id = $1 and source_id = $2 and product_id is null and exists (select 1 from feed_items b
-                 where b.tenant_id = feed_items.tenant_id and b.source_id = feed_items.source_id
-                   and b.feed_id = feed_items.feed_id and b.product_id is not null and b.language <> feed_items.language)")
-            .bind(self.tenant).bind(source).bind(now_micros()).execute(c).await)?)
+                 where b.source_id = feed_items.source_id and b.language = $3 and b.feed_id = feed_items.feed_id),
+                 published_hash = hash, published_at = $4
+             where tenant_id = $1 and source_id = $2 and language <> $3 and product_id is null
+               and exists (select 1 from feed_items b
+                 where b.source_id = feed_items.source_id and b.language = $3 and b.feed_id = feed_items.feed_id
+                   and b.product_id is not null)")
+            .bind(self.tenant).bind(source).bind(base).bind(now_micros()).execute(c).await)?)
     }
 
     /// The title and description of `products` in `language`, from the feed items of that
