@@ -51,6 +51,8 @@ pub struct Config {
     pub webhooks: crate::webhooks::WebhookConfig,
     /// Run the webhook delivery worker.
     pub deliver_webhooks: bool,
+    /// Stripe's API base URL (`SOUK_STRIPE_API_BASE`; localstripe in tests and CI).
+    pub stripe_api_base: String,
     /// Marketplace feed fetching (`spool_dir` is set to `<data_dir>` at start).
     pub feeds: crate::feeds::FeedConfig,
 }
@@ -79,6 +81,7 @@ impl Config {
             events_subject: crate::events::SUBJECT_PREFIX.into(),
             webhooks: Default::default(),
             deliver_webhooks: true,
+            stripe_api_base: crate::payments::STRIPE_API.into(),
             feeds: Default::default(),
         }
     }
@@ -356,6 +359,7 @@ impl Application {
                 max_body_bytes: config.max_body_bytes,
                 public_url,
                 trust_proxy: config.trust_proxy,
+                stripe_api_base: config.stripe_api_base.clone(),
             }),
             tenant_cache,
             provisioner: core.provisioner.clone(),

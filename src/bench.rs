@@ -730,6 +730,8 @@ pub async fn ui(
                             price_minor: 1000 + (i as i64 % 90) * 100 + v as i64 * 50,
                             compare_at_minor: None,
                             inventory: 10,
+                            inventory_policy: crate::domain::InventoryPolicy::Deny,
+                            inventory_tracked: true,
                             barcode: None,
                             weight_grams: Some(250),
                         })

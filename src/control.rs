@@ -415,7 +415,11 @@ pub struct ProductImportReport {
     pub products: usize,
     pub variants: usize,
     pub created: usize,
+    /// Existing products (same handle) that the file changed.
     pub updated: usize,
+    /// Existing products the file left exactly as they were (nothing written,
+    /// `updated_at` kept).
+    pub unchanged: usize,
     pub failed: usize,
     pub errors: Vec<FailedRow>,
     /// True for a preview (`?dry_run=true`): nothing was written.
@@ -457,6 +461,7 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
         variants: products.iter().map(|p| p.variants.len()).sum(),
         created: 0,
         updated: 0,
+        unchanged: 0,
         failed: 0,
         errors: errors.into_iter().map(FailedRow::from).collect(),
         dry_run: false,
@@ -486,6 +491,8 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
                     price_minor: v.price_minor,
                     compare_at_minor: v.compare_at_minor,
                     inventory: v.inventory,
+                    inventory_policy: v.inventory_policy,
+                    inventory_tracked: v.inventory_tracked,
                     barcode: v.barcode.clone(),
                     weight_grams: v.weight_grams,
                 })
@@ -573,6 +580,7 @@ pub async fn import_products(
         .await?;
     report.created = out.created;
     report.updated = out.updated;
+    report.unchanged = out.unchanged;
     for (i, reason) in out.failed {
         report.errors.push(FailedRow {
             row: rows[i],
@@ -662,6 +670,7 @@ pub async fn run_product_import(
     }
     report.created = usize::try_from(work.created).unwrap_or(0);
     report.updated = usize::try_from(work.updated).unwrap_or(0);
+    report.unchanged = usize::try_from(work.unchanged).unwrap_or(0);
     for (row, reason) in &work.failures {
         report.errors.push(FailedRow {
             row: *row,
@@ -903,8 +912,8 @@ pub fn failed_vendor_rows(
     bytes: &[u8],
     report: &VendorImportReport,
 ) -> (Vec<String>, Vec<FailedVendorRow>) {
-    let (header, records) = match crate::import::Table::read(bytes) {
-        Ok(t) => (t.headers, t.records),
+    let (header, records) = match crate::import::Table::read_short_rows_ok(bytes) {
+        Ok(t) => (t.headers, [t.records, t.rejected].concat()),
         Err(_) => (vec![], vec![]),
     };
     let mut out: Vec<FailedVendorRow> = vec![];

@@ -149,6 +149,9 @@ pub async fn seed(app: &Application, port: u16) -> Result<(), String> {
             products = report.products,
             "demo catalog imported"
         );
+        seed_checkout(db, m.id, "LU")
+            .await
+            .map_err(|e| e.to_string())?;
         // The demo stores are set up and live: their setup guide is complete, so owners
         // land on the dashboard home and the storefront never shows "coming soon".
         scope
@@ -247,4 +250,96 @@ pub async fn import_products_for_handle(
         .ok_or(ControlError::Store(StoreError::NotFound))?;
     progress(done.products_done, done.products_total);
     Ok(done)
+}
+
+/// Checkout configuration of a demo store in `country`: bank transfer (with instructions),
+/// cash on delivery and pickup, tax-inclusive prices; one shipping zone (the store's
+/// country and its EU neighbours) with a 4.90 flat rate, free from 50.00; VAT rates of
+/// LU 17 %, DE 19 %, FR 20 %, BE 21 %, NL 21 %; and the code `WELCOME10` (10 % off).
+/// Called by [`seed`] for each new demo store (and by tests, with a store's id).
+pub async fn seed_checkout(db: &Db, tenant: uuid::Uuid, country: &str) -> Result<(), StoreError> {
+    let scope = TenantDb::new(db.clone(), tenant);
+    use crate::pricing::{CountryCode, DiscountValue};
+    use crate::store::commerce::{
+        CheckoutSettingsInput, DiscountInput, RateInput, SecretChange, TaxRateInput, ZoneInput,
+    };
+    let actor = crate::store::audit::Actor::system("demo");
+    let cc = |c: &str| CountryCode::parse(c).map_err(|e| StoreError::Config(e.message));
+    scope
+        .save_checkout_settings(
+            &actor,
+            &CheckoutSettingsInput {
+                prices_include_tax: true,
+                bank_transfer: true,
+                bank_instructions: "Pay by bank transfer to IBAN LU28 0019 4006 4475 0000 (BIC BCEELULL), using your order number as the reference. We ship once the payment arrives.".into(),
+                cash_on_delivery: true,
+                card: false,
+                pickup: true,
+                pickup_address: "12 rue du Marché-aux-Herbes, 1728 Luxembourg".into(),
+                notify_email: None,
+                stripe_webhook_secret: SecretChange::Keep,
+            },
+        )
+        .await?;
+    let mut countries = vec![cc(country)?];
+    for c in ["BE", "DE", "FR", "NL"] {
+        let c = cc(c)?;
+        if !countries.contains(&c) {
+            countries.push(c);
+        }
+    }
+    let zone = scope
+        .create_shipping_zone(
+            &actor,
+            &ZoneInput {
+                name: "Home and neighbours".into(),
+                countries,
+            },
+        )
+        .await?;
+    scope
+        .create_shipping_rate(
+            &actor,
+            zone.id,
+            &RateInput {
+                name: "Standard".into(),
+                price_minor: 490,
+                free_over_minor: Some(5000),
+            },
+        )
+        .await?;
+    for (c, name, bp) in [
+        ("LU", "TVA", 1700),
+        ("DE", "MwSt.", 1900),
+        ("FR", "TVA", 2000),
+        ("BE", "TVA", 2100),
+        ("NL", "BTW", 2100),
+    ] {
+        scope
+            .create_tax_rate(
+                &actor,
+                &TaxRateInput {
+                    country: cc(c)?,
+                    name: name.into(),
+                    rate_bp: bp,
+                },
+            )
+            .await?;
+    }
+    scope
+        .create_discount_code(
+            &actor,
+            &DiscountInput {
+                code: "WELCOME10".into(),
+                value: DiscountValue::Percentage(1000),
+                min_subtotal_minor: 0,
+                starts_at: None,
+                ends_at: None,
+                usage_limit: None,
+                per_customer_limit: Some(1),
+                active: true,
+            },
+        )
+        .await?;
+    Ok(())
 }

@@ -727,3 +727,51 @@ wire_enum!(
         High = "high",
     }
 );
+
+wire_enum!(
+    /// What happens to a variant whose tracked inventory is at or below zero (Shopify's
+    /// `Variant Inventory Policy`, 2024+ `Continue selling when out of stock`): `deny`
+    /// (the default) stops selling it, `continue` keeps selling (oversell, backorder).
+    InventoryPolicy, "inventory_policy", "invalid_inventory_policy" {
+        Deny = "deny",
+        Continue = "continue",
+    }
+);
+
+// `wire_enum!` derives the enum, so `#[default]` cannot be put on a variant.
+#[allow(clippy::derivable_impls)]
+impl Default for InventoryPolicy {
+    fn default() -> Self {
+        Self::Deny
+    }
+}
+
+/// Whether a variant can be bought: its stock is not tracked, or it may be sold when
+/// out of stock (`continue`), or its `inventory` (units on hand, may be negative) is
+/// above zero. The one rule storefronts, the Store API and checkout share.
+pub fn variant_available(tracked: bool, policy: InventoryPolicy, inventory: i64) -> bool {
+    !tracked || policy == InventoryPolicy::Continue || inventory > 0
+}
+
+#[cfg(test)]
+mod inventory_tests {
+    use super::*;
+
+    #[test]
+    fn availability_follows_tracking_and_policy() {
+        assert!(variant_available(false, InventoryPolicy::Deny, 0));
+        assert!(variant_available(true, InventoryPolicy::Continue, -51));
+        assert!(variant_available(true, InventoryPolicy::Deny, 1));
+        assert!(!variant_available(true, InventoryPolicy::Deny, 0));
+        assert!(!variant_available(true, InventoryPolicy::Deny, -3));
+        assert_eq!(InventoryPolicy::default(), InventoryPolicy::Deny);
+        assert_eq!(
+            InventoryPolicy::parse(" Continue ").map(|p| p.as_str()),
+            Ok("continue")
+        );
+        assert_eq!(
+            InventoryPolicy::parse("later").map_err(|e| e.code),
+            Err("invalid_inventory_policy")
+        );
+    }
+}

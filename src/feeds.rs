@@ -842,6 +842,8 @@ fn variant_of(item: &StagedItem, options: &[&str], o: &Overrides) -> VariantInpu
         inventory: o.inventory.unwrap_or_else(|| feed_stock(&item.item)),
         barcode: item.item.gtin.clone(),
         weight_grams: item.item.shipping_weight_grams,
+        inventory_policy: crate::domain::InventoryPolicy::Deny,
+        inventory_tracked: true,
     }
 }
 
@@ -1180,6 +1182,8 @@ pub async fn apply_to_product(
             inventory: v.inventory_quantity,
             barcode: v.barcode.clone(),
             weight_grams: v.weight_grams,
+            inventory_policy: v.inventory_policy,
+            inventory_tracked: v.inventory_tracked,
         })
         .collect();
     let single = base.len() == 1 && variants.len() == 1;

@@ -17,6 +17,7 @@ pub mod events;
 pub mod feeds;
 pub mod import;
 pub mod mail;
+pub mod payments;
 pub mod pricing;
 pub mod provision;
 pub mod store;

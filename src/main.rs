@@ -77,6 +77,9 @@ struct Common {
     /// (development only: it disables the SSRF guard).
     #[arg(long, env = "SOUK_WEBHOOKS_ALLOW_PRIVATE", global = true)]
     webhooks_allow_private: bool,
+    /// Stripe's API base URL (card payments); point it at localstripe for tests.
+    #[arg(long, env = "SOUK_STRIPE_API_BASE", default_value = souk::payments::STRIPE_API, global = true)]
+    stripe_api_base: String,
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `souk=debug`.
     #[arg(long, env = "SOUK_LOG", default_value = "info", global = true)]
     log: String,
@@ -284,6 +287,7 @@ fn config_from(c: &Common) -> Result<Config, String> {
     cfg.events_url = c.events_url.clone();
     cfg.events_subject = c.events_subject.clone();
     cfg.webhooks.allow_private = c.webhooks_allow_private;
+    cfg.stripe_api_base = c.stripe_api_base.clone();
     cfg.feeds.allow_private = c.webhooks_allow_private;
     cfg.step_backoff = Duration::from_millis(200);
     if let Some(s) = &cfg.jwt_secret

@@ -142,6 +142,22 @@ macro_rules! embed_theme {
                     "unavailable.html",
                     include_str!(concat!("../themes/", $dir, "/templates/unavailable.html")),
                 ),
+                (
+                    "cart.html",
+                    include_str!(concat!("../themes/", $dir, "/templates/cart.html")),
+                ),
+                (
+                    "checkout.html",
+                    include_str!(concat!("../themes/", $dir, "/templates/checkout.html")),
+                ),
+                (
+                    "order.html",
+                    include_str!(concat!("../themes/", $dir, "/templates/order.html")),
+                ),
+                (
+                    "account.html",
+                    include_str!(concat!("../themes/", $dir, "/templates/account.html")),
+                ),
             ],
         )
     };
@@ -155,6 +171,10 @@ pub const REQUIRED_TEMPLATES: &[&str] = &[
     "product.html",
     "not_found.html",
     "unavailable.html",
+    "cart.html",
+    "checkout.html",
+    "order.html",
+    "account.html",
 ];
 
 /// A storefront page to render when checking a theme ([`Theme::check_render`]): a

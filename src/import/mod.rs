@@ -5,8 +5,10 @@
 //! the file as a whole (empty, not UTF-8, unknown header set, …) are an [`ImportError`].
 //!
 //! Shared reading rules for every format: a leading UTF-8 byte-order mark is ignored, LF and
-//! CRLF line endings are both accepted, records may have fewer or more fields than the header
-//! (missing cells read as empty), every cell has its non-breaking spaces (U+00A0) replaced with
+//! CRLF line endings are both accepted, a record must have as many fields as the header
+//! (extra trailing cells that are all empty are tolerated; any other difference is a row
+//! error naming the counts, and the record is skipped rather than read shifted; only the
+//! vendor format may leave trailing columns out), every cell has its non-breaking spaces (U+00A0) replaced with
 //! plain spaces and is then trimmed, headers are matched case-insensitively, and records whose
 //! cells are all empty are skipped (spreadsheets leave such rows at the end of a sheet).
 
@@ -84,6 +86,11 @@ pub(crate) struct Table {
     index: HashMap<String, usize>,
     /// `(line where the record starts, record)`, blank records already dropped.
     pub records: Vec<(usize, StringRecord)>,
+    /// Records whose field count differs from the header's (beyond empty trailing cells):
+    /// one row error each, and the record itself (kept out of `records`).
+    pub shape_errors: Vec<RowError>,
+    /// The records of `shape_errors`, `(line, record)`, for reports that echo failed rows.
+    pub rejected: Vec<(usize, StringRecord)>,
 }
 
 /// Replaces non-breaking spaces with plain ones and trims.
@@ -94,6 +101,17 @@ pub(crate) fn clean(raw: &str) -> String {
 impl Table {
     /// Reads the whole file. See the module documentation for the reading rules.
     pub fn read(bytes: &[u8]) -> Result<Self, ImportError> {
+        Self::read_with(bytes, false)
+    }
+
+    /// [`Table::read`], except that records with fewer fields than the header are kept
+    /// (their missing trailing cells read as empty): the hand-written vendor format often
+    /// leaves trailing empty columns out. Longer records are still refused.
+    pub fn read_short_rows_ok(bytes: &[u8]) -> Result<Self, ImportError> {
+        Self::read_with(bytes, true)
+    }
+
+    fn read_with(bytes: &[u8], short_ok: bool) -> Result<Self, ImportError> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ImportError::Empty);
@@ -117,7 +135,9 @@ impl Table {
             index.entry(h.to_lowercase()).or_insert(i);
         }
         let mut records = Vec::new();
+        let (mut shape_errors, mut rejected) = (Vec::new(), Vec::new());
         let (mut at, mut line) = (0, 1);
+        let expected = headers.len();
         for rec in reader.records() {
             let rec = rec.map_err(|e| to_import_error(e, bytes))?;
             if rec.iter().all(|c| clean(c).is_empty()) {
@@ -126,12 +146,28 @@ impl Table {
             let start = record_start(bytes, rec.position()).max(at);
             line += bytes[at..start].iter().filter(|&&b| b == b'\n').count();
             at = start;
+            let found = rec.len();
+            let extra_filled = rec.iter().skip(expected).any(|c| !clean(c).is_empty());
+            if (found < expected && !short_ok) || extra_filled {
+                let how = if found < expected { "fewer" } else { "more" };
+                shape_errors.push(RowError::new(
+                    line,
+                    None,
+                    format!(
+                        "row has {found} fields but the header has {expected} ({how} cells than columns, e.g. a stray or missing delimiter); the row is skipped so that no value is read into the wrong column"
+                    ),
+                ));
+                rejected.push((line, rec));
+                continue;
+            }
             records.push((line, rec));
         }
         Ok(Self {
             headers,
             index,
             records,
+            shape_errors,
+            rejected,
         })
     }
 
@@ -195,7 +231,7 @@ mod tests {
 
     #[test]
     fn bom_crlf_nbsp_and_blank_rows() {
-        let t = Table::read(b"\xEF\xBB\xBFA , b\r\n x\xC2\xA0,y\r\n,\r\n\r\n1,2,3\r\n").unwrap();
+        let t = Table::read(b"\xEF\xBB\xBFA , b\r\n x\xC2\xA0,y\r\n,\r\n\r\n1,2,\r\n").unwrap();
         assert_eq!(
             (t.headers.clone(), t.label("a")),
             (vec!["A".to_string(), "b".into()], "A".to_string())
@@ -209,6 +245,34 @@ mod tests {
             (t.records[1].0, t.get(&t.records[1].1, "c"), t.label("c")),
             (5, String::new(), "c".into())
         );
+    }
+
+    #[test]
+    fn records_whose_field_count_differs_are_rejected_not_shifted() {
+        let t = Table::read(b"a,b,c\n1,2,3\n4,5,6,,\n7,8,9,manual,TRUE\n10,11\n").unwrap();
+        let kept: Vec<_> = t.records.iter().map(|(l, r)| (*l, t.get(r, "a"))).collect();
+        assert_eq!(kept, [(2, "1".to_string()), (3, "4".into())]);
+        let errs: Vec<_> = t
+            .shape_errors
+            .iter()
+            .map(|e| (e.row, e.message.clone()))
+            .collect();
+        assert_eq!(errs.len(), 2);
+        assert_eq!(errs[0].0, 4);
+        assert!(
+            errs[0]
+                .1
+                .starts_with("row has 5 fields but the header has 3"),
+            "{errs:?}"
+        );
+        assert_eq!(errs[1].0, 5);
+        assert!(
+            errs[1]
+                .1
+                .starts_with("row has 2 fields but the header has 3"),
+            "{errs:?}"
+        );
+        assert_eq!(t.rejected.len(), 2);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! reference inputs; see its README for the traps they contain.
 
 use super::{ImportError, RowError, Table};
-use crate::domain::{Currency, Handle, ProductStatus, Sku, parse_decimal_minor};
+use crate::domain::{Currency, Handle, InventoryPolicy, ProductStatus, Sku, parse_decimal_minor};
 use csv::StringRecord;
 use std::collections::{HashMap, HashSet};
 
@@ -88,6 +88,15 @@ pub struct ImportVariant {
     pub compare_at_minor: Option<i64>,
     /// Stock on hand; may be negative (Shopify allows overselling). Empty → 0.
     pub inventory: i64,
+    /// Shopify `Variant Inventory Policy` (`deny`/`continue`), 2024+ `Continue selling when
+    /// out of stock` (TRUE → `continue`); WooCommerce `Backorders allowed?` (1 or `notify`
+    /// → `continue`). Empty or absent → `deny`.
+    pub inventory_policy: InventoryPolicy,
+    /// Shopify: `Variant Inventory Tracker` (2024+ `Inventory tracker`) non-empty; without
+    /// that column, whether the quantity cell is filled. WooCommerce: `Stock` is filled
+    /// (`In stock? = 1` with an empty `Stock` is in stock, untracked; `In stock? = 0` with
+    /// an empty `Stock` is tracked at 0, i.e. sold out).
+    pub inventory_tracked: bool,
     /// GTIN/EAN/UPC with a spreadsheet-guard apostrophe removed.
     pub barcode: Option<String>,
     /// Weight in grams, rounded (Shopify `Variant Grams` is grams whatever the display
@@ -142,6 +151,11 @@ const RENAMED_2024: &[(&str, &str)] = &[
     ("variant sku", "sku"),
     ("variant grams", "weight value (grams)"),
     ("variant inventory qty", "inventory quantity"),
+    ("variant inventory tracker", "inventory tracker"),
+    (
+        "variant inventory policy",
+        "continue selling when out of stock",
+    ),
     ("variant price", "price"),
     ("variant compare at price", "compare-at price"),
     ("variant barcode", "barcode"),
@@ -201,6 +215,7 @@ pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog,
         _ => b.shopify(),
     }
     let mut errors = b.errors;
+    errors.extend(t.shape_errors.iter().cloned());
     let mut products = Vec::new();
     for Draft { p, tried, .. } in b.drafts {
         if !p.variants.is_empty() {
@@ -215,8 +230,17 @@ pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog,
         dialect,
         products,
         errors,
-        rows: t.records.len(),
+        rows: t.records.len() + t.rejected.len(),
     })
+}
+
+/// Whether `raw` is an absolute `http`/`https` URL with a host, at most 2,048 characters
+/// (what the product API accepts; `not-a-url`, `javascript:…`, `manual` or `TRUE` are not).
+pub fn is_image_url(raw: &str) -> bool {
+    raw.len() <= 2048
+        && url::Url::parse(raw).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
+        })
 }
 
 /// Adds variant images not yet listed, orders by position, renumbers 1..=n.
@@ -368,6 +392,73 @@ impl Builder<'_> {
         })
     }
 
+    /// `raw` when it is an absolute http(s) URL ([`is_image_url`]); else a row error on
+    /// that image (the product and its other images are kept) and `None`.
+    fn image_url(&mut self, row: usize, name: &str, raw: String) -> Option<String> {
+        if is_image_url(&raw) {
+            return Some(raw);
+        }
+        self.fail(
+            row,
+            name,
+            format!("image URL '{raw}' is not an absolute http(s) URL; the image is skipped"),
+        )
+    }
+
+    /// Shopify `Variant Inventory Policy` (`deny`/`continue`) or 2024+ `Continue selling
+    /// when out of stock` (`TRUE`/`FALSE`, also `deny`/`continue`); empty → `deny`, anything
+    /// else a row error on that value (deny used).
+    fn shopify_policy(&mut self, row: usize, rec: &StringRecord) -> InventoryPolicy {
+        let raw = self.get(rec, "variant inventory policy");
+        match raw.to_ascii_lowercase().as_str() {
+            "" | "deny" | "false" | "no" | "0" => InventoryPolicy::Deny,
+            "continue" | "true" | "yes" | "1" => InventoryPolicy::Continue,
+            _ => {
+                self.err(
+                    row,
+                    "variant inventory policy",
+                    format!("inventory policy '{raw}' must be deny or continue (TRUE or FALSE); deny used"),
+                );
+                InventoryPolicy::Deny
+            }
+        }
+    }
+
+    /// Whether Shopify counts this variant's stock: `Variant Inventory Tracker` names the
+    /// tracker (`shopify`, or an app) and is empty for untracked variants; a file without
+    /// that column tracks exactly the variants whose quantity cell is filled.
+    fn shopify_tracked(&self, rec: &StringRecord) -> bool {
+        let tracker = self.col("variant inventory tracker");
+        if self.t.has(tracker) {
+            !self.t.get(rec, tracker).is_empty()
+        } else {
+            !self.get(rec, "variant inventory qty").is_empty()
+        }
+    }
+
+    /// WooCommerce `Backorders allowed?`: `1`/`notify` → `continue`, `0`/empty → `deny`.
+    fn woo_policy(&mut self, row: usize, rec: &StringRecord) -> InventoryPolicy {
+        let raw = self.get(rec, "backorders allowed?");
+        match raw.to_ascii_lowercase().as_str() {
+            "" | "0" | "no" => InventoryPolicy::Deny,
+            "1" | "yes" | "notify" => InventoryPolicy::Continue,
+            _ => {
+                self.err(
+                    row,
+                    "backorders allowed?",
+                    format!("backorders '{raw}' must be 1, 0 or notify; 0 used"),
+                );
+                InventoryPolicy::Deny
+            }
+        }
+    }
+
+    /// WooCommerce manages stock when `Stock` is filled. An empty `Stock` with
+    /// `In stock? = 0` is kept as tracked (quantity 0), so the product shows sold out.
+    fn woo_tracked(&self, rec: &StringRecord) -> bool {
+        !self.get(rec, "stock").is_empty() || self.get(rec, "in stock?") == "0"
+    }
+
     /// Grams from a decimal cell in a unit worth `factor` grams.
     fn weight(&mut self, row: usize, rec: &StringRecord, name: &str, factor: f64) -> Option<i64> {
         let raw = self.opt(rec, name)?;
@@ -484,7 +575,10 @@ impl Builder<'_> {
                     di
                 }
             };
-            if let Some(url) = self.opt(rec, "image src") {
+            if let Some(url) = self
+                .opt(rec, "image src")
+                .and_then(|u| self.image_url(row, "image src", u))
+            {
                 let (pos, alt) = (
                     self.get(rec, "image position").parse().ok(),
                     self.opt(rec, "image alt text"),
@@ -535,9 +629,13 @@ impl Builder<'_> {
                 price_minor,
                 compare_at_minor,
                 inventory: self.inventory(row, rec, "variant inventory qty"),
+                inventory_policy: self.shopify_policy(row, rec),
+                inventory_tracked: self.shopify_tracked(rec),
                 barcode: self.barcode(row, rec, "variant barcode"),
                 weight_grams: self.weight(row, rec, "variant grams", 1.0),
-                image_url: self.opt(rec, "variant image"),
+                image_url: self
+                    .opt(rec, "variant image")
+                    .and_then(|u| self.image_url(row, "variant image", u)),
             };
             self.drafts[di].p.variants.push(v);
         }
@@ -681,7 +779,12 @@ impl Builder<'_> {
             } else {
                 ProductStatus::Draft
             };
-            for (i, url) in split_list(&images).into_iter().enumerate() {
+            let urls: Vec<String> = split_list(&images)
+                .into_iter()
+                .filter_map(|u| self.image_url(row, "images", u))
+                .collect();
+            let d = &mut self.drafts[di];
+            for (i, url) in urls.into_iter().enumerate() {
                 add_image(&mut d.p.images, url, None, Some(i as i32 + 1));
             }
             if is("variable") {
@@ -775,9 +878,14 @@ impl Builder<'_> {
             price_minor: price.0,
             compare_at_minor: price.1,
             inventory: self.inventory(row, rec, "stock"),
+            inventory_policy: self.woo_policy(row, rec),
+            inventory_tracked: self.woo_tracked(rec),
             barcode: None,
             weight_grams: weight,
-            image_url: split_list(&self.get(rec, "images")).into_iter().next(),
+            image_url: split_list(&self.get(rec, "images"))
+                .into_iter()
+                .next()
+                .filter(|u| is_image_url(u)),
         }
     }
 }

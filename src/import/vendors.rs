@@ -77,13 +77,13 @@ pub fn parse_vendors(
     bytes: &[u8],
     is_taken: &dyn Fn(&str) -> bool,
 ) -> Result<ParsedVendors, ImportError> {
-    let t = Table::read(bytes)?;
+    let t = Table::read_short_rows_ok(bytes)?;
     for required in ["vendor_name", "owner_email"] {
         if !t.has(required) {
             return Err(ImportError::MissingColumn(required.to_string()));
         }
     }
-    let mut errors: Vec<RowError> = Vec::new();
+    let mut errors: Vec<RowError> = t.shape_errors.clone();
     let mut err =
         |row: usize, col: &str, msg: String| errors.push(RowError::new(row, Some(col), msg));
     // Pass 1: validate each row on its own; remember explicit subdomains.
@@ -214,7 +214,7 @@ pub fn parse_vendors(
     Ok(ParsedVendors {
         rows,
         errors,
-        total: t.records.len(),
+        total: t.records.len() + t.rejected.len(),
     })
 }
 

@@ -5,7 +5,7 @@ use super::events;
 use super::{
     StoreError, StoreResult, TenantDb, Tx, fetch_in, from_json, new_id, now_micros, to_json,
 };
-use crate::domain::{Currency, Handle, ProductStatus, Sku};
+use crate::domain::{Currency, Handle, InventoryPolicy, ProductStatus, Sku, variant_available};
 #[allow(unused_imports)]
 use crate::{dispatch, dispatch_tx, dispatch_write, exec, exec_tx, exec_write};
 use serde::Serialize;
@@ -44,6 +44,8 @@ struct VariantRow {
     barcode: Option<String>,
     weight_grams: Option<i64>,
     position: i64,
+    inventory_policy: String,
+    inventory_tracked: bool,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -90,7 +92,16 @@ pub struct Variant {
     pub option_values: Vec<String>,
     pub price: MoneyDto,
     pub compare_at_price: Option<MoneyDto>,
+    /// Units on hand; may be negative when the policy is `continue`. Only meaningful when
+    /// `inventory_tracked`.
     pub inventory_quantity: i64,
+    /// `deny` (stop selling at zero, the default) or `continue` (keep selling).
+    pub inventory_policy: InventoryPolicy,
+    /// False when the quantity is not counted (the variant is always available).
+    pub inventory_tracked: bool,
+    /// Whether it can be bought now: `!inventory_tracked || inventory_policy = continue ||
+    /// inventory_quantity > 0` ([`crate::domain::variant_available`]).
+    pub available: bool,
     pub barcode: Option<String>,
     pub weight_grams: Option<i64>,
     pub position: i64,
@@ -137,7 +148,12 @@ pub struct VariantInput {
     pub option_values: Vec<String>,
     pub price_minor: i64,
     pub compare_at_minor: Option<i64>,
+    /// Units on hand (may be negative).
     pub inventory: i64,
+    /// What happens at or below zero; `deny` by default.
+    pub inventory_policy: InventoryPolicy,
+    /// Whether `inventory` is counted; `true` by default.
+    pub inventory_tracked: bool,
     pub barcode: Option<String>,
     pub weight_grams: Option<i64>,
 }
@@ -190,6 +206,8 @@ impl ProductInput {
                 "sku": v.sku.as_ref().map(|s| s.as_str()),
                 "price_minor": v.price_minor,
                 "inventory": v.inventory,
+                "inventory_policy": v.inventory_policy.as_str(),
+                "inventory_tracked": v.inventory_tracked,
             })).collect::<Vec<_>>(),
         })
     }
@@ -206,6 +224,8 @@ fn summary_of(p: &Product) -> serde_json::Value {
             "sku": v.sku,
             "price_minor": v.price.amount_minor,
             "inventory": v.inventory_quantity,
+            "inventory_policy": v.inventory_policy.as_str(),
+            "inventory_tracked": v.inventory_tracked,
         })).collect::<Vec<_>>(),
     })
 }
@@ -222,7 +242,7 @@ pub struct ProductFilter {
     pub product_type: Option<String>,
 }
 
-const VARIANTS_OF: &str = "select id, product_id, sku, title, option_values, price_minor, compare_at_minor, currency, inventory, barcode, weight_grams, position from variants where tenant_id = ";
+const VARIANTS_OF: &str = "select id, product_id, sku, title, option_values, price_minor, compare_at_minor, currency, inventory, barcode, weight_grams, position, inventory_policy, inventory_tracked from variants where tenant_id = ";
 const IMAGES_OF: &str =
     "select id, product_id, url, alt, position from product_images where tenant_id = ";
 const PRODUCT_COLS: &str = "id, handle, title, body_html, vendor, product_type, tags, status, options, featured, seo_title, seo_description, created_at, updated_at";
@@ -552,7 +572,7 @@ impl TenantDb {
         let out = self
             .upsert_products_tx(&mut tx, inputs, currency, max_products)
             .await?;
-        let after = serde_json::json!({ "created": out.created, "updated": out.updated, "failed": out.failed.len() });
+        let after = serde_json::json!({ "created": out.created, "updated": out.updated, "unchanged": out.unchanged, "failed": out.failed.len() });
         audit::record(
             &mut tx,
             Some(self.tenant),
@@ -604,18 +624,25 @@ impl TenantDb {
                 Some(id) => self
                     .replace_product_tx(tx, id, input, currency)
                     .await
-                    .map(|_| false),
+                    .map(|changed| {
+                        if changed {
+                            Written::Updated
+                        } else {
+                            Written::Unchanged
+                        }
+                    }),
                 None => self
                     .insert_product_tx(tx, input, currency)
                     .await
-                    .map(|_| true),
+                    .map(|_| Written::Created),
             };
             match res {
-                Ok(true) => {
+                Ok(Written::Created) => {
                     count += 1;
                     out.created += 1;
                 }
-                Ok(false) => out.updated += 1,
+                Ok(Written::Updated) => out.updated += 1,
+                Ok(Written::Unchanged) => out.unchanged += 1,
                 Err(StoreError::Conflict { message, .. }) => {
                     exec_tx!(&mut *tx, c => sqlx::query("rollback to savepoint upsert_one").execute(&mut **c).await)?;
                     out.failed.push((i, message));
@@ -661,53 +688,165 @@ impl TenantDb {
         Ok(id)
     }
 
+    /// Updates product `id` to `input` in place, keeping what still exists: variants are
+    /// matched to the stored ones by SKU, else by option values, and keep their ids (so an
+    /// order line's `variant_id` keeps pointing at its variant); images are matched by URL.
+    /// Stored variants and images that match nothing are deleted, inputs that match nothing
+    /// are inserted, and only rows that differ are written. `updated_at` moves only when
+    /// something differs. Returns whether anything changed (issue 13 item 6).
+    /// Errors: `NotFound`, `Conflict{field:"handle"|"sku"}`.
     async fn replace_product_tx(
         &self,
         tx: &mut Tx,
         id: Uuid,
         input: &ProductInput,
         currency: &str,
-    ) -> StoreResult<()> {
-        let r = exec_tx!(tx, c => sqlx::query(
-            "update products set handle = $3, title = $4, body_html = $5, vendor = $6, product_type = $7, tags = $8,
-                status = $9, options = $10, featured = $11, updated_at = $12 where tenant_id = $1 and id = $2",
-        )
+    ) -> StoreResult<bool> {
+        let row = dispatch_tx!(&mut *tx, c => sqlx::query_as::<_, ProductRow>(sqlx::AssertSqlSafe(format!(
+            "select {PRODUCT_COLS} from products where tenant_id = $1 and id = $2"
+        )))
         .bind(self.tenant)
         .bind(id)
-        .bind(input.handle.as_str())
-        .bind(&input.title)
-        .bind(&input.body_html)
-        .bind(&input.vendor)
-        .bind(&input.product_type)
-        .bind(to_json(&input.tags))
-        .bind(input.status.as_str())
-        .bind(to_json(&input.options))
-        .bind(input.featured)
-        .bind(now_micros())
-        .execute(&mut **c)
-        .await)
-        .map_err(|e| StoreError::on_unique(e, &[("handle", "handle")]))?;
-        if r == 0 {
-            return Err(StoreError::NotFound);
-        }
-        if let Some(seo) = &input.seo {
+        .fetch_optional(&mut **c)
+        .await)?
+        .ok_or(StoreError::NotFound)?;
+        let ids = [id];
+        let stored_variants = dispatch_tx!(&mut *tx, c => fetch_in!(&mut **c, VariantRow, VARIANTS_OF, "product_id", self.tenant, &ids, " order by position"))?;
+        let stored_images = dispatch_tx!(&mut *tx, c => fetch_in!(&mut **c, ImageRow, IMAGES_OF, "product_id", self.tenant, &ids, " order by position"))?;
+        let vplan = plan_variants(&stored_variants, &input.variants, currency);
+        let iplan = plan_images(&stored_images, &input.images);
+        let (tags, options) = (to_json(&input.tags), to_json(&input.options));
+        let seo_changed = input.seo.as_ref().is_some_and(|seo| {
+            seo.title != row.seo_title || seo.description != row.seo_description
+        });
+        let fields_changed = row.handle != input.handle.as_str()
+            || row.title != input.title
+            || row.body_html != input.body_html
+            || row.vendor != input.vendor
+            || row.product_type != input.product_type
+            || row.tags != tags
+            || row.status != input.status.as_str()
+            || row.options != options
+            || row.featured != input.featured
+            || seo_changed;
+        let changed = fields_changed || !vplan.is_noop() || !iplan.is_noop();
+        if changed {
+            let (seo_title, seo_description) = match &input.seo {
+                Some(seo) => (seo.title.clone(), seo.description.clone()),
+                None => (row.seo_title.clone(), row.seo_description.clone()),
+            };
             exec_tx!(tx, c => sqlx::query(
-                "update products set seo_title = $3, seo_description = $4 where tenant_id = $1 and id = $2",
+                "update products set handle = $3, title = $4, body_html = $5, vendor = $6, product_type = $7, tags = $8,
+                    status = $9, options = $10, featured = $11, updated_at = $12, seo_title = $13, seo_description = $14
+                 where tenant_id = $1 and id = $2",
             )
             .bind(self.tenant)
             .bind(id)
-            .bind(&seo.title)
-            .bind(&seo.description)
+            .bind(input.handle.as_str())
+            .bind(&input.title)
+            .bind(&input.body_html)
+            .bind(&input.vendor)
+            .bind(&input.product_type)
+            .bind(&tags)
+            .bind(input.status.as_str())
+            .bind(&options)
+            .bind(input.featured)
+            .bind(now_micros())
+            .bind(seo_title)
+            .bind(seo_description)
+            .execute(&mut **c)
+            .await)
+            .map_err(|e| StoreError::on_unique(e, &[("handle", "handle")]))?;
+        }
+        // Variants: deletions first, then SKUs that move are cleared (two kept variants may
+        // swap SKUs, and `unique (tenant_id, sku)` is checked per statement), then updates,
+        // then inserts.
+        self.delete_ids_tx(tx, "variants", &vplan.delete).await?;
+        self.clear_skus_tx(tx, &vplan.clear_sku).await?;
+        for (vid, pos, v) in &vplan.update {
+            exec_tx!(tx, c => sqlx::query(
+                "update variants set sku = $3, title = $4, option_values = $5, price_minor = $6, compare_at_minor = $7,
+                    currency = $8, inventory = $9, barcode = $10, weight_grams = $11, position = $12,
+                    inventory_policy = $13, inventory_tracked = $14
+                 where tenant_id = $1 and id = $2",
+            )
+            .bind(self.tenant)
+            .bind(*vid)
+            .bind(v.sku.as_ref().map(|s| s.as_str()))
+            .bind(variant_title(v))
+            .bind(to_json(&v.option_values))
+            .bind(v.price_minor)
+            .bind(v.compare_at_minor)
+            .bind(currency)
+            .bind(v.inventory)
+            .bind(&v.barcode)
+            .bind(v.weight_grams)
+            .bind(*pos as i64)
+            .bind(v.inventory_policy.as_str())
+            .bind(v.inventory_tracked)
+            .execute(&mut **c)
+            .await)
+            .map_err(|e| StoreError::on_unique(e, &[("sku", "sku")]))?;
+        }
+        self.insert_variants_tx(tx, id, &vplan.insert, currency)
+            .await?;
+        self.delete_ids_tx(tx, "product_images", &iplan.delete)
+            .await?;
+        for (iid, pos, img) in &iplan.update {
+            exec_tx!(tx, c => sqlx::query(
+                "update product_images set alt = $3, position = $4 where tenant_id = $1 and id = $2",
+            )
+            .bind(self.tenant)
+            .bind(*iid)
+            .bind(&img.alt)
+            .bind(*pos as i64)
             .execute(&mut **c)
             .await)?;
         }
-        for sql in [
-            "delete from variants where tenant_id = $1 and product_id = $2",
-            "delete from product_images where tenant_id = $1 and product_id = $2",
-        ] {
-            exec_tx!(tx, c => sqlx::query(sql).bind(self.tenant).bind(id).execute(&mut **c).await)?;
+        self.insert_images_tx(tx, id, &iplan.insert).await?;
+        self.add_to_collections_tx(tx, id, &input.collections)
+            .await?;
+        Ok(changed)
+    }
+
+    /// Deletes rows of `table` (`variants` or `product_images`) of this tenant by id.
+    async fn delete_ids_tx(&self, tx: &mut Tx, table: &str, ids: &[Uuid]) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
         }
-        self.insert_children_tx(tx, id, input, currency).await
+        let head = match table {
+            "variants" => "delete from variants where tenant_id = ",
+            _ => "delete from product_images where tenant_id = ",
+        };
+        exec_tx!(tx, c => {
+            let mut qb = sqlx::QueryBuilder::new(head);
+            qb.push_bind(self.tenant).push(" and id in (");
+            let mut sep = qb.separated(", ");
+            for id in ids {
+                sep.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build().execute(&mut **c).await
+        })?;
+        Ok(())
+    }
+
+    /// Sets `sku` to null on the given variants of this tenant.
+    async fn clear_skus_tx(&self, tx: &mut Tx, ids: &[Uuid]) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        exec_tx!(tx, c => {
+            let mut qb = sqlx::QueryBuilder::new("update variants set sku = null where tenant_id = ");
+            qb.push_bind(self.tenant).push(" and id in (");
+            let mut sep = qb.separated(", ");
+            for id in ids {
+                sep.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build().execute(&mut **c).await
+        })?;
+        Ok(())
     }
 
     async fn insert_children_tx(
@@ -717,38 +856,91 @@ impl TenantDb {
         input: &ProductInput,
         currency: &str,
     ) -> StoreResult<()> {
-        // One statement for all the product's variants (and one for its images): an import
-        // writes thousands of products, and on PostgreSQL each statement is a round trip.
-        if !input.variants.is_empty() {
-            exec_tx!(tx, c => {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "insert into variants (id, tenant_id, product_id, sku, title, option_values, price_minor, compare_at_minor, currency, inventory, barcode, weight_grams, position) ",
-                );
-                qb.push_values(input.variants.iter().enumerate(), |mut b, (pos, v)| {
-                    let title = if v.option_values.is_empty() {
-                        "Default".to_string()
-                    } else {
-                        v.option_values.join(" / ")
-                    };
-                    b.push_bind(new_id())
-                        .push_bind(self.tenant)
-                        .push_bind(product)
-                        .push_bind(v.sku.as_ref().map(|s| s.as_str()))
-                        .push_bind(title)
-                        .push_bind(to_json(&v.option_values))
-                        .push_bind(v.price_minor)
-                        .push_bind(v.compare_at_minor)
-                        .push_bind(currency)
-                        .push_bind(v.inventory)
-                        .push_bind(&v.barcode)
-                        .push_bind(v.weight_grams)
-                        .push_bind(pos as i64);
-                });
-                qb.build().execute(&mut **c).await
-            })
-            .map_err(|e| StoreError::on_unique(e, &[("sku", "sku")]))?;
+        let variants: Vec<(usize, &VariantInput)> = input.variants.iter().enumerate().collect();
+        self.insert_variants_tx(tx, product, &variants, currency)
+            .await?;
+        self.add_to_collections_tx(tx, product, &input.collections)
+            .await?;
+        let images: Vec<(usize, &ImageInput)> = input.images.iter().enumerate().collect();
+        self.insert_images_tx(tx, product, &images).await
+    }
+
+    /// Inserts `(position, variant)` pairs of `product` in one statement (an import writes
+    /// thousands of products, and on PostgreSQL each statement is a round trip).
+    /// Errors: `Conflict{field:"sku"}`.
+    async fn insert_variants_tx(
+        &self,
+        tx: &mut Tx,
+        product: Uuid,
+        variants: &[(usize, &VariantInput)],
+        currency: &str,
+    ) -> StoreResult<()> {
+        if variants.is_empty() {
+            return Ok(());
         }
-        for (handle, title) in &input.collections {
+        exec_tx!(tx, c => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "insert into variants (id, tenant_id, product_id, sku, title, option_values, price_minor, compare_at_minor, currency, inventory, barcode, weight_grams, position, inventory_policy, inventory_tracked) ",
+            );
+            qb.push_values(variants.iter(), |mut b, (pos, v)| {
+                b.push_bind(new_id())
+                    .push_bind(self.tenant)
+                    .push_bind(product)
+                    .push_bind(v.sku.as_ref().map(|s| s.as_str()))
+                    .push_bind(variant_title(v))
+                    .push_bind(to_json(&v.option_values))
+                    .push_bind(v.price_minor)
+                    .push_bind(v.compare_at_minor)
+                    .push_bind(currency)
+                    .push_bind(v.inventory)
+                    .push_bind(&v.barcode)
+                    .push_bind(v.weight_grams)
+                    .push_bind(*pos as i64)
+                    .push_bind(v.inventory_policy.as_str())
+                    .push_bind(v.inventory_tracked);
+            });
+            qb.build().execute(&mut **c).await
+        })
+        .map_err(|e| StoreError::on_unique(e, &[("sku", "sku")]))?;
+        Ok(())
+    }
+
+    /// Inserts `(position, image)` pairs of `product` in one statement.
+    async fn insert_images_tx(
+        &self,
+        tx: &mut Tx,
+        product: Uuid,
+        images: &[(usize, &ImageInput)],
+    ) -> StoreResult<()> {
+        if images.is_empty() {
+            return Ok(());
+        }
+        exec_tx!(tx, c => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "insert into product_images (id, tenant_id, product_id, url, alt, position) ",
+            );
+            qb.push_values(images.iter(), |mut b, (pos, img)| {
+                b.push_bind(new_id())
+                    .push_bind(self.tenant)
+                    .push_bind(product)
+                    .push_bind(&img.url)
+                    .push_bind(&img.alt)
+                    .push_bind(*pos as i64);
+            });
+            qb.build().execute(&mut **c).await
+        })?;
+        Ok(())
+    }
+
+    /// Adds `product` to the collections `(handle, title)`, creating missing ones; existing
+    /// memberships are kept.
+    async fn add_to_collections_tx(
+        &self,
+        tx: &mut Tx,
+        product: Uuid,
+        collections: &[(Handle, String)],
+    ) -> StoreResult<()> {
+        for (handle, title) in collections {
             exec_tx!(tx, c => sqlx::query(
                 "insert into collections (id, tenant_id, handle, title, created_at) values ($1, $2, $3, $4, $5)
                  on conflict (tenant_id, handle) do nothing",
@@ -770,22 +962,6 @@ impl TenantDb {
             .bind(product)
             .execute(&mut **c)
             .await)?;
-        }
-        if !input.images.is_empty() {
-            exec_tx!(tx, c => {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "insert into product_images (id, tenant_id, product_id, url, alt, position) ",
-                );
-                qb.push_values(input.images.iter().enumerate(), |mut b, (pos, img)| {
-                    b.push_bind(new_id())
-                        .push_bind(self.tenant)
-                        .push_bind(product)
-                        .push_bind(&img.url)
-                        .push_bind(&img.alt)
-                        .push_bind(pos as i64);
-                });
-                qb.build().execute(&mut **c).await
-            })?;
         }
         Ok(())
     }
@@ -850,6 +1026,8 @@ fn assemble(
 ) -> StoreResult<Vec<Product>> {
     let mut vmap: HashMap<Uuid, Vec<Variant>> = HashMap::new();
     for v in variants {
+        let policy = InventoryPolicy::parse(&v.inventory_policy)
+            .map_err(|e| StoreError::Corrupt(e.message))?;
         vmap.entry(v.product_id).or_default().push(Variant {
             id: v.id,
             sku: v.sku,
@@ -858,6 +1036,9 @@ fn assemble(
             price: MoneyDto::new(v.price_minor, &v.currency),
             compare_at_price: v.compare_at_minor.map(|c| MoneyDto::new(c, &v.currency)),
             inventory_quantity: v.inventory,
+            inventory_policy: policy,
+            inventory_tracked: v.inventory_tracked,
+            available: variant_available(v.inventory_tracked, policy, v.inventory),
             barcode: v.barcode,
             weight_grams: v.weight_grams,
             position: v.position,
@@ -897,11 +1078,157 @@ fn assemble(
         .collect()
 }
 
+/// A variant's display title: option values joined with ` / `, or `Default`.
+fn variant_title(v: &VariantInput) -> String {
+    if v.option_values.is_empty() {
+        "Default".to_string()
+    } else {
+        v.option_values.join(" / ")
+    }
+}
+
+/// What writing a product's variants over the stored ones takes (see
+/// [`TenantDb::replace_product_tx`]): ids to delete, kept ids whose SKU must be cleared
+/// first, `(kept id, position, input)` to update, `(position, input)` to insert.
+struct VariantPlan<'a> {
+    delete: Vec<Uuid>,
+    clear_sku: Vec<Uuid>,
+    update: Vec<(Uuid, usize, &'a VariantInput)>,
+    insert: Vec<(usize, &'a VariantInput)>,
+}
+
+impl VariantPlan<'_> {
+    fn is_noop(&self) -> bool {
+        self.delete.is_empty() && self.update.is_empty() && self.insert.is_empty()
+    }
+}
+
+/// Matches input variants to stored ones, first by SKU, then (for the rest) by option
+/// values; a stored variant matches at most one input. Matched variants that differ in
+/// any stored field (position included) are updated.
+fn plan_variants<'a>(
+    stored: &[VariantRow],
+    inputs: &'a [VariantInput],
+    currency: &str,
+) -> VariantPlan<'a> {
+    let mut taken = vec![false; stored.len()];
+    let mut matched: Vec<Option<usize>> = vec![None; inputs.len()];
+    let by_sku: HashMap<&str, usize> = stored
+        .iter()
+        .enumerate()
+        .filter_map(|(j, v)| v.sku.as_deref().map(|s| (s, j)))
+        .collect();
+    for (i, v) in inputs.iter().enumerate() {
+        if let Some(&j) = v.sku.as_ref().and_then(|s| by_sku.get(s.as_str()))
+            && !taken[j]
+        {
+            taken[j] = true;
+            matched[i] = Some(j);
+        }
+    }
+    let values: Vec<String> = inputs.iter().map(|v| to_json(&v.option_values)).collect();
+    for (i, m) in matched.iter_mut().enumerate() {
+        if m.is_some() {
+            continue;
+        }
+        if let Some(j) =
+            (0..stored.len()).find(|&j| !taken[j] && stored[j].option_values == values[i])
+        {
+            taken[j] = true;
+            *m = Some(j);
+        }
+    }
+    let mut plan = VariantPlan {
+        delete: (0..stored.len())
+            .filter(|&j| !taken[j])
+            .map(|j| stored[j].id)
+            .collect(),
+        clear_sku: vec![],
+        update: vec![],
+        insert: vec![],
+    };
+    for (i, (v, m)) in inputs.iter().zip(&matched).enumerate() {
+        let Some(j) = *m else {
+            plan.insert.push((i, v));
+            continue;
+        };
+        let s = &stored[j];
+        let sku = v.sku.as_ref().map(|s| s.as_str());
+        if s.sku.is_some() && s.sku.as_deref() != sku {
+            plan.clear_sku.push(s.id);
+        }
+        let same = s.sku.as_deref() == sku
+            && s.title == variant_title(v)
+            && s.option_values == values[i]
+            && s.price_minor == v.price_minor
+            && s.compare_at_minor == v.compare_at_minor
+            && s.currency == currency
+            && s.inventory == v.inventory
+            && s.barcode == v.barcode
+            && s.weight_grams == v.weight_grams
+            && s.position == i as i64
+            && s.inventory_policy == v.inventory_policy.as_str()
+            && s.inventory_tracked == v.inventory_tracked;
+        if !same {
+            plan.update.push((s.id, i, v));
+        }
+    }
+    plan
+}
+
+/// Like [`VariantPlan`] for images, matched by URL.
+struct ImagePlan<'a> {
+    delete: Vec<Uuid>,
+    update: Vec<(Uuid, usize, &'a ImageInput)>,
+    insert: Vec<(usize, &'a ImageInput)>,
+}
+
+impl ImagePlan<'_> {
+    fn is_noop(&self) -> bool {
+        self.delete.is_empty() && self.update.is_empty() && self.insert.is_empty()
+    }
+}
+
+fn plan_images<'a>(stored: &[ImageRow], inputs: &'a [ImageInput]) -> ImagePlan<'a> {
+    let mut taken = vec![false; stored.len()];
+    let mut plan = ImagePlan {
+        delete: vec![],
+        update: vec![],
+        insert: vec![],
+    };
+    for (i, img) in inputs.iter().enumerate() {
+        match (0..stored.len()).find(|&j| !taken[j] && stored[j].url == img.url) {
+            Some(j) => {
+                taken[j] = true;
+                if stored[j].alt != img.alt || stored[j].position != i as i64 {
+                    plan.update.push((stored[j].id, i, img));
+                }
+            }
+            None => plan.insert.push((i, img)),
+        }
+    }
+    plan.delete = (0..stored.len())
+        .filter(|&j| !taken[j])
+        .map(|j| stored[j].id)
+        .collect();
+    plan
+}
+
+/// What an upsert did to one product.
+enum Written {
+    Created,
+    Updated,
+    Unchanged,
+}
+
 /// Result of [`TenantDb::upsert_products`].
 #[derive(Debug, Default, Clone)]
 pub struct UpsertOutcome {
     pub created: usize,
+    /// Existing products (same handle) that differed from the input and were written.
     pub updated: usize,
+    /// Existing products identical to the input: nothing written, `updated_at` kept.
+    pub unchanged: usize,
     /// `(index in the input, reason)` of products that could not be written.
     pub failed: Vec<(usize, String)>,
 }

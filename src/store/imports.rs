@@ -33,6 +33,8 @@ pub struct ProductImport {
     pub products_done: i64,
     pub created: i64,
     pub updated: i64,
+    /// Existing products the file left as they were (nothing written).
+    pub unchanged: i64,
     /// The full report (row errors included), once `completed`.
     #[schema(value_type = Option<Object>)]
     pub report: Option<serde_json::Value>,
@@ -55,6 +57,7 @@ struct ImportRow {
     products_done: i64,
     created: i64,
     updated: i64,
+    unchanged: i64,
     report: Option<String>,
     error: Option<String>,
     actor_label: String,
@@ -63,7 +66,7 @@ struct ImportRow {
     finished_at: Option<i64>,
 }
 
-const IMPORT_COLS: &str = "id, status, file_name, products_total, products_done, created, updated, report, error, actor_label, created_at, started_at, finished_at";
+const IMPORT_COLS: &str = "id, status, file_name, products_total, products_done, created, updated, unchanged, report, error, actor_label, created_at, started_at, finished_at";
 
 impl From<ImportRow> for ProductImport {
     fn from(r: ImportRow) -> Self {
@@ -75,6 +78,7 @@ impl From<ImportRow> for ProductImport {
             products_done: r.products_done,
             created: r.created,
             updated: r.updated,
+            unchanged: r.unchanged,
             report: r.report.and_then(|t| serde_json::from_str(&t).ok()),
             error: r.error,
             started_by: r.actor_label,
@@ -95,6 +99,7 @@ pub struct ImportWork {
     pub products_done: i64,
     pub created: i64,
     pub updated: i64,
+    pub unchanged: i64,
     /// `(CSV row, reason)` of the products refused by earlier chunks.
     pub failures: Vec<(usize, String)>,
     /// Who started it: the audit entry at the end names them.
@@ -109,6 +114,7 @@ struct WorkRow {
     products_done: i64,
     created: i64,
     updated: i64,
+    unchanged: i64,
     failures: String,
     actor_kind: String,
     actor_id: Option<Uuid>,
@@ -174,6 +180,7 @@ impl TenantDb {
             products_done: 0,
             created: 0,
             updated: 0,
+            unchanged: 0,
             report: None,
             error: None,
             started_by: actor.label.clone(),
@@ -220,7 +227,7 @@ impl TenantDb {
     /// `None` when it does not exist or has already ended.
     pub(crate) async fn claim_product_import(&self, id: Uuid) -> StoreResult<Option<ImportWork>> {
         let row: Option<WorkRow> = tenant_query!(self, write, p => sqlx::query_as(
-            "select id, status, body, products_done, created, updated, failures, actor_kind, actor_id, actor_label, actor_ip
+            "select id, status, body, products_done, created, updated, unchanged, failures, actor_kind, actor_id, actor_label, actor_ip
              from product_imports where tenant_id = $1 and id = $2",
         )
         .bind(self.tenant)
@@ -248,6 +255,7 @@ impl TenantDb {
             products_done: row.products_done,
             created: row.created,
             updated: row.updated,
+            unchanged: row.unchanged,
             failures,
             actor: Actor {
                 kind: actor_kind(&row.actor_kind),
@@ -281,9 +289,10 @@ impl TenantDb {
         let done = work.products_done + inputs.len() as i64;
         let created = work.created + out.created as i64;
         let updated = work.updated + out.updated as i64;
+        let unchanged = work.unchanged + out.unchanged as i64;
         let failures_json = serde_json::to_string(&failures).unwrap_or_else(|_| "[]".into());
         let n = exec_tx!(&mut tx, c => sqlx::query(
-            "update product_imports set products_done = $4, created = $5, updated = $6, failures = $7
+            "update product_imports set products_done = $4, created = $5, updated = $6, failures = $7, unchanged = $8
              where tenant_id = $1 and id = $2 and products_done = $3 and status = 'running'",
         )
         .bind(self.tenant)
@@ -293,6 +302,7 @@ impl TenantDb {
         .bind(created)
         .bind(updated)
         .bind(&failures_json)
+        .bind(unchanged)
         .execute(&mut **c)
         .await)?;
         if n != 1 {
@@ -305,6 +315,7 @@ impl TenantDb {
         work.products_done = done;
         work.created = created;
         work.updated = updated;
+        work.unchanged = unchanged;
         work.failures = failures;
         Ok(())
     }
@@ -336,6 +347,7 @@ impl TenantDb {
             "import_id": work.id,
             "created": work.created,
             "updated": work.updated,
+            "unchanged": work.unchanged,
             "failed": failed,
         });
         audit::record(

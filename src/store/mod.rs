@@ -11,10 +11,13 @@
 
 pub mod access;
 pub mod audit;
+pub mod carts;
 pub mod catalog;
 pub mod commerce;
+pub mod customers;
 pub mod events;
 pub mod feeds;
+pub mod fulfillment;
 pub mod imports;
 pub mod jobs;
 pub mod onboarding;

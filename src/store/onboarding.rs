@@ -59,6 +59,16 @@ fn obj(text: &str) -> serde_json::Map<String, serde_json::Value> {
 }
 
 impl TenantDb {
+    /// The sealed card-provider (Stripe) secret key the setup guide stored, if any.
+    pub async fn onboarding_payment_secret(&self) -> StoreResult<Option<String>> {
+        let v: Option<Option<String>> = tenant_query!(self, read, p => sqlx::query_scalar(
+            "select payment_secret from onboarding where tenant_id = $1")
+            .bind(self.tenant)
+            .fetch_optional(p)
+            .await)?;
+        Ok(v.flatten())
+    }
+
     /// The tenant's wizard state (an empty, `exists: false` state when never opened).
     pub async fn get_onboarding(&self) -> StoreResult<OnboardingRow> {
         let row: Option<Row> = tenant_query!(self, read, p => sqlx::query_as::<_, Row>(
@@ -121,6 +131,26 @@ impl TenantDb {
         }
         if let Some(mark) = &patch.mark {
             steps.insert(patch.step.clone(), serde_json::Value::String(mark.clone()));
+        }
+        // The payment step's choice is mirrored into the checkout settings (same
+        // transaction), from the merged values: a provider must have been chosen.
+        if patch.step == "payments" && !patch.values.is_empty() {
+            let field = |k: &str| {
+                data.get("payments")
+                    .and_then(|p| p.get(k))
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let provider = field("provider");
+            if matches!(provider.as_str(), "manual" | "stripe") {
+                let mirror = super::commerce::PaymentStepMirror {
+                    provider,
+                    manual_instructions: field("manual_instructions"),
+                    cash_on_delivery: field("cash_on_delivery") == "true",
+                };
+                self.mirror_payment_step_tx(&mut tx, &mirror).await?;
+            }
         }
         exec_tx!(&mut tx, c => sqlx::query(
             "update onboarding set steps = $2, data = $3, payment_secret = coalesce($4, payment_secret),

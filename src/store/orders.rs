@@ -232,10 +232,20 @@ pub struct LineItem {
     pub title: String,
     pub quantity: i64,
     pub unit_price: MoneyDto,
-    /// `unit_price × quantity`.
+    /// `unit_price × quantity − discount` (tax is inside it when the order's prices
+    /// include tax).
     pub total: MoneyDto,
     /// 0-based position in the order.
     pub position: i64,
+    /// The variant's title when the order was placed (`null` for custom items and
+    /// orders from before checkout existed).
+    pub variant_title: Option<String>,
+    /// This line's share of the order's discount.
+    pub discount: MoneyDto,
+    /// Tax on this line (see `Order.prices_include_tax`).
+    pub tax: MoneyDto,
+    /// Units already fulfilled (0..=quantity).
+    pub fulfilled_quantity: i64,
 }
 
 /// An order as the API (and its events) return it.
@@ -252,15 +262,39 @@ pub struct Order {
     pub status: OrderStatus,
     pub financial_status: FinancialStatus,
     pub fulfillment_status: FulfillmentStatus,
-    /// Sum of the line totals.
+    /// Sum of `unit_price × quantity` over the lines (before the discount).
     pub subtotal: MoneyDto,
-    /// What the customer owes: the subtotal (no taxes, shipping or discounts yet).
+    /// The discount code's amount (0 without one).
+    pub discount: MoneyDto,
+    pub shipping: MoneyDto,
+    /// Tax on lines and shipping: contained in the prices when `prices_include_tax`,
+    /// added to the total otherwise.
+    pub tax: MoneyDto,
+    pub prices_include_tax: bool,
+    /// What the customer owes: `subtotal − discount + shipping (+ tax when prices exclude
+    /// it)`. For orders typed in by staff: the subtotal.
     pub total: MoneyDto,
     /// Sum of the recorded payments.
     pub paid: MoneyDto,
     /// `total − paid`.
     pub outstanding: MoneyDto,
+    /// Sum of the refunds.
+    pub refunded: MoneyDto,
     pub note: Option<String>,
+    /// The store's customer record (guests get one by e-mail too).
+    pub customer_id: Option<Uuid>,
+    /// `storefront`, `store_api` (with the publishable key's prefix) or `null` (staff).
+    pub source: Option<String>,
+    /// The sales channel the order came from.
+    pub channel_id: Option<Uuid>,
+    pub shipping_address: Option<crate::pricing::Address>,
+    /// The shipping rate's name, or `Pickup`.
+    pub shipping_method: Option<String>,
+    /// `bank_transfer`, `cash_on_delivery`, `card` or `null` (staff orders).
+    pub payment_method: Option<String>,
+    pub discount_code: Option<String>,
+    /// The Stripe PaymentIntent of a card payment.
+    pub payment_intent_id: Option<String>,
     pub line_items: Vec<LineItem>,
     /// RFC 3339.
     pub created_at: String,
@@ -325,6 +359,19 @@ struct OrderRow {
     note: Option<String>,
     created_at: i64,
     updated_at: i64,
+    customer_id: Option<Uuid>,
+    channel_id: Option<Uuid>,
+    source: Option<String>,
+    discount_minor: i64,
+    shipping_minor: i64,
+    tax_minor: i64,
+    refunded_minor: i64,
+    prices_include_tax: bool,
+    shipping_address: Option<String>,
+    shipping_method: Option<String>,
+    payment_method: Option<String>,
+    payment_intent_id: Option<String>,
+    discount_code: Option<String>,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -339,6 +386,10 @@ struct LineItemRow {
     unit_price_minor: i64,
     total_minor: i64,
     position: i64,
+    variant_title: Option<String>,
+    discount_minor: i64,
+    tax_minor: i64,
+    fulfilled_quantity: i64,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -409,10 +460,11 @@ struct CatalogVariantRow {
     currency: String,
 }
 
-const ORDER_COLS: &str = "id, number, email, customer_name, currency, status, financial_status, fulfillment_status, subtotal_minor, total_minor, paid_minor, note, created_at, updated_at";
+pub(crate) const ORDER_COLS: &str = "id, number, email, customer_name, currency, status, financial_status, fulfillment_status, subtotal_minor, total_minor, paid_minor, note, created_at, updated_at,
+    customer_id, channel_id, source, discount_minor, shipping_minor, tax_minor, refunded_minor, prices_include_tax, shipping_address, shipping_method, payment_method, payment_intent_id, discount_code";
 const ORDER_WHERE: &str =
     "tenant_id = $1 and ($2 is null or status = $2) and ($3 is null or financial_status = $3)";
-const LINES_OF: &str = "select id, order_id, variant_id, product_id, sku, title, quantity, unit_price_minor, total_minor, position from order_line_items where tenant_id = ";
+const LINES_OF: &str = "select id, order_id, variant_id, product_id, sku, title, quantity, unit_price_minor, total_minor, position, variant_title, discount_minor, tax_minor, fulfilled_quantity from order_line_items where tenant_id = ";
 const VARIANTS_BY_ID: &str = "select v.id, v.product_id, v.sku, v.title, p.title as product_title, v.price_minor, v.currency
      from variants v join products p on p.tenant_id = v.tenant_id and p.id = v.product_id where v.tenant_id = ";
 const PAYMENT_COLS: &str = "id, order_id, amount_minor, currency, gateway, reference, created_at";
@@ -444,6 +496,10 @@ fn assemble_orders(rows: Vec<OrderRow>, lines: Vec<LineItemRow>) -> StoreResult<
                     unit_price: MoneyDto::new(l.unit_price_minor, cur),
                     total: MoneyDto::new(l.total_minor, cur),
                     position: l.position,
+                    variant_title: l.variant_title,
+                    discount: MoneyDto::new(l.discount_minor, cur),
+                    tax: MoneyDto::new(l.tax_minor, cur),
+                    fulfilled_quantity: l.fulfilled_quantity,
                 })
                 .collect();
             Ok(Order {
@@ -456,10 +512,26 @@ fn assemble_orders(rows: Vec<OrderRow>, lines: Vec<LineItemRow>) -> StoreResult<
                 fulfillment_status: FulfillmentStatus::parse(&r.fulfillment_status)
                     .map_err(corrupt)?,
                 subtotal: MoneyDto::new(r.subtotal_minor, cur),
+                discount: MoneyDto::new(r.discount_minor, cur),
+                shipping: MoneyDto::new(r.shipping_minor, cur),
+                tax: MoneyDto::new(r.tax_minor, cur),
+                prices_include_tax: r.prices_include_tax,
                 total: MoneyDto::new(r.total_minor, cur),
                 paid: MoneyDto::new(r.paid_minor, cur),
                 outstanding: MoneyDto::new(r.total_minor - r.paid_minor, cur),
+                refunded: MoneyDto::new(r.refunded_minor, cur),
                 note: r.note,
+                customer_id: r.customer_id,
+                channel_id: r.channel_id,
+                source: r.source,
+                shipping_address: r
+                    .shipping_address
+                    .as_deref()
+                    .and_then(|a| serde_json::from_str(a).ok()),
+                shipping_method: r.shipping_method,
+                payment_method: r.payment_method,
+                payment_intent_id: r.payment_intent_id,
+                discount_code: r.discount_code,
                 line_items,
                 created_at: micros_to_rfc3339(r.created_at),
                 updated_at: micros_to_rfc3339(r.updated_at),
@@ -470,7 +542,7 @@ fn assemble_orders(rows: Vec<OrderRow>, lines: Vec<LineItemRow>) -> StoreResult<
 }
 
 /// What the audit log keeps of an order: identity, states and amounts.
-fn order_summary(o: &Order) -> serde_json::Value {
+pub(crate) fn order_summary(o: &Order) -> serde_json::Value {
     serde_json::json!({
         "number": o.number,
         "email": o.email,
@@ -550,7 +622,7 @@ impl TenantDb {
     }
 
     /// [`Self::get_order`] through an open transaction (sees its uncommitted writes).
-    async fn get_order_tx(&self, tx: &mut Tx, id: Uuid) -> StoreResult<Option<Order>> {
+    pub(crate) async fn get_order_tx(&self, tx: &mut Tx, id: Uuid) -> StoreResult<Option<Order>> {
         let row = dispatch_tx!(&mut *tx, c => sqlx::query_as::<_, OrderRow>(sqlx::AssertSqlSafe(format!(
             "select {ORDER_COLS} from orders where tenant_id = $1 and id = $2"
         )))
@@ -588,7 +660,12 @@ impl TenantDb {
     // ------------------------------------------------------------ orders: writes
 
     /// Takes the next value of the tenant's counter `name` (the first is `first`), in `tx`.
-    async fn next_number(&self, tx: &mut Tx, name: &str, first: i64) -> StoreResult<i64> {
+    pub(crate) async fn next_number(
+        &self,
+        tx: &mut Tx,
+        name: &str,
+        first: i64,
+    ) -> StoreResult<i64> {
         Ok(dispatch_tx!(tx, c => sqlx::query_scalar(
             "insert into tenant_counters (tenant_id, name, value) values ($1, $2, $3)
              on conflict (tenant_id, name) do update set value = tenant_counters.value + 1

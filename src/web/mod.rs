@@ -2,11 +2,13 @@
 //! operations endpoints on one port.
 
 pub mod api;
+pub mod checkout;
 pub mod context;
 pub mod error;
 pub mod input;
 pub mod ops;
 pub mod ratelimit;
+pub mod shop;
 pub mod storefront;
 pub mod ui;
 
@@ -36,6 +38,8 @@ pub struct WebConfig {
     pub public_url: String,
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_proxy: bool,
+    /// Stripe's API base URL (`https://api.stripe.com`; localstripe in tests).
+    pub stripe_api_base: String,
 }
 
 /// Shared state of every handler.
@@ -75,6 +79,7 @@ pub struct AppState {
         (name = "events", description = "Live domain events (WebSocket and Server-Sent Events)"),
         (name = "webhooks", description = "Webhook endpoints, signed deliveries (Standard Webhooks), delivery log and redelivery"),
         (name = "team", description = "Members, roles, invitations, API keys and the tenant's audit log"),
+        (name = "checkout", description = "A merchant's checkout configuration: payment methods, shipping zones and rates, tax rates, discount codes"),
         (name = "store", description = "Public Store API, served on the store's host or /s/{handle}/"),
         (name = "ops", description = "Health and metrics"),
     )
@@ -107,6 +112,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let r = api::auth::routes(r);
     let r = api::catalog::routes(r);
     let r = api::store::routes(r);
+    let r = api::cart::routes(r);
     let r = api::feed_export::routes(r);
     let r = api::imports::routes(r);
     let r = api::feeds::routes(r);
@@ -115,6 +121,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let r = api::orders::routes(r);
     let r = api::events::routes(r);
     let r = api::webhooks::routes(r);
+    let r = api::commerce::routes(r);
     let r = ops::routes(r);
     let (router, mut doc) = r.split_for_parts();
     declare_path_params(&mut doc);

@@ -37,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route("/themes/{id}/style.css", get(theme_css))
         .route("/themes/{id}/preview.svg", get(theme_preview))
         .route("/store-assets/{id}", get(store_asset))
+        .merge(super::shop::routes())
 }
 
 /// Anti-framing for storefront pages: every HTML answer that sets no framing rule of its
@@ -140,7 +141,7 @@ pub struct StoreExtras {
 
 /// Per-page values of `<head>`: the meta description and Open Graph fields.
 #[derive(Debug, Clone, Default)]
-struct PageMeta {
+pub(crate) struct PageMeta {
     /// `<meta name="description">` and `og:description` (plain text; `""`: left out).
     description: String,
     /// `og:type` (`website` or `product`).
@@ -150,7 +151,7 @@ struct PageMeta {
 }
 
 impl PageMeta {
-    fn website(description: &str) -> Self {
+    pub(crate) fn website(description: &str) -> Self {
         PageMeta {
             description: description.to_string(),
             og_type: "website",
@@ -230,7 +231,7 @@ pub fn tracking_head(ga: &str, pixel: &str) -> String {
     out
 }
 
-fn base_ctx(
+pub(crate) fn base_ctx(
     t: &TenantRef,
     theme: &Theme,
     base_path: &str,
@@ -278,6 +279,7 @@ fn base_ctx(
         stylesheet_url => format!("/themes/{}/style.css", theme.manifest.id),
         branding_url => format!("{base_path}/branding.css"),
         year => year(),
+        cart_count => 0,
     }
 }
 
@@ -366,7 +368,11 @@ pub fn html_to_text(html: &str) -> String {
 /// Renders `template` and makes sure the tracking snippets (context `tracking_head`)
 /// end up in `<head>`: a theme whose layout does not place them (e.g. an uploaded theme
 /// written before they existed) gets them inserted before `</head>`.
-fn render_page(theme: &Theme, template: &str, ctx: Value) -> Result<String, minijinja::Error> {
+pub(crate) fn render_page(
+    theme: &Theme,
+    template: &str,
+    ctx: Value,
+) -> Result<String, minijinja::Error> {
     let tracking = ctx
         .get_attr("tracking_head")
         .ok()
@@ -402,7 +408,7 @@ fn render_cached(
 }
 
 /// A storage failure on a storefront page: logged, shown as an HTML 500 page.
-fn store_error(e: crate::store::StoreError) -> Response {
+pub(crate) fn store_error(e: crate::store::StoreError) -> Response {
     tracing::error!(error = %e, "storefront storage error");
     server_error_page()
 }
@@ -423,7 +429,7 @@ fn server_error_page() -> Response {
         .into_response()
 }
 
-fn render(theme: &Theme, template: &str, ctx: Value, status: StatusCode) -> Response {
+pub(crate) fn render(theme: &Theme, template: &str, ctx: Value, status: StatusCode) -> Response {
     match render_page(theme, template, ctx) {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => render_error(template, e),
@@ -442,7 +448,7 @@ fn unavailable_context(t: &TenantRef, theme: &Theme, base_path: &str) -> Value {
     )
 }
 
-fn unavailable(st: &AppState, h: &HostTenant) -> Response {
+pub(crate) fn unavailable(st: &AppState, h: &HostTenant) -> Response {
     let theme = st.themes.get_or_default(h.tenant.theme_id.as_deref());
     let ctx = unavailable_context(&h.tenant, &theme, &h.base_path);
     render(
@@ -472,7 +478,7 @@ fn not_found_context(
     context! { message => message, ..ctx }
 }
 
-fn tenant_not_found(
+pub(crate) fn tenant_not_found(
     st: &AppState,
     h: &HostTenant,
     extras: &StoreExtras,
@@ -490,7 +496,7 @@ pub const COMING_SOON_RETRY_AFTER: u64 = 3600;
 /// Loads the tenant's [`StoreExtras`]. While the merchant's setup guide is open and the
 /// store not published, storefront pages show a "coming soon" placeholder (503,
 /// `Retry-After`), never cached: that (or a storage error page) is the `Err`.
-async fn prepare(scope: &TenantDb, h: &HostTenant) -> Result<StoreExtras, Response> {
+pub(crate) async fn prepare(scope: &TenantDb, h: &HostTenant) -> Result<StoreExtras, Response> {
     match store_extras(scope).await {
         Ok(x) if !x.coming_soon => Ok(x),
         Ok(_) => Err((
@@ -851,10 +857,12 @@ fn product_context(
             compare_at_price => first.and_then(|v| v.compare_at_price.as_ref().map(|c| c.formatted.clone())),
             images => p.images.iter().map(|i| context! { url => i.url.clone(), alt => i.alt.clone().unwrap_or_else(|| p.title.clone()) }).collect::<Vec<_>>(),
             options => options,
+            available => p.variants.iter().any(|v| v.available),
             variants => p.variants.iter().map(|v| context! {
+                id => v.id.to_string(),
                 title => v.title.clone(), sku => v.sku.clone(), price => v.price.formatted.clone(),
                 compare_at_price => v.compare_at_price.as_ref().map(|c| c.formatted.clone()),
-                available => v.inventory_quantity > 0, inventory => v.inventory_quantity,
+                available => v.available, inventory => v.inventory_quantity,
             }).collect::<Vec<_>>(),
         },
         ..ctx
@@ -953,7 +961,7 @@ pub fn platform_page(title: &str, body: &str) -> String {
     )
 }
 
-fn platform_not_found() -> (StatusCode, Html<String>) {
+pub(crate) fn platform_not_found() -> (StatusCode, Html<String>) {
     (
         StatusCode::NOT_FOUND,
         Html(platform_page(
@@ -1125,6 +1133,9 @@ fn sample_variant(
         price: MoneyDto::new(price, "EUR"),
         compare_at_price: compare_at.map(|c| MoneyDto::new(c, "EUR")),
         inventory_quantity: inventory,
+        inventory_policy: crate::domain::InventoryPolicy::Deny,
+        inventory_tracked: true,
+        available: inventory > 0,
         barcode: None,
         weight_grams: Some(250),
         position,
@@ -1235,7 +1246,7 @@ pub fn sample_pages(theme: &Theme) -> Vec<SamplePage> {
         total_pages,
         total,
     };
-    vec![
+    let mut pages = vec![
         page(
             "home.html",
             "featured products",
@@ -1276,7 +1287,89 @@ pub fn sample_pages(theme: &Theme) -> Vec<SamplePage> {
             "a suspended store",
             unavailable_context(&t, theme, base),
         ),
-    ]
+    ];
+    pages.extend(
+        super::shop::sample_contexts(&t, theme, base, &extras)
+            .into_iter()
+            .map(|(template, label, context)| page(template, label, context)),
+    );
+    pages.push(page(
+        "order.html",
+        "a placed order paid by bank transfer",
+        super::shop::order_context(
+            base_ctx(
+                &t,
+                theme,
+                base,
+                "Order #1001",
+                &extras,
+                &PageMeta::website(""),
+            ),
+            &sample_order(),
+            Some("IBAN LU00 0000 0000 0000"),
+        ),
+    ));
+    pages
+}
+
+fn sample_order() -> crate::store::orders::Order {
+    use crate::domain::{FinancialStatus, FulfillmentStatus, OrderStatus};
+    use crate::store::orders::{LineItem, Order};
+    let m = |v| MoneyDto::new(v, "EUR");
+    Order {
+        id: Uuid::nil(),
+        number: 1001,
+        email: Some("ana@example.com".into()),
+        customer_name: Some("Ana <Shopper>".into()),
+        currency: "EUR".into(),
+        status: OrderStatus::Open,
+        financial_status: FinancialStatus::Pending,
+        fulfillment_status: FulfillmentStatus::Unfulfilled,
+        subtotal: m(2340),
+        discount: m(234),
+        shipping: m(490),
+        tax: m(377),
+        prices_include_tax: true,
+        total: m(2596),
+        paid: m(0),
+        outstanding: m(2596),
+        refunded: m(0),
+        note: None,
+        customer_id: None,
+        source: Some("storefront".into()),
+        channel_id: None,
+        shipping_address: crate::pricing::AddressInput {
+            name: "Ana".into(),
+            line1: "1 Rue".into(),
+            city: "Luxembourg".into(),
+            postal_code: "L-1611".into(),
+            country: "LU".into(),
+            ..Default::default()
+        }
+        .parse()
+        .ok(),
+        shipping_method: Some("Standard".into()),
+        payment_method: Some("bank_transfer".into()),
+        discount_code: Some("WELCOME10".into()),
+        payment_intent_id: None,
+        line_items: vec![LineItem {
+            id: Uuid::nil(),
+            variant_id: None,
+            product_id: None,
+            sku: Some("MUG-L".into()),
+            title: "Mug - Large".into(),
+            quantity: 2,
+            unit_price: m(1170),
+            total: m(2106),
+            position: 0,
+            variant_title: Some("Large".into()),
+            discount: m(234),
+            tax: m(306),
+            fulfilled_quantity: 0,
+        }],
+        created_at: "2026-12-02T10:00:00Z".into(),
+        updated_at: "2026-12-02T10:00:00Z".into(),
+    }
 }
 
 #[cfg(test)]

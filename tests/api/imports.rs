@@ -36,10 +36,12 @@ async fn real_shopify_and_woocommerce_exports_import_with_expected_counts() {
         assert_eq!(v["products"], products, "{file}: {v}");
         assert_eq!(v["variants"], variants, "{file}: {v}");
         total += products;
-        // Re-importing the same file updates instead of duplicating.
+        // Re-importing the same file neither duplicates nor rewrites: every product is
+        // found unchanged.
         let again: Value = upload(&app, &token, bytes).await.json().await.unwrap();
         assert_eq!(again["created"], 0, "{file}: {again}");
-        assert_eq!(again["updated"], products, "{file}: {again}");
+        assert_eq!(again["updated"], 0, "{file}: {again}");
+        assert_eq!(again["unchanged"], products, "{file}: {again}");
     }
     let all: Value = app
         .client
@@ -383,7 +385,8 @@ async fn background_imports_report_progress_then_the_same_report_as_a_direct_imp
         "449 imported + the existing one"
     );
 
-    // Importing the same file again updates; the history lists both, newest first.
+    // Importing the same file again finds every product unchanged; the history lists
+    // both, newest first.
     let r = app
         .with_token(
             reqwest::Method::POST,
@@ -399,7 +402,11 @@ async fn background_imports_report_progress_then_the_same_report_as_a_direct_imp
     let location2 = r.headers()["location"].to_str().unwrap().to_string();
     let again = wait_for_import(&app, &token, &location2).await;
     assert_eq!(again["created"], 0, "{again}");
-    assert_eq!(again["updated"], 449, "{again}");
+    assert_eq!(
+        (&again["updated"], &again["unchanged"]),
+        (&json!(0), &json!(449)),
+        "{again}"
+    );
     let list: Value = get_json(&app, &token, "/api/v1/imports/products").await;
     assert_eq!(list["pagination"]["total"], 2, "{list}");
     assert_eq!(list["data"][0]["id"], again["id"]);

@@ -297,6 +297,220 @@ async fn imports_land_in_the_callers_tenant_only() {
     assert_eq!(al["pagination"]["total"], 1);
 }
 
+/// Checkout configuration (issue 11): B's shipping zones, rates, tax rates and discount
+/// codes used with A's credentials answer exactly the 404 of a missing id, on every
+/// route, and stay untouched; lists and settings show only the caller's own.
+#[tokio::test]
+async fn checkout_configuration_never_crosses_tenants() {
+    let app = spawn_app().await;
+    let (_a_id, a) = app.provisioned_merchant("alpha").await;
+    let (_b_id, b) = app.provisioned_merchant("bravo").await;
+    let send = |tok: &str, m: Method, p: &str, body: Option<Value>| {
+        let mut r = app.with_token(m, p, tok);
+        if let Some(body) = body {
+            r = r.json(&body);
+        }
+        r.send()
+    };
+    let created = |r: reqwest::Response| async move {
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let zone = created(
+        send(
+            &b,
+            Method::POST,
+            "/api/v1/shipping-zones",
+            Some(json!({ "name": "B zone", "countries": ["DE"] })),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let rate = created(
+        send(
+            &b,
+            Method::POST,
+            &format!("/api/v1/shipping-zones/{zone}/rates"),
+            Some(json!({ "name": "B rate", "price_minor": 700 })),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let tax = created(
+        send(
+            &b,
+            Method::POST,
+            "/api/v1/tax-rates",
+            Some(json!({ "country": "DE", "rate_bp": 1900 })),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let disc = created(
+        send(
+            &b,
+            Method::POST,
+            "/api/v1/discount-codes",
+            Some(json!({ "code": "BRAVO", "kind": "fixed", "value": 100 })),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let r = send(
+        &b,
+        Method::PUT,
+        "/api/v1/settings/checkout",
+        Some(json!({ "cash_on_delivery": true })),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let missing = uuid::Uuid::now_v7().to_string();
+    let zone_body = json!({ "name": "hijack", "countries": ["LU"] });
+    let rate_body = json!({ "name": "hijack", "price_minor": 1 });
+    let tax_body = json!({ "country": "LU", "rate_bp": 1 });
+    let disc_body = json!({ "code": "HIJACK", "kind": "fixed", "value": 1 });
+    type Case = (Method, &'static str, Option<Value>);
+    let cases: Vec<(String, Vec<Case>)> = vec![
+        (
+            zone.clone(),
+            vec![
+                (Method::GET, "/api/v1/shipping-zones/{}", None),
+                (Method::PUT, "/api/v1/shipping-zones/{}", Some(zone_body)),
+                (Method::DELETE, "/api/v1/shipping-zones/{}", None),
+                (Method::GET, "/api/v1/shipping-zones/{}/rates", None),
+                (
+                    Method::POST,
+                    "/api/v1/shipping-zones/{}/rates",
+                    Some(rate_body.clone()),
+                ),
+            ],
+        ),
+        (
+            rate.clone(),
+            vec![
+                (Method::GET, "/api/v1/shipping-rates/{}", None),
+                (Method::PUT, "/api/v1/shipping-rates/{}", Some(rate_body)),
+                (Method::DELETE, "/api/v1/shipping-rates/{}", None),
+            ],
+        ),
+        (
+            tax.clone(),
+            vec![
+                (Method::GET, "/api/v1/tax-rates/{}", None),
+                (Method::PUT, "/api/v1/tax-rates/{}", Some(tax_body)),
+                (Method::DELETE, "/api/v1/tax-rates/{}", None),
+            ],
+        ),
+        (
+            disc.clone(),
+            vec![
+                (Method::GET, "/api/v1/discount-codes/{}", None),
+                (Method::PUT, "/api/v1/discount-codes/{}", Some(disc_body)),
+                (Method::DELETE, "/api/v1/discount-codes/{}", None),
+            ],
+        ),
+    ];
+    for (b_id, routes) in &cases {
+        for (m, tpl, body) in routes {
+            let theirs = send(&a, m.clone(), &tpl.replace("{}", b_id), body.clone())
+                .await
+                .unwrap();
+            let (ts, tb) = (theirs.status(), theirs.text().await.unwrap());
+            let none = send(&a, m.clone(), &tpl.replace("{}", &missing), body.clone())
+                .await
+                .unwrap();
+            let (ns, nb) = (none.status(), none.text().await.unwrap());
+            assert_eq!(ts, StatusCode::NOT_FOUND, "{m} {tpl}: {tb}");
+            assert_eq!(
+                (ts, &tb),
+                (ns, &nb),
+                "{m} {tpl}: B's id looks like a missing one"
+            );
+        }
+    }
+    // B's rows are intact.
+    let zones: Value = send(&b, Method::GET, "/api/v1/shipping-zones", None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(zones[0]["name"], "B zone");
+    assert_eq!(zones[0]["rates"][0]["id"], rate.as_str());
+    assert_eq!(zones[0]["rates"][0]["price_minor"], 700);
+    let t: Value = send(&b, Method::GET, &format!("/api/v1/tax-rates/{tax}"), None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(t["rate_bp"], 1900);
+    let d: Value = send(
+        &b,
+        Method::GET,
+        &format!("/api/v1/discount-codes/{disc}"),
+        None,
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(d["code"], "BRAVO");
+    // A's lists and settings show none of B's.
+    for p in ["/api/v1/shipping-zones", "/api/v1/tax-rates"] {
+        let l: Value = send(&a, Method::GET, p, None)
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(l, json!([]), "{p}");
+    }
+    let l: Value = send(&a, Method::GET, "/api/v1/discount-codes?q=BRAVO", None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(l["pagination"]["total"], 0);
+    let s: Value = send(&a, Method::GET, "/api/v1/settings/checkout", None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(s["cash_on_delivery"], false, "B's settings are B's");
+    // The same code and country are free in A.
+    let r = send(
+        &a,
+        Method::POST,
+        "/api/v1/discount-codes",
+        Some(json!({ "code": "BRAVO", "kind": "fixed", "value": 100 })),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = send(
+        &a,
+        Method::POST,
+        "/api/v1/tax-rates",
+        Some(json!({ "country": "DE", "rate_bp": 1900 })),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
 #[tokio::test]
 async fn feed_sources_items_and_overrides_never_cross_tenants() {
     let app = spawn_app().await;

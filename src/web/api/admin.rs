@@ -122,7 +122,7 @@ impl MerchantDto {
 }
 
 /// `http://localhost:8080` → (`http`, `:8080`).
-fn split_public_url(url: &str) -> (String, String) {
+pub(crate) fn split_public_url(url: &str) -> (String, String) {
     let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
     let hostport = rest.split('/').next().unwrap_or("");
     let port = hostport

@@ -3,7 +3,7 @@
 
 use super::{ListResponse, PageQuery, Pagination, opt_text, req_text};
 use crate::access::perm;
-use crate::domain::{Currency, Handle, ProductStatus, Sku, parse_decimal_minor};
+use crate::domain::{Currency, Handle, InventoryPolicy, ProductStatus, Sku, parse_decimal_minor};
 use crate::store::catalog::{
     Collection, ImageInput, Product, ProductFilter, ProductInput, Seo, VariantInput,
 };
@@ -39,6 +39,11 @@ pub struct VariantBody {
     pub compare_at_price: Option<String>,
     #[serde(default)]
     pub inventory_quantity: i64,
+    /// `deny` (default: not sold at or below zero) or `continue` (sold when out of stock).
+    pub inventory_policy: Option<String>,
+    /// Whether `inventory_quantity` is counted (default `true`); an untracked variant is
+    /// always available.
+    pub inventory_tracked: Option<bool>,
     pub barcode: Option<String>,
     pub weight_grams: Option<i64>,
 }
@@ -182,6 +187,15 @@ fn parse_product(b: ProductBody, currency: &str) -> ApiResult<ProductInput> {
             price_minor,
             compare_at_minor,
             inventory: v.inventory_quantity,
+            inventory_policy: v
+                .inventory_policy
+                .as_deref()
+                .filter(|p| !p.trim().is_empty())
+                .map(InventoryPolicy::parse)
+                .transpose()
+                .map_err(|e| ApiError::field(&f("inventory_policy"), e))?
+                .unwrap_or_default(),
+            inventory_tracked: v.inventory_tracked.unwrap_or(true),
             barcode: opt_text(&f("barcode"), v.barcode, 64)?,
             weight_grams: v.weight_grams,
         });

@@ -4,7 +4,9 @@
 pub mod admin;
 pub mod admin_feeds;
 pub mod auth;
+pub mod cart;
 pub mod catalog;
+pub mod commerce;
 pub mod events;
 pub mod feed_export;
 pub mod feeds;

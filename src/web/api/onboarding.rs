@@ -6,7 +6,10 @@
 //! step (422 naming the field). The store name and the theme settings (colors, fonts,
 //! logo, texts) are written to the tenant itself, so the storefront uses them at once;
 //! the card provider's secret key is sealed with the platform `SecretBox` and never
-//! returned (only `secret_configured: true`).
+//! returned (only `secret_configured: true`). Saving the payments step mirrors it into
+//! the checkout settings (`store::commerce`, same transaction): `manual` turns bank
+//! transfer on with the instructions, `stripe` card payments; `cash_on_delivery` is a
+//! checkbox of either choice.
 //!
 //! Publishing: once a tenant has opened the guide (its first save), its storefront shows
 //! a "coming soon" page until `POST /api/v1/onboarding/publish`. Tenants that never
@@ -107,7 +110,8 @@ pub struct ThemeSettingState {
 pub struct OnboardingState {
     pub steps: Vec<StepState>,
     /// Saved values per step: `{business: {name, description, category, contact_email,
-    /// contact_phone}, payments: {provider, manual_instructions, stripe_publishable_key},
+    /// contact_phone}, payments: {provider, manual_instructions, cash_on_delivery
+    /// ("true"/"false"), stripe_publishable_key},
     /// marketing: {google_analytics_id, meta_pixel_id}}`. Secrets are never included.
     #[schema(value_type = Object)]
     pub values: Value,
@@ -224,11 +228,20 @@ async fn checklist(
 ) -> ApiResult<Vec<ChecklistItem>> {
     let business = !text(values, "business", "name").is_empty()
         && !text(values, "business", "contact_email").is_empty();
-    let payment = match text(values, "payments", "provider") {
-        "manual" => !text(values, "payments", "manual_instructions").is_empty(),
+    let guide_payment = match text(values, "payments", "provider") {
+        "manual" => {
+            !text(values, "payments", "manual_instructions").is_empty()
+                || text(values, "payments", "cash_on_delivery") == "true"
+        }
         "stripe" => row.payment_secret.is_some(),
         _ => false,
     };
+    // A method enabled on the Checkout settings page counts too.
+    let cs = scope.checkout_settings().await?;
+    let payment = guide_payment
+        || (cs.bank_transfer && !cs.bank_instructions.trim().is_empty())
+        || cs.cash_on_delivery
+        || (cs.card && row.payment_secret.is_some());
     let products = scope.count_active_products().await? > 0;
     let logo = settings.get("logo_url").is_some_and(|v| !v.is_empty());
     let marketing = !text(values, "marketing", "google_analytics_id").is_empty()
@@ -511,6 +524,22 @@ async fn save_step(
                             }
                         }
                         "manual_instructions" => too_long("manual_instructions", v, 2000)?,
+                        "cash_on_delivery" => {
+                            // A checkbox: "true"/"on" ticked, ""/"false" not.
+                            let on = match v {
+                                "true" | "on" => true,
+                                "" | "false" => false,
+                                _ => {
+                                    return Err(ApiError::invalid(
+                                        "cash_on_delivery",
+                                        "invalid_boolean",
+                                        "cash_on_delivery must be true or false",
+                                    ));
+                                }
+                            };
+                            saved.insert(k.clone(), Value::String(on.to_string()));
+                            continue;
+                        }
                         "stripe_publishable_key" => {
                             if !v.is_empty() && !valid_key(v, "pk_") {
                                 return Err(ApiError::invalid(
@@ -639,11 +668,13 @@ fn require_done(
         }
         "payments" => match text(data, "payments", "provider") {
             "manual" => {
-                if text(data, "payments", "manual_instructions").is_empty() {
+                if text(data, "payments", "manual_instructions").is_empty()
+                    && text(data, "payments", "cash_on_delivery") != "true"
+                {
                     return Err(ApiError::invalid(
                         "manual_instructions",
                         "required",
-                        "Tell customers how to pay (bank details or cash on delivery terms)",
+                        "Tell customers how to pay by bank transfer (your IBAN and the reference to use), or offer cash on delivery",
                     ));
                 }
             }

@@ -1,5 +1,6 @@
 //! The merchant dashboard (`/dashboard`): onboarding wizard, products, imports, team,
-//! API keys, webhooks and live events, for members of the tenant per their role. Every
+//! API keys, webhooks, checkout settings (payments, shipping, taxes, discounts) and live
+//! events, for members of the tenant per their role. Every
 //! page calls the merchant API (`/api/v1/...`) as the signed-in member, so a control the
 //! role does not allow is hidden here and refused by the API route behind it.
 
@@ -8,6 +9,7 @@ pub mod developers;
 pub mod feeds;
 pub mod imports;
 pub mod onboarding;
+pub mod settings_checkout;
 pub mod team;
 
 use super::{Ctx, UiError, UiResult};
@@ -41,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .merge(catalog::routes())
         .merge(team::routes())
         .merge(developers::routes())
+        .merge(settings_checkout::routes())
 }
 
 /// Every dashboard template: the shared ones and each section's.
@@ -53,6 +56,7 @@ pub fn templates() -> impl Iterator<Item = &'static (&'static str, &'static str)
         .chain(catalog::TEMPLATES)
         .chain(team::TEMPLATES)
         .chain(developers::TEMPLATES)
+        .chain(settings_checkout::TEMPLATES)
 }
 
 /// What every dashboard page shows around its content: the user, their memberships (for

@@ -202,6 +202,10 @@ struct VariantRow {
     price: String,
     compare_at_price: String,
     inventory_quantity: String,
+    /// `true` (count the quantity) or `false`; empty on a new row (the API's default, true).
+    inventory_tracked: String,
+    /// `deny` or `continue`; empty on a new row (the API's default, deny).
+    inventory_policy: String,
 }
 
 impl VariantRow {
@@ -294,6 +298,11 @@ impl ProductForm {
                             .as_i64()
                             .map(|n| n.to_string())
                             .unwrap_or_default(),
+                        inventory_tracked: v["inventory_tracked"]
+                            .as_bool()
+                            .map(|b| b.to_string())
+                            .unwrap_or_default(),
+                        inventory_policy: text(&v["inventory_policy"]),
                     })
                     .collect()
             })
@@ -359,6 +368,8 @@ impl ProductForm {
                         "price" => row.price = v.clone(),
                         "compare_at_price" => row.compare_at_price = v.clone(),
                         "inventory_quantity" => row.inventory_quantity = v.clone(),
+                        "inventory_tracked" => row.inventory_tracked = v.clone(),
+                        "inventory_policy" => row.inventory_policy = v.clone(),
                         "remove" if !v.is_empty() => removed.push(i),
                         _ => {}
                     }
@@ -398,6 +409,8 @@ impl ProductForm {
                 "price": r.price.trim(),
                 "compare_at_price": Some(r.compare_at_price.trim()).filter(|s| !s.is_empty()),
                 "inventory_quantity": inventory,
+                "inventory_tracked": r.inventory_tracked.trim() != "false",
+                "inventory_policy": Some(r.inventory_policy.trim()).filter(|s| !s.is_empty()),
             }));
         }
         let opt = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());

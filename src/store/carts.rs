@@ -1,0 +1,1529 @@
+//! Carts and checkout, always through [`TenantDb`]: a cart holds variant lines, the
+//! shopper's e-mail, shipping address and option, payment method and discount code; it
+//! is priced live from the catalog (see [`crate::pricing`]) and completed into an order.
+//!
+//! ## The reservation rule
+//! Stock is checked when a line is added or changed, and taken when the order is placed:
+//! each line is one `update variants set inventory = inventory - q where … and (stock
+//! suffices or the variant may be oversold) returning …` inside the order's transaction,
+//! so two buyers of the last unit cannot both succeed (SQLite serializes writers;
+//! PostgreSQL locks the row and re-checks the guard). Cancelling an order puts the stock
+//! back. A variant whose inventory is not tracked, or whose policy is `continue`, is never
+//! refused for stock.
+//!
+//! ## Idempotent placement
+//! A cart becomes at most one order (`orders.cart_id` is unique and the cart's
+//! `open → completed` update is guarded). An `Idempotency-Key` (API) or the checkout
+//! form's token is stored with a hash of the request: the same key again returns the
+//! same order, the same key with another request is refused.
+//!
+//! ## Prices are confirmed
+//! A line remembers the unit price it was added at. If the catalog price changed, the
+//! product was unpublished, stock ran short or the discount code stopped applying, the
+//! cart lists the change in `changes` and placing the order is refused with 409
+//! `cart_changed` (the stored prices are then updated, so a second attempt, after the
+//! shopper has seen the new totals, succeeds). Orders keep line snapshots (title,
+//! variant title, SKU, unit price, discount, tax), so later catalog edits never change them.
+
+use super::audit::{self, Actor, Change};
+use super::catalog::MoneyDto;
+use super::commerce::{CheckoutSettings, DiscountRow};
+use super::events;
+use super::jobs::{self, NewJob};
+use super::orders::{FIRST_ORDER_NUMBER, MAX_QUANTITY, Order, order_summary};
+use super::{
+    StoreError, StoreResult, TenantDb, Tx, micros_to_rfc3339, new_id, now_micros, to_json,
+};
+use crate::domain::{Email, FinancialStatus, FulfillmentStatus, OrderStatus};
+use crate::mail::EmailMessage;
+use crate::pricing::{self, Address, LineIn, PricingInput};
+#[allow(unused_imports)]
+use crate::{dispatch_tx, exec_tx};
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+/// At most this many distinct lines per cart.
+pub const MAX_CART_LINES: usize = 100;
+/// The shipping option id of picking up at the store.
+pub const PICKUP: &str = "pickup";
+
+/// Why a cart change or a checkout was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    /// A value breaks a rule (HTTP 422): `field` is the API field (`quantity`,
+    /// `variant_id`, `shipping_address.postal_code`, `discount_code`, …).
+    #[error("{message}")]
+    Invalid {
+        field: String,
+        code: &'static str,
+        message: String,
+    },
+    /// The cart's state forbids it (HTTP 409): `cart_completed`, `cart_changed`,
+    /// `out_of_stock`, `discount_invalid`; `details` say what (e.g. the changes, or the
+    /// order a completed cart became).
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        message: String,
+        details: serde_json::Value,
+    },
+    /// No such resource in this store (HTTP 404).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for CheckoutError {
+    fn from(e: sqlx::Error) -> Self {
+        CheckoutError::Store(e.into())
+    }
+}
+
+fn invalid(
+    field: impl Into<String>,
+    code: &'static str,
+    message: impl Into<String>,
+) -> CheckoutError {
+    CheckoutError::Invalid {
+        field: field.into(),
+        code,
+        message: message.into(),
+    }
+}
+
+/// Payment methods a shopper can choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    BankTransfer,
+    CashOnDelivery,
+    Card,
+}
+
+impl PaymentMethod {
+    /// Errors: `invalid_payment_method`.
+    pub fn parse(raw: &str) -> Result<Self, CheckoutError> {
+        match raw.trim() {
+            "bank_transfer" => Ok(Self::BankTransfer),
+            "cash_on_delivery" => Ok(Self::CashOnDelivery),
+            "card" => Ok(Self::Card),
+            other => Err(invalid(
+                "payment_method",
+                "invalid_payment_method",
+                format!("payment method '{other}' must be bank_transfer, cash_on_delivery or card"),
+            )),
+        }
+    }
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::BankTransfer => "bank_transfer",
+            Self::CashOnDelivery => "cash_on_delivery",
+            Self::Card => "card",
+        }
+    }
+    /// The shopper-facing name.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::BankTransfer => "Bank transfer",
+            Self::CashOnDelivery => "Cash on delivery",
+            Self::Card => "Card",
+        }
+    }
+    /// Whether `settings` (plus a configured Stripe secret for cards) offer it.
+    pub fn enabled(&self, s: &CheckoutSettings, stripe_configured: bool) -> bool {
+        match self {
+            Self::BankTransfer => s.bank_transfer,
+            Self::CashOnDelivery => s.cash_on_delivery,
+            Self::Card => s.card && stripe_configured,
+        }
+    }
+}
+
+/// Where a cart was made: the sales channel and the interface.
+#[derive(Debug, Clone)]
+pub struct CartOrigin {
+    /// `storefront`, or `store_api:<publishable key prefix>`.
+    pub source: String,
+}
+
+/// A cart line as the API returns it, priced at today's catalog price.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CartLine {
+    pub id: Uuid,
+    pub variant_id: Uuid,
+    pub product_id: Option<Uuid>,
+    pub product_handle: Option<String>,
+    pub product_title: String,
+    pub variant_title: String,
+    pub sku: Option<String>,
+    pub image_url: Option<String>,
+    pub quantity: i64,
+    /// Today's price (the price the line was added at may differ: see `changes`).
+    pub unit_price: MoneyDto,
+    pub subtotal: MoneyDto,
+    pub discount: MoneyDto,
+    pub tax: MoneyDto,
+    pub total: MoneyDto,
+    /// Whether the line can be bought now (product active, stock suffices).
+    pub available: bool,
+}
+
+/// Something that changed since a line was added, shown before paying.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CartChange {
+    /// `price_changed`, `unavailable`, `out_of_stock`, `discount_invalid`.
+    pub code: String,
+    pub line_id: Option<Uuid>,
+    pub message: String,
+}
+
+/// The totals of a cart.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CartTotals {
+    pub subtotal: MoneyDto,
+    pub discount: MoneyDto,
+    pub shipping: MoneyDto,
+    pub tax: MoneyDto,
+    pub total: MoneyDto,
+    pub prices_include_tax: bool,
+}
+
+/// A shipping option offered for the cart's address.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ShippingOption {
+    /// A shipping rate id, or `pickup`.
+    pub id: String,
+    pub name: String,
+    /// What it costs this cart (0 when over the free-shipping amount).
+    pub price: MoneyDto,
+    /// Free from this discounted subtotal, if the rate has such an amount.
+    pub free_over: Option<MoneyDto>,
+}
+
+/// A cart as the API returns it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Cart {
+    pub id: Uuid,
+    /// `open` or `completed`.
+    pub status: String,
+    pub currency: String,
+    pub email: Option<String>,
+    pub customer_id: Option<Uuid>,
+    pub shipping_address: Option<Address>,
+    /// The chosen option's id (a shipping rate id, or `pickup`).
+    pub shipping_option: Option<String>,
+    pub shipping_option_name: Option<String>,
+    pub payment_method: Option<PaymentMethod>,
+    pub payment_intent_id: Option<String>,
+    pub discount_code: Option<String>,
+    pub lines: Vec<CartLine>,
+    /// Units over all lines (the mini-cart count).
+    pub item_count: i64,
+    pub totals: CartTotals,
+    pub changes: Vec<CartChange>,
+    /// The order the cart became, once completed.
+    pub order_id: Option<Uuid>,
+    pub source: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A partial cart update; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct CartPatch {
+    pub email: Option<Email>,
+    pub shipping_address: Option<Address>,
+    /// A shipping rate id or `pickup`; checked against the cart's address.
+    pub shipping_option: Option<String>,
+    pub payment_method: Option<PaymentMethod>,
+    pub customer_id: Option<Uuid>,
+}
+
+/// What placing an order needs besides the cart: who, and what the e-mails say.
+#[derive(Debug, Clone)]
+pub struct PlaceOrder {
+    pub actor: Actor,
+    /// `Idempotency-Key` (or the form's token) and a hash of the request.
+    pub idempotency: Option<(String, String)>,
+    /// The store's display name and public base URL (for the e-mails' links).
+    pub store_name: String,
+    pub store_url: String,
+    /// Where the new-order notification goes.
+    pub notify_to: Vec<String>,
+    /// Whether the store can take card payments (Stripe configured).
+    pub stripe_configured: bool,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct CartRow {
+    id: Uuid,
+    status: String,
+    currency: String,
+    email: Option<String>,
+    customer_id: Option<Uuid>,
+    shipping_address: Option<String>,
+    shipping_option: Option<String>,
+    payment_method: Option<String>,
+    payment_intent_id: Option<String>,
+    discount_code: Option<String>,
+    order_id: Option<Uuid>,
+    source: String,
+    channel_id: Option<Uuid>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+const CART_COLS: &str = "id, status, currency, email, customer_id, shipping_address, shipping_option, payment_method, payment_intent_id, discount_code, order_id, source, channel_id, created_at, updated_at";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct LineRow {
+    id: Uuid,
+    variant_id: Uuid,
+    quantity: i64,
+    unit_price_minor: i64,
+    product_id: Option<Uuid>,
+    sku: Option<String>,
+    variant_title: Option<String>,
+    price_minor: Option<i64>,
+    currency: Option<String>,
+    inventory: Option<i64>,
+    inventory_tracked: Option<bool>,
+    inventory_policy: Option<String>,
+    product_title: Option<String>,
+    handle: Option<String>,
+    product_status: Option<String>,
+    image_url: Option<String>,
+}
+
+// The stock columns are selected through these two expressions so that the catalog's
+// inventory settings are read in one place.
+const LINES_SQL: &str = "select l.id, l.variant_id, l.quantity, l.unit_price_minor,
+        v.product_id, v.sku, v.title as variant_title, v.price_minor, v.currency, v.inventory,
+        v.inventory_tracked, v.inventory_policy,
+        p.title as product_title, p.handle, p.status as product_status,
+        (select i.url from product_images i where i.tenant_id = l.tenant_id and i.product_id = v.product_id order by i.position limit 1) as image_url
+     from cart_lines l
+     left join variants v on v.tenant_id = l.tenant_id and v.id = l.variant_id
+     left join products p on p.tenant_id = v.tenant_id and p.id = v.product_id
+     where l.tenant_id = $1 and l.cart_id = $2 order by l.position, l.id";
+
+/// Whether `qty` units may be sold from a variant with this stock and settings.
+fn stock_allows(inventory: i64, tracked: bool, policy: &str, qty: i64) -> bool {
+    !tracked || policy == "continue" || inventory >= qty
+}
+
+impl LineRow {
+    fn sellable(&self) -> bool {
+        self.product_status.as_deref() == Some("active") && self.price_minor.is_some()
+    }
+    fn stock_ok(&self, qty: i64) -> bool {
+        stock_allows(
+            self.inventory.unwrap_or(0),
+            self.inventory_tracked.unwrap_or(true),
+            self.inventory_policy.as_deref().unwrap_or("deny"),
+            qty,
+        )
+    }
+    fn title(&self) -> String {
+        match (&self.product_title, &self.variant_title) {
+            (Some(p), Some(v)) if v != "Default" => format!("{p} - {v}"),
+            (Some(p), _) => p.clone(),
+            _ => "Unavailable item".to_string(),
+        }
+    }
+}
+
+/// A loaded cart before pricing.
+struct Loaded {
+    row: CartRow,
+    lines: Vec<LineRow>,
+    settings: CheckoutSettings,
+    tax_bp: i64,
+    shipping: Option<(String, String, i64, Option<i64>)>,
+    discount: Option<DiscountRow>,
+    discount_problem: Option<String>,
+}
+
+/// A priced cart plus what placing it needs.
+struct Priced {
+    cart: Cart,
+    totals: pricing::Totals,
+    /// Indexes into `lines` of the lines priced (the sellable ones), in order.
+    priced_lines: Vec<usize>,
+}
+
+fn address_of(raw: &Option<String>) -> Option<Address> {
+    raw.as_deref().and_then(|a| serde_json::from_str(a).ok())
+}
+
+/// The amount of today's date-bound check of a discount code: `Err(message)` when it does
+/// not apply to a cart of `subtotal` now.
+fn discount_problem(d: &DiscountRow, subtotal: i64, now: i64, currency: &str) -> Option<String> {
+    if !d.active {
+        return Some(format!("the code {} is not active", d.code));
+    }
+    if d.starts_at.is_some_and(|s| now < s) {
+        return Some(format!("the code {} is not valid yet", d.code));
+    }
+    if d.ends_at.is_some_and(|e| now >= e) {
+        return Some(format!("the code {} has expired", d.code));
+    }
+    if d.usage_limit.is_some_and(|l| d.used_count >= l) {
+        return Some(format!("the code {} has reached its usage limit", d.code));
+    }
+    if subtotal < d.min_subtotal_minor {
+        return Some(format!(
+            "the code {} needs a subtotal of at least {}",
+            d.code,
+            MoneyDto::new(d.min_subtotal_minor, currency).formatted
+        ));
+    }
+    None
+}
+
+impl TenantDb {
+    /// Creates an empty open cart in the store currency.
+    pub async fn create_cart(
+        &self,
+        origin: &CartOrigin,
+        currency: &str,
+        customer: Option<(Uuid, Email)>,
+    ) -> StoreResult<Cart> {
+        let id = Uuid::new_v4();
+        let now = now_micros();
+        let channel: Option<Uuid> = crate::tenant_query!(self, read, p => sqlx::query_scalar(
+            "select id from sales_channels where tenant_id = $1 and kind = 'online_store'",
+        )
+        .bind(self.tenant)
+        .fetch_optional(p)
+        .await)?;
+        crate::tenant_exec!(self, c => sqlx::query(
+            "insert into carts (id, tenant_id, channel_id, source, customer_id, email, currency, status, created_at, updated_at)
+             values ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $8)",
+        )
+        .bind(id)
+        .bind(self.tenant)
+        .bind(channel)
+        .bind(&origin.source)
+        .bind(customer.as_ref().map(|c| c.0))
+        .bind(customer.as_ref().map(|c| c.1.as_str().to_string()))
+        .bind(currency)
+        .bind(now)
+        .execute(c)
+        .await)?;
+        self.cart(id).await?.ok_or(StoreError::NotFound)
+    }
+
+    async fn load_cart(&self, id: Uuid) -> StoreResult<Option<Loaded>> {
+        let row = crate::tenant_query!(self, read, p => sqlx::query_as::<_, CartRow>(sqlx::AssertSqlSafe(format!(
+            "select {CART_COLS} from carts where tenant_id = $1 and id = $2"
+        )))
+        .bind(self.tenant)
+        .bind(id)
+        .fetch_optional(p)
+        .await)?;
+        let Some(row) = row else { return Ok(None) };
+        let lines = crate::tenant_query!(self, read, p => sqlx::query_as::<_, LineRow>(LINES_SQL)
+            .bind(self.tenant)
+            .bind(id)
+            .fetch_all(p)
+            .await)?;
+        let settings = self.checkout_settings().await?;
+        let address = address_of(&row.shipping_address);
+        let tax_bp = match &address {
+            Some(a) => self.tax_rate_bp(a.country).await?,
+            None => 0,
+        };
+        let shipping = match row.shipping_option.as_deref() {
+            Some(PICKUP) if settings.pickup => {
+                Some((PICKUP.to_string(), "Pickup".to_string(), 0, None))
+            }
+            Some(rate) => match Uuid::parse_str(rate) {
+                Ok(rid) => self
+                    .shipping_rate(rid)
+                    .await?
+                    .map(|r| (r.id.to_string(), r.name, r.price_minor, r.free_over_minor)),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        let discount = match row.discount_code.as_deref() {
+            Some(code) => self.discount_row_by_code(code).await?,
+            None => None,
+        };
+        Ok(Some(Loaded {
+            row,
+            lines,
+            settings,
+            tax_bp,
+            shipping,
+            discount_problem: None,
+            discount,
+        }))
+    }
+
+    /// Per-customer uses of a discount code by `email` (orders not cancelled).
+    async fn discount_uses_by(&self, code: &str, email: &str) -> StoreResult<i64> {
+        Ok(crate::tenant_query!(self, read, p => sqlx::query_scalar(
+            "select count(*) from orders where tenant_id = $1 and discount_code = $2 and email = $3 and status <> 'cancelled'",
+        )
+        .bind(self.tenant)
+        .bind(code)
+        .bind(email)
+        .fetch_one(p)
+        .await)?)
+    }
+
+    async fn price_loaded(&self, mut l: Loaded) -> StoreResult<Priced> {
+        let cur = l.row.currency.clone();
+        let mut changes = vec![];
+        let mut priced_lines = vec![];
+        let mut inputs = vec![];
+        for (i, line) in l.lines.iter().enumerate() {
+            if !line.sellable() || line.currency.as_deref() != Some(cur.as_str()) {
+                changes.push(CartChange {
+                    code: "unavailable".into(),
+                    line_id: Some(line.id),
+                    message: format!("{} is no longer available", line.title()),
+                });
+                continue;
+            }
+            let price = line.price_minor.unwrap_or(0);
+            if price != line.unit_price_minor {
+                changes.push(CartChange {
+                    code: "price_changed".into(),
+                    line_id: Some(line.id),
+                    message: format!(
+                        "the price of {} changed from {} to {}",
+                        line.title(),
+                        MoneyDto::new(line.unit_price_minor, &cur).formatted,
+                        MoneyDto::new(price, &cur).formatted
+                    ),
+                });
+            }
+            if !line.stock_ok(line.quantity) {
+                changes.push(CartChange {
+                    code: "out_of_stock".into(),
+                    line_id: Some(line.id),
+                    message: format!(
+                        "only {} of {} left in stock",
+                        line.inventory.unwrap_or(0).max(0),
+                        line.title()
+                    ),
+                });
+            }
+            priced_lines.push(i);
+            inputs.push(LineIn {
+                unit_price_minor: price,
+                quantity: line.quantity,
+            });
+        }
+        let subtotal: i64 = inputs.iter().map(|x| x.unit_price_minor * x.quantity).sum();
+        let now = now_micros();
+        let mut discount = None;
+        if let Some(d) = &l.discount {
+            let mut problem = discount_problem(d, subtotal, now, &cur);
+            if problem.is_none()
+                && let (Some(limit), Some(email)) = (d.per_customer_limit, l.row.email.as_deref())
+                && self.discount_uses_by(&d.code, email).await? >= limit
+            {
+                problem = Some(format!("the code {} was already used by {email}", d.code));
+            }
+            match problem {
+                None => discount = Some(d.value()),
+                Some(p) => {
+                    l.discount_problem = Some(p.clone());
+                    changes.push(CartChange {
+                        code: "discount_invalid".into(),
+                        line_id: None,
+                        message: p,
+                    });
+                }
+            }
+        } else if l.row.discount_code.is_some() {
+            changes.push(CartChange {
+                code: "discount_invalid".into(),
+                line_id: None,
+                message: "the discount code no longer exists".into(),
+            });
+        }
+        let totals = pricing::price(
+            &inputs,
+            &PricingInput {
+                discount,
+                shipping: l.shipping.as_ref().map(|s| (s.2, s.3)),
+                tax_rate_bp: l.tax_bp,
+                prices_include_tax: l.settings.prices_include_tax,
+            },
+        );
+        let m = |v: i64| MoneyDto::new(v, &cur);
+        let mut lines = vec![];
+        let mut priced_iter = priced_lines.iter().zip(&totals.lines).peekable();
+        for (i, line) in l.lines.iter().enumerate() {
+            let out = match priced_iter.peek() {
+                Some((pi, _)) if **pi == i => priced_iter.next().map(|(_, o)| *o),
+                _ => None,
+            };
+            let out = out.unwrap_or_default();
+            lines.push(CartLine {
+                id: line.id,
+                variant_id: line.variant_id,
+                product_id: line.product_id,
+                product_handle: line.handle.clone(),
+                product_title: line
+                    .product_title
+                    .clone()
+                    .unwrap_or_else(|| "Unavailable item".into()),
+                variant_title: line.variant_title.clone().unwrap_or_default(),
+                sku: line.sku.clone(),
+                image_url: line.image_url.clone(),
+                quantity: line.quantity,
+                unit_price: m(line.price_minor.unwrap_or(line.unit_price_minor)),
+                subtotal: m(out.subtotal_minor),
+                discount: m(out.discount_minor),
+                tax: m(out.tax_minor),
+                total: m(out.total_minor),
+                available: line.sellable() && line.stock_ok(line.quantity),
+            });
+        }
+        let r = &l.row;
+        let cart = Cart {
+            id: r.id,
+            status: r.status.clone(),
+            currency: cur.clone(),
+            email: r.email.clone(),
+            customer_id: r.customer_id,
+            shipping_address: address_of(&r.shipping_address),
+            shipping_option: l.shipping.as_ref().map(|s| s.0.clone()),
+            shipping_option_name: l.shipping.as_ref().map(|s| s.1.clone()),
+            payment_method: r
+                .payment_method
+                .as_deref()
+                .and_then(|p| PaymentMethod::parse(p).ok()),
+            payment_intent_id: r.payment_intent_id.clone(),
+            discount_code: r.discount_code.clone(),
+            item_count: l.lines.iter().map(|x| x.quantity).sum(),
+            lines,
+            totals: CartTotals {
+                subtotal: m(totals.subtotal_minor),
+                discount: m(totals.discount_minor),
+                shipping: m(totals.shipping_minor),
+                tax: m(totals.tax_minor),
+                total: m(totals.total_minor),
+                prices_include_tax: l.settings.prices_include_tax,
+            },
+            changes,
+            order_id: r.order_id,
+            source: r.source.clone(),
+            created_at: micros_to_rfc3339(r.created_at),
+            updated_at: micros_to_rfc3339(r.updated_at),
+        };
+        Ok(Priced {
+            cart,
+            totals,
+            priced_lines,
+        })
+    }
+
+    /// A cart of this store, priced now. `None` when it does not exist *in this store*.
+    pub async fn cart(&self, id: Uuid) -> StoreResult<Option<Cart>> {
+        match self.load_cart(id).await? {
+            Some(l) => Ok(Some(self.price_loaded(l).await?.cart)),
+            None => Ok(None),
+        }
+    }
+
+    async fn open_cart(&self, id: Uuid) -> Result<Loaded, CheckoutError> {
+        let l = self
+            .load_cart(id)
+            .await?
+            .ok_or(CheckoutError::NotFound("cart"))?;
+        if l.row.status != "open" {
+            return Err(completed(l.row.order_id));
+        }
+        Ok(l)
+    }
+
+    async fn touch(&self, id: Uuid) -> StoreResult<()> {
+        crate::tenant_exec!(self, c => sqlx::query("update carts set updated_at = $3 where tenant_id = $1 and id = $2")
+            .bind(self.tenant)
+            .bind(id)
+            .bind(now_micros())
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    /// Adds `quantity` of a variant (to its line, if the cart has one).
+    /// Errors: `Invalid` for a quantity outside 1..=10000 (the line's new total too), a
+    /// variant not in this store (`variant_id`, `unknown_variant`), a product that is not
+    /// active (`product_unavailable`), too little stock (`out_of_stock`), too many lines;
+    /// `Conflict cart_completed`; `NotFound("cart")`.
+    pub async fn add_to_cart(
+        &self,
+        cart_id: Uuid,
+        variant_id: Uuid,
+        quantity: i64,
+    ) -> Result<Cart, CheckoutError> {
+        check_quantity(quantity)?;
+        let l = self.open_cart(cart_id).await?;
+        let existing = l.lines.iter().find(|x| x.variant_id == variant_id);
+        let new_qty = existing.map_or(0, |x| x.quantity) + quantity;
+        if new_qty > MAX_QUANTITY {
+            return Err(invalid(
+                "quantity",
+                "invalid_quantity",
+                format!(
+                    "a line holds at most {MAX_QUANTITY} units (the cart has {} already)",
+                    new_qty - quantity
+                ),
+            ));
+        }
+        if existing.is_none() && l.lines.len() >= MAX_CART_LINES {
+            return Err(invalid(
+                "variant_id",
+                "too_many_lines",
+                format!("a cart holds at most {MAX_CART_LINES} lines"),
+            ));
+        }
+        let v = self.sellable_variant(variant_id, &l.row.currency).await?;
+        if !stock_allows(
+            v.inventory,
+            v.inventory_tracked,
+            &v.inventory_policy,
+            new_qty,
+        ) {
+            return Err(out_of_stock_invalid(&v.title, v.inventory));
+        }
+        let now = now_micros();
+        crate::tenant_exec!(self, c => sqlx::query(
+            "insert into cart_lines (id, tenant_id, cart_id, variant_id, quantity, unit_price_minor, position, created_at)
+             values ($1, $2, $3, $4, $5, $6, (select coalesce(max(position), -1) + 1 from cart_lines where tenant_id = $2 and cart_id = $3), $7)
+             on conflict (cart_id, variant_id) do update set quantity = cart_lines.quantity + excluded.quantity,
+                unit_price_minor = excluded.unit_price_minor",
+        )
+        .bind(new_id())
+        .bind(self.tenant)
+        .bind(cart_id)
+        .bind(variant_id)
+        .bind(quantity)
+        .bind(v.price_minor)
+        .bind(now)
+        .execute(c)
+        .await)?;
+        self.touch(cart_id).await?;
+        self.cart(cart_id)
+            .await?
+            .ok_or(CheckoutError::NotFound("cart"))
+    }
+
+    /// Sets a line's quantity (1..=10000; remove a line with [`Self::remove_cart_line`]).
+    /// Errors as [`Self::add_to_cart`], `NotFound("line")`.
+    pub async fn update_cart_line(
+        &self,
+        cart_id: Uuid,
+        line_id: Uuid,
+        quantity: i64,
+    ) -> Result<Cart, CheckoutError> {
+        check_quantity(quantity)?;
+        let l = self.open_cart(cart_id).await?;
+        let line = l
+            .lines
+            .iter()
+            .find(|x| x.id == line_id)
+            .ok_or(CheckoutError::NotFound("line"))?;
+        if quantity > line.quantity && line.sellable() && !line.stock_ok(quantity) {
+            return Err(out_of_stock_invalid(
+                &line.title(),
+                line.inventory.unwrap_or(0),
+            ));
+        }
+        crate::tenant_exec!(self, c => sqlx::query(
+            "update cart_lines set quantity = $4, unit_price_minor = coalesce((select price_minor from variants where tenant_id = $1 and id = cart_lines.variant_id), unit_price_minor)
+             where tenant_id = $1 and cart_id = $2 and id = $3",
+        )
+        .bind(self.tenant)
+        .bind(cart_id)
+        .bind(line_id)
+        .bind(quantity)
+        .execute(c)
+        .await)?;
+        self.touch(cart_id).await?;
+        self.cart(cart_id)
+            .await?
+            .ok_or(CheckoutError::NotFound("cart"))
+    }
+
+    /// Removes a line. Errors: `NotFound("line")`, `NotFound("cart")`, `Conflict cart_completed`.
+    pub async fn remove_cart_line(
+        &self,
+        cart_id: Uuid,
+        line_id: Uuid,
+    ) -> Result<Cart, CheckoutError> {
+        self.open_cart(cart_id).await?;
+        let n = crate::tenant_exec!(self, c => sqlx::query("delete from cart_lines where tenant_id = $1 and cart_id = $2 and id = $3")
+            .bind(self.tenant)
+            .bind(cart_id)
+            .bind(line_id)
+            .execute(c)
+            .await)?;
+        if n == 0 {
+            return Err(CheckoutError::NotFound("line"));
+        }
+        self.touch(cart_id).await?;
+        self.cart(cart_id)
+            .await?
+            .ok_or(CheckoutError::NotFound("cart"))
+    }
+
+    /// Applies a discount code (any case). Errors: `Invalid discount_code` with
+    /// `unknown_discount` or `discount_invalid` (expired, not started, over its usage
+    /// limit, below its minimum subtotal, already used by this e-mail).
+    pub async fn apply_discount(&self, cart_id: Uuid, code: &str) -> Result<Cart, CheckoutError> {
+        let l = self.open_cart(cart_id).await?;
+        let d = self.discount_row_by_code(code).await?.ok_or_else(|| {
+            invalid(
+                "discount_code",
+                "unknown_discount",
+                format!("the discount code '{}' does not exist", code.trim()),
+            )
+        })?;
+        let priced = self.price_loaded(l).await?;
+        let subtotal = priced.totals.subtotal_minor;
+        if let Some(p) = discount_problem(&d, subtotal, now_micros(), &priced.cart.currency) {
+            return Err(invalid("discount_code", "discount_invalid", p));
+        }
+        if let (Some(limit), Some(email)) = (d.per_customer_limit, priced.cart.email.as_deref())
+            && self.discount_uses_by(&d.code, email).await? >= limit
+        {
+            return Err(invalid(
+                "discount_code",
+                "discount_invalid",
+                format!("the code {} was already used by {email}", d.code),
+            ));
+        }
+        self.set_cart_discount(cart_id, Some(&d.code)).await?;
+        self.cart(cart_id)
+            .await?
+            .ok_or(CheckoutError::NotFound("cart"))
+    }
+
+    /// Removes the cart's discount code.
+    pub async fn remove_discount(&self, cart_id: Uuid) -> Result<Cart, CheckoutError> {
+        self.open_cart(cart_id).await?;
+        self.set_cart_discount(cart_id, None).await?;
+        self.cart(cart_id)
+            .await?
+            .ok_or(CheckoutError::NotFound("cart"))
+    }
+
+    async fn set_cart_discount(&self, cart_id: Uuid, code: Option<&str>) -> StoreResult<()> {
+        crate::tenant_exec!(self, c => sqlx::query("update carts set discount_code = $3, updated_at = $4 where tenant_id = $1 and id = $2")
+            .bind(self.tenant)
+            .bind(cart_id)
+            .bind(code)
+            .bind(now_micros())
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    /// The shipping options for the cart's address (pickup when the store offers it, even
+    /// without an address). Errors: `NotFound("cart")`.
+    pub async fn shipping_options(
+        &self,
+        cart_id: Uuid,
+    ) -> Result<Vec<ShippingOption>, CheckoutError> {
+        let l = self
+            .load_cart(cart_id)
+            .await?
+            .ok_or(CheckoutError::NotFound("cart"))?;
+        let cur = l.row.currency.clone();
+        let address = address_of(&l.row.shipping_address);
+        let pickup = l.settings.pickup;
+        let priced = self.price_loaded(l).await?;
+        let discounted = priced.totals.subtotal_minor - priced.totals.discount_minor;
+        let mut out = vec![];
+        if let Some(a) = address {
+            for r in self.shipping_rates_for(a.country).await? {
+                let free = r.free_over_minor.is_some_and(|f| discounted >= f);
+                out.push(ShippingOption {
+                    id: r.id.to_string(),
+                    name: r.name,
+                    price: MoneyDto::new(if free { 0 } else { r.price_minor }, &cur),
+                    free_over: r.free_over_minor.map(|f| MoneyDto::new(f, &cur)),
+                });
+            }
+        }
+        if pickup {
+            out.push(ShippingOption {
+                id: PICKUP.into(),
+                name: "Pickup".into(),
+                price: MoneyDto::new(0, &cur),
+                free_over: None,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Updates e-mail, shipping address, shipping option, payment method or customer.
+    /// Errors: `Invalid` for a country the store does not ship to
+    /// (`shipping_address.country`, `country_not_served`), an option not offered for the
+    /// address (`shipping_option`, `shipping_option_unavailable`), a payment method the
+    /// store does not offer (`payment_method`, `payment_method_unavailable`);
+    /// `Conflict cart_completed`; `NotFound("cart")`.
+    pub async fn update_cart(
+        &self,
+        cart_id: Uuid,
+        patch: &CartPatch,
+        stripe_configured: bool,
+    ) -> Result<Cart, CheckoutError> {
+        let l = self.open_cart(cart_id).await?;
+        let address = patch
+            .shipping_address
+            .clone()
+            .or_else(|| address_of(&l.row.shipping_address));
+        if let Some(a) = &patch.shipping_address
+            && !self.ships_to(a.country).await?
+        {
+            return Err(invalid(
+                "shipping_address.country",
+                "country_not_served",
+                format!("this store does not ship to {}", a.country),
+            ));
+        }
+        // A new address may invalidate the chosen option: keep it only if still offered.
+        let mut option = patch
+            .shipping_option
+            .clone()
+            .or(l.row.shipping_option.clone());
+        if let Some(o) = option.clone() {
+            let ok = if o == PICKUP {
+                l.settings.pickup
+            } else {
+                match (Uuid::parse_str(&o), &address) {
+                    (Ok(rid), Some(a)) => self
+                        .shipping_rates_for(a.country)
+                        .await?
+                        .iter()
+                        .any(|r| r.id == rid),
+                    _ => false,
+                }
+            };
+            if !ok {
+                if patch.shipping_option.is_some() {
+                    return Err(invalid(
+                        "shipping_option",
+                        "shipping_option_unavailable",
+                        match &address {
+                            Some(a) => {
+                                format!("shipping option '{o}' is not offered for {}", a.country)
+                            }
+                            None => format!("shipping option '{o}' needs a shipping address first"),
+                        },
+                    ));
+                }
+                option = None;
+            }
+        }
+        if let Some(m) = patch.payment_method
+            && !m.enabled(&l.settings, stripe_configured)
+        {
+            return Err(invalid(
+                "payment_method",
+                "payment_method_unavailable",
+                format!("this store does not offer {}", m.label().to_lowercase()),
+            ));
+        }
+        crate::tenant_exec!(self, c => sqlx::query(
+            "update carts set email = coalesce($3, email), shipping_address = coalesce($4, shipping_address), shipping_option = $5,
+                payment_method = coalesce($6, payment_method), customer_id = coalesce($7, customer_id), updated_at = $8
+             where tenant_id = $1 and id = $2",
+        )
+        .bind(self.tenant)
+        .bind(cart_id)
+        .bind(patch.email.as_ref().map(|e| e.as_str().to_string()))
+        .bind(patch.shipping_address.as_ref().map(to_json))
+        .bind(option)
+        .bind(patch.payment_method.map(|m| m.as_str()))
+        .bind(patch.customer_id)
+        .bind(now_micros())
+        .execute(c)
+        .await)?;
+        self.cart(cart_id)
+            .await?
+            .ok_or(CheckoutError::NotFound("cart"))
+    }
+
+    /// Remembers the Stripe PaymentIntent made for this cart.
+    pub async fn set_cart_payment_intent(&self, cart_id: Uuid, intent: &str) -> StoreResult<()> {
+        crate::tenant_exec!(self, c => sqlx::query("update carts set payment_intent_id = $3, payment_method = 'card', updated_at = $4 where tenant_id = $1 and id = $2")
+            .bind(self.tenant)
+            .bind(cart_id)
+            .bind(intent)
+            .bind(now_micros())
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    /// Confirms today's prices on every line (after the shopper saw `changes`).
+    async fn confirm_prices(&self, cart_id: Uuid) -> StoreResult<()> {
+        crate::tenant_exec!(self, c => sqlx::query(
+            "update cart_lines set unit_price_minor = coalesce((select price_minor from variants where tenant_id = $1 and id = cart_lines.variant_id), unit_price_minor)
+             where tenant_id = $1 and cart_id = $2",
+        )
+        .bind(self.tenant)
+        .bind(cart_id)
+        .execute(c)
+        .await)?;
+        Ok(())
+    }
+
+    /// The order a completed cart became (the order a retried checkout returns).
+    pub async fn cart_order(&self, cart_id: Uuid) -> StoreResult<Option<Order>> {
+        let id: Option<Option<Uuid>> = crate::tenant_query!(self, read, p => sqlx::query_scalar("select order_id from carts where tenant_id = $1 and id = $2")
+            .bind(self.tenant)
+            .bind(cart_id)
+            .fetch_optional(p)
+            .await)?;
+        match id.flatten() {
+            Some(o) => self.get_order(o).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn idempotent_order(
+        &self,
+        key: &str,
+        hash: &str,
+    ) -> Result<Option<Order>, CheckoutError> {
+        let row: Option<(String, Option<Uuid>)> = crate::tenant_query!(self, read, p => sqlx::query_as(
+            "select request_hash, order_id from idempotency_keys where tenant_id = $1 and key = $2",
+        )
+        .bind(self.tenant)
+        .bind(key)
+        .fetch_optional(p)
+        .await)?;
+        match row {
+            None => Ok(None),
+            Some((h, _)) if h != hash => Err(invalid(
+                "Idempotency-Key",
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for a different request",
+            )),
+            Some((_, Some(order))) => Ok(self.get_order(order).await?),
+            Some((_, None)) => Ok(None),
+        }
+    }
+
+    /// Places the order: validates the cart, takes the stock, counts the discount use,
+    /// links or creates the customer by e-mail, writes the order with line snapshots, its
+    /// audit entry, `order.created` event and e-mail jobs (confirmation to the shopper,
+    /// notification to the store), all in one transaction. Returns the order, and whether
+    /// it was created now (`false`: an idempotent repeat).
+    ///
+    /// Errors: `Invalid` for a missing e-mail (`email`), address (`shipping_address`),
+    /// shipping option (`shipping_option`), payment method (`payment_method`), an empty
+    /// cart (`lines`), a reused idempotency key; `Conflict` `cart_completed` (details:
+    /// `order_id`), `cart_changed` (details: `changes`; the cart's prices are confirmed
+    /// so the next attempt may pass), `out_of_stock`, `discount_invalid`.
+    pub async fn place_order(
+        &self,
+        cart_id: Uuid,
+        ctx: &PlaceOrder,
+    ) -> Result<(Order, bool), CheckoutError> {
+        if let Some((key, hash)) = &ctx.idempotency
+            && let Some(o) = self.idempotent_order(key, hash).await?
+        {
+            return Ok((o, false));
+        }
+        let l = self
+            .load_cart(cart_id)
+            .await?
+            .ok_or(CheckoutError::NotFound("cart"))?;
+        if l.row.status != "open" {
+            return Err(completed(l.row.order_id));
+        }
+        let settings = l.settings.clone();
+        let discount_row = l.discount.clone();
+        let lines_rows = l.lines.clone();
+        let channel = l.row.channel_id;
+        let priced = self.price_loaded(l).await?;
+        let cart = &priced.cart;
+        if cart.lines.is_empty() {
+            return Err(invalid("lines", "cart_empty", "the cart is empty"));
+        }
+        let email = cart.email.clone().ok_or_else(|| {
+            invalid(
+                "email",
+                "required",
+                "an e-mail address is required to place the order",
+            )
+        })?;
+        let shipping = cart
+            .shipping_option
+            .clone()
+            .ok_or_else(|| invalid("shipping_option", "required", "choose a shipping option"))?;
+        if shipping != PICKUP && cart.shipping_address.is_none() {
+            return Err(invalid(
+                "shipping_address",
+                "required",
+                "a shipping address is required",
+            ));
+        }
+        let method = cart
+            .payment_method
+            .ok_or_else(|| invalid("payment_method", "required", "choose a payment method"))?;
+        if !method.enabled(&settings, ctx.stripe_configured) {
+            return Err(invalid(
+                "payment_method",
+                "payment_method_unavailable",
+                format!(
+                    "this store does not offer {}",
+                    method.label().to_lowercase()
+                ),
+            ));
+        }
+        if !cart.changes.is_empty() {
+            let price_only = cart.changes.iter().all(|c| c.code == "price_changed");
+            if price_only {
+                self.confirm_prices(cart_id).await?;
+            }
+            return Err(CheckoutError::Conflict {
+                code: "cart_changed",
+                message: format!(
+                    "the cart changed since it was filled: {}",
+                    cart.changes
+                        .iter()
+                        .map(|c| c.message.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                details: json!({ "changes": cart.changes }),
+            });
+        }
+
+        let mut tx = self.begin().await?;
+        // The cart becomes this order exactly once.
+        let won = exec_tx!(&mut tx, c => sqlx::query("update carts set status = 'completed', updated_at = $3 where tenant_id = $1 and id = $2 and status = 'open'")
+            .bind(self.tenant)
+            .bind(cart_id)
+            .bind(now_micros())
+            .execute(&mut **c)
+            .await)?;
+        if won == 0 {
+            drop(tx);
+            if let Some((key, hash)) = &ctx.idempotency
+                && let Some(o) = self.idempotent_order(key, hash).await?
+            {
+                return Ok((o, false));
+            }
+            return Err(completed(self.cart_order(cart_id).await?.map(|o| o.id)));
+        }
+        // Prices and availability again, inside the transaction.
+        for &i in &priced.priced_lines {
+            let line = &lines_rows[i];
+            let price: Option<i64> = dispatch_tx!(&mut tx, c => sqlx::query_scalar(
+                "select v.price_minor from variants v join products p on p.tenant_id = v.tenant_id and p.id = v.product_id
+                 where v.tenant_id = $1 and v.id = $2 and p.status = 'active'",
+            )
+            .bind(self.tenant)
+            .bind(line.variant_id)
+            .fetch_optional(&mut **c)
+            .await)?;
+            if price != line.price_minor {
+                return Err(CheckoutError::Conflict {
+                    code: "cart_changed",
+                    message: format!(
+                        "{} changed while the order was placed; please review the cart",
+                        line.title()
+                    ),
+                    details: json!({ "line_id": line.id }),
+                });
+            }
+            let taken = exec_tx!(&mut tx, c => sqlx::query(
+                "update variants set inventory = inventory - $3
+                 where tenant_id = $1 and id = $2 and (inventory_tracked = false or inventory_policy = 'continue' or inventory >= $3)",
+            )
+            .bind(self.tenant)
+            .bind(line.variant_id)
+            .bind(line.quantity)
+            .execute(&mut **c)
+            .await)?;
+            if taken == 0 {
+                return Err(CheckoutError::Conflict {
+                    code: "out_of_stock",
+                    message: format!("{} sold out while the order was placed", line.title()),
+                    details: json!({ "line_id": line.id, "variant_id": line.variant_id }),
+                });
+            }
+        }
+        if let Some(d) = &discount_row {
+            let counted = exec_tx!(&mut tx, c => sqlx::query(
+                "update discount_codes set used_count = used_count + 1, updated_at = $3
+                 where tenant_id = $1 and id = $2 and active and (usage_limit is null or used_count < usage_limit)",
+            )
+            .bind(self.tenant)
+            .bind(d.id)
+            .bind(now_micros())
+            .execute(&mut **c)
+            .await)?;
+            if counted == 0 {
+                return Err(CheckoutError::Conflict {
+                    code: "discount_invalid",
+                    message: format!(
+                        "the code {} reached its usage limit while the order was placed",
+                        d.code
+                    ),
+                    details: json!({ "discount_code": d.code }),
+                });
+            }
+        }
+        let now = now_micros();
+        let customer_id = match cart.customer_id {
+            Some(c) => c,
+            None => dispatch_tx!(&mut tx, c => sqlx::query_scalar(
+                    "insert into customers (id, tenant_id, email, first_name, created_at, updated_at) values ($1, $2, $3, $4, $5, $5)
+                     on conflict (tenant_id, email) do update set updated_at = excluded.updated_at returning id",
+                )
+                .bind(new_id())
+                .bind(self.tenant)
+                .bind(&email)
+                .bind(cart.shipping_address.as_ref().map(|a| a.name.clone()))
+                .bind(now)
+                .fetch_one(&mut **c)
+                .await)?,
+        };
+        let number = self
+            .next_number(&mut tx, "order", FIRST_ORDER_NUMBER)
+            .await?;
+        let order_id = new_id();
+        let t = &priced.totals;
+        let financial = FinancialStatus::of(0, t.total_minor);
+        exec_tx!(&mut tx, c => sqlx::query(
+            "insert into orders (id, tenant_id, number, email, customer_name, currency, status, financial_status, fulfillment_status,
+                subtotal_minor, total_minor, paid_minor, note, created_at, updated_at,
+                customer_id, channel_id, source, cart_id, discount_minor, shipping_minor, tax_minor, prices_include_tax,
+                shipping_address, shipping_method, payment_method, payment_intent_id, discount_code)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, null, $12, $12,
+                $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)",
+        )
+        .bind(order_id)
+        .bind(self.tenant)
+        .bind(number)
+        .bind(&email)
+        .bind(cart.shipping_address.as_ref().map(|a| a.name.clone()))
+        .bind(&cart.currency)
+        .bind(OrderStatus::Open.as_str())
+        .bind(financial.as_str())
+        .bind(FulfillmentStatus::Unfulfilled.as_str())
+        .bind(t.subtotal_minor)
+        .bind(t.total_minor)
+        .bind(now)
+        .bind(customer_id)
+        .bind(channel)
+        .bind(&cart.source)
+        .bind(cart_id)
+        .bind(t.discount_minor)
+        .bind(t.shipping_minor)
+        .bind(t.tax_minor)
+        .bind(settings.prices_include_tax)
+        .bind(cart.shipping_address.as_ref().map(to_json))
+        .bind(cart.shipping_option_name.clone())
+        .bind(method.as_str())
+        .bind(cart.payment_intent_id.clone())
+        .bind(cart.discount_code.clone().filter(|_| discount_row.is_some()))
+        .execute(&mut **c)
+        .await)?;
+        for (pos, (&i, out)) in priced.priced_lines.iter().zip(&t.lines).enumerate() {
+            let line = &lines_rows[i];
+            exec_tx!(&mut tx, c => sqlx::query(
+                "insert into order_line_items (id, tenant_id, order_id, variant_id, product_id, sku, title, quantity, unit_price_minor, total_minor, position,
+                    variant_title, discount_minor, tax_minor)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            )
+            .bind(new_id())
+            .bind(self.tenant)
+            .bind(order_id)
+            .bind(line.variant_id)
+            .bind(line.product_id)
+            .bind(&line.sku)
+            .bind(line.title())
+            .bind(line.quantity)
+            .bind(line.price_minor.unwrap_or(0))
+            .bind(out.total_minor)
+            .bind(pos as i64)
+            .bind(&line.variant_title)
+            .bind(out.discount_minor)
+            .bind(out.tax_minor)
+            .execute(&mut **c)
+            .await)?;
+        }
+        exec_tx!(&mut tx, c => sqlx::query("update carts set order_id = $3, customer_id = coalesce(customer_id, $4) where tenant_id = $1 and id = $2")
+            .bind(self.tenant)
+            .bind(cart_id)
+            .bind(order_id)
+            .bind(customer_id)
+            .execute(&mut **c)
+            .await)?;
+        if let Some((key, hash)) = &ctx.idempotency {
+            exec_tx!(&mut tx, c => sqlx::query(
+                "insert into idempotency_keys (tenant_id, key, request_hash, order_id, created_at) values ($1, $2, $3, $4, $5)",
+            )
+            .bind(self.tenant)
+            .bind(key)
+            .bind(hash)
+            .bind(order_id)
+            .bind(now)
+            .execute(&mut **c)
+            .await)?;
+        }
+        let order = self
+            .get_order_tx(&mut tx, order_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        audit::record(
+            &mut tx,
+            Some(self.tenant),
+            &ctx.actor,
+            Change::new("order.created", "order", order_id).after(order_summary(&order)),
+        )
+        .await?;
+        events::emit_resource(&mut tx, Some(self.tenant), "order.created", &order).await?;
+        let instructions =
+            (method == PaymentMethod::BankTransfer).then_some(settings.bank_instructions.as_str());
+        let confirmation = order_confirmation_mail(&order, ctx, instructions);
+        self.enqueue_mail(
+            &mut tx,
+            &format!("order-confirmation:{order_id}"),
+            &confirmation,
+        )
+        .await?;
+        for (i, to) in ctx.notify_to.iter().enumerate() {
+            let m = new_order_notification(&order, ctx, to);
+            self.enqueue_mail(&mut tx, &format!("order-notification:{order_id}:{i}"), &m)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok((order, true))
+    }
+
+    /// Enqueues an e-mail job (deduplicated by `key`) in `tx`.
+    pub(crate) async fn enqueue_mail(
+        &self,
+        tx: &mut Tx,
+        key: &str,
+        m: &EmailMessage,
+    ) -> StoreResult<()> {
+        jobs::enqueue_tx(
+            tx,
+            NewJob {
+                kind: "email",
+                tenant_id: Some(self.tenant),
+                payload: to_json(m),
+                dedupe_key: Some(format!("{}:{key}", self.tenant)),
+                max_attempts: 8,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn sellable_variant(
+        &self,
+        id: Uuid,
+        currency: &str,
+    ) -> Result<SellableVariant, CheckoutError> {
+        let row: Option<SellableVariant> = crate::tenant_query!(self, read, p => sqlx::query_as::<_, SellableVariant>(
+            "select v.price_minor, v.currency, v.inventory, v.inventory_tracked, v.inventory_policy, p.status,
+                case when v.title = 'Default' then p.title else p.title || ' - ' || v.title end as title
+             from variants v join products p on p.tenant_id = v.tenant_id and p.id = v.product_id
+             where v.tenant_id = $1 and v.id = $2",
+        )
+        .bind(self.tenant)
+        .bind(id)
+        .fetch_optional(p)
+        .await)?;
+        let v = row.ok_or_else(|| {
+            invalid(
+                "variant_id",
+                "unknown_variant",
+                format!("variant {id} is not in this store's catalog"),
+            )
+        })?;
+        if v.status != "active" {
+            return Err(invalid(
+                "variant_id",
+                "product_unavailable",
+                format!("{} is not for sale ({})", v.title, v.status),
+            ));
+        }
+        if v.currency != currency {
+            return Err(invalid(
+                "variant_id",
+                "currency_mismatch",
+                format!(
+                    "{} is priced in {}, the cart is in {currency}",
+                    v.title, v.currency
+                ),
+            ));
+        }
+        Ok(v)
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct SellableVariant {
+    price_minor: i64,
+    currency: String,
+    inventory: i64,
+    inventory_tracked: bool,
+    inventory_policy: String,
+    status: String,
+    title: String,
+}
+
+fn check_quantity(q: i64) -> Result<(), CheckoutError> {
+    if (1..=MAX_QUANTITY).contains(&q) {
+        Ok(())
+    } else {
+        Err(invalid(
+            "quantity",
+            "invalid_quantity",
+            format!("quantity must be between 1 and {MAX_QUANTITY} (got {q})"),
+        ))
+    }
+}
+
+fn out_of_stock_invalid(title: &str, inventory: i64) -> CheckoutError {
+    invalid(
+        "quantity",
+        "out_of_stock",
+        if inventory > 0 {
+            format!("only {inventory} of {title} left in stock")
+        } else {
+            format!("{title} is sold out")
+        },
+    )
+}
+
+fn completed(order: Option<Uuid>) -> CheckoutError {
+    CheckoutError::Conflict {
+        code: "cart_completed",
+        message: "this cart was already checked out".into(),
+        details: json!({ "order_id": order }),
+    }
+}
+
+/// The lines and totals of an order as plain text (e-mails).
+pub fn order_text_summary(o: &Order) -> String {
+    let mut s = String::new();
+    for l in &o.line_items {
+        s.push_str(&format!(
+            "  {} × {}  {}\n",
+            l.quantity, l.title, l.total.formatted
+        ));
+    }
+    s.push_str(&format!("\n  Subtotal  {}\n", o.subtotal.formatted));
+    if o.discount.amount_minor > 0 {
+        s.push_str(&format!(
+            "  Discount{}  −{}\n",
+            o.discount_code
+                .as_deref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default(),
+            o.discount.formatted
+        ));
+    }
+    s.push_str(&format!(
+        "  Shipping{}  {}\n",
+        o.shipping_method
+            .as_deref()
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default(),
+        o.shipping.formatted
+    ));
+    if o.prices_include_tax {
+        s.push_str(&format!(
+            "  Total  {}\n  (includes {} tax)\n",
+            o.total.formatted, o.tax.formatted
+        ));
+    } else {
+        s.push_str(&format!(
+            "  Tax  {}\n  Total  {}\n",
+            o.tax.formatted, o.total.formatted
+        ));
+    }
+    s
+}
+
+fn order_confirmation_mail(
+    o: &Order,
+    ctx: &PlaceOrder,
+    bank_instructions: Option<&str>,
+) -> EmailMessage {
+    let mut text = format!(
+        "Thank you for your order!\n\nOrder #{} at {}\n\n{}\n",
+        o.number,
+        ctx.store_name,
+        order_text_summary(o)
+    );
+    if let Some(a) = &o.shipping_address {
+        text.push_str(&format!(
+            "Ship to:\n  {}\n  {}\n{}  {} {}\n  {}\n\n",
+            a.name,
+            a.line1,
+            a.line2
+                .as_deref()
+                .map(|l| format!("  {l}\n"))
+                .unwrap_or_default(),
+            a.postal_code,
+            a.city,
+            a.country
+        ));
+    }
+    match (o.payment_method.as_deref(), bank_instructions) {
+        (Some("bank_transfer"), Some(i)) => text.push_str(&format!(
+            "Payment by bank transfer. Please transfer {} with the reference \"Order {}\":\n{}\n\n",
+            o.total.formatted, o.number, i
+        )),
+        (Some("cash_on_delivery"), _) => text.push_str(&format!(
+            "Payment: cash on delivery ({}).\n\n",
+            o.total.formatted
+        )),
+        (Some("card"), _) => text.push_str("Payment: card.\n\n"),
+        _ => {}
+    }
+    text.push_str(&format!(
+        "Your order: {}/orders/{}\n\n— {}\n",
+        ctx.store_url, o.id, ctx.store_name
+    ));
+    EmailMessage {
+        to: o.email.clone().unwrap_or_default(),
+        to_name: o.customer_name.clone(),
+        subject: format!("Order #{} confirmed – {}", o.number, ctx.store_name),
+        text,
+    }
+}
+
+fn new_order_notification(o: &Order, ctx: &PlaceOrder, to: &str) -> EmailMessage {
+    EmailMessage {
+        to: to.to_string(),
+        to_name: None,
+        subject: format!(
+            "New order #{} ({}) – {}",
+            o.number, o.total.formatted, ctx.store_name
+        ),
+        text: format!(
+            "A new order was placed at {}.\n\nOrder #{} by {}\nPayment: {}\n\n{}\nOpen it in the dashboard to fulfil it.\n",
+            ctx.store_name,
+            o.number,
+            o.email.as_deref().unwrap_or("a guest"),
+            o.payment_method.as_deref().unwrap_or("-"),
+            order_text_summary(o)
+        ),
+    }
+}
