@@ -1234,17 +1234,28 @@ async fn the_admin_feeds_page_lists_sources_and_queues_fetches() {
     use crate::ui::Browser;
     let app = spawn_app().await;
     let (_, token) = app.provisioned_merchant("adminfeeds").await;
-    create_source(&app, &token, json!([{ "language": "de", "url": "https://feeds.example.com/de.csv" }])).await;
+    create_source(
+        &app,
+        &token,
+        json!([{ "language": "de", "url": "https://feeds.example.com/de.csv" }]),
+    )
+    .await;
     let b = Browser::new(&app);
     b.sign_in("admin", ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let (s, page) = b.get("/admin/feeds").await;
     assert_eq!(s, StatusCode::OK, "{page}");
-    assert!(page.contains("Shop adminfeeds") && page.contains("1 sources"), "{page}");
+    assert!(
+        page.contains("Shop adminfeeds") && page.contains("1 sources"),
+        "{page}"
+    );
     let (_, page) = b.get("/admin/feeds?status=failed").await;
     assert!(page.contains("0 sources"), "{page}");
     let csrf = b.csrf("/admin/feeds").await;
     let r = b
-        .post_form("/admin/feeds/trigger", &[("_csrf", &csrf), ("status", "never"), ("marketplace", "")])
+        .post_form(
+            "/admin/feeds/trigger",
+            &[("_csrf", &csrf), ("status", "never"), ("marketplace", "")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (_, page) = b.get(&crate::ui::location(&r)).await;

@@ -4,7 +4,7 @@
 //! the mass trigger (`POST …/import-jobs/trigger`) of all or the filtered sources.
 
 use crate::web::AppState;
-use crate::web::ui::{Ctx, CsrfForm, UiError, redirect_with_flash};
+use crate::web::ui::{CsrfForm, Ctx, UiError, redirect_with_flash};
 use axum::Router;
 use axum::extract::Query;
 use axum::response::Response;
