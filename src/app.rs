@@ -238,6 +238,7 @@ impl Core {
             backoff: config.step_backoff,
             events: tokio::sync::broadcast::channel(4096).0,
             on_change: None,
+            feeds: None,
         };
         let bus = match &config.events_url {
             Some(url) => crate::events::EventBus::with_nats(url, &config.events_subject).await?,
@@ -254,6 +255,14 @@ impl Core {
             secret_box.clone(),
         )
         .map_err(AppError::Webhooks)?;
+        let mut provisioner = provisioner;
+        provisioner.feeds = Some(
+            crate::feeds::Fetcher::new(crate::feeds::FeedConfig {
+                spool_dir: config.data_dir.clone(),
+                ..config.feeds.clone()
+            })
+            .map_err(AppError::Feeds)?,
+        );
         let certs = match config.https_bind {
             Some(_) => Some(Arc::new(platform_cert_store(&config)?)),
             None => None,
@@ -316,6 +325,12 @@ impl Core {
             }
             .run(shutdown.clone()),
         ));
+        if n > 0 {
+            handles.push(tokio::spawn(crate::feeds::run_scheduler(
+                self.provisioner.clone(),
+                shutdown.clone(),
+            )));
+        }
         if self.config.deliver_webhooks {
             handles.push(tokio::spawn(self.deliverer.clone().run(shutdown)));
         }
@@ -456,11 +471,12 @@ impl Application {
             bus: core.bus.clone(),
             webhooks: Arc::new(config.webhooks.clone()),
             secret_box: core.secret_box.clone(),
-            feeds: crate::feeds::Fetcher::new(crate::feeds::FeedConfig {
-                spool_dir: config.data_dir.clone(),
-                ..config.feeds.clone()
-            })
-            .map_err(AppError::Feeds)?,
+            feeds: match &core.provisioner.feeds {
+                Some(f) => f.clone(),
+                None => {
+                    crate::feeds::Fetcher::new(config.feeds.clone()).map_err(AppError::Feeds)?
+                }
+            },
             domains: core.domains.clone(),
             https_port: https.as_ref().map(|(_, p)| *p),
         };

@@ -1157,7 +1157,7 @@ fn write_feed(
             format!("<p>Description of product {group}, a generated feed item.</p>"),
             format!("https://shop.example/p/{i}"),
             format!("https://cdn.example/p/{i}.jpg"),
-            if i % 17 == 0 {
+            if i.is_multiple_of(17) {
                 "out of stock"
             } else {
                 "in_stock"

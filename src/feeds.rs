@@ -579,6 +579,8 @@ pub async fn stage(
             &report,
         )
         .await?;
+    tdb.link_translations(source.id, &source.default_language)
+        .await?;
     // Bring published products in step: changed items and those that disappeared.
     let mut products: Vec<Uuid> = vec![];
     let mut touched: Vec<Uuid> = changed.iter().map(|(id, _)| *id).collect();
@@ -1043,6 +1045,10 @@ pub async fn publish(
         };
         let item_ids: Vec<Uuid> = members.iter().map(|m| m.id).collect();
         tdb.link_staged_items(&item_ids, p.id).await?;
+        // The same feed ids in the source's other languages become its translations.
+        if let Some(src) = tdb.get_feed_source(item.source_id).await? {
+            tdb.link_translations(src.id, &src.default_language).await?;
+        }
         report.published.push(PublishedProduct {
             product_id: p.id,
             handle: p.handle,
@@ -1281,4 +1287,38 @@ pub async fn apply_to_product(
         .collect();
     tdb.mark_staged_applied(&changes).await?;
     Ok(true)
+}
+
+/// Every minute (and once at start), queues the fetch jobs of hourly and daily sources that
+/// are due ([`crate::store::platform::schedule_feed_fetches`]) and wakes a worker. Runs
+/// until `shutdown` flips.
+pub async fn run_scheduler(
+    provisioner: crate::provision::Provisioner,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match crate::store::platform::schedule_feed_fetches(
+            &provisioner.db,
+            crate::store::now_micros(),
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(queued = n, "scheduled feed fetches");
+                provisioner.wake();
+            }
+            Err(e) => {
+                let e = provisioner.db.health().observe(e);
+                tracing::warn!(error = %e, "feed scheduler tick failed");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
 }

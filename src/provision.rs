@@ -45,6 +45,8 @@ pub struct Provisioner {
     pub events: tokio::sync::broadcast::Sender<(Uuid, &'static str)>,
     /// Called synchronously when a merchant's provisioning completes (cache invalidation).
     pub on_change: Option<Arc<dyn Fn(Uuid) + Send + Sync>>,
+    /// The feed fetcher of `feed_fetch` jobs (`None`: such jobs fail and are retried).
+    pub feeds: Option<crate::feeds::Fetcher>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +112,7 @@ impl Provisioner {
                 Err(e) => Err(format!("bad email payload: {e}")),
             },
             crate::store::imports::PRODUCT_IMPORT_JOB => self.product_import(&job).await,
+            platform::FEED_FETCH_JOB => self.feed_fetch(&job).await,
             other => Err(format!("unknown job kind {other}")),
         };
         let outcome = match result {
@@ -128,6 +131,59 @@ impl Provisioner {
             let e = self.db.health().observe(e);
             tracing::error!(error = %e, "could not record job outcome");
         }
+    }
+
+    /// Fetches and stages every URL file of a feed source (scheduled, admin or background
+    /// trigger). A file that fails (HTTP error, not a feed, too large) is recorded on the
+    /// source and the job still completes; storage errors make the job retry. Staging is
+    /// idempotent (items upserted by feed id), so a retried or resumed job redoes the file.
+    async fn feed_fetch(&self, job: &jobs::Job) -> Result<(), String> {
+        let v: serde_json::Value = serde_json::from_str(&job.payload).unwrap_or_default();
+        let source: Option<Uuid> = v["source_id"].as_str().and_then(|s| s.parse().ok());
+        let trigger = v["trigger"].as_str().unwrap_or("schedule").to_string();
+        let (Some(source), Some(tenant)) = (source, job.tenant_id) else {
+            return Err("feed_fetch job without a source_id or tenant".into());
+        };
+        let Some(fetcher) = &self.feeds else {
+            return Err("no feed fetcher configured".into());
+        };
+        let Some(merchant) = platform::get_merchant(&self.db, tenant)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(());
+        };
+        let currency =
+            crate::domain::Currency::parse(&merchant.currency).map_err(|e| e.message.clone())?;
+        let scope = TenantDb::new(self.db.clone(), tenant);
+        let Some(src) = scope
+            .get_feed_source(source)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(()); // deleted since
+        };
+        let actor = crate::store::audit::Actor::system(&format!("feeds:{trigger}"));
+        for file in src.files.iter().filter(|f| f.url.is_some()) {
+            match crate::feeds::fetch_and_stage(
+                &scope,
+                &actor,
+                fetcher,
+                &src,
+                &file.language,
+                &trigger,
+                currency,
+            )
+            .await
+            {
+                Ok(_) | Err(crate::feeds::FeedsError::File { .. }) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        if let Some(f) = &self.on_change {
+            f(tenant);
+        }
+        Ok(())
     }
 
     /// Runs (or resumes) a background product import

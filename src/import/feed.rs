@@ -990,29 +990,23 @@ impl<R: BufRead> FeedReader<R> {
                         }
                     }
                 }
-                Event::Text(t) => {
-                    if item.is_some() && !stack.is_empty() {
-                        text.push_str(&t.xml10_content());
-                    }
+                Event::Text(t) if item.is_some() && !stack.is_empty() => {
+                    text.push_str(&t.xml10_content());
                 }
-                Event::CData(t) => {
-                    if item.is_some() && !stack.is_empty() {
-                        text.push_str(&t.into_inner());
-                    }
+                Event::CData(t) if item.is_some() && !stack.is_empty() => {
+                    text.push_str(&t.into_inner());
                 }
-                Event::GeneralRef(r) => {
-                    if item.is_some() && !stack.is_empty() {
-                        match r.resolve_char_ref() {
-                            Ok(Some(c)) => text.push(c),
-                            _ => {
-                                let name = r.into_inner();
-                                match quick_xml::escape::resolve_predefined_entity(&name) {
-                                    Some(v) => text.push_str(v),
-                                    None => {
-                                        text.push('&');
-                                        text.push_str(&name);
-                                        text.push(';');
-                                    }
+                Event::GeneralRef(r) if item.is_some() && !stack.is_empty() => {
+                    match r.resolve_char_ref() {
+                        Ok(Some(c)) => text.push(c),
+                        _ => {
+                            let name = r.into_inner();
+                            match quick_xml::escape::resolve_predefined_entity(&name) {
+                                Some(v) => text.push_str(v),
+                                None => {
+                                    text.push('&');
+                                    text.push_str(&name);
+                                    text.push(';');
                                 }
                             }
                         }

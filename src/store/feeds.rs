@@ -868,4 +868,55 @@ impl TenantDb {
             tenant_query!(self, read, p => sqlx::query_scalar(sql).bind(self.tenant).bind(value).fetch_optional(p).await)?,
         )
     }
+
+    /// Links the items of other languages to the product their base-language item (same
+    /// source and feed id, `base` = the source's default language) is published as: they
+    /// carry its translations. Every lookup is an equality on the `(source, language, feed
+    /// id)` unique index. Returns how many were linked.
+    pub async fn link_translations(&self, source: Uuid, base: &str) -> StoreResult<u64> {
+        Ok(tenant_exec!(self, c => sqlx::query(
+            "update feed_items set product_id = (select b.product_id from feed_items b
+                 where b.source_id = feed_items.source_id and b.language = $3 and b.feed_id = feed_items.feed_id),
+                 published_hash = hash, published_at = $4
+             where tenant_id = $1 and source_id = $2 and language <> $3 and product_id is null
+               and exists (select 1 from feed_items b
+                 where b.source_id = feed_items.source_id and b.language = $3 and b.feed_id = feed_items.feed_id
+                   and b.product_id is not null)")
+            .bind(self.tenant).bind(source).bind(base).bind(now_micros()).execute(c).await)?)
+    }
+
+    /// The title and description of `products` in `language`, from the feed items of that
+    /// language linked to them (first variant's item): `product id → (title, description)`.
+    /// Items of a source's default language are the base (the product itself, overrides
+    /// included), never a translation.
+    pub async fn product_translations(
+        &self,
+        products: &[Uuid],
+        language: &str,
+    ) -> StoreResult<HashMap<Uuid, (Option<String>, Option<String>)>> {
+        if products.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows: Vec<(Option<Uuid>, String)> = tenant_query!(self, read, c => {
+            let mut qb = sqlx::QueryBuilder::new("select product_id, item from feed_items where tenant_id = ");
+            qb.push_bind(self.tenant).push(" and language = ").push_bind(language)
+                .push(" and disappeared_at is null and language <> (select s.default_language from feed_sources s where s.id = feed_items.source_id) and product_id in (");
+            let mut sep = qb.separated(", ");
+            for p in products {
+                sep.push_bind(*p);
+            }
+            qb.push(") order by first_seen_at, id");
+            qb.build_query_as::<(Option<Uuid>, String)>().fetch_all(c).await
+        })?;
+        let mut out = HashMap::new();
+        for (p, item) in rows {
+            let Some(p) = p else { continue };
+            if out.contains_key(&p) {
+                continue;
+            }
+            let item: FeedProduct = super::from_json(&item)?;
+            out.insert(p, (item.title, item.description));
+        }
+        Ok(out)
+    }
 }

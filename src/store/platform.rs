@@ -1080,3 +1080,164 @@ pub async fn active_custom_domain(db: &Db, host: &str) -> StoreResult<bool> {
     .await)?;
     Ok(n > 0)
 }
+
+/// One feed source in the system-wide monitor (`GET /api/v1/admin/marketplace/import-jobs`).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct FeedMonitorRow {
+    pub merchant_id: Uuid,
+    pub merchant_name: String,
+    pub source_id: Uuid,
+    pub marketplace: String,
+    pub schedule: String,
+    pub enabled: bool,
+    /// `never`, `ok`, `not_modified` or `failed`.
+    pub last_status: String,
+    pub last_error: Option<String>,
+    /// Unix microseconds.
+    pub last_run_at: Option<i64>,
+    pub next_run_at: Option<i64>,
+    /// Counts of the newest run of the source.
+    pub items_total: Option<i64>,
+    pub items_with_errors: Option<i64>,
+    pub items_changed: Option<i64>,
+    /// Staged items of the source.
+    pub staged_items: i64,
+}
+
+/// Filters of the feed monitor and the mass trigger.
+#[derive(Debug, Clone, Default)]
+pub struct FeedSourceFilter {
+    /// `never`, `ok`, `not_modified`, `failed`.
+    pub status: Option<String>,
+    pub marketplace: Option<String>,
+    pub merchant_id: Option<Uuid>,
+}
+
+const FEED_FILTER: &str = "($1 is null or s.last_status = $1) and ($2 is null or s.marketplace = $2) and ($3 is null or s.tenant_id = $3)";
+
+/// Cross-tenant: every store's feed sources with their last run, newest problems first
+/// (failed, then by last run). At most `limit`.
+pub async fn feed_monitor(
+    db: &Db,
+    f: &FeedSourceFilter,
+    limit: i64,
+) -> StoreResult<Vec<FeedMonitorRow>> {
+    Ok(
+        dispatch!(db, p => sqlx::query_as::<_, FeedMonitorRow>(sqlx::AssertSqlSafe(format!(
+        "select s.tenant_id as merchant_id, t.name as merchant_name, s.id as source_id, s.marketplace, s.schedule, s.enabled,
+                s.last_status, s.last_error, s.last_run_at, s.next_run_at,
+                (select i.items_total from feed_imports i where i.source_id = s.id order by i.created_at desc limit 1) as items_total,
+                (select i.items_with_errors from feed_imports i where i.source_id = s.id order by i.created_at desc limit 1) as items_with_errors,
+                (select i.items_changed from feed_imports i where i.source_id = s.id order by i.created_at desc limit 1) as items_changed,
+                (select count(*) from feed_items fi where fi.source_id = s.id) as staged_items
+         from feed_sources s join tenants t on t.id = s.tenant_id
+         where {FEED_FILTER}
+         order by case when s.last_status = 'failed' then 0 else 1 end, s.last_run_at desc, s.id limit $4")))
+        .bind(&f.status)
+        .bind(&f.marketplace)
+        .bind(f.merchant_id)
+        .bind(limit)
+        .fetch_all(p)
+        .await)?,
+    )
+}
+
+/// Job kind of a feed fetch (payload `{"source_id", "trigger"}`, the job's tenant set).
+pub const FEED_FETCH_JOB: &str = "feed_fetch";
+
+async fn enqueue_feed_fetch_tx(
+    tx: &mut Tx,
+    tenant: Uuid,
+    source: Uuid,
+    trigger: &str,
+    key: &str,
+) -> StoreResult<bool> {
+    super::jobs::enqueue_tx(
+        tx,
+        super::jobs::NewJob {
+            kind: FEED_FETCH_JOB,
+            tenant_id: Some(tenant),
+            payload: serde_json::json!({ "source_id": source, "trigger": trigger }).to_string(),
+            dedupe_key: Some(format!("{FEED_FETCH_JOB}:{source}:{key}")),
+            max_attempts: 3,
+        },
+    )
+    .await
+}
+
+/// Cross-tenant mass trigger: queues a fetch job for every enabled source matching `f`,
+/// with an audit entry, in one transaction. Returns how many were queued.
+pub async fn trigger_feed_fetches(
+    db: &Db,
+    actor: &Actor,
+    f: &FeedSourceFilter,
+) -> StoreResult<usize> {
+    let mut tx = db.begin().await?;
+    let rows: Vec<(Uuid, Uuid)> = dispatch_tx!(&mut tx, c => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select s.tenant_id, s.id from feed_sources s where s.enabled and {FEED_FILTER}")))
+        .bind(&f.status)
+        .bind(&f.marketplace)
+        .bind(f.merchant_id)
+        .fetch_all(&mut **c)
+        .await)?;
+    let key = now_micros().to_string();
+    let mut n = 0;
+    for (tenant, source) in &rows {
+        if enqueue_feed_fetch_tx(&mut tx, *tenant, *source, "admin", &key).await? {
+            n += 1;
+        }
+    }
+    audit::record(
+        &mut tx,
+        None,
+        actor,
+        Change {
+            action: "feed_fetches.triggered",
+            resource_type: "feed_source",
+            after: Some(serde_json::json!({ "queued": n, "status": f.status, "marketplace": f.marketplace, "merchant_id": f.merchant_id })),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Queues one fetch job for a source (the merchant's `?background=true`).
+pub async fn queue_feed_fetch(
+    db: &Db,
+    tenant: Uuid,
+    source: Uuid,
+    trigger: &str,
+) -> StoreResult<()> {
+    let mut tx = db.begin().await?;
+    enqueue_feed_fetch_tx(&mut tx, tenant, source, trigger, &now_micros().to_string()).await?;
+    tx.commit().await
+}
+
+/// Cross-tenant scheduler tick: for every enabled hourly/daily source whose `next_run_at`
+/// has come, queues a fetch job (deduplicated by the slot, so several nodes queue it once)
+/// and moves `next_run_at` one period on, in one transaction. Returns how many were queued.
+pub async fn schedule_feed_fetches(db: &Db, now: i64) -> StoreResult<usize> {
+    let mut tx = db.begin().await?;
+    let due: Vec<(Uuid, Uuid, String, i64)> = dispatch_tx!(&mut tx, c => sqlx::query_as(
+        "select tenant_id, id, schedule, next_run_at from feed_sources
+         where enabled and schedule <> 'manual' and next_run_at is not null and next_run_at <= $1 limit 500")
+        .bind(now)
+        .fetch_all(&mut **c)
+        .await)?;
+    let mut n = 0;
+    for (tenant, source, schedule, slot) in &due {
+        if enqueue_feed_fetch_tx(&mut tx, *tenant, *source, "schedule", &slot.to_string()).await? {
+            n += 1;
+        }
+        let period: i64 = if schedule == "hourly" { 3_600 } else { 86_400 } * 1_000_000;
+        exec_tx!(&mut tx, c => sqlx::query("update feed_sources set next_run_at = $2 where id = $1")
+            .bind(*source)
+            .bind(now + period)
+            .execute(&mut **c)
+            .await)?;
+    }
+    tx.commit().await?;
+    Ok(n)
+}

@@ -115,6 +115,7 @@ impl utoipa::Modify for SecurityAddon {
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let r = OpenApiRouter::with_openapi(ApiDoc::openapi());
     let r = api::admin::routes(r);
+    let r = api::admin_feeds::routes(r);
     let r = api::auth::routes(r);
     let r = api::catalog::routes(r);
     let r = api::store::routes(r);

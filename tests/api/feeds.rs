@@ -900,3 +900,364 @@ async fn the_exported_feed_reads_back_through_the_same_parser() {
         );
     }
 }
+
+/// Polls a source until its `last_status` is not `never`.
+async fn wait_run(app: &TestApp, token: &str, source: &str) -> Value {
+    for _ in 0..300 {
+        let s = get(app, token, &format!("/api/v1/feeds/sources/{source}")).await;
+        if s["last_status"] != "never" {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("source {source} never ran");
+}
+
+#[tokio::test]
+async fn background_fetches_admin_monitoring_and_the_mass_trigger() {
+    let Some(rss) = shared_data("gmc_feed_pallmann_fr_eur.xml") else {
+        return;
+    };
+    let hits = Arc::new(AtomicUsize::new(0));
+    let base = feed_server(rss, hits.clone()).await;
+    let app = spawn_with(|c| c.feeds.allow_private = true).await;
+    let (a_id, a) = app.provisioned_merchant("monitor-a").await;
+    let (_, b) = app.provisioned_merchant("monitor-b").await;
+    let sa = create_source(
+        &app,
+        &a,
+        json!([{ "language": "fr", "url": format!("{base}/feed.xml") }]),
+    )
+    .await;
+    let sb = create_source(
+        &app,
+        &b,
+        json!([{ "language": "fr", "url": format!("{base}/missing") }]),
+    )
+    .await;
+    let (sa, sb) = (sa["id"].as_str().unwrap(), sb["id"].as_str().unwrap());
+    // A merchant's background fetch: 202, then a job runs it.
+    let r = app
+        .with_token(
+            Method::POST,
+            &format!("/api/v1/feeds/sources/{sa}/fetch?background=true"),
+            &a,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let s = wait_run(&app, &a, sa).await;
+    assert_eq!(s["last_status"], "ok", "{s}");
+    assert_eq!(all_items(&app, &a, sa, None).await.len(), 305);
+
+    // The monitor lists every store's sources, failed first once B has run.
+    let r = app
+        .admin_post(
+            "/api/v1/admin/marketplace/import-jobs/trigger",
+            json!({ "merchant_id": null, "status": "never" }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let t: Value = r.json().await.unwrap();
+    assert_eq!(t["queued"], 1, "only B's source had never run: {t}");
+    let s = wait_run(&app, &b, sb).await;
+    assert_eq!(s["last_status"], "failed");
+    let all: Value = app
+        .admin_get("/api/v1/admin/marketplace/import-jobs")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let rows = all.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{all}");
+    assert_eq!(rows[0]["source_id"], sb, "failed first");
+    assert!(rows[0]["last_error"].as_str().unwrap().contains("404"));
+    assert_eq!(rows[1]["merchant_id"], a_id);
+    assert_eq!(rows[1]["items_total"], 305);
+    assert_eq!(rows[1]["staged_items"], 305);
+    let failed: Value = app
+        .admin_get("/api/v1/admin/marketplace/import-jobs?status=failed")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(failed.as_array().unwrap().len(), 1);
+    // A merchant cannot use the admin endpoints.
+    let r = app
+        .with_token(Method::GET, "/api/v1/admin/marketplace/import-jobs", &a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Mass trigger of everything: A's unchanged feed costs one conditional request.
+    let before = hits.load(Ordering::SeqCst);
+    let r = app
+        .admin_post("/api/v1/admin/marketplace/import-jobs/trigger", json!({}))
+        .await;
+    let t: Value = r.json().await.unwrap();
+    assert_eq!(t["queued"], 2, "{t}");
+    for _ in 0..300 {
+        let s = get(&app, &a, &format!("/api/v1/feeds/sources/{sa}")).await;
+        if s["last_status"] == "not_modified" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let s = get(&app, &a, &format!("/api/v1/feeds/sources/{sa}")).await;
+    assert_eq!(s["last_status"], "not_modified");
+    assert_eq!(hits.load(Ordering::SeqCst), before + 1);
+}
+
+#[tokio::test]
+async fn the_dashboard_stages_selects_publishes_and_overrides() {
+    use crate::ui::{Browser, location};
+    let app = spawn_app().await;
+    let (_, token) = app.provisioned_merchant("uifeeds").await;
+    let b = Browser::new(&app);
+    b.sign_in("dashboard", "owner@uifeeds.example", "owner-password-1")
+        .await;
+    let csrf = b.csrf("/dashboard/feeds").await;
+    let r = b
+        .post_form(
+            "/dashboard/feeds/sources",
+            &[
+                ("_csrf", &csrf),
+                ("marketplace", "letzshop"),
+                ("language", "de"),
+                ("url", ""),
+                ("schedule", "manual"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let src = &get(&app, &token, "/api/v1/feeds/sources").await[0];
+    let sid = src["id"].as_str().unwrap().to_string();
+    // Upload through the page's multipart form.
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(small_feed("10.00 EUR", "Vase", "Blue vase", true))
+            .file_name("de.csv"),
+    );
+    let r = b
+        .client
+        .post(format!(
+            "{}/dashboard/feeds/sources/{sid}/upload?_csrf={csrf}&language=de",
+            b.base
+        ))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let (s, page) = b.get("/dashboard/feeds").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.contains("3 items (3 new"), "{page}");
+    let (s, page) = b.get("/dashboard/feeds/items?status=new").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        page.contains("3 items") && page.contains("Publish selected"),
+        "{page}"
+    );
+    let items = all_items(&app, &token, &sid, None).await;
+    let vase = items.iter().find(|i| i["feed_id"] == "a-1").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(page.contains(&format!("value=\"{vase}\"")));
+    let r = b
+        .post_form(
+            "/dashboard/feeds/publish",
+            &[("_csrf", &csrf), ("ids", &vase)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(location(&r).starts_with("/dashboard/feeds/items"));
+    let item = get(&app, &token, &format!("/api/v1/feeds/items/{vase}")).await;
+    assert_eq!(item["status"], "published");
+    let pid = item["product_id"].as_str().unwrap().to_string();
+    // The product's feed page shows the feed value; an override is saved and shown beside it.
+    let r = b
+        .post_form(
+            &format!("/dashboard/feeds/products/{pid}"),
+            &[
+                ("_csrf", &csrf),
+                ("title", "Our vase"),
+                ("description", ""),
+                ("price", "8.00"),
+                ("compare_at_price", ""),
+                ("status", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (s, page) = b.get(&format!("/dashboard/feeds/products/{pid}")).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(page.contains("<td>Vase</td><td>Our vase</td>"), "{page}");
+    assert!(page.contains("<td>10.00</td><td>8.00</td>"), "{page}");
+    let p = get(&app, &token, &format!("/api/v1/products/{pid}")).await;
+    assert_eq!(p["title"], "Our vase");
+    assert_eq!(p["variants"][0]["price"]["amount_minor"], 800);
+}
+
+#[tokio::test]
+async fn each_languages_feed_fills_its_translation_in_the_store_api() {
+    let app = spawn_app().await;
+    let (_, token) = app.provisioned_merchant("lingua").await;
+    let src = create_source(
+        &app,
+        &token,
+        json!([{ "language": "de" }, { "language": "fr" }]),
+    )
+    .await;
+    let sid = src["id"].as_str().unwrap();
+    upload(&app, &token, sid, "de", b"id;title;description;price;availability\nv1;Blaue Vase;Eine blaue Vase;10.00 EUR;in stock\n".to_vec()).await;
+    let items = all_items(&app, &token, sid, None).await;
+    let de = items.iter().find(|i| i["language"] == "de").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rep: Value = app
+        .with_token(Method::POST, "/api/v1/feeds/items/publish", &token)
+        .json(&json!({ "item_ids": [de] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let handle = rep["published"][0]["handle"].as_str().unwrap().to_string();
+    // The French file arrives after publishing: its item becomes the product's translation.
+    let (_, run) = upload(
+        &app,
+        &token,
+        sid,
+        "fr",
+        b"id;title;description;price;availability\nv1;Vase bleu;Un vase bleu;10.00 EUR;in stock\n"
+            .to_vec(),
+    )
+    .await;
+    assert_eq!(run["items_new"], 1);
+    let fr = all_items(&app, &token, sid, None)
+        .await
+        .into_iter()
+        .find(|i| i["language"] == "fr")
+        .unwrap();
+    assert_eq!(fr["product_id"], rep["published"][0]["product_id"]);
+    let path = format!("/s/lingua/api/v1/store/products/{handle}");
+    let base: Value = app
+        .client
+        .get(app.url(&path))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(base["title"], "Blaue Vase");
+    let v: Value = app
+        .client
+        .get(app.url(&format!("{path}?lang=fr")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["title"], "Vase bleu");
+    assert_eq!(v["body_html"], "Un vase bleu");
+    let v: Value = app
+        .client
+        .get(app.url(&path))
+        .header("accept-language", "fr-LU,fr;q=0.9,de;q=0.5")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["title"], "Vase bleu");
+    let list: Value = app
+        .client
+        .get(app.url("/s/lingua/api/v1/store/products?lang=fr"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["data"][0]["title"], "Vase bleu");
+    let list: Value = app
+        .client
+        .get(app.url("/s/lingua/api/v1/store/products"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        list["data"][0]["title"], "Blaue Vase",
+        "the cache keeps languages apart"
+    );
+    let xml = app
+        .client
+        .get(app.url("/s/lingua/api/v1/store/feed.xml?lang=fr"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(xml.contains("<g:title>Vase bleu</g:title>"), "{xml}");
+    // A language without a translation shows the base.
+    let v: Value = app
+        .client
+        .get(app.url(&format!("{path}?lang=en")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["title"], "Blaue Vase");
+}
+
+#[tokio::test]
+async fn the_admin_feeds_page_lists_sources_and_queues_fetches() {
+    use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD};
+    use crate::ui::Browser;
+    let app = spawn_app().await;
+    let (_, token) = app.provisioned_merchant("adminfeeds").await;
+    create_source(
+        &app,
+        &token,
+        json!([{ "language": "de", "url": "https://feeds.example.com/de.csv" }]),
+    )
+    .await;
+    let b = Browser::new(&app);
+    b.sign_in("admin", ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let (s, page) = b.get("/admin/feeds").await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("Shop adminfeeds") && page.contains("1 sources"),
+        "{page}"
+    );
+    let (_, page) = b.get("/admin/feeds?status=failed").await;
+    assert!(page.contains("0 sources"), "{page}");
+    let csrf = b.csrf("/admin/feeds").await;
+    let r = b
+        .post_form(
+            "/admin/feeds/trigger",
+            &[("_csrf", &csrf), ("status", "never"), ("marketplace", "")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, page) = b.get(&crate::ui::location(&r)).await;
+    assert!(page.contains("1 fetches queued."), "{page}");
+}

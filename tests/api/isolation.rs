@@ -634,17 +634,17 @@ async fn feed_sources_items_and_overrides_never_cross_tenants() {
         assert_eq!(out[0], out[1], "{m} {path}");
     }
     for (m, path, body) in [
-        (Method::GET, format!("/api/v1/feeds/imports/{{}}"), None),
-        (Method::GET, format!("/api/v1/feeds/items/{{}}"), None),
+        (Method::GET, "/api/v1/feeds/imports/{}".to_string(), None),
+        (Method::GET, "/api/v1/feeds/items/{}".to_string(), None),
         (
             Method::POST,
-            format!("/api/v1/feeds/items/{{}}/link"),
+            "/api/v1/feeds/items/{}/link".to_string(),
             Some(json!({ "handle": "alpha-only" })),
         ),
-        (Method::GET, format!("/api/v1/feeds/products/{{}}"), None),
+        (Method::GET, "/api/v1/feeds/products/{}".to_string(), None),
         (
             Method::PUT,
-            format!("/api/v1/feeds/products/{{}}"),
+            "/api/v1/feeds/products/{}".to_string(),
             Some(json!({ "title": "Mine" })),
         ),
     ] {

@@ -26,8 +26,9 @@ pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
-    /// Language of titles and descriptions. Only the store's base language exists yet;
-    /// the parameter is accepted so feed URLs stay stable when translations arrive.
+    /// Language of titles and descriptions (ISO 639-1, e.g. `fr`): products with a
+    /// translation in it (from a marketplace feed of that language) use it; the others,
+    /// and a missing `lang`, the store's base language.
     pub lang: Option<String>,
 }
 
@@ -123,7 +124,12 @@ fn base_url(st: &AppState, t: &StoreTenant, headers: &HeaderMap) -> String {
 }
 
 /// Every active product, in pages of 100.
-async fn all_lines(st: &AppState, t: &StoreTenant, headers: &HeaderMap) -> ApiResult<Vec<Line>> {
+async fn all_lines(
+    st: &AppState,
+    t: &StoreTenant,
+    headers: &HeaderMap,
+    lang: Option<&str>,
+) -> ApiResult<Vec<Line>> {
     let base = base_url(st, t, headers);
     let f = ProductFilter {
         status: Some(ProductStatus::Active),
@@ -132,8 +138,25 @@ async fn all_lines(st: &AppState, t: &StoreTenant, headers: &HeaderMap) -> ApiRe
     let mut out = vec![];
     let mut offset = 0;
     loop {
-        let (page, total) = t.scope.list_products(&f, 100, offset).await?;
+        let (mut page, total) = t.scope.list_products(&f, 100, offset).await?;
         let n = page.len() as i64;
+        if let Some(l) = lang.filter(|l| (2..=3).contains(&l.len())) {
+            let ids: Vec<uuid::Uuid> = page.iter().map(|p| p.id).collect();
+            let tr = t
+                .scope
+                .product_translations(&ids, &l.to_ascii_lowercase())
+                .await?;
+            for p in &mut page {
+                if let Some((title, body)) = tr.get(&p.id) {
+                    if let Some(x) = title {
+                        p.title = x.clone();
+                    }
+                    if let Some(x) = body {
+                        p.body_html = x.clone();
+                    }
+                }
+            }
+        }
         for p in &page {
             out.extend(lines(p, &base));
         }
@@ -156,7 +179,7 @@ async fn feed_xml(
     State(st): State<AppState>,
     t: StoreTenant,
     headers: HeaderMap,
-    Query(_q): Query<ExportQuery>,
+    Query(q): Query<ExportQuery>,
 ) -> ApiResult<Response> {
     let base = base_url(&st, &t, &headers);
     let mut x = String::from(
@@ -167,7 +190,7 @@ async fn feed_xml(
         esc(&t.host.tenant.name),
         esc(&base)
     ));
-    for l in all_lines(&st, &t, &headers).await? {
+    for l in all_lines(&st, &t, &headers, q.lang.as_deref()).await? {
         x.push_str("<item>\n");
         let mut tag = |name: &str, v: &str| {
             x.push_str(&format!("  <g:{name}>{}</g:{name}>\n", esc(v)));
@@ -225,7 +248,7 @@ async fn feed_tsv(
     State(st): State<AppState>,
     t: StoreTenant,
     headers: HeaderMap,
-    Query(_q): Query<ExportQuery>,
+    Query(q): Query<ExportQuery>,
 ) -> ApiResult<Response> {
     let mut cols = vec![
         "id",
@@ -246,7 +269,7 @@ async fn feed_tsv(
     cols.extend(OPTION_ATTRIBUTES);
     let mut x = cols.join("\t");
     x.push('\n');
-    for l in all_lines(&st, &t, &headers).await? {
+    for l in all_lines(&st, &t, &headers, q.lang.as_deref()).await? {
         let opt = |name: &str| {
             l.options
                 .iter()

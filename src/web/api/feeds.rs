@@ -241,6 +241,9 @@ pub struct LanguageQuery {
     /// The file's language; default: every URL file of the source (fetch) or the source's
     /// default language (upload).
     pub language: Option<String>,
+    /// Fetch only: `true` queues a job (every URL file of the source) and answers 202 at
+    /// once; the runs appear under the source's imports.
+    pub background: Option<bool>,
 }
 
 /// The runs a fetch started.
@@ -258,19 +261,30 @@ pub struct FetchResult {
 /// previous staging stays; the other languages go on.
 #[utoipa::path(post, path = "/api/v1/feeds/sources/{id}/fetch", tag = "merchant", security(("bearer" = ["imports.trigger"])),
     params(("id" = Uuid, Path, description = "source id"), LanguageQuery),
-    responses((status = 200, body = FetchResult), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = FetchResult), (status = 202, body = FetchResult), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn fetch_source(
     State(st): State<AppState>,
     m: Authorized<perm::ImportsTrigger>,
     Path(id): Path<Uuid>,
     Query(q): Query<LanguageQuery>,
-) -> ApiResult<Json<FetchResult>> {
+) -> ApiResult<(StatusCode, Json<FetchResult>)> {
     let currency = currency_of(&m)?;
     let src = m
         .scope
         .get_feed_source(id)
         .await?
         .ok_or_else(|| ApiError::not_found("feed source"))?;
+    if q.background == Some(true) {
+        crate::store::platform::queue_feed_fetch(&st.db, m.tenant.id, src.id, "fetch").await?;
+        st.provisioner.wake();
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(FetchResult {
+                runs: vec![],
+                failures: vec![],
+            }),
+        ));
+    }
     let langs: Vec<String> = match &q.language {
         Some(l) => vec![parse_language("language", l)?],
         None => src
@@ -307,7 +321,7 @@ async fn fetch_source(
         }
     }
     st.page_cache.invalidate_tenant(m.tenant.id);
-    Ok(Json(out))
+    Ok((StatusCode::OK, Json(out)))
 }
 
 /// Upload one file of a source (raw body or multipart `file`; gzip accepted) and stage it.

@@ -2,6 +2,7 @@
 //! registers its handlers (and thereby their OpenAPI operations).
 
 pub mod admin;
+pub mod admin_feeds;
 pub mod auth;
 pub mod cart;
 pub mod catalog;

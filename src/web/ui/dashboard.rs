@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod developers;
 pub mod domains;
+pub mod feeds;
 pub mod imports;
 pub mod onboarding;
 pub mod settings_checkout;
@@ -39,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard", get(home))
         .merge(onboarding::routes())
         .merge(imports::routes())
+        .merge(feeds::routes())
         .merge(catalog::routes())
         .merge(team::routes())
         .merge(developers::routes())
@@ -52,6 +54,7 @@ pub fn templates() -> impl Iterator<Item = &'static (&'static str, &'static str)
         .iter()
         .chain(onboarding::TEMPLATES)
         .chain(imports::TEMPLATES)
+        .chain(feeds::TEMPLATES)
         .chain(catalog::TEMPLATES)
         .chain(team::TEMPLATES)
         .chain(developers::TEMPLATES)

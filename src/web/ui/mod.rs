@@ -21,6 +21,7 @@
 //! ([`CsrfChecked`]).
 
 pub mod admin;
+pub mod admin_feeds;
 mod client;
 pub mod dashboard;
 mod session;
@@ -124,6 +125,7 @@ impl Ui {
         for (name, src) in TEMPLATES
             .iter()
             .chain(admin::TEMPLATES)
+            .chain(admin_feeds::TEMPLATES)
             .chain(dashboard::templates())
         {
             env.add_template(name, src)?;
@@ -221,6 +223,7 @@ pub fn routes(api: Router, st: &AppState) -> Result<Router<AppState>, minijinja:
         .route("/ui/{name}", get(asset));
     Ok(common
         .merge(admin::routes())
+        .merge(admin_feeds::routes())
         .merge(dashboard::routes())
         .layer(axum::middleware::from_fn(session::load))
         .layer(tower_http::csrf::CsrfLayer::new())
