@@ -70,6 +70,11 @@ pub struct FulfillInput {
     pub store_url: String,
 }
 
+/// (id, carrier, tracking number, lines JSON, created at).
+type FulfillmentRow = (Uuid, Option<String>, Option<String>, String, i64);
+/// (id, amount, currency, reason, gateway, reference, created at).
+type RefundRow = (Uuid, i64, String, Option<String>, String, Option<String>, i64);
+
 impl TenantDb {
     /// The order paid through this Stripe PaymentIntent.
     pub async fn order_by_payment_intent(&self, pi: &str) -> Result<Option<Order>, StoreError> {
@@ -114,7 +119,7 @@ impl TenantDb {
 
     /// The fulfilments of an order, oldest first.
     pub async fn list_fulfillments(&self, order_id: Uuid) -> Result<Vec<Fulfillment>, StoreError> {
-        let rows: Vec<(Uuid, Option<String>, Option<String>, String, i64)> = crate::tenant_query!(self, read, p => sqlx::query_as(
+        let rows: Vec<FulfillmentRow> = crate::tenant_query!(self, read, p => sqlx::query_as(
             "select id, carrier, tracking_number, lines, created_at from fulfillments where tenant_id = $1 and order_id = $2 order by created_at, id",
         )
         .bind(self.tenant)
@@ -136,15 +141,7 @@ impl TenantDb {
 
     /// The refunds of an order, oldest first.
     pub async fn list_refunds(&self, order_id: Uuid) -> Result<Vec<RefundRecord>, StoreError> {
-        let rows: Vec<(
-            Uuid,
-            i64,
-            String,
-            Option<String>,
-            String,
-            Option<String>,
-            i64,
-        )> = crate::tenant_query!(self, read, p => sqlx::query_as(
+        let rows: Vec<RefundRow> = crate::tenant_query!(self, read, p => sqlx::query_as(
             "select id, amount_minor, currency, reason, gateway, reference, created_at from refunds where tenant_id = $1 and order_id = $2 order by created_at, id",
         )
         .bind(self.tenant)

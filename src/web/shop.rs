@@ -411,6 +411,7 @@ async fn cart_discount(
 
 /// The checkout page's context: the cart, the form values and errors by field, the
 /// shipping options for the address and the payment methods offered.
+#[allow(clippy::too_many_arguments)] // one value per template variable
 pub(crate) fn checkout_context(
     ctx: Value,
     cart: &Cart,
@@ -452,7 +453,7 @@ async fn render_checkout(
         .map(|m| {
             context! {
                 id => m.as_str(), name => m.label(),
-                note => (m == PaymentMethod::BankTransfer).then(|| "Pay by bank transfer after ordering; the details are on the confirmation page and in the e-mail."),
+                note => (m == PaymentMethod::BankTransfer).then_some("Pay by bank transfer after ordering; the details are on the confirmation page and in the e-mail."),
             }
         })
         .collect();
@@ -721,6 +722,7 @@ async fn order_page(
 }
 
 /// The account page's context: `mode` is `signin`, `account`, `reset` or `message`.
+#[allow(clippy::too_many_arguments)] // one value per template variable
 pub(crate) fn account_context(
     ctx: Value,
     mode: &str,
