@@ -529,6 +529,10 @@ fn legacy_theme_zip(id: &str) -> Vec<u8> {
         "product.html",
         "not_found.html",
         "unavailable.html",
+        "cart.html",
+        "checkout.html",
+        "order.html",
+        "account.html",
     ] {
         files.push((format!("templates/{t}"), read(&format!("templates/{t}"))));
     }

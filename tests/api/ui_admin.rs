@@ -457,6 +457,10 @@ fn theme_zip_from(
         "product.html",
         "not_found.html",
         "unavailable.html",
+        "cart.html",
+        "checkout.html",
+        "order.html",
+        "account.html",
     ] {
         files.push((
             format!("templates/{t}"),
