@@ -1272,3 +1272,80 @@ async fn card_payments_go_through_stripe_with_a_verified_webhook_processed_once_
         .unwrap();
     assert_eq!(refunds["data"][0]["amount"], 5000, "{refunds}");
 }
+
+#[tokio::test]
+async fn the_dashboard_fulfils_refunds_and_lists_customers() {
+    let app = spawn_app().await;
+    let (tenant, owner) = app.provisioned_merchant("dash").await;
+    let rate = seed_checkout(&app, &tenant).await;
+    let v = product_with_stock(&app, &owner, "Dripper", "15.00", 5).await;
+    let c = ready_cart(&app, "dash", &v, 1, &rate).await;
+    let (_, o) = store(
+        &app,
+        "dash",
+        Method::POST,
+        &format!("/carts/{c}/complete"),
+        None,
+    )
+    .await;
+    let oid = o["id"].as_str().unwrap().to_string();
+    let b = crate::ui::Browser::new(&app);
+    b.sign_in("dashboard", "owner@dash.example", "owner-password-1")
+        .await;
+    let (s, html) = b.get(&format!("/dashboard/orders/{oid}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains("Fulfil all items") && html.contains("L-1611"),
+        "{html}"
+    );
+    let csrf = b.csrf(&format!("/dashboard/orders/{oid}")).await;
+    let r = b
+        .post_form(
+            &format!("/dashboard/orders/{oid}/fulfillments"),
+            &[
+                ("_csrf", &csrf),
+                ("carrier", "DHL"),
+                ("tracking_number", "JD0001"),
+            ],
+        )
+        .await;
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let (_, html) = b.get(&format!("/dashboard/orders/{oid}")).await;
+    assert!(html.contains("tracking JD0001"), "{html}");
+    // Payment, then a refund with a bad amount (the field says why) and a good one.
+    owner_call(
+        &app,
+        &owner,
+        Method::POST,
+        &format!("/api/v1/orders/{oid}/payments"),
+        Some(json!({ "amount_minor": o["total"]["amount_minor"] })),
+    )
+    .await;
+    let r = b
+        .post_form(
+            &format!("/dashboard/orders/{oid}/refunds"),
+            &[("_csrf", &csrf), ("refund_amount", "abc")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = b
+        .post_form(
+            &format!("/dashboard/orders/{oid}/refunds"),
+            &[
+                ("_csrf", &csrf),
+                ("refund_amount", "2.50"),
+                ("reason", "late"),
+            ],
+        )
+        .await;
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let (_, html) = b.get(&format!("/dashboard/orders/{oid}")).await;
+    assert!(html.contains("2.50 EUR via manual (late)"), "{html}");
+    let (s, html) = b.get("/dashboard/customers?q=ana").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("ana@shopper.example"), "{html}");
+    let cid = o["customer_id"].as_str().unwrap();
+    let (s, html) = b.get(&format!("/dashboard/customers/{cid}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains(&format!("/dashboard/orders/{oid}")), "{html}");
+}

@@ -841,7 +841,10 @@ async fn order_fulfill(
                 body[k] = json!(v);
             }
         }
-        match cx.post(&format!("/api/v1/orders/{id}/fulfillments"), body).await {
+        match cx
+            .post(&format!("/api/v1/orders/{id}/fulfillments"), body)
+            .await
+        {
             Ok(_) => Ok(redirect_with_flash(
                 &format!("/dashboard/orders/{id}"),
                 "Order fulfilled; the customer was e-mailed.",
@@ -875,7 +878,15 @@ async fn order_refund(
             Ok(m) => m,
             Err(e) => {
                 let errors = json!({ "refund_amount": e.message });
-                return render_order(&cx, &nav, id, errors, json!({}), StatusCode::UNPROCESSABLE_ENTITY).await;
+                return render_order(
+                    &cx,
+                    &nav,
+                    id,
+                    errors,
+                    json!({}),
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                )
+                .await;
             }
         };
         let mut body = json!({ "amount_minor": minor });
@@ -886,7 +897,12 @@ async fn order_refund(
         match cx.post(&format!("/api/v1/orders/{id}/refunds"), body).await {
             Ok(r) => Ok(redirect_with_flash(
                 &format!("/dashboard/orders/{id}"),
-                &format!("Refund of {} recorded.", r["refund"]["amount"]["formatted"].as_str().unwrap_or(amount)),
+                &format!(
+                    "Refund of {} recorded.",
+                    r["refund"]["amount"]["formatted"]
+                        .as_str()
+                        .unwrap_or(amount)
+                ),
             )),
             Err(e) if is_form_error(&e) => {
                 let errors = json!({ "refund_amount": e.message });
