@@ -73,7 +73,15 @@ pub struct FulfillInput {
 /// (id, carrier, tracking number, lines JSON, created at).
 type FulfillmentRow = (Uuid, Option<String>, Option<String>, String, i64);
 /// (id, amount, currency, reason, gateway, reference, created at).
-type RefundRow = (Uuid, i64, String, Option<String>, String, Option<String>, i64);
+type RefundRow = (
+    Uuid,
+    i64,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    i64,
+);
 
 impl TenantDb {
     /// The order paid through this Stripe PaymentIntent.
