@@ -153,7 +153,7 @@ pub async fn seed(app: &Application, port: u16) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
         let store_url = format!("http://{handle}.{base}:{port}");
-        seed_orders(&scope, name, &store_url).await?;
+        seed_orders(db, m.id, name, &store_url).await?;
         // The demo stores are set up and live: their setup guide is complete, so owners
         // land on the dashboard home and the storefront never shows "coming soon".
         scope
@@ -429,17 +429,19 @@ const DEMO_SHOPPERS: &[(&str, &str, &str, &str, &str, &str)] = &[
 ];
 
 /// Gives a demo store a few customers and three weeks of orders, all placed through the
-/// real checkout (`create_cart` → `add_to_cart` → `update_cart` → `place_order`, so stock,
+/// real checkout (called by [`seed`] and by tests; `create_cart` → `add_to_cart` → `update_cart` → `place_order`, so stock,
 /// totals, tax, customers, events and e-mails are real): 14 orders, one every ~1.5 days
 /// (`created_at` moved back afterwards with [`TenantDb::backdate_order`]); orders older
 /// than a week are paid (`record_payment`) and most of those fulfilled (`fulfill_order`),
 /// one is cancelled (`cancel_order`), the newest stay pending. Variants that cannot be
 /// bought (no stock) are skipped. Errors: any store error, as text.
 pub async fn seed_orders(
-    scope: &TenantDb,
+    db: &Db,
+    tenant: uuid::Uuid,
     store_name: &str,
     store_url: &str,
 ) -> Result<(), String> {
+    let scope = &TenantDb::new(db.clone(), tenant);
     use crate::pricing::AddressInput;
     use crate::store::carts::{CartOrigin, CartPatch, PaymentMethod, PlaceOrder};
     let actor = crate::store::audit::Actor::system("demo");
