@@ -445,7 +445,7 @@ pub async fn seed_orders(
     use crate::pricing::AddressInput;
     use crate::store::carts::{CartOrigin, CartPatch, PaymentMethod, PlaceOrder};
     let actor = crate::store::audit::Actor::system("demo");
-    let err = |e: &dyn std::fmt::Display| format!("demo orders: {e}");
+    let err = |e: &str| format!("demo orders: {e}");
     let (products, _) = scope
         .list_products(
             &crate::store::catalog::ProductFilter {
@@ -456,7 +456,7 @@ pub async fn seed_orders(
             0,
         )
         .await
-        .map_err(|e| err(&e))?;
+        .map_err(|e| err(&format!("list products: {e}")))?;
     let variants: Vec<uuid::Uuid> = products
         .iter()
         .flat_map(|p| p.variants.iter().map(|v| v.id))
@@ -474,7 +474,7 @@ pub async fn seed_orders(
         let cart = scope
             .create_cart(&origin, "EUR", None)
             .await
-            .map_err(|e| err(&e))?;
+            .map_err(|e| err(&format!("create cart: {e}")))?;
         let mut lines = 0;
         for k in 0..variants.len().min(1 + j % 3 + 3) {
             if lines == 1 + j % 3 {
@@ -513,8 +513,11 @@ pub async fn seed_orders(
                 false,
             )
             .await
-            .map_err(|e| err(&e))?;
-        let options = scope.shipping_options(cart.id).await.map_err(|e| err(&e))?;
+            .map_err(|e| err(&format!("address: {e}")))?;
+        let options = scope
+            .shipping_options(cart.id)
+            .await
+            .map_err(|e| err(&format!("shipping options: {e}")))?;
         let option = if j % 5 == 4 {
             options.iter().find(|o| o.id == "pickup")
         } else {
@@ -537,7 +540,7 @@ pub async fn seed_orders(
                 false,
             )
             .await
-            .map_err(|e| err(&e))?;
+            .map_err(|e| err(&format!("shipping and payment: {e}")))?;
         let (order, _) = scope
             .place_order(
                 cart.id,
@@ -551,18 +554,18 @@ pub async fn seed_orders(
                 },
             )
             .await
-            .map_err(|e| err(&e))?;
+            .map_err(|e| err(&format!("place order: {e}")))?;
         // Oldest first: order 0 three weeks ago, order 13 today.
         let age_days = 21.0 - j as f64 * 1.5;
         scope
             .backdate_order(order.id, now - (age_days * day as f64) as i64)
             .await
-            .map_err(|e| err(&e))?;
+            .map_err(|e| err(&format!("backdate: {e}")))?;
         if j == 3 {
             scope
                 .cancel_order(&actor, order.id, Some("customer changed their mind"))
                 .await
-                .map_err(|e| err(&e))?;
+                .map_err(|e| err(&format!("cancel: {e}")))?;
             continue;
         }
         if age_days > 7.0 || j % 3 == 0 {
@@ -577,7 +580,7 @@ pub async fn seed_orders(
                     },
                 )
                 .await
-                .map_err(|e| err(&e))?;
+                .map_err(|e| err(&format!("payment: {e}")))?;
             if age_days > 7.0 && j % 4 != 2 {
                 scope
                     .fulfill_order(
@@ -592,7 +595,7 @@ pub async fn seed_orders(
                         },
                     )
                     .await
-                    .map_err(|e| err(&e))?;
+                    .map_err(|e| err(&format!("fulfil: {e}")))?;
             }
         }
     }

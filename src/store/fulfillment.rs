@@ -252,7 +252,7 @@ impl TenantDb {
             }
         }
         let remaining: i64 = dispatch_tx!(&mut tx, c => sqlx::query_scalar(
-            "select coalesce(sum(quantity - fulfilled_quantity), 0) from order_line_items where tenant_id = $1 and order_id = $2",
+            "select cast(coalesce(sum(quantity - fulfilled_quantity), 0) as bigint) from order_line_items where tenant_id = $1 and order_id = $2",
         )
         .bind(self.tenant)
         .bind(order_id)
