@@ -1,6 +1,7 @@
 //! The `souk bench` subcommands: `provision` (merchants end to end: latency percentiles
 //! and throughput), `events` (commit → WebSocket client latency), `webhooks` (deliveries
-//! per second) and `ui` (server-rendered page latency of the dashboard and admin panel).
+//! per second), `ui` (server-rendered page latency of the dashboard and admin panel) and
+//! `checkout` (concurrent shoppers over the Store API: orders/s, per-step latency).
 
 use crate::app::{Config, Core};
 use crate::domain::{Currency, Email, Subdomain};
@@ -1369,6 +1370,326 @@ pub async fn feed(mut cfg: Config, items: usize) -> Result<(), String> {
         rep.published.len(),
         rep.failed.len()
     );
+    let _ = node.stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(15), node.task).await;
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
+/// A JSON request body (reqwest's `json` feature is not enabled for the binary).
+trait JsonBody {
+    fn json_body(self, v: &serde_json::Value) -> Self;
+}
+
+impl JsonBody for reqwest::RequestBuilder {
+    fn json_body(self, v: &serde_json::Value) -> Self {
+        self.header("content-type", "application/json")
+            .body(v.to_string())
+    }
+}
+
+/// Per-step latencies of one bench shopper, in milliseconds.
+#[derive(Default)]
+struct ShopperTimes {
+    create_cart: Vec<f64>,
+    add_to_cart: Vec<f64>,
+    details: Vec<f64>,
+    place_order: Vec<f64>,
+    cart_page: Vec<f64>,
+    checkout_page: Vec<f64>,
+    orders: usize,
+}
+
+impl ShopperTimes {
+    fn extend(&mut self, o: ShopperTimes) {
+        self.create_cart.extend(o.create_cart);
+        self.add_to_cart.extend(o.add_to_cart);
+        self.details.extend(o.details);
+        self.place_order.extend(o.place_order);
+        self.cart_page.extend(o.cart_page);
+        self.checkout_page.extend(o.checkout_page);
+        self.orders += o.orders;
+    }
+}
+
+/// Sends `req`, reads the whole body and returns it with the elapsed milliseconds.
+/// Errors: transport failure, or a status other than `want` (with the body).
+async fn timed(
+    req: reqwest::RequestBuilder,
+    want: reqwest::StatusCode,
+    what: &str,
+) -> Result<(Vec<u8>, f64), String> {
+    let t0 = Instant::now();
+    let r = req.send().await.map_err(|e| format!("{what}: {e}"))?;
+    let status = r.status();
+    let body = r.bytes().await.map_err(|e| format!("{what}: {e}"))?;
+    let ms = t0.elapsed().as_secs_f64() * 1000.0;
+    if status != want {
+        return Err(format!(
+            "{what} answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    Ok((body.to_vec(), ms))
+}
+
+/// `souk bench checkout`: one store with `products` active products × 3 variants (bulk
+/// upsert, stock 1,000,000 each, so nothing sells out) and the demo checkout settings
+/// (`demo::seed_checkout`, LU); then `shoppers` concurrent shoppers place `orders` orders
+/// over real HTTP on loopback through the Store API: create a cart with an e-mail, add
+/// 1–3 lines, set the LU address + the standard rate + bank transfer, complete with an
+/// `Idempotency-Key`. Every 4th order also loads the storefront cart page and checkout
+/// page with the `souk_cart` cookie. Prints orders/s and p50/p95/p99 per step (loopback
+/// round trip: request sent → whole body read). Prints figures; asserts nothing.
+pub async fn checkout(
+    mut cfg: Config,
+    shoppers: usize,
+    orders: usize,
+    products: usize,
+) -> Result<(), String> {
+    use crate::domain::{Handle, ProductStatus, Sku};
+    use crate::store::catalog::{ProductInput, VariantInput};
+    use reqwest::StatusCode;
+    if shoppers == 0 || orders == 0 || products == 0 {
+        return Err("--shoppers, --orders and --products above 0".into());
+    }
+    cfg.workers = 2;
+    cfg.step_backoff = Duration::from_millis(20);
+    cfg.jwt_secret = Some(crate::auth::Secret::new(crate::auth::random_token(48)));
+    let tmp = std::env::temp_dir().join(format!("souk-bench-{}", uuid::Uuid::now_v7()));
+    let node = start_node(cfg.clone(), tmp.join("node")).await?;
+    let base = format!("http://127.0.0.1:{}", node.port);
+    let backend = if cfg.database_url.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    let build = if cfg!(debug_assertions) {
+        "debug build"
+    } else {
+        "release build"
+    };
+    let prefix = format!("c{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let db = node.control.db.clone();
+    let actor = crate::store::audit::Actor::system("bench");
+    let p = node.control.provision(&prefix, 0, "scale").await?;
+    let handle = format!("{prefix}-0");
+    crate::demo::seed_checkout(&db, p.tenant, "LU")
+        .await
+        .map_err(|e| e.to_string())?;
+    let scope = crate::store::TenantDb::new(db.clone(), p.tenant);
+    let all: Vec<usize> = (0..products).collect();
+    for chunk in all.chunks(500) {
+        let mut inputs = Vec::with_capacity(chunk.len());
+        for &i in chunk {
+            inputs.push(ProductInput {
+                handle: Handle::parse(&format!("checkout-product-{i}")).map_err(|e| e.message)?,
+                title: format!("Checkout Product {i}"),
+                body_html: format!("<p>Product number {i} of the checkout benchmark.</p>"),
+                vendor: Some(format!("Vendor {}", i % 20)),
+                product_type: Some(format!("Type {}", i % 10)),
+                tags: vec![format!("tag{}", i % 10)],
+                status: ProductStatus::Active,
+                options: vec!["Size".into()],
+                featured: false,
+                seo: None,
+                attributes: None,
+                variants: ["S", "M", "L"]
+                    .iter()
+                    .enumerate()
+                    .map(|(v, size)| {
+                        Ok(VariantInput {
+                            sku: Some(
+                                Sku::parse(&format!("CHK-{i}-{size}")).map_err(|e| e.message)?,
+                            ),
+                            option_values: vec![(*size).to_string()],
+                            price_minor: 500 + (i as i64 % 60) * 100 + v as i64 * 50,
+                            compare_at_minor: None,
+                            inventory: 1_000_000,
+                            inventory_policy: crate::domain::InventoryPolicy::Deny,
+                            inventory_tracked: true,
+                            barcode: None,
+                            weight_grams: Some(250),
+                        })
+                    })
+                    .collect::<Result<_, String>>()?,
+                images: vec![],
+                collections: vec![],
+            });
+        }
+        let out = scope
+            .upsert_products(&actor, &inputs, "EUR", -1)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !out.failed.is_empty() {
+            return Err(format!("seeding products: {:?}", out.failed.first()));
+        }
+    }
+    let mut variants = vec![];
+    for i in 0..products {
+        let prod = scope
+            .get_product_by_handle(&format!("checkout-product-{i}"), true)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("a seeded product is missing")?;
+        variants.extend(prod.variants.iter().map(|v| v.id.to_string()));
+    }
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(shoppers)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let api = format!("{base}/s/{handle}/api/v1/store");
+    // The standard rate's id, from the shipping options of a cart with an LU address.
+    let address = serde_json::json!({ "name": "Bench Shopper", "line1": "12 Rue de la Gare", "city": "Luxembourg", "postal_code": "L-1611", "country": "LU" });
+    let (body, _) = timed(
+        http.post(format!("{api}/carts"))
+            .json_body(&serde_json::json!({})),
+        StatusCode::CREATED,
+        "create cart",
+    )
+    .await?;
+    let probe: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    let probe_id = probe["id"].as_str().ok_or("cart without id")?;
+    timed(
+        http.post(format!("{api}/carts/{probe_id}"))
+            .json_body(&serde_json::json!({ "shipping_address": address })),
+        StatusCode::OK,
+        "set address",
+    )
+    .await?;
+    let (body, _) = timed(
+        http.get(format!("{api}/carts/{probe_id}/shipping-options")),
+        StatusCode::OK,
+        "shipping options",
+    )
+    .await?;
+    let opts: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    let rate = opts
+        .as_array()
+        .and_then(|a| a.iter().find(|o| o["id"] != "pickup"))
+        .and_then(|o| o["id"].as_str())
+        .ok_or("no shipping rate for LU")?
+        .to_string();
+    println!(
+        "checkout: {orders} orders by {shoppers} concurrent shoppers, {products} products × 3 variants, {backend}, {build}"
+    );
+    let variants = Arc::new(variants);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let bar = indicatif::ProgressBar::new(orders as u64);
+    let started = Instant::now();
+    let mut tasks = vec![];
+    for _ in 0..shoppers {
+        let (http, api, base, handle, rate) = (
+            http.clone(),
+            api.clone(),
+            base.clone(),
+            handle.clone(),
+            rate.clone(),
+        );
+        let (variants, next, bar) = (variants.clone(), next.clone(), bar.clone());
+        let address = address.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut t = ShopperTimes::default();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= orders {
+                    return Ok::<_, String>(t);
+                }
+                let (body, ms) = timed(
+                    http.post(format!("{api}/carts")).json_body(
+                        &serde_json::json!({ "email": format!("shopper{i}@bench.example") }),
+                    ),
+                    StatusCode::CREATED,
+                    "create cart",
+                )
+                .await?;
+                t.create_cart.push(ms);
+                let cart: serde_json::Value =
+                    serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+                let id = cart["id"].as_str().ok_or("cart without id")?.to_string();
+                for k in 0..1 + i % 3 {
+                    let v = &variants[(i * 7919 + k * 104_729) % variants.len()];
+                    let (_, ms) = timed(
+                        http.post(format!("{api}/carts/{id}/line-items"))
+                            .json_body(&serde_json::json!({ "variant_id": v, "quantity": 1 + k })),
+                        StatusCode::OK,
+                        "add to cart",
+                    )
+                    .await?;
+                    t.add_to_cart.push(ms);
+                }
+                let pages = i.is_multiple_of(4);
+                let cookie = format!("souk_cart={id}");
+                if pages {
+                    let (_, ms) = timed(
+                        http.get(format!("{base}/s/{handle}/cart"))
+                            .header(reqwest::header::COOKIE, &cookie),
+                        StatusCode::OK,
+                        "cart page",
+                    )
+                    .await?;
+                    t.cart_page.push(ms);
+                }
+                let (_, ms) = timed(
+                    http.post(format!("{api}/carts/{id}"))
+                        .json_body(&serde_json::json!({
+                            "shipping_address": address,
+                            "shipping_option": rate,
+                            "payment_method": "bank_transfer"
+                        })),
+                    StatusCode::OK,
+                    "address, shipping and payment",
+                )
+                .await?;
+                t.details.push(ms);
+                if pages {
+                    let (_, ms) = timed(
+                        http.get(format!("{base}/s/{handle}/checkout"))
+                            .header(reqwest::header::COOKIE, &cookie),
+                        StatusCode::OK,
+                        "checkout page",
+                    )
+                    .await?;
+                    t.checkout_page.push(ms);
+                }
+                let (_, ms) = timed(
+                    http.post(format!("{api}/carts/{id}/complete"))
+                        .header("Idempotency-Key", format!("bench-{i}")),
+                    StatusCode::CREATED,
+                    "place order",
+                )
+                .await?;
+                t.place_order.push(ms);
+                t.orders += 1;
+                bar.inc(1);
+            }
+        }));
+    }
+    let mut all = ShopperTimes::default();
+    let mut failure = None;
+    for task in tasks {
+        match task.await.map_err(|e| e.to_string())? {
+            Ok(t) => all.extend(t),
+            Err(e) => failure = failure.or(Some(e)),
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    if let Some(e) = failure {
+        println!("a shopper stopped: {e}");
+    }
+    println!(
+        "orders placed:                    {} in {wall:.2} s = {:.0} orders/s (whole flow: cart, 1–3 lines, details, complete; pages on every 4th order)",
+        all.orders,
+        all.orders as f64 / wall
+    );
+    percentiles("create cart", &mut all.create_cart);
+    percentiles("add to cart (per line)", &mut all.add_to_cart);
+    percentiles("address + shipping + payment", &mut all.details);
+    percentiles("place order (complete)", &mut all.place_order);
+    percentiles("GET /s/{handle}/cart", &mut all.cart_page);
+    percentiles("GET /s/{handle}/checkout", &mut all.checkout_page);
     let _ = node.stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(15), node.task).await;
     let _ = std::fs::remove_dir_all(&tmp);

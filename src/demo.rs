@@ -152,6 +152,8 @@ pub async fn seed(app: &Application, port: u16) -> Result<(), String> {
         seed_checkout(db, m.id, "LU")
             .await
             .map_err(|e| e.to_string())?;
+        let store_url = format!("http://{handle}.{base}:{port}");
+        seed_orders(db, m.id, name, &store_url).await?;
         // The demo stores are set up and live: their setup guide is complete, so owners
         // land on the dashboard home and the storefront never shows "coming soon".
         scope
@@ -379,5 +381,223 @@ pub async fn seed_checkout(db: &Db, tenant: uuid::Uuid, country: &str) -> Result
             },
         )
         .await?;
+    Ok(())
+}
+
+/// The demo shoppers: (name, e-mail, street, city, postal code, country).
+const DEMO_SHOPPERS: &[(&str, &str, &str, &str, &str, &str)] = &[
+    (
+        "Ana Ferreira",
+        "ana.ferreira@shopper.example",
+        "12 Rue de la Gare",
+        "Luxembourg",
+        "L-1611",
+        "LU",
+    ),
+    (
+        "Marc Weber",
+        "marc.weber@shopper.example",
+        "3 Avenue de la Liberté",
+        "Esch-sur-Alzette",
+        "L-4002",
+        "LU",
+    ),
+    (
+        "Julia Schmitt",
+        "julia.schmitt@shopper.example",
+        "Hauptstraße 8",
+        "Trier",
+        "54290",
+        "DE",
+    ),
+    (
+        "Lucas Martin",
+        "lucas.martin@shopper.example",
+        "5 Rue Serpenoise",
+        "Metz",
+        "57000",
+        "FR",
+    ),
+    (
+        "Emma Peeters",
+        "emma.peeters@shopper.example",
+        "Grand Place 1",
+        "Arlon",
+        "6700",
+        "BE",
+    ),
+];
+
+/// Gives a demo store a few customers and three weeks of orders, all placed through the
+/// real checkout (called by [`seed`] and by tests; `create_cart` → `add_to_cart` → `update_cart` → `place_order`, so stock,
+/// totals, tax, customers, events and e-mails are real): 14 orders, one every ~1.5 days
+/// (`created_at` moved back afterwards with [`TenantDb::backdate_order`]); orders older
+/// than a week are paid (`record_payment`) and most of those fulfilled (`fulfill_order`),
+/// one is cancelled (`cancel_order`), the newest stay pending. Variants that cannot be
+/// bought (no stock) are skipped. Errors: any store error, as text.
+pub async fn seed_orders(
+    db: &Db,
+    tenant: uuid::Uuid,
+    store_name: &str,
+    store_url: &str,
+) -> Result<(), String> {
+    let scope = &TenantDb::new(db.clone(), tenant);
+    use crate::pricing::AddressInput;
+    use crate::store::carts::{CartOrigin, CartPatch, PaymentMethod, PlaceOrder};
+    let actor = crate::store::audit::Actor::system("demo");
+    let err = |e: &str| format!("demo orders: {e}");
+    let (products, _) = scope
+        .list_products(
+            &crate::store::catalog::ProductFilter {
+                status: Some(crate::domain::ProductStatus::Active),
+                ..Default::default()
+            },
+            40,
+            0,
+        )
+        .await
+        .map_err(|e| err(&format!("list products: {e}")))?;
+    let variants: Vec<uuid::Uuid> = products
+        .iter()
+        .flat_map(|p| p.variants.iter().map(|v| v.id))
+        .collect();
+    if variants.is_empty() {
+        return Ok(());
+    }
+    let now = crate::store::now_micros();
+    let day = 86_400_000_000i64;
+    let origin = CartOrigin {
+        source: "storefront".into(),
+    };
+    for j in 0..14usize {
+        let (name, email, line1, city, postal, country) = DEMO_SHOPPERS[j % DEMO_SHOPPERS.len()];
+        let cart = scope
+            .create_cart(&origin, "EUR", None)
+            .await
+            .map_err(|e| err(&format!("create cart: {e}")))?;
+        let mut lines = 0;
+        for k in 0..variants.len().min(1 + j % 3 + 3) {
+            if lines == 1 + j % 3 {
+                break;
+            }
+            let v = variants[(j * 7 + k * 5) % variants.len()];
+            if scope
+                .add_to_cart(cart.id, v, 1 + (k as i64 % 2))
+                .await
+                .is_ok()
+            {
+                lines += 1;
+            }
+        }
+        if lines == 0 {
+            continue;
+        }
+        let address = AddressInput {
+            name: name.into(),
+            line1: line1.into(),
+            city: city.into(),
+            postal_code: postal.into(),
+            country: country.into(),
+            ..Default::default()
+        }
+        .parse()
+        .map_err(|e| err(&e.error.message))?;
+        let cart = scope
+            .update_cart(
+                cart.id,
+                &CartPatch {
+                    email: Some(Email::parse(email).map_err(|e| err(&e.message))?),
+                    shipping_address: Some(address),
+                    ..Default::default()
+                },
+                false,
+            )
+            .await
+            .map_err(|e| err(&format!("address: {e}")))?;
+        let options = scope
+            .shipping_options(cart.id)
+            .await
+            .map_err(|e| err(&format!("shipping options: {e}")))?;
+        let option = if j % 5 == 4 {
+            options.iter().find(|o| o.id == "pickup")
+        } else {
+            options.iter().find(|o| o.id != "pickup")
+        }
+        .or(options.first())
+        .map(|o| o.id.clone());
+        scope
+            .update_cart(
+                cart.id,
+                &CartPatch {
+                    shipping_option: option,
+                    payment_method: Some(if j % 4 == 1 {
+                        PaymentMethod::CashOnDelivery
+                    } else {
+                        PaymentMethod::BankTransfer
+                    }),
+                    ..Default::default()
+                },
+                false,
+            )
+            .await
+            .map_err(|e| err(&format!("shipping and payment: {e}")))?;
+        let (order, _) = scope
+            .place_order(
+                cart.id,
+                &PlaceOrder {
+                    actor: actor.clone(),
+                    idempotency: None,
+                    store_name: store_name.into(),
+                    store_url: store_url.into(),
+                    notify_to: vec![],
+                    stripe_configured: false,
+                },
+            )
+            .await
+            .map_err(|e| err(&format!("place order: {e}")))?;
+        // Oldest first: order 0 three weeks ago, order 13 today.
+        let age_days = 21.0 - j as f64 * 1.5;
+        scope
+            .backdate_order(order.id, now - (age_days * day as f64) as i64)
+            .await
+            .map_err(|e| err(&format!("backdate: {e}")))?;
+        if j == 3 {
+            scope
+                .cancel_order(&actor, order.id, Some("customer changed their mind"))
+                .await
+                .map_err(|e| err(&format!("cancel: {e}")))?;
+            continue;
+        }
+        if age_days > 7.0 || j % 3 == 0 {
+            scope
+                .record_payment(
+                    &actor,
+                    order.id,
+                    &crate::store::orders::PaymentInput {
+                        amount_minor: order.total.amount_minor,
+                        gateway: "bank_transfer".into(),
+                        reference: Some(format!("DEMO-{}", order.number)),
+                    },
+                )
+                .await
+                .map_err(|e| err(&format!("payment: {e}")))?;
+            if age_days > 7.0 && j % 4 != 2 {
+                scope
+                    .fulfill_order(
+                        &actor,
+                        order.id,
+                        &crate::store::fulfillment::FulfillInput {
+                            carrier: Some("POST Luxembourg".into()),
+                            tracking_number: Some(format!("LU{:09}", order.number * 7919)),
+                            store_name: store_name.into(),
+                            store_url: store_url.into(),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .map_err(|e| err(&format!("fulfil: {e}")))?;
+            }
+        }
+    }
     Ok(())
 }

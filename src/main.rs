@@ -284,6 +284,19 @@ enum BenchCmd {
         #[arg(long)]
         no_analyze: bool,
     },
+    /// One store with a generated catalog and the demo checkout settings; N concurrent
+    /// shoppers place orders over the Store API (cart, 1–3 lines, address + shipping +
+    /// bank transfer, complete); prints orders/s and p50/p95/p99 per step and of the
+    /// storefront cart and checkout pages.
+    Checkout {
+        #[arg(long, default_value_t = 16)]
+        shoppers: usize,
+        #[arg(long, default_value_t = 2000)]
+        orders: usize,
+        /// Products in the catalog (3 variants each).
+        #[arg(long, default_value_t = 300)]
+        products: usize,
+    },
 }
 
 fn init_tracing(filter: &str, json: bool) {
@@ -567,6 +580,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             iterations,
             no_analyze,
         }) => souk::bench::ui(cfg, products, orders, merchants, iterations, !no_analyze).await,
+        Command::Bench(BenchCmd::Checkout {
+            shoppers,
+            orders,
+            products,
+        }) => souk::bench::checkout(cfg, shoppers, orders, products).await,
     }
 }
 

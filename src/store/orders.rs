@@ -1216,3 +1216,19 @@ impl TenantDb {
         Ok(ticket)
     }
 }
+
+impl TenantDb {
+    /// Moves an order's `created_at` and `updated_at` to `at` (µs since the epoch), for
+    /// demo data that should look like weeks of trading (`serve --demo`). Changes nothing
+    /// else (no event, no audit entry: it rewrites no business fact). Errors: database
+    /// errors only; an unknown id changes nothing.
+    pub async fn backdate_order(&self, order_id: Uuid, at: i64) -> Result<(), StoreError> {
+        crate::tenant_exec!(self, c => sqlx::query("update orders set created_at = $3, updated_at = $3 where tenant_id = $1 and id = $2")
+            .bind(self.tenant)
+            .bind(order_id)
+            .bind(at)
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+}

@@ -8,6 +8,7 @@ mod auth;
 mod catalog;
 mod checkout;
 mod checkout_admin;
+mod demo_orders;
 mod dns;
 mod domains;
 mod events;
