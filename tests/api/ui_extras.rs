@@ -226,7 +226,7 @@ async fn owner_creates_an_order_records_payments_fulfils_and_cancels_it() {
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (_, html) = b.get(&page).await;
-    assert!(html.contains("Order cancelled."));
+    assert!(html.contains("Order cancelled"));
     assert!(!html.contains("Record a payment") && !html.contains("Cancel order"));
     let order = api_get(&app, &token, &format!("/api/v1/orders/{id}")).await;
     assert_eq!(order["status"], "cancelled");
