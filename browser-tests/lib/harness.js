@@ -74,7 +74,7 @@ async function until(what, fn, timeout = TIMEOUT) {
  * Starts `souk serve` for one test file and creates the platform admin.
  * Returns { base, port, dataDir, admin: {email,password}, api(), stop() }.
  */
-async function startSouk(name) {
+async function startSouk(name, opts = {}) {
   const bin = soukBinary();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `souk-browser-${name}-`));
   const port = await freePort();
@@ -92,7 +92,9 @@ async function startSouk(name) {
   });
   fs.mkdirSync(path.join(ARTIFACTS, 'logs'), { recursive: true });
   const log = fs.openSync(path.join(ARTIFACTS, 'logs', `${name}.log`), 'w');
-  const child = spawn(bin, ['serve', '--bind', `127.0.0.1:${port}`], {
+  const serveArgs = ['serve', '--bind', `127.0.0.1:${port}`];
+  if (opts.demo) serveArgs.push('--demo');
+  const child = spawn(bin, serveArgs, {
     env,
     stdio: ['ignore', log, log],
   });

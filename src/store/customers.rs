@@ -62,7 +62,7 @@ struct CustomerRow {
 
 const CUSTOMER_SELECT: &str = "select c.id, c.email, c.first_name, c.last_name, c.phone, c.password_hash, c.accepts_marketing, c.created_at,
         (select count(*) from orders o where o.tenant_id = c.tenant_id and o.customer_id = c.id) as orders_count,
-        (select coalesce(sum(o.total_minor), 0) from orders o where o.tenant_id = c.tenant_id and o.customer_id = c.id and o.status <> 'cancelled') as lifetime_spend_minor
+        (select cast(coalesce(sum(o.total_minor), 0) as bigint) from orders o where o.tenant_id = c.tenant_id and o.customer_id = c.id and o.status <> 'cancelled') as lifetime_spend_minor
      from customers c";
 
 impl From<CustomerRow> for Customer {

@@ -126,6 +126,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let r = api::onboarding::routes(r);
     let r = api::team::routes(r);
     let r = api::orders::routes(r);
+    let r = api::fulfillment::routes(r);
     let r = api::events::routes(r);
     let r = api::webhooks::routes(r);
     let r = api::commerce::routes(r);

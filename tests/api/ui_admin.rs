@@ -1096,7 +1096,7 @@ async fn admin_api_additions() {
     assert_eq!(v["error"]["code"], "invalid_theme");
     assert_eq!(
         v["error"]["details"]["reasons"].as_array().unwrap().len(),
-        6,
+        10,
         "{v}"
     );
 

@@ -11,6 +11,7 @@ pub mod domains;
 pub mod events;
 pub mod feed_export;
 pub mod feeds;
+pub mod fulfillment;
 pub mod imports;
 pub mod onboarding;
 pub mod orders;

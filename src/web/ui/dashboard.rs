@@ -5,6 +5,7 @@
 //! role does not allow is hidden here and refused by the API route behind it.
 
 pub mod catalog;
+pub mod customers;
 pub mod developers;
 pub mod domains;
 pub mod feeds;
@@ -42,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .merge(imports::routes())
         .merge(feeds::routes())
         .merge(catalog::routes())
+        .merge(customers::routes())
         .merge(team::routes())
         .merge(developers::routes())
         .merge(settings_checkout::routes())
@@ -56,6 +58,7 @@ pub fn templates() -> impl Iterator<Item = &'static (&'static str, &'static str)
         .chain(imports::TEMPLATES)
         .chain(feeds::TEMPLATES)
         .chain(catalog::TEMPLATES)
+        .chain(customers::TEMPLATES)
         .chain(team::TEMPLATES)
         .chain(developers::TEMPLATES)
         .chain(settings_checkout::TEMPLATES)

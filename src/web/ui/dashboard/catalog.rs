@@ -62,6 +62,8 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/orders/{id}", get(order).post(order_update))
         .route("/dashboard/orders/{id}/cancel", post(order_cancel))
         .route("/dashboard/orders/{id}/payments", post(order_payment))
+        .route("/dashboard/orders/{id}/fulfillments", post(order_fulfill))
+        .route("/dashboard/orders/{id}/refunds", post(order_refund))
 }
 
 /// Products per list page.
@@ -723,6 +725,8 @@ async fn render_order(
 ) -> UiResult {
     let o = cx.get(&format!("/api/v1/orders/{id}")).await?;
     let payments = cx.get(&format!("/api/v1/orders/{id}/payments")).await?;
+    let fulfillments = cx.get(&format!("/api/v1/orders/{id}/fulfillments")).await?;
+    let refunds = cx.get(&format!("/api/v1/orders/{id}/refunds")).await?;
     cx.render_status(
         status,
         "dashboard/orders/show.html",
@@ -730,6 +734,8 @@ async fn render_order(
             title => format!("Order #{}", o["number"]),
             order => Serde(o),
             payments => Serde(payments),
+            fulfillments => Serde(fulfillments),
+            refunds => Serde(refunds),
             errors => Serde(errors),
             pay => Serde(pay),
             order_events => ORDER_EVENT_TYPES.join(" "),
@@ -801,19 +807,105 @@ async fn order_cancel(
     let r = async {
         let nav = Nav::load(&cx).await?;
         match cx
-            .api(
-                Method::PATCH,
-                &format!("/api/v1/orders/{id}"),
-                Some(json!({ "status": "cancelled" })),
-            )
+            .post(&format!("/api/v1/orders/{id}/cancel"), json!({}))
             .await
         {
             Ok(_) => Ok(redirect_with_flash(
                 &format!("/dashboard/orders/{id}"),
-                "Order cancelled.",
+                "Order cancelled; its unfulfilled items are back in stock.",
             )),
             Err(e) if is_form_error(&e) => {
                 let errors = json!({ "_form": e.message });
+                render_order(&cx, &nav, id, errors, json!({}), e.status).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+    .await;
+    cx.finish(r)
+}
+
+/// `POST /dashboard/orders/{id}/fulfillments`: fulfils every unfulfilled item with an
+/// optional carrier and tracking number (`orders.edit`); the shopper is e-mailed.
+async fn order_fulfill(
+    cx: Ctx,
+    Path(id): Path<uuid::Uuid>,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
+) -> Response {
+    let r = async {
+        let nav = Nav::load(&cx).await?;
+        let mut body = json!({});
+        for k in ["carrier", "tracking_number"] {
+            let v = pair(&pairs, k);
+            if !v.is_empty() {
+                body[k] = json!(v);
+            }
+        }
+        match cx
+            .post(&format!("/api/v1/orders/{id}/fulfillments"), body)
+            .await
+        {
+            Ok(_) => Ok(redirect_with_flash(
+                &format!("/dashboard/orders/{id}"),
+                "Order fulfilled; the customer was e-mailed.",
+            )),
+            Err(e) if is_form_error(&e) => {
+                let errors = json!({ "_form": e.message });
+                render_order(&cx, &nav, id, errors, json!({}), e.status).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+    .await;
+    cx.finish(r)
+}
+
+/// `POST /dashboard/orders/{id}/refunds`: refunds an amount (decimal, in the order's
+/// currency; through Stripe for card payments) (`orders.edit`).
+async fn order_refund(
+    cx: Ctx,
+    Path(id): Path<uuid::Uuid>,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
+) -> Response {
+    let r = async {
+        let nav = Nav::load(&cx).await?;
+        let o = cx.get(&format!("/api/v1/orders/{id}")).await?;
+        let exponent = crate::domain::Currency::parse(o["currency"].as_str().unwrap_or("EUR"))
+            .map(|c| c.exponent())
+            .unwrap_or(2);
+        let amount = pair(&pairs, "refund_amount");
+        let minor = match crate::domain::parse_decimal_minor(amount, exponent) {
+            Ok(m) => m,
+            Err(e) => {
+                let errors = json!({ "refund_amount": e.message });
+                return render_order(
+                    &cx,
+                    &nav,
+                    id,
+                    errors,
+                    json!({}),
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                )
+                .await;
+            }
+        };
+        let mut body = json!({ "amount_minor": minor });
+        let reason = pair(&pairs, "reason");
+        if !reason.is_empty() {
+            body["reason"] = json!(reason);
+        }
+        match cx.post(&format!("/api/v1/orders/{id}/refunds"), body).await {
+            Ok(r) => Ok(redirect_with_flash(
+                &format!("/dashboard/orders/{id}"),
+                &format!(
+                    "Refund of {} recorded.",
+                    r["refund"]["amount"]["formatted"]
+                        .as_str()
+                        .unwrap_or(amount)
+                ),
+            )),
+            Err(e) if is_form_error(&e) => {
+                let errors = json!({ "refund_amount": e.message });
                 render_order(&cx, &nav, id, errors, json!({}), e.status).await
             }
             Err(e) => Err(e.into()),
