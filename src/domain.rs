@@ -847,7 +847,7 @@ wire_enum!(
 
 wire_enum!(
     /// How much of an order is paid; derived from the recorded payments, never set directly.
-    /// `refunded` is reserved for the refund flow (not built yet).
+    /// `refunded` once refunds reach what was paid (`store::fulfillment::record_refund`).
     FinancialStatus, "financial_status", "invalid_financial_status" {
         Pending = "pending",
         PartiallyPaid = "partially_paid",

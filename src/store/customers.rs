@@ -183,12 +183,7 @@ impl TenantDb {
         .bind(customer)
         .fetch_one(p)
         .await)?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(o) = self.get_order(id).await? {
-                out.push(o);
-            }
-        }
+        let out = self.orders_by_ids(&ids).await?;
         Ok((out, total))
     }
 

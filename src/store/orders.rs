@@ -607,6 +607,29 @@ impl TenantDb {
         Ok((assemble_orders(rows, lines)?, total))
     }
 
+    /// Orders of this tenant by id, with their line items, in the order of `ids` (ids of
+    /// other tenants find nothing). Two statements whatever the count.
+    pub(crate) async fn orders_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<Order>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let head = format!("select {ORDER_COLS} from orders where tenant_id = ");
+        let rows = crate::tenant_query!(self, read, p => {
+            let mut qb = sqlx::QueryBuilder::new(head.as_str());
+            qb.push_bind(self.tenant).push(" and id in (");
+            let mut sep = qb.separated(", ");
+            for id in ids {
+                sep.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build_query_as::<OrderRow>().fetch_all(p).await
+        })?;
+        let lines = crate::tenant_query!(self, read, p => fetch_in!(p, LineItemRow, LINES_OF, "order_id", self.tenant, ids, " order by position"))?;
+        let mut orders = assemble_orders(rows, lines)?;
+        orders.sort_by_key(|o| ids.iter().position(|i| *i == o.id));
+        Ok(orders)
+    }
+
     /// One order with its line items. `None` when it does not exist *in this tenant*.
     pub async fn get_order(&self, id: Uuid) -> StoreResult<Option<Order>> {
         let row = crate::tenant_query!(self, read, p => sqlx::query_as::<_, OrderRow>(sqlx::AssertSqlSafe(format!(
