@@ -445,6 +445,27 @@ impl Application {
             tc.invalidate();
             pc.invalidate_tenant(tenant);
         }));
+        // Cross-node: a local invalidation is published on NATS; one from another node
+        // clears this node's pages and host lookups of that tenant.
+        let bus = core.bus.clone();
+        page_cache.on_invalidate(move |tenant| bus.publish_invalidation(tenant));
+        let (tc, pc) = (tenant_cache.clone(), page_cache.clone());
+        let mut remote = core.bus.invalidations();
+        tokio::spawn(async move {
+            loop {
+                match remote.recv().await {
+                    Ok(tenant) => {
+                        pc.invalidate_local(tenant);
+                        tc.invalidate_tenant(tenant);
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        pc.clear();
+                        tc.invalidate();
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
         let tc = tenant_cache.clone();
         if let Ok(mut f) = core.domains.on_change.write() {
             *f = Some(Arc::new(move || tc.invalidate()));

@@ -1,7 +1,11 @@
 //! The `souk bench` subcommands: `provision` (merchants end to end: latency percentiles
 //! and throughput), `events` (commit → WebSocket client latency), `webhooks` (deliveries
 //! per second), `ui` (server-rendered page latency of the dashboard and admin panel) and
-//! `checkout` (concurrent shoppers over the Store API: orders/s, per-step latency).
+//! `checkout` (concurrent shoppers over the Store API: orders/s, per-step latency) and
+//! `read` (storefront and Store API reads against nginx serving the same bytes, [`read`]).
+
+mod read;
+pub use read::{ReadBench, read};
 
 use crate::app::{Config, Core};
 use crate::domain::{Currency, Email, Subdomain};
@@ -212,6 +216,7 @@ struct Node {
     keys: crate::auth::TokenKeys,
     secret_box: Arc<crate::crypto::SecretBox>,
     control: Control,
+    page_cache: Arc<crate::web::storefront::PageCache>,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -225,6 +230,7 @@ async fn start_node(mut cfg: Config, dir: std::path::PathBuf) -> Result<Node, St
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     let (port, keys, control) = (app.port(), app.state.keys.clone(), Control::of(app.core()));
     let secret_box = app.state.secret_box.clone();
+    let page_cache = app.state.page_cache.clone();
     let task = tokio::spawn(async move {
         let _ = app
             .run_until_stopped(async {
@@ -237,6 +243,7 @@ async fn start_node(mut cfg: Config, dir: std::path::PathBuf) -> Result<Node, St
         keys,
         secret_box,
         control,
+        page_cache,
         stop,
         task,
     })

@@ -288,6 +288,10 @@ pub async fn import_products_for_handle(
         .get_product_import(queued.id)
         .await?
         .ok_or(ControlError::Store(StoreError::NotFound))?;
+    if !matches!(done.status.as_str(), "completed" | "failed") {
+        // The server's worker holds the import (its last chunk or its report): follow it.
+        return follow_import(&scope, queued.id, &progress).await;
+    }
     progress(done.products_done, done.products_total);
     Ok(done)
 }

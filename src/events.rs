@@ -38,6 +38,10 @@ pub use crate::store::events::{ACCESS_CHANGED, is_internal};
 /// Default NATS subject prefix; the tenant id (or `platform`) follows.
 pub const SUBJECT_PREFIX: &str = "souk.events";
 
+/// Subject segment of cache invalidations, after the prefix: `<prefix>.cache.<tenant>`
+/// (never a tenant id, so it cannot collide with event subjects).
+pub const CACHE_SUBJECT: &str = "cache";
+
 /// The event bus of one node.
 #[derive(Clone)]
 pub struct EventBus {
@@ -53,6 +57,10 @@ pub struct EventBus {
     inbox: Arc<Mutex<Option<mpsc::Receiver<Event>>>>,
     /// The highest seq the feeder forwarded to the local channel (`None` before the first).
     forwarded: Arc<tokio::sync::Mutex<Option<i64>>>,
+    /// Tenants whose cached responses another node cleared (see [`Self::invalidations`]).
+    invalidations: broadcast::Sender<uuid::Uuid>,
+    /// This node's id, carried by its invalidation messages so it skips its own.
+    node: uuid::Uuid,
 }
 
 impl Default for EventBus {
@@ -65,6 +73,8 @@ impl Default for EventBus {
             nats: None,
             inbox: Arc::new(Mutex::new(None)),
             forwarded: Arc::new(tokio::sync::Mutex::new(None)),
+            invalidations: broadcast::channel(1024).0,
+            node: uuid::Uuid::now_v7(),
         }
     }
 }
@@ -108,8 +118,18 @@ impl EventBus {
             inbox: Arc::new(Mutex::new(Some(inbox_rx))),
             ..Self::default()
         };
+        let cache_subject = format!("{prefix}.{CACHE_SUBJECT}.");
+        let (invalidations, node) = (bus.invalidations.clone(), bus.node);
         tokio::spawn(async move {
             while let Some(msg) = sub.next().await {
+                if let Some(tenant) = msg.subject.as_str().strip_prefix(&cache_subject) {
+                    let own = msg.payload.as_ref() == node.as_bytes();
+                    if let (false, Ok(t)) = (own, uuid::Uuid::parse_str(tenant)) {
+                        metrics::counter!("souk_cache_invalidations_received_total").increment(1);
+                        let _ = invalidations.send(t);
+                    }
+                    continue;
+                }
                 match serde_json::from_slice::<Event>(&msg.payload) {
                     // A full inbox drops the message: the feeder fills the gap from the outbox.
                     Ok(e) => {
@@ -128,6 +148,36 @@ impl EventBus {
     /// tenant, in seq order, each once.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
+    }
+
+    /// Tenants whose cached responses another node cleared: each node's application
+    /// clears its own caches of that tenant on receipt (see `web::cache`).
+    pub fn invalidations(&self) -> broadcast::Receiver<uuid::Uuid> {
+        self.invalidations.subscribe()
+    }
+
+    /// Tells the other nodes (through NATS, subject `<prefix>.cache.<tenant>`) that
+    /// `tenant`'s cached responses are stale. Fire and forget: core NATS, no retry; a
+    /// lost message leaves the cache TTL as the bound. Without NATS (one node) or outside
+    /// a Tokio runtime, nothing to do.
+    pub fn publish_invalidation(&self, tenant: uuid::Uuid) {
+        let Some((client, prefix)) = &self.nats else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (client, subject) = (client.clone(), format!("{prefix}.{CACHE_SUBJECT}.{tenant}"));
+        let payload: Vec<u8> = self.node.as_bytes().to_vec();
+        rt.spawn(async move {
+            match client.publish(subject, payload.into()).await {
+                Ok(()) => {
+                    let _ = client.flush().await;
+                    metrics::counter!("souk_cache_invalidations_sent_total").increment(1);
+                }
+                Err(e) => tracing::warn!(error = %e, "cache invalidation not published"),
+            }
+        });
     }
 
     /// Tells every open stream to close (graceful shutdown).

@@ -297,6 +297,23 @@ enum BenchCmd {
         #[arg(long, default_value_t = 300)]
         products: usize,
     },
+    /// The read path against the machine's limit: seeds one store (every 12th product has
+    /// 50–100 variants), saves the storefront and Store API responses to files, serves them
+    /// with nginx and runs wrk against nginx and Souk in turn (req/s, p50, p99, ratio).
+    /// Needs nginx and wrk (Debian: apt-get install nginx wrk).
+    Read {
+        #[arg(long, default_value_t = 338)]
+        products: usize,
+        /// Extra provisioned merchants (the RSS figures then hold that many tenants).
+        #[arg(long, default_value_t = 0)]
+        merchants: usize,
+        /// wrk seconds per endpoint and server.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// wrk connections.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+    },
 }
 
 fn init_tracing(filter: &str, json: bool) {
@@ -585,6 +602,23 @@ async fn run(cli: Cli) -> Result<(), String> {
             orders,
             products,
         }) => souk::bench::checkout(cfg, shoppers, orders, products).await,
+        Command::Bench(BenchCmd::Read {
+            products,
+            merchants,
+            seconds,
+            connections,
+        }) => {
+            souk::bench::read(
+                cfg,
+                souk::bench::ReadBench {
+                    products,
+                    merchants,
+                    seconds,
+                    connections,
+                },
+            )
+            .await
+        }
     }
 }
 

@@ -433,21 +433,46 @@ impl TenantDb {
         Ok(self.hydrate(row.into_iter().collect()).await?.pop())
     }
 
-    /// Fetches one product by handle, optionally only if active.
+    /// Fetches one product by handle, optionally only if active. The hot read of the
+    /// storefront product page and the Store API: on PostgreSQL its three statements
+    /// (product, variants, images) share one transaction that sets the tenant once
+    /// (5 round trips instead of 12).
     pub async fn get_product_by_handle(
         &self,
         handle: &str,
         active_only: bool,
     ) -> StoreResult<Option<Product>> {
-        let row = crate::tenant_query!(self, read, p => sqlx::query_as::<_, ProductRow>(sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "select {PRODUCT_COLS} from products where tenant_id = $1 and handle = $2 and ($3 = false or status = 'active')"
-        )))
-        .bind(self.tenant)
-        .bind(handle)
-        .bind(active_only)
-        .fetch_optional(p)
-        .await)?;
-        Ok(self.hydrate(row.into_iter().collect()).await?.pop())
+        );
+        let pool = match &self.pools {
+            super::tenant::TenantPools::Pg(pool) => pool,
+            super::tenant::TenantPools::Sqlite { read, .. } => {
+                let row = sqlx::query_as::<_, ProductRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(self.tenant)
+                    .bind(handle)
+                    .bind(active_only)
+                    .fetch_optional(read)
+                    .await?;
+                return Ok(self.hydrate(row.into_iter().collect()).await?.pop());
+            }
+        };
+        let mut tx = super::tenant::begin_tenant(pool, self.tenant).await?;
+        let row = sqlx::query_as::<_, ProductRow>(sqlx::AssertSqlSafe(sql))
+            .bind(self.tenant)
+            .bind(handle)
+            .bind(active_only)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let ids = [row.id];
+        let variants = fetch_in!(&mut *tx, VariantRow, VARIANTS_OF, "product_id", self.tenant, &ids, " order by position")?;
+        let images = fetch_in!(&mut *tx, ImageRow, IMAGES_OF, "product_id", self.tenant, &ids, " order by position")?;
+        tx.commit().await?;
+        Ok(assemble(vec![row], variants, images)?.pop())
     }
 
     /// Creates a product with its variants and images in one transaction, with its audit

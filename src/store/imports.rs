@@ -238,14 +238,20 @@ impl TenantDb {
         if !matches!(row.status.as_str(), "queued" | "running") {
             return Ok(None);
         }
-        tenant_exec!(self, p => sqlx::query(
-            "update product_imports set status = 'running', started_at = coalesce(started_at, $3) where tenant_id = $1 and id = $2",
+        // Guarded: another process (the CLI and a `souk serve` on the same data) may have
+        // ended the import since the read; never flip a finished import back to running.
+        let claimed = tenant_exec!(self, p => sqlx::query(
+            "update product_imports set status = 'running', started_at = coalesce(started_at, $3)
+             where tenant_id = $1 and id = $2 and status in ('queued', 'running')",
         )
         .bind(self.tenant)
         .bind(id)
         .bind(now_micros())
         .execute(p)
         .await)?;
+        if claimed == 0 {
+            return Ok(None);
+        }
         let failures: Vec<(usize, String)> =
             serde_json::from_str(&row.failures).unwrap_or_default();
         Ok(Some(ImportWork {

@@ -27,16 +27,19 @@ pub struct TenantDb {
     pub(crate) tenant: Uuid,
 }
 
-/// Sets the tenant for the rest of a PostgreSQL transaction (`SET LOCAL` semantics).
-pub(crate) async fn set_local_tenant(
-    conn: &mut sqlx::PgConnection,
+/// Opens a PostgreSQL transaction with `souk.tenant_id` set to `tenant` for its duration
+/// (`set_config(…, true)`), in one round trip: `BEGIN` and the `set_config` go as one
+/// simple-query message. The row-level-security policies read that setting; it ends with
+/// the transaction, so a pooled connection never carries a tenant to its next user.
+pub(crate) async fn begin_tenant(
+    pool: &sqlx::PgPool,
     tenant: Uuid,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("select set_config('souk.tenant_id', $1, true)")
-        .bind(tenant.to_string())
-        .execute(conn)
-        .await?;
-    Ok(())
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    // A `Uuid` formats as 36 hex digits and dashes: nothing to escape.
+    pool.begin_with(sqlx::AssertSqlSafe(format!(
+        "BEGIN; SELECT set_config('souk.tenant_id', '{tenant}', true)"
+    )))
+    .await
 }
 
 /// Runs a statement on the tenant path: `tenant_query!(tdb, read|write, c => body)`.
@@ -63,8 +66,7 @@ macro_rules! tenant_query {
     };
     (@pg $pool:expr, $tenant:expr, $c:ident => $body:expr) => {
         async {
-            let mut tx = $pool.begin().await?;
-            $crate::store::tenant::set_local_tenant(&mut *tx, $tenant).await?;
+            let mut tx = $crate::store::tenant::begin_tenant($pool, $tenant).await?;
             let v = {
                 let $c = &mut *tx;
                 $body
@@ -111,9 +113,7 @@ impl TenantDb {
         Ok(match &self.pools {
             TenantPools::Sqlite { write, .. } => Tx::Sqlite(write.begin().await?),
             TenantPools::Pg(pool) => {
-                let mut tx = pool.begin().await?;
-                set_local_tenant(&mut tx, self.tenant).await?;
-                Tx::Pg(tx)
+                Tx::Pg(begin_tenant(pool, self.tenant).await?)
             }
         })
     }

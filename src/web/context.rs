@@ -60,6 +60,14 @@ impl TenantCache {
             map.insert(key, (v, Instant::now()));
         }
     }
+    /// Drops the entries that resolve to `tenant` (another node changed its status,
+    /// theme or settings); lookups that found nothing stay.
+    pub fn invalidate_tenant(&self, tenant: uuid::Uuid) {
+        if let Ok(mut map) = self.map.write() {
+            map.retain(|_, (v, _)| v.as_ref().is_none_or(|t| t.id != tenant));
+        }
+    }
+
     /// Drops every cached entry (after a status, domain or theme change).
     pub fn invalidate(&self) {
         if let Ok(mut map) = self.map.write() {

@@ -2,6 +2,7 @@
 //! operations endpoints on one port.
 
 pub mod api;
+pub mod cache;
 pub mod checkout;
 pub mod context;
 pub mod error;

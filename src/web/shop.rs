@@ -647,8 +647,12 @@ async fn checkout_place(
         Err(e) => return e.into_response(),
     };
     match s.scope.place_order(cart_id, &ctx).await {
-        Ok((order, _)) => {
+        Ok((order, created)) => {
             st.provisioner.wake();
+            if created {
+                // Stock moved: cached pages may show a variant as available that is not.
+                st.page_cache.invalidate_tenant(s.h.tenant.id);
+            }
             let mut res = s.redirect(&format!("/orders/{}", order.id));
             s.set_cookie(&mut res, CART_COOKIE, "", 0);
             res

@@ -22,9 +22,6 @@ use minijinja::value::Serde;
 use minijinja::{Value, context};
 use serde::Deserialize;
 use serde_json::json;
-use std::collections::HashMap;
-use std::sync::RwLock;
-use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// Storefront and platform page routes.
@@ -90,35 +87,7 @@ pub fn account_routes() -> Router<AppState> {
         )
 }
 
-/// A small per-tenant cache of rendered responses, invalidated on catalog or status
-/// changes of the tenant and expiring after a few seconds (bounding staleness across nodes).
-#[derive(Default)]
-pub struct PageCache {
-    map: RwLock<HashMap<(Uuid, String), (Bytes, Instant)>>,
-}
-
-const PAGE_TTL: Duration = Duration::from_secs(10);
-
-impl PageCache {
-    pub fn get(&self, tenant: Uuid, key: &str) -> Option<Bytes> {
-        let map = self.map.read().ok()?;
-        let (b, at) = map.get(&(tenant, key.to_string()))?;
-        (at.elapsed() < PAGE_TTL).then(|| b.clone())
-    }
-    pub fn put(&self, tenant: Uuid, key: String, body: Bytes) {
-        if let Ok(mut map) = self.map.write() {
-            if map.len() > 50_000 {
-                map.clear();
-            }
-            map.insert((tenant, key), (body, Instant::now()));
-        }
-    }
-    pub fn invalidate_tenant(&self, tenant: Uuid) {
-        if let Ok(mut map) = self.map.write() {
-            map.retain(|(t, _), _| *t != tenant);
-        }
-    }
-}
+pub use super::cache::PageCache;
 
 fn year() -> i32 {
     time::OffsetDateTime::now_utc().year()
@@ -782,6 +751,12 @@ async fn product(
     if h.tenant.status != "active" {
         return unavailable(&st, &h);
     }
+    // Cached like home and catalog (the page holds nothing per visitor: the cart count is
+    // the mini-cart script's); a miss renders it from one product read.
+    let key = format!("product:{}:{handle}", h.base_path);
+    if let Some(hit) = st.page_cache.get(h.tenant.id, &key) {
+        return html_bytes(hit);
+    }
     let scope = TenantDb::new(st.db.clone(), h.tenant.id);
     let extras = match prepare(&scope, &h).await {
         Ok(x) => x,
@@ -796,7 +771,7 @@ async fn product(
     };
     let theme = st.themes.get_or_default(h.tenant.theme_id.as_deref());
     let ctx = product_context(&h.tenant, &theme, &h.base_path, &extras, &p);
-    render(&theme, "product.html", ctx, StatusCode::OK)
+    render_cached(&st, &h, &theme, "product.html", ctx, key)
 }
 
 /// The product page's template context: the product with its images, option values,

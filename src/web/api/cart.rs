@@ -387,6 +387,10 @@ async fn complete_cart(
     let ctx = checkout::place_context(&st, &t.host, &t.scope, actor, key).await?;
     let (order, created) = t.scope.place_order(id, &ctx).await?;
     st.provisioner.wake();
+    if created {
+        // Stock moved: cached pages may show a variant as available that is not.
+        st.page_cache.invalidate_tenant(t.host.tenant.id);
+    }
     let order = checkout::settle_card_order(&st, &t.scope, order).await?;
     let status = if created {
         StatusCode::CREATED

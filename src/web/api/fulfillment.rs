@@ -109,16 +109,19 @@ struct CancelBody {
 #[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders", security(("bearer" = ["orders.edit"])), request_body = CancelBody,
     responses((status = 200, body = Order), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn cancel_order(
+    State(st): State<AppState>,
     m: Authorized<perm::OrdersEdit>,
     Path(id): Path<Uuid>,
     ApiJson(b): ApiJson<CancelBody>,
 ) -> ApiResult<Json<Order>> {
     let reason = opt_text("reason", b.reason, 500)?;
-    Ok(Json(
-        m.scope
-            .cancel_order(&m.actor, id, reason.as_deref())
-            .await?,
-    ))
+    let order = m
+        .scope
+        .cancel_order(&m.actor, id, reason.as_deref())
+        .await?;
+    // Unfulfilled stock returned: cached pages may show a variant as sold out.
+    st.page_cache.invalidate_tenant(m.tenant.id);
+    Ok(Json(order))
 }
 
 /// Body of `POST /orders/{id}/refunds`.

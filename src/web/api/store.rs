@@ -102,22 +102,30 @@ async fn list_products(
 }
 
 /// Get an active product by handle, in the shopper's language (`?lang=`, else
-/// `Accept-Language`).
+/// `Accept-Language`). The document is cached per handle and language like the list
+/// (cleared by every catalog change, see `web::cache`).
 #[utoipa::path(get, path = "/api/v1/store/products/{handle}", tag = "store", params(LangQuery),
     responses((status = 200, body = Product), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn get_product(
+    State(st): State<AppState>,
     t: StoreTenant,
     Path(handle): Path<String>,
     Query(lq): Query<LangQuery>,
     headers: HeaderMap,
-) -> ApiResult<axum::Json<Product>> {
+) -> ApiResult<Response> {
+    let lang = shopper_language(&lq, &headers);
+    let key = format!("api:product:{handle}:{}", lang.as_deref().unwrap_or(""));
+    if let Some(hit) = st.page_cache.get(t.host.tenant.id, &key) {
+        return Ok(json_bytes(hit));
+    }
     let p = t
         .scope
         .get_product_by_handle(&handle, true)
         .await?
         .ok_or_else(|| ApiError::not_found("product"))?;
     let mut one = [p];
-    translate(&t, &mut one, shopper_language(&lq, &headers).as_deref()).await?;
-    let [p] = one;
-    Ok(axum::Json(p))
+    translate(&t, &mut one, lang.as_deref()).await?;
+    let body = axum::body::Bytes::from(serde_json::to_vec(&one[0]).map_err(|_| ApiError::internal())?);
+    st.page_cache.put(t.host.tenant.id, key, body.clone());
+    Ok(json_bytes(body))
 }

@@ -1,0 +1,167 @@
+//! The response cache of the read path: rendered storefront pages (home, catalog, product
+//! page) and Store API documents (product lists, one product), per tenant.
+//!
+//! Entries live at most [`PAGE_TTL`]. Every change that can alter what a shopper sees
+//! (catalog, stock, prices, theme, settings, publication, status) clears the tenant's
+//! entries through [`PageCache::invalidate_tenant`], which also tells the other nodes: the
+//! hook installed by the application publishes the tenant id on NATS
+//! (`souk.cache.<tenant>`, see [`crate::events::EventBus::publish_invalidation`]) and each
+//! node that receives it calls [`PageCache::invalidate_local`]. A lost message only means
+//! the TTL bounds the staleness, as without NATS.
+//!
+//! Lookups borrow the key (`&str`): a hit allocates nothing but the clone of the `Bytes`
+//! handle. Clearing a tenant removes its one inner map.
+
+use axum::body::Bytes;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{OnceLock, RwLock};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// How long a cached response is served after it was rendered.
+pub const PAGE_TTL: Duration = Duration::from_secs(10);
+
+/// Entries kept across all tenants before the cache is emptied (a coarse memory bound:
+/// at ~10 KB per page, about 500 MB at worst; typical pages are far smaller).
+pub const MAX_ENTRIES: usize = 50_000;
+
+type Hook = Box<dyn Fn(Uuid) + Send + Sync>;
+
+#[derive(Default)]
+struct Inner {
+    tenants: HashMap<Uuid, HashMap<String, (Bytes, Instant)>>,
+    entries: usize,
+}
+
+/// Per-tenant cache of rendered responses. See the module documentation.
+pub struct PageCache {
+    inner: RwLock<Inner>,
+    enabled: AtomicBool,
+    on_invalidate: OnceLock<Hook>,
+}
+
+impl Default for PageCache {
+    fn default() -> Self {
+        Self {
+            inner: RwLock::default(),
+            enabled: AtomicBool::new(true),
+            on_invalidate: OnceLock::new(),
+        }
+    }
+}
+
+impl PageCache {
+    /// The cached body under `key` for `tenant`, unless older than [`PAGE_TTL`].
+    pub fn get(&self, tenant: Uuid, key: &str) -> Option<Bytes> {
+        let inner = self.inner.read().ok()?;
+        let (b, at) = inner.tenants.get(&tenant)?.get(key)?;
+        (at.elapsed() < PAGE_TTL).then(|| b.clone())
+    }
+
+    /// Keeps `body` under `key` for `tenant` (no-op while disabled).
+    pub fn put(&self, tenant: Uuid, key: String, body: Bytes) {
+        if !self.enabled.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Ok(mut inner) = self.inner.write() {
+            if inner.entries >= MAX_ENTRIES {
+                inner.tenants.clear();
+                inner.entries = 0;
+            }
+            let new = inner
+                .tenants
+                .entry(tenant)
+                .or_default()
+                .insert(key, (body, Instant::now()))
+                .is_none();
+            if new {
+                inner.entries += 1;
+            }
+        }
+    }
+
+    /// Clears `tenant`'s entries on this node and tells the other nodes (the hook).
+    pub fn invalidate_tenant(&self, tenant: Uuid) {
+        self.invalidate_local(tenant);
+        if let Some(hook) = self.on_invalidate.get() {
+            hook(tenant);
+        }
+    }
+
+    /// Clears `tenant`'s entries on this node only (an invalidation from another node).
+    pub fn invalidate_local(&self, tenant: Uuid) {
+        if let Ok(mut inner) = self.inner.write()
+            && let Some(gone) = inner.tenants.remove(&tenant)
+        {
+            inner.entries = inner.entries.saturating_sub(gone.len());
+        }
+    }
+
+    /// Installs the cross-node hook called by [`Self::invalidate_tenant`] (once; later
+    /// calls are ignored).
+    pub fn on_invalidate(&self, hook: impl Fn(Uuid) + Send + Sync + 'static) {
+        let _ = self.on_invalidate.set(Box::new(hook));
+    }
+
+    /// Turns caching on or off (off: nothing is stored and everything cached is
+    /// dropped). `souk bench read` measures the uncached path this way.
+    pub fn set_enabled(&self, on: bool) {
+        self.enabled.store(on, Ordering::Relaxed);
+        if !on {
+            self.clear();
+        }
+    }
+
+    /// Drops every entry of every tenant on this node (invalidations were lost).
+    pub fn clear(&self) {
+        if let Ok(mut inner) = self.inner.write() {
+            inner.tenants.clear();
+            inner.entries = 0;
+        }
+    }
+
+    /// Number of cached entries (all tenants).
+    pub fn len(&self) -> usize {
+        self.inner.read().map(|i| i.entries).unwrap_or(0)
+    }
+
+    /// No entry is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_per_tenant_and_cleared_per_tenant() {
+        let c = PageCache::default();
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        c.put(a, "home:".into(), Bytes::from_static(b"A"));
+        c.put(b, "home:".into(), Bytes::from_static(b"B"));
+        assert_eq!(c.get(a, "home:").as_deref(), Some(&b"A"[..]));
+        assert_eq!(c.len(), 2);
+        c.invalidate_tenant(a);
+        assert_eq!(c.get(a, "home:"), None);
+        assert_eq!(c.get(b, "home:").as_deref(), Some(&b"B"[..]));
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn the_hook_hears_every_invalidation_and_disabled_caches_store_nothing() {
+        let c = PageCache::default();
+        let heard = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
+        let h = heard.clone();
+        c.on_invalidate(move |t| h.lock().unwrap().push(t));
+        let t = Uuid::now_v7();
+        c.invalidate_tenant(t);
+        c.invalidate_local(t);
+        assert_eq!(*heard.lock().unwrap(), vec![t]);
+        c.set_enabled(false);
+        c.put(t, "k".into(), Bytes::from_static(b"x"));
+        assert!(c.is_empty());
+    }
+}
