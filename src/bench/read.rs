@@ -46,9 +46,29 @@ struct WrkFigures {
 }
 
 const WORDS: &[&str] = &[
-    "linen", "organic", "cotton", "hand-stitched", "classic", "relaxed", "everyday", "soft",
-    "breathable", "durable", "tailored", "vintage", "washed", "heavyweight", "summer",
-    "winter", "merino", "recycled", "minimal", "pocket", "ribbed", "cropped", "oversized",
+    "linen",
+    "organic",
+    "cotton",
+    "hand-stitched",
+    "classic",
+    "relaxed",
+    "everyday",
+    "soft",
+    "breathable",
+    "durable",
+    "tailored",
+    "vintage",
+    "washed",
+    "heavyweight",
+    "summer",
+    "winter",
+    "merino",
+    "recycled",
+    "minimal",
+    "pocket",
+    "ribbed",
+    "cropped",
+    "oversized",
 ];
 const COLORS: &[&str] = &[
     "Black", "White", "Navy", "Olive", "Sand", "Rust", "Sky", "Charcoal", "Moss", "Plum",
@@ -79,7 +99,11 @@ fn body_html(i: usize) -> String {
     }
     s.push_str("</p><ul>");
     for k in 0..5 {
-        s.push_str(&format!("<li>{} {} detail</li>", word(i + k), word(i + k + 9)));
+        s.push_str(&format!(
+            "<li>{} {} detail</li>",
+            word(i + k),
+            word(i + k + 9)
+        ));
     }
     s.push_str("</ul><table><tr><th>Care</th><td>Machine wash cold &amp; line dry</td></tr><tr><th>Origin</th><td>Portugal</td></tr></table>");
     s
@@ -100,7 +124,11 @@ fn product_input(i: usize) -> Result<ProductInput, String> {
         let n = 1 + i % 8;
         (
             vec!["Size".into()],
-            SIZES.iter().take(n).map(|s| vec![(*s).to_string()]).collect(),
+            SIZES
+                .iter()
+                .take(n)
+                .map(|s| vec![(*s).to_string()])
+                .collect(),
         )
     };
     let variants = combos
@@ -112,10 +140,17 @@ fn product_input(i: usize) -> Result<ProductInput, String> {
                 option_values: values,
                 price_minor: 1900 + (i as i64 % 40) * 250 + (v as i64 % 3) * 100,
                 compare_at_minor: (i % 4 == 0).then_some(4900 + (i as i64 % 40) * 250),
-                inventory: if v % 9 == 8 { 0 } else { 5 + (i as i64 * 7 + v as i64) % 90 },
+                inventory: if v % 9 == 8 {
+                    0
+                } else {
+                    5 + (i as i64 * 7 + v as i64) % 90
+                },
                 inventory_policy: InventoryPolicy::Deny,
                 inventory_tracked: true,
-                barcode: Some(format!("{:013}", 4_006_381_000_000u64 + (i * 100 + v) as u64)),
+                barcode: Some(format!(
+                    "{:013}",
+                    4_006_381_000_000u64 + (i * 100 + v) as u64
+                )),
                 weight_grams: Some(180 + (v as i64 % 5) * 20),
             })
         })
@@ -123,7 +158,11 @@ fn product_input(i: usize) -> Result<ProductInput, String> {
     Ok(ProductInput {
         handle: Handle::parse(&format!("{}-{}-shirt-{i}", word(i), word(i + 3)))
             .map_err(|e| e.message)?,
-        title: format!("{} {} Shirt No. {i}", capital(word(i)), capital(word(i + 3))),
+        title: format!(
+            "{} {} Shirt No. {i}",
+            capital(word(i)),
+            capital(word(i + 3))
+        ),
         body_html: body_html(i),
         vendor: Some(format!("Atelier {}", capital(word(i + 1)))),
         product_type: Some(["Shirts", "Tops", "Knitwear", "Outerwear"][i % 4].into()),
@@ -218,14 +257,54 @@ pub async fn read(mut cfg: Config, opts: ReadBench) -> Result<(), String> {
     let small = product_input(2)?.handle.to_string();
     let s = format!("/s/{handle}");
     let endpoints = vec![
-        Endpoint { label: "Store API list, 12 products (cached)", path: format!("{s}/api/v1/store/products"), content_type: "application/json", uncached: false },
-        Endpoint { label: "Store API product (cached)", path: format!("{s}/api/v1/store/products/{small}"), content_type: "application/json", uncached: false },
-        Endpoint { label: "Store API product (uncached)", path: format!("{s}/api/v1/store/products/{small}"), content_type: "application/json", uncached: true },
-        Endpoint { label: "storefront home (cached)", path: format!("{s}/"), content_type: "text/html", uncached: false },
-        Endpoint { label: "storefront catalog (cached)", path: format!("{s}/products"), content_type: "text/html", uncached: false },
-        Endpoint { label: "storefront product page (cached)", path: format!("{s}/products/{small}"), content_type: "text/html", uncached: false },
-        Endpoint { label: "storefront product page (uncached)", path: format!("{s}/products/{small}"), content_type: "text/html", uncached: true },
-        Endpoint { label: "/healthz (liveness)", path: "/healthz".into(), content_type: "application/json", uncached: false },
+        Endpoint {
+            label: "Store API list, 12 products (cached)",
+            path: format!("{s}/api/v1/store/products"),
+            content_type: "application/json",
+            uncached: false,
+        },
+        Endpoint {
+            label: "Store API product (cached)",
+            path: format!("{s}/api/v1/store/products/{small}"),
+            content_type: "application/json",
+            uncached: false,
+        },
+        Endpoint {
+            label: "Store API product (uncached)",
+            path: format!("{s}/api/v1/store/products/{small}"),
+            content_type: "application/json",
+            uncached: true,
+        },
+        Endpoint {
+            label: "storefront home (cached)",
+            path: format!("{s}/"),
+            content_type: "text/html",
+            uncached: false,
+        },
+        Endpoint {
+            label: "storefront catalog (cached)",
+            path: format!("{s}/products"),
+            content_type: "text/html",
+            uncached: false,
+        },
+        Endpoint {
+            label: "storefront product page (cached)",
+            path: format!("{s}/products/{small}"),
+            content_type: "text/html",
+            uncached: false,
+        },
+        Endpoint {
+            label: "storefront product page (uncached)",
+            path: format!("{s}/products/{small}"),
+            content_type: "text/html",
+            uncached: true,
+        },
+        Endpoint {
+            label: "/healthz (liveness)",
+            path: "/healthz".into(),
+            content_type: "application/json",
+            uncached: false,
+        },
     ];
     // Save the bodies nginx will serve.
     let http = reqwest::Client::new();
@@ -262,7 +341,15 @@ pub async fn read(mut cfg: Config, opts: ReadBench) -> Result<(), String> {
     );
     println!(
         "{:<38} {:>7} | {:>9} {:>7} {:>7} | {:>9} {:>7} {:>7} | {:>6}",
-        "endpoint", "bytes", "nginx r/s", "p50 ms", "p99 ms", "souk r/s", "p50 ms", "p99 ms", "ratio"
+        "endpoint",
+        "bytes",
+        "nginx r/s",
+        "p50 ms",
+        "p99 ms",
+        "souk r/s",
+        "p50 ms",
+        "p99 ms",
+        "ratio"
     );
     let mut result = Ok(());
     for (n, e) in endpoints.iter().enumerate() {
@@ -430,7 +517,11 @@ mod tests {
     #[test]
     fn the_catalog_has_big_and_small_products() {
         let big = product_input(5).expect("big");
-        assert!((50..=100).contains(&big.variants.len()), "{}", big.variants.len());
+        assert!(
+            (50..=100).contains(&big.variants.len()),
+            "{}",
+            big.variants.len()
+        );
         let small = product_input(2).expect("small");
         assert!(small.variants.len() <= 8);
         assert!(small.body_html.len() > 400);

@@ -469,8 +469,24 @@ impl TenantDb {
             return Ok(None);
         };
         let ids = [row.id];
-        let variants = fetch_in!(&mut *tx, VariantRow, VARIANTS_OF, "product_id", self.tenant, &ids, " order by position")?;
-        let images = fetch_in!(&mut *tx, ImageRow, IMAGES_OF, "product_id", self.tenant, &ids, " order by position")?;
+        let variants = fetch_in!(
+            &mut *tx,
+            VariantRow,
+            VARIANTS_OF,
+            "product_id",
+            self.tenant,
+            &ids,
+            " order by position"
+        )?;
+        let images = fetch_in!(
+            &mut *tx,
+            ImageRow,
+            IMAGES_OF,
+            "product_id",
+            self.tenant,
+            &ids,
+            " order by position"
+        )?;
         tx.commit().await?;
         Ok(assemble(vec![row], variants, images)?.pop())
     }

@@ -112,9 +112,7 @@ impl TenantDb {
     pub async fn begin(&self) -> StoreResult<Tx> {
         Ok(match &self.pools {
             TenantPools::Sqlite { write, .. } => Tx::Sqlite(write.begin().await?),
-            TenantPools::Pg(pool) => {
-                Tx::Pg(begin_tenant(pool, self.tenant).await?)
-            }
+            TenantPools::Pg(pool) => Tx::Pg(begin_tenant(pool, self.tenant).await?),
         })
     }
 }

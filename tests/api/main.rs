@@ -21,6 +21,7 @@ mod nodes;
 mod ops;
 mod orders;
 mod provisioning;
+mod read_cache;
 mod security;
 mod storage;
 mod storefront;

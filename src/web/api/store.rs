@@ -125,7 +125,8 @@ async fn get_product(
         .ok_or_else(|| ApiError::not_found("product"))?;
     let mut one = [p];
     translate(&t, &mut one, lang.as_deref()).await?;
-    let body = axum::body::Bytes::from(serde_json::to_vec(&one[0]).map_err(|_| ApiError::internal())?);
+    let body =
+        axum::body::Bytes::from(serde_json::to_vec(&one[0]).map_err(|_| ApiError::internal())?);
     st.page_cache.put(t.host.tenant.id, key, body.clone());
     Ok(json_bytes(body))
 }
