@@ -470,8 +470,23 @@ impl Application {
         if let Ok(mut f) = core.domains.on_change.write() {
             *f = Some(Arc::new(move || tc.invalidate()));
         }
+        let metrics = metrics_handle();
+        if let Some(h) = metrics.clone() {
+            // Histogram samples wait in the recorder until drained: without a scrape of
+            // /metrics they would pile up (8 bytes per request), so drain every 5 s.
+            static UPKEEP: std::sync::Once = std::sync::Once::new();
+            UPKEEP.call_once(|| {
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(Duration::from_secs(5));
+                    loop {
+                        tick.tick().await;
+                        h.run_upkeep();
+                    }
+                });
+            });
+        }
         let keys = TokenKeys::new(&core.signing_secret()?, config.access_ttl);
-        let state = AppState {
+        let state = AppState::new(web::AppServices {
             db: core.db.clone(),
             themes: core.themes.clone(),
             keys,
@@ -486,7 +501,7 @@ impl Application {
             }),
             tenant_cache,
             provisioner: core.provisioner.clone(),
-            metrics: metrics_handle(),
+            metrics,
             page_cache,
             login_limiter: Default::default(),
             bus: core.bus.clone(),
@@ -500,7 +515,7 @@ impl Application {
             },
             domains: core.domains.clone(),
             https_port: https.as_ref().map(|(_, p)| *p),
-        };
+        });
         Ok(Application {
             listener,
             port,

@@ -331,6 +331,8 @@ impl EventBus {
             .await
             .map_err(|e| e.to_string())?;
         if batch.is_empty() {
+            // Ended explicitly: a dropped transaction leaves its rollback for later.
+            tx.commit().await.map_err(|e| e.to_string())?;
             return Ok(0);
         }
         let deliveries = crate::store::webhooks::fan_out_tx(&mut tx, &batch)

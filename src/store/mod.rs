@@ -556,7 +556,10 @@ impl Db {
 /// still holds) and the pool opens a fresh one for the next write.
 async fn writer_is_clean(conn: &mut sqlx::SqliteConnection) -> bool {
     use sqlx::Connection;
-    let sqlx_clean = !conn.is_in_transaction();
+    // The handle first: locking it is a command queued behind whatever the connection's
+    // worker still has to run, such as the `ROLLBACK` a dropped transaction queued. Only
+    // then is sqlx's depth counter read; read before, a dropped (rolled back) transaction
+    // would look left open and the writer would be reopened for nothing.
     let sqlite_clean = match conn.lock_handle().await {
         // SAFETY: the handle is locked for us (the worker thread is parked) and valid for
         // the lock's lifetime; sqlite3_get_autocommit only reads the connection's flag.
@@ -565,6 +568,7 @@ async fn writer_is_clean(conn: &mut sqlx::SqliteConnection) -> bool {
         },
         Err(_) => false,
     };
+    let sqlx_clean = !conn.is_in_transaction();
     if !(sqlx_clean && sqlite_clean) {
         tracing::warn!(
             sqlx_clean,

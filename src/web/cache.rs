@@ -28,9 +28,17 @@ pub const MAX_ENTRIES: usize = 50_000;
 
 type Hook = Box<dyn Fn(Uuid) + Send + Sync>;
 
+/// One cached body: when it was rendered, and whether a request is re-rendering it since
+/// it expired (that one request misses; the others keep the old body meanwhile).
+struct Entry {
+    body: Bytes,
+    at: Instant,
+    refreshing: AtomicBool,
+}
+
 #[derive(Default)]
 struct Inner {
-    tenants: HashMap<Uuid, HashMap<String, (Bytes, Instant)>>,
+    tenants: HashMap<Uuid, HashMap<String, Entry>>,
     entries: usize,
 }
 
@@ -52,11 +60,22 @@ impl Default for PageCache {
 }
 
 impl PageCache {
-    /// The cached body under `key` for `tenant`, unless older than [`PAGE_TTL`].
+    /// The cached body under `key` for `tenant`. Past [`PAGE_TTL`], the first caller gets
+    /// `None` (it renders and [`Self::put`]s a fresh body) while the others keep getting
+    /// the expired body until then, for at most one more TTL: an expiry never sends every
+    /// concurrent request to the database at once. An invalidated entry is gone: everyone
+    /// misses.
     pub fn get(&self, tenant: Uuid, key: &str) -> Option<Bytes> {
         let inner = self.inner.read().ok()?;
-        let (b, at) = inner.tenants.get(&tenant)?.get(key)?;
-        (at.elapsed() < PAGE_TTL).then(|| b.clone())
+        let e = inner.tenants.get(&tenant)?.get(key)?;
+        let age = e.at.elapsed();
+        if age < PAGE_TTL {
+            return Some(e.body.clone());
+        }
+        if age < 2 * PAGE_TTL && e.refreshing.swap(true, Ordering::AcqRel) {
+            return Some(e.body.clone());
+        }
+        None
     }
 
     /// Keeps `body` under `key` for `tenant` (no-op while disabled).
@@ -73,7 +92,14 @@ impl PageCache {
                 .tenants
                 .entry(tenant)
                 .or_default()
-                .insert(key, (body, Instant::now()))
+                .insert(
+                    key,
+                    Entry {
+                        body,
+                        at: Instant::now(),
+                        refreshing: AtomicBool::new(false),
+                    },
+                )
                 .is_none();
             if new {
                 inner.entries += 1;
@@ -147,6 +173,27 @@ mod tests {
         c.invalidate_tenant(a);
         assert_eq!(c.get(a, "home:"), None);
         assert_eq!(c.get(b, "home:").as_deref(), Some(&b"B"[..]));
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn an_expired_entry_sends_one_caller_to_refresh_and_serves_the_rest_meanwhile() {
+        let c = PageCache::default();
+        let t = Uuid::now_v7();
+        c.put(t, "k".into(), Bytes::from_static(b"old"));
+        let aged = Instant::now()
+            .checked_sub(PAGE_TTL + Duration::from_millis(5))
+            .expect("uptime above the TTL");
+        if let Ok(mut inner) = c.inner.write()
+            && let Some(e) = inner.tenants.get_mut(&t).and_then(|m| m.get_mut("k"))
+        {
+            e.at = aged;
+        }
+        assert_eq!(c.get(t, "k"), None, "the first caller refreshes");
+        assert_eq!(c.get(t, "k").as_deref(), Some(&b"old"[..]));
+        assert_eq!(c.get(t, "k").as_deref(), Some(&b"old"[..]));
+        c.put(t, "k".into(), Bytes::from_static(b"new"));
+        assert_eq!(c.get(t, "k").as_deref(), Some(&b"new"[..]));
         assert_eq!(c.len(), 1);
     }
 

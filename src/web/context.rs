@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -41,30 +42,40 @@ pub struct TenantCache {
     map: RwLock<HashMap<String, CacheEntry>>,
 }
 
-/// A cached lookup result (None = no such tenant) and when it was stored.
-type CacheEntry = (Option<Arc<TenantRef>>, Instant);
+/// A cached lookup result (None = no such tenant), when it was stored, and whether a
+/// request is looking it up again since it expired.
+type CacheEntry = (Option<Arc<TenantRef>>, Instant, AtomicBool);
 
 const CACHE_TTL: Duration = Duration::from_secs(5);
 
 impl TenantCache {
+    /// The cached lookup. Past [`CACHE_TTL`] the first caller gets `None` and looks the
+    /// host up again; the others keep the previous answer until it has (at most one more
+    /// TTL), so an expiry never sends every concurrent request to the database.
     fn get(&self, key: &str) -> Option<Option<Arc<TenantRef>>> {
         let map = self.map.read().ok()?;
-        let (v, at) = map.get(key)?;
-        (at.elapsed() < CACHE_TTL).then(|| v.clone())
+        let (v, at, refreshing) = map.get(key)?;
+        let age = at.elapsed();
+        if age < CACHE_TTL
+            || (age < 2 * CACHE_TTL && refreshing.swap(true, std::sync::atomic::Ordering::AcqRel))
+        {
+            return Some(v.clone());
+        }
+        None
     }
     fn put(&self, key: String, v: Option<Arc<TenantRef>>) {
         if let Ok(mut map) = self.map.write() {
             if map.len() > 100_000 {
                 map.clear();
             }
-            map.insert(key, (v, Instant::now()));
+            map.insert(key, (v, Instant::now(), AtomicBool::new(false)));
         }
     }
     /// Drops the entries that resolve to `tenant` (another node changed its status,
     /// theme or settings); lookups that found nothing stay.
     pub fn invalidate_tenant(&self, tenant: uuid::Uuid) {
         if let Ok(mut map) = self.map.write() {
-            map.retain(|_, (v, _)| v.as_ref().is_none_or(|t| t.id != tenant));
+            map.retain(|_, (v, _, _)| v.as_ref().is_none_or(|t| t.id != tenant));
         }
     }
 

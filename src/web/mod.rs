@@ -46,9 +46,27 @@ pub struct WebConfig {
     pub stripe_api_base: String,
 }
 
-/// Shared state of every handler.
+/// Shared state of every handler: one `Arc` (middleware and extractors clone the state
+/// per request; a clone is one reference count, not one per service).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppServices>);
+
+impl AppState {
+    /// Wraps the services for the router.
+    pub fn new(services: AppServices) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppServices;
+    fn deref(&self) -> &AppServices {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct AppServices {
     pub db: Db,
     pub themes: Arc<Themes>,
     pub keys: TokenKeys,
