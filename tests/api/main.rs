@@ -24,6 +24,7 @@ mod provisioning;
 mod security;
 mod storage;
 mod storefront;
+mod storefront_lang;
 mod stream_access;
 mod team;
 mod ui;
