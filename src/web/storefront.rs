@@ -372,23 +372,29 @@ fn with_query(path: &str, params: &[(&str, String)], lang: Option<&str>) -> Stri
     }
 }
 
-/// `scheme://host` of a storefront request: the platform URL's scheme and the request's
-/// `Host` (already matched to the tenant), else the platform URL's origin.
-fn request_origin(st: &AppState, headers: &axum::http::HeaderMap) -> String {
+/// `scheme://host` of a storefront page's absolute links: on the store's own host (a
+/// subdomain or custom domain, already matched to the tenant) that host with the
+/// platform URL's scheme; addressed by path (`/s/{handle}`) the platform URL's origin, so
+/// a forged `Host` is never echoed into a page.
+fn request_origin(st: &AppState, h: &HostTenant, headers: &axum::http::HeaderMap) -> String {
     let public = url::Url::parse(&st.config.public_url).ok();
-    let scheme = public
-        .as_ref()
-        .map(|u| u.scheme().to_string())
-        .unwrap_or_else(|| "http".to_string());
-    match headers
+    let own_host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
-    {
-        Some(host) => format!("{scheme}://{host}"),
-        None => public
-            .map(|u| u.origin().ascii_serialization())
-            .unwrap_or_default(),
+        .filter(|host| {
+            h.base_path.is_empty()
+                && !host.is_empty()
+                && host.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                })
+        });
+    match (own_host, &public) {
+        (Some(host), _) => format!(
+            "{}://{host}",
+            public.as_ref().map(|u| u.scheme()).unwrap_or("http")
+        ),
+        (None, Some(u)) => u.origin().ascii_serialization(),
+        (None, None) => String::new(),
     }
 }
 
@@ -410,7 +416,7 @@ async fn page_lang(
     Ok(PageLang {
         resolved: lang::resolve(query, headers, &langs),
         langs,
-        origin: request_origin(st, headers),
+        origin: request_origin(st, h, headers),
     })
 }
 

@@ -120,7 +120,8 @@ async fn storefront_pages_serve_the_shoppers_language_in_both_themes() {
             assert!(html.contains("<html lang=\"de\">"), "{theme} {path}");
             assert!(vary.contains("accept-language"), "{theme} {path}: {vary}");
             // hreflang links for each language and x-default, absolute.
-            let origin = format!("http://127.0.0.1:{}", app.port);
+            // Addressed by path: the platform URL's origin, never the request's Host.
+            let origin = format!("http://localhost:{}", app.port);
             for (code, q) in [("de", "?lang=de"), ("fr", "?lang=fr"), ("x-default", "")] {
                 let link = format!(
                     "<link rel=\"alternate\" hreflang=\"{code}\" href=\"{origin}{path}{q}\">"
@@ -190,6 +191,38 @@ async fn storefront_pages_serve_the_shoppers_language_in_both_themes() {
             }
         }
     }
+    // On the store's own host, the links are absolute on that host.
+    let host = format!("lang-classic.localhost:{}", app.port);
+    let html = app
+        .on_host(Method::GET, &host, "/products")
+        .header("accept-language", "fr")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .replace("&#x2f;", "/");
+    assert!(html.contains("Vase bleu"));
+    assert!(
+        html.contains(&format!(
+            "<link rel=\"alternate\" hreflang=\"fr\" href=\"http://{host}/products?lang=fr\">"
+        )),
+        "{html}"
+    );
+    assert!(html.contains("href=\"/products?lang=de\" hreflang=\"de\""));
+    // A forged Host on a path-addressed page is not echoed.
+    let r = app
+        .client
+        .get(app.url("/s/lang-classic/"))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("hreflang=\"x-default\""), "{html}");
+    assert!(!html.contains("evil.example"));
     // The Store API varies by Accept-Language too, and ranks by q-value.
     let r = app
         .client
