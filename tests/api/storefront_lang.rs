@@ -460,6 +460,15 @@ async fn the_dashboard_edits_a_feed_source() {
     assert!(html.contains("Edit source"), "{html}");
     assert!(html.contains(&format!("action=\"/dashboard/feeds/sources/{sid}/edit\"")));
     assert!(html.contains("name=\"url_fr\""));
+    assert!(
+        html.contains("<option value=\"letzshop\" selected>"),
+        "the form shows the current values"
+    );
+    assert!(html.contains("name=\"remove_fr\""));
+    assert!(
+        !html.contains("name=\"remove_de\""),
+        "the default language stays"
+    );
     let csrf = b.csrf("/dashboard/feeds").await;
     let r = b
         .post_form(
