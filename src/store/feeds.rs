@@ -91,6 +91,19 @@ pub struct NewSource {
     pub files: Vec<(String, Option<String>)>,
 }
 
+/// A validated change to a source (the web layer checks the enums and URLs): `None`
+/// keeps the field. `files`, when given, is the source's whole new set of files.
+#[derive(Debug, Clone, Default)]
+pub struct SourceChanges {
+    pub marketplace: Option<String>,
+    pub name: Option<String>,
+    pub schedule: Option<String>,
+    pub enabled: Option<bool>,
+    pub draft_on_disappear: Option<bool>,
+    /// `(language, url)`; `None` url: uploaded by the merchant.
+    pub files: Option<Vec<(String, Option<String>)>>,
+}
+
 /// What a fetch needs of a file: where, and the validators of the previous answer.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct FetchTarget {
@@ -475,6 +488,122 @@ impl TenantDb {
                 created_at: r.created_at,
             })
             .collect())
+    }
+
+    /// Changes a source. With `files`: a language whose URL changed forgets its
+    /// conditional-GET validators and last outcome (the next fetch is a full one); a new
+    /// language gets a file; a language left out loses its file and its staged items
+    /// (their translations go with them; products stay). Moving to a timed schedule
+    /// makes the source due at once; `manual` clears the next run. Audited as
+    /// `feed_source.updated`. Errors: `NotFound`.
+    pub async fn update_feed_source(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        ch: &SourceChanges,
+    ) -> StoreResult<FeedSource> {
+        let before = self
+            .get_feed_source(id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let now = now_micros();
+        let schedule = ch
+            .schedule
+            .clone()
+            .unwrap_or_else(|| before.schedule.clone());
+        let mut tx = self.begin().await?;
+        let n = exec_tx!(&mut tx, c => sqlx::query(
+            "update feed_sources set marketplace = coalesce($3, marketplace), name = coalesce($4, name),
+                 enabled = coalesce($5, enabled), draft_on_disappear = coalesce($6, draft_on_disappear),
+                 next_run_at = case when $7 = 'manual' then null
+                                    when schedule <> $7 or next_run_at is null then $8
+                                    else next_run_at end,
+                 schedule = $7, updated_at = $8
+             where tenant_id = $1 and id = $2")
+            .bind(self.tenant).bind(id)
+            .bind(ch.marketplace.as_deref()).bind(ch.name.as_deref())
+            .bind(ch.enabled).bind(ch.draft_on_disappear)
+            .bind(&schedule).bind(now)
+            .execute(&mut **c).await)?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if let Some(files) = &ch.files {
+            for old in &before.files {
+                if files.iter().any(|(l, _)| *l == old.language) {
+                    continue;
+                }
+                for sql in [
+                    "delete from feed_items where tenant_id = $1 and source_id = $2 and language = $3",
+                    "delete from feed_files where tenant_id = $1 and source_id = $2 and language = $3",
+                ] {
+                    exec_tx!(&mut tx, c => sqlx::query(sql).bind(self.tenant).bind(id).bind(&old.language).execute(&mut **c).await)?;
+                }
+            }
+            for (lang, url) in files {
+                match before.files.iter().find(|f| f.language == *lang) {
+                    Some(old) if old.url == *url => {}
+                    Some(_) => {
+                        exec_tx!(&mut tx, c => sqlx::query(
+                            "update feed_files set url = $4, etag = null, last_modified = null,
+                                 last_status = 'never', last_error = null
+                             where tenant_id = $1 and source_id = $2 and language = $3")
+                            .bind(self.tenant).bind(id).bind(lang).bind(url.as_deref())
+                            .execute(&mut **c).await)?;
+                    }
+                    None => {
+                        exec_tx!(&mut tx, c => sqlx::query(
+                            "insert into feed_files (id, tenant_id, source_id, language, url) values ($1, $2, $3, $4, $5)")
+                            .bind(new_id()).bind(self.tenant).bind(id).bind(lang).bind(url.as_deref())
+                            .execute(&mut **c).await)
+                        .map_err(|e| StoreError::on_unique(e, &[("language", "files")]))?;
+                    }
+                }
+            }
+        }
+        let summary = |s: &FeedSource| {
+            serde_json::json!({
+                "marketplace": s.marketplace, "name": s.name, "schedule": s.schedule,
+                "enabled": s.enabled, "draft_on_disappear": s.draft_on_disappear,
+                "files": s.files.iter().map(|f| serde_json::json!({ "language": f.language, "url": f.url })).collect::<Vec<_>>(),
+            })
+        };
+        let after_files: Vec<FeedFile> = match &ch.files {
+            None => before.files.clone(),
+            Some(fs) => fs
+                .iter()
+                .map(|(l, u)| FeedFile {
+                    language: l.clone(),
+                    url: u.clone(),
+                    last_status: String::new(),
+                    last_error: None,
+                    last_fetched_at: None,
+                })
+                .collect(),
+        };
+        let after = FeedSource {
+            marketplace: ch
+                .marketplace
+                .clone()
+                .unwrap_or_else(|| before.marketplace.clone()),
+            name: ch.name.clone().unwrap_or_else(|| before.name.clone()),
+            schedule,
+            enabled: ch.enabled.unwrap_or(before.enabled),
+            draft_on_disappear: ch.draft_on_disappear.unwrap_or(before.draft_on_disappear),
+            files: after_files,
+            ..before.clone()
+        };
+        audit::record(
+            &mut tx,
+            Some(self.tenant),
+            actor,
+            Change::new("feed_source.updated", "feed_source", id)
+                .before(summary(&before))
+                .after(summary(&after)),
+        )
+        .await?;
+        tx.commit().await?;
+        self.get_feed_source(id).await?.ok_or(StoreError::NotFound)
     }
 
     /// Deletes a source with its files, runs and staged items (published products stay,
@@ -883,6 +1012,25 @@ impl TenantDb {
                  where b.source_id = feed_items.source_id and b.language = $3 and b.feed_id = feed_items.feed_id
                    and b.product_id is not null)")
             .bind(self.tenant).bind(source).bind(base).bind(now_micros()).execute(c).await)?)
+    }
+
+    /// The languages the storefront offers: the base language (the default language of
+    /// the store's oldest feed source; `None` without one) and every other language
+    /// that an active product has a translation in (a linked, present feed item of a
+    /// language other than its source's default), sorted.
+    pub async fn store_languages(&self) -> StoreResult<(Option<String>, Vec<String>)> {
+        let base: Option<String> = tenant_query!(self, read, p => sqlx::query_scalar(
+            "select default_language from feed_sources where tenant_id = $1 order by created_at, id limit 1")
+            .bind(self.tenant).fetch_optional(p).await)?;
+        let others: Vec<String> = tenant_query!(self, read, p => sqlx::query_scalar(
+            "select distinct i.language from feed_items i
+               join feed_sources s on s.id = i.source_id and s.tenant_id = i.tenant_id
+               join products p on p.id = i.product_id and p.tenant_id = i.tenant_id
+             where i.tenant_id = $1 and i.product_id is not null and i.disappeared_at is null
+               and i.language <> s.default_language and p.status = 'active'
+             order by i.language")
+            .bind(self.tenant).fetch_all(p).await)?;
+        Ok((base, others))
     }
 
     /// The title and description of `products` in `language`, from the feed items of that

@@ -7,6 +7,7 @@ pub mod checkout;
 pub mod context;
 pub mod error;
 pub mod input;
+pub mod lang;
 pub mod ops;
 pub mod ratelimit;
 pub mod shop;

@@ -12,6 +12,7 @@ use crate::store::TenantDb;
 use crate::store::catalog::{Image, MoneyDto, Product, ProductFilter, Variant};
 use crate::store::platform::{Merchant, TenantRef};
 use crate::themes::{SamplePage, Theme};
+use crate::web::lang;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, Form, Path, Query, State};
@@ -249,7 +250,143 @@ pub(crate) fn base_ctx(
         branding_url => format!("{base_path}/branding.css"),
         year => year(),
         cart_count => 0,
+        lang => context! {
+            code => crate::web::lang::FALLBACK_LANGUAGE, qs => "",
+            alternates => Vec::<Value>::new(), switcher => Vec::<Value>::new(),
+        },
     }
+}
+
+/// The language of a storefront page: the resolved language, the store's languages and
+/// the origin (`scheme://host`) its `hreflang` links are absolute against.
+#[derive(Debug, Clone)]
+pub(crate) struct PageLang {
+    pub(crate) resolved: lang::Resolved,
+    pub(crate) langs: lang::StoreLanguages,
+    pub(crate) origin: String,
+}
+
+impl PageLang {
+    /// The base language only, no origin (the setup guide's preview, the provisioning
+    /// health check, the sample pages).
+    pub(crate) fn base(langs: lang::StoreLanguages, origin: &str) -> Self {
+        PageLang {
+            resolved: lang::Resolved {
+                code: langs.base.clone(),
+                explicit: false,
+                varies: false,
+                is_base: true,
+            },
+            langs,
+            origin: origin.to_string(),
+        }
+    }
+
+    /// `path` with `params` and, when the language was chosen with `?lang=`, `lang`.
+    fn link(&self, path: &str, params: &[(&str, String)]) -> String {
+        let code = self
+            .resolved
+            .explicit
+            .then_some(self.resolved.code.as_str());
+        with_query(path, params, code)
+    }
+
+    /// The template's `lang`: `code` (for `<html lang>`), `qs` (`?lang=xx` or `""`, for
+    /// plain links), `alternates` (`hreflang` links of this page: every language, then
+    /// `x-default`, absolute) and `switcher` (`code`, `label`, `url`, `current`).
+    fn ctx(&self, path: &str, params: &[(&str, String)]) -> Value {
+        let mut alternates: Vec<Value> = self
+            .langs
+            .all()
+            .map(|l| {
+                context! { code => l, url => format!("{}{}", self.origin, with_query(path, params, Some(l))) }
+            })
+            .collect();
+        alternates.push(context! {
+            code => "x-default",
+            url => format!("{}{}", self.origin, with_query(path, params, None)),
+        });
+        let switcher: Vec<Value> = self
+            .langs
+            .all()
+            .map(|l| {
+                context! {
+                    code => l, label => lang::native_name(l),
+                    url => with_query(path, params, Some(l)),
+                    current => l == self.resolved.code,
+                }
+            })
+            .collect();
+        context! {
+            code => self.resolved.code.clone(), qs => self.resolved.query_suffix(),
+            alternates => alternates, switcher => switcher,
+        }
+    }
+}
+
+/// `path?k=v&…&lang=code` (URL-encoded; no `?` without parameters).
+fn with_query(path: &str, params: &[(&str, String)], lang: Option<&str>) -> String {
+    let mut qs = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        qs.append_pair(k, v);
+    }
+    if let Some(l) = lang {
+        qs.append_pair("lang", l);
+    }
+    let qs = qs.finish();
+    if qs.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{qs}")
+    }
+}
+
+/// `scheme://host` of a storefront page's absolute links: on the store's own host (a
+/// subdomain or custom domain, already matched to the tenant) that host with the
+/// platform URL's scheme; addressed by path (`/s/{handle}`) the platform URL's origin, so
+/// a forged `Host` is never echoed into a page.
+fn request_origin(st: &AppState, h: &HostTenant, headers: &axum::http::HeaderMap) -> String {
+    let public = url::Url::parse(&st.config.public_url).ok();
+    let own_host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|host| {
+            h.base_path.is_empty()
+                && !host.is_empty()
+                && host.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                })
+        });
+    match (own_host, &public) {
+        (Some(host), _) => format!(
+            "{}://{host}",
+            public.as_ref().map(|u| u.scheme()).unwrap_or("http")
+        ),
+        (None, Some(u)) => u.origin().ascii_serialization(),
+        (None, None) => String::new(),
+    }
+}
+
+/// The storefront's `?lang=` parameter.
+#[derive(Deserialize, Default)]
+struct LangParam {
+    lang: Option<String>,
+}
+
+/// Resolves the page's language (see [`crate::web::lang`]).
+async fn page_lang(
+    st: &AppState,
+    scope: &TenantDb,
+    h: &HostTenant,
+    query: Option<&str>,
+    headers: &axum::http::HeaderMap,
+) -> crate::store::StoreResult<PageLang> {
+    let langs = lang::store_languages(&st.page_cache, scope, h.tenant.id).await?;
+    Ok(PageLang {
+        resolved: lang::resolve(query, headers, &langs),
+        langs,
+        origin: request_origin(st, h, headers),
+    })
 }
 
 /// The context used by the provisioning health check (an empty home page).
@@ -275,13 +412,13 @@ pub fn health_check_context(m: &Merchant, theme: &Theme, handle: &str) -> Value 
     context! { featured => Vec::<Value>::new(), ..base }
 }
 
-fn card(p: &Product, base_path: &str) -> Value {
+fn card(p: &Product, base_path: &str, pl: &PageLang) -> Value {
     let v = p.variants.first();
     let img = p.images.first();
     context! {
         handle => p.handle.clone(),
         title => p.title.clone(),
-        url => format!("{base_path}/products/{}", p.handle),
+        url => pl.link(&format!("{base_path}/products/{}", p.handle), &[]),
         price => v.map(|v| v.price.formatted.clone()).unwrap_or_default(),
         compare_at_price => v.and_then(|v| v.compare_at_price.as_ref().map(|c| c.formatted.clone())),
         image_url => img.map(|i| i.url.clone()),
@@ -553,8 +690,9 @@ fn home_context(
     base_path: &str,
     extras: &StoreExtras,
     products: &[Product],
+    pl: &PageLang,
 ) -> Value {
-    let featured: Vec<Value> = products.iter().map(|p| card(p, base_path)).collect();
+    let featured: Vec<Value> = products.iter().map(|p| card(p, base_path, pl)).collect();
     // Without a store description, the theme's hero text describes the store.
     let description = if extras.description.is_empty() {
         theme
@@ -566,32 +704,53 @@ fn home_context(
     };
     let meta = PageMeta::website(&description);
     let ctx = base_ctx(t, theme, base_path, "Home", extras, &meta);
-    context! { featured => featured, ..ctx }
+    let lang = pl.ctx(&format!("{base_path}/"), &[]);
+    context! { featured => featured, lang => lang, ..ctx }
 }
 
-async fn home(State(st): State<AppState>, tenant: Option<Extension<HostTenant>>) -> Response {
+async fn home(
+    State(st): State<AppState>,
+    tenant: Option<Extension<HostTenant>>,
+    Query(lq): Query<LangParam>,
+    headers: axum::http::HeaderMap,
+) -> Response {
     let Some(Extension(h)) = tenant else {
         return Html(platform_landing(&st)).into_response();
     };
     if h.tenant.status != "active" {
         return unavailable(&st, &h);
     }
-    let key = format!("home:{}", h.base_path);
-    if let Some(hit) = st.page_cache.get(h.tenant.id, &key) {
-        return html_bytes(hit);
-    }
     let scope = TenantDb::new(st.db.clone(), h.tenant.id);
+    let pl = match page_lang(&st, &scope, &h, lq.lang.as_deref(), &headers).await {
+        Ok(pl) => pl,
+        Err(e) => return store_error(e),
+    };
+    let key = format!(
+        "home:{}:{}:{}",
+        h.base_path,
+        pl.origin,
+        pl.resolved.cache_key()
+    );
+    if let Some(hit) = st.page_cache.get(h.tenant.id, &key) {
+        return lang::add_vary(html_bytes(hit), &pl.resolved);
+    }
     let extras = match prepare(&scope, &h).await {
         Ok(x) => x,
         Err(res) => return res,
     };
-    let products = match home_products(&scope).await {
+    let mut products = match home_products(&scope).await {
         Ok(p) => p,
         Err(e) => return store_error(e),
     };
+    if let Err(e) = lang::translate(&scope, &mut products, &pl.resolved).await {
+        return store_error(e);
+    }
     let theme = st.themes.get_or_default(h.tenant.theme_id.as_deref());
-    let ctx = home_context(&h.tenant, &theme, &h.base_path, &extras, &products);
-    render_cached(&st, &h, &theme, "home.html", ctx, key)
+    let ctx = home_context(&h.tenant, &theme, &h.base_path, &extras, &products, &pl);
+    lang::add_vary(
+        render_cached(&st, &h, &theme, "home.html", ctx, key),
+        &pl.resolved,
+    )
 }
 
 /// The tenant's storefront home page as it looks with `draft` theme settings over the
@@ -629,7 +788,9 @@ pub async fn home_preview(
         .as_deref()
         .map(|h| format!("/s/{h}"))
         .unwrap_or_default();
-    let ctx = home_context(&t, &theme, &base_path, &extras, &products);
+    let langs = lang::store_languages(&st.page_cache, scope, t.id).await?;
+    let pl = PageLang::base(langs, st.config.public_url.trim_end_matches('/'));
+    let ctx = home_context(&t, &theme, &base_path, &extras, &products, &pl);
     let mut html = render_page(&theme, "home.html", ctx).map_err(|e| {
         tracing::error!(error = %e, template = "home.html", "storefront preview render failed");
         ApiError::internal()
@@ -646,6 +807,7 @@ pub async fn home_preview(
 #[derive(Deserialize)]
 struct CatalogQuery {
     page: Option<String>,
+    lang: Option<String>,
 }
 
 const CATALOG_PER_PAGE: i64 = 12;
@@ -654,6 +816,7 @@ async fn catalog(
     State(st): State<AppState>,
     tenant: Option<Extension<HostTenant>>,
     Query(q): Query<CatalogQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     let Some(Extension(h)) = tenant else {
         return platform_not_found().into_response();
@@ -666,13 +829,23 @@ async fn catalog(
         Some(Ok(p)) if (1..=100_000).contains(&p) => Some(p),
         Some(_) => None,
     };
-    let key = format!("catalog:{}:{}", h.base_path, page.unwrap_or(0));
+    let scope = TenantDb::new(st.db.clone(), h.tenant.id);
+    let pl = match page_lang(&st, &scope, &h, q.lang.as_deref(), &headers).await {
+        Ok(pl) => pl,
+        Err(e) => return store_error(e),
+    };
+    let key = format!(
+        "catalog:{}:{}:{}:{}",
+        h.base_path,
+        page.unwrap_or(0),
+        pl.origin,
+        pl.resolved.cache_key()
+    );
     if page.is_some()
         && let Some(hit) = st.page_cache.get(h.tenant.id, &key)
     {
-        return html_bytes(hit);
+        return lang::add_vary(html_bytes(hit), &pl.resolved);
     }
-    let scope = TenantDb::new(st.db.clone(), h.tenant.id);
     let extras = match prepare(&scope, &h).await {
         Ok(x) => x,
         Err(res) => return res,
@@ -684,13 +857,16 @@ async fn catalog(
         status: Some(ProductStatus::Active),
         ..Default::default()
     };
-    let (products, total) = match scope
+    let (mut products, total) = match scope
         .list_products(&f, CATALOG_PER_PAGE, (page - 1) * CATALOG_PER_PAGE)
         .await
     {
         Ok(r) => r,
         Err(e) => return store_error(e),
     };
+    if let Err(e) = lang::translate(&scope, &mut products, &pl.resolved).await {
+        return store_error(e);
+    }
     let total_pages = ((total + CATALOG_PER_PAGE - 1) / CATALOG_PER_PAGE).max(1);
     if page > total_pages {
         return tenant_not_found(&st, &h, &extras, "That page number does not exist.");
@@ -701,8 +877,19 @@ async fn catalog(
         total_pages,
         total,
     };
-    let ctx = catalog_context(&h.tenant, &theme, &h.base_path, &extras, &products, paging);
-    render_cached(&st, &h, &theme, "catalog.html", ctx, key)
+    let ctx = catalog_context(
+        &h.tenant,
+        &theme,
+        &h.base_path,
+        &extras,
+        &products,
+        paging,
+        &pl,
+    );
+    lang::add_vary(
+        render_cached(&st, &h, &theme, "catalog.html", ctx, key),
+        &pl.resolved,
+    )
 }
 
 /// Where a catalog page sits: its number, how many pages, how many active products.
@@ -722,17 +909,25 @@ fn catalog_context(
     extras: &StoreExtras,
     products: &[Product],
     paging: Paging,
+    pl: &PageLang,
 ) -> Value {
     let Paging {
         page,
         total_pages,
         total,
     } = paging;
-    let url = |p: i64| format!("{base_path}/products?page={p}");
+    let path = format!("{base_path}/products");
+    let url = |p: i64| pl.link(&path, &[("page", p.to_string())]);
     let meta = PageMeta::website(&extras.description);
     let ctx = base_ctx(t, theme, base_path, "All products", extras, &meta);
+    let here: Vec<(&str, String)> = if page > 1 {
+        vec![("page", page.to_string())]
+    } else {
+        vec![]
+    };
     context! {
-        products => products.iter().map(|p| card(p, base_path)).collect::<Vec<_>>(),
+        lang => pl.ctx(&path, &here),
+        products => products.iter().map(|p| card(p, base_path, pl)).collect::<Vec<_>>(),
         page => page, total_pages => total_pages, total => total,
         prev_url => (page > 1).then(|| url(page - 1)),
         next_url => (page < total_pages).then(|| url(page + 1)),
@@ -744,6 +939,8 @@ async fn product(
     State(st): State<AppState>,
     tenant: Option<Extension<HostTenant>>,
     Path(handle): Path<String>,
+    Query(lq): Query<LangParam>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     let Some(Extension(h)) = tenant else {
         return platform_not_found().into_response();
@@ -751,13 +948,22 @@ async fn product(
     if h.tenant.status != "active" {
         return unavailable(&st, &h);
     }
+    let scope = TenantDb::new(st.db.clone(), h.tenant.id);
+    let pl = match page_lang(&st, &scope, &h, lq.lang.as_deref(), &headers).await {
+        Ok(pl) => pl,
+        Err(e) => return store_error(e),
+    };
     // Cached like home and catalog (the page holds nothing per visitor: the cart count is
     // the mini-cart script's); a miss renders it from one product read.
-    let key = format!("product:{}:{handle}", h.base_path);
+    let key = format!(
+        "product:{}:{}:{}:{handle}",
+        h.base_path,
+        pl.origin,
+        pl.resolved.cache_key()
+    );
     if let Some(hit) = st.page_cache.get(h.tenant.id, &key) {
-        return html_bytes(hit);
+        return lang::add_vary(html_bytes(hit), &pl.resolved);
     }
-    let scope = TenantDb::new(st.db.clone(), h.tenant.id);
     let extras = match prepare(&scope, &h).await {
         Ok(x) => x,
         Err(res) => return res,
@@ -769,9 +975,17 @@ async fn product(
         }
         Err(e) => return store_error(e),
     };
+    let mut one = [p];
+    if let Err(e) = lang::translate(&scope, &mut one, &pl.resolved).await {
+        return store_error(e);
+    }
+    let [p] = one;
     let theme = st.themes.get_or_default(h.tenant.theme_id.as_deref());
-    let ctx = product_context(&h.tenant, &theme, &h.base_path, &extras, &p);
-    render_cached(&st, &h, &theme, "product.html", ctx, key)
+    let ctx = product_context(&h.tenant, &theme, &h.base_path, &extras, &p, &pl);
+    lang::add_vary(
+        render_cached(&st, &h, &theme, "product.html", ctx, key),
+        &pl.resolved,
+    )
 }
 
 /// The product page's template context: the product with its images, option values,
@@ -782,6 +996,7 @@ fn product_context(
     base_path: &str,
     extras: &StoreExtras,
     p: &Product,
+    pl: &PageLang,
 ) -> Value {
     let options: Vec<Value> = p
         .options
@@ -819,11 +1034,13 @@ fn product_context(
         og_image: p.images.first().map(|i| i.url.clone()),
     };
     let ctx = base_ctx(t, theme, base_path, page_title, extras, &meta);
+    let path = format!("{base_path}/products/{}", p.handle);
     context! {
+        lang => pl.ctx(&path, &[]),
         product => context! {
             handle => p.handle.clone(),
             title => p.title.clone(),
-            url => format!("{base_path}/products/{}", p.handle),
+            url => pl.link(&path, &[]),
             description_text => description_text,
             vendor => p.vendor.clone(),
             product_type => p.product_type.clone(),
@@ -1218,6 +1435,19 @@ pub fn sample_pages(theme: &Theme) -> Vec<SamplePage> {
     };
     let products = sample_products();
     let base = "/s/sample-store";
+    let pl = PageLang {
+        resolved: lang::Resolved {
+            code: "fr".into(),
+            explicit: true,
+            varies: false,
+            is_base: false,
+        },
+        langs: lang::StoreLanguages {
+            base: "de".into(),
+            others: vec!["fr".into()],
+        },
+        origin: "https://sample-store.example".into(),
+    };
     let page = |template, label, context| SamplePage {
         template,
         label,
@@ -1232,32 +1462,32 @@ pub fn sample_pages(theme: &Theme) -> Vec<SamplePage> {
         page(
             "home.html",
             "featured products",
-            home_context(&t, theme, base, &extras, &products),
+            home_context(&t, theme, base, &extras, &products, &pl),
         ),
         page(
             "home.html",
             "no products",
-            home_context(&t, theme, base, &StoreExtras::default(), &[]),
+            home_context(&t, theme, base, &StoreExtras::default(), &[], &pl),
         ),
         page(
             "catalog.html",
             "page 2 of 3",
-            catalog_context(&t, theme, base, &extras, &products, paging(2, 3, 27)),
+            catalog_context(&t, theme, base, &extras, &products, paging(2, 3, 27), &pl),
         ),
         page(
             "catalog.html",
             "no products",
-            catalog_context(&t, theme, base, &extras, &[], paging(1, 1, 0)),
+            catalog_context(&t, theme, base, &extras, &[], paging(1, 1, 0), &pl),
         ),
         page(
             "product.html",
             "a product with 3 variants and 2 images",
-            product_context(&t, theme, base, &extras, &products[0]),
+            product_context(&t, theme, base, &extras, &products[0], &pl),
         ),
         page(
             "product.html",
             "a product without images, options or vendor",
-            product_context(&t, theme, base, &extras, &products[2]),
+            product_context(&t, theme, base, &extras, &products[2], &pl),
         ),
         page(
             "not_found.html",

@@ -593,6 +593,14 @@ async fn feed_sources_items_and_overrides_never_cross_tenants() {
     let cases: Vec<(Method, String, Option<Value>, Option<&str>)> = vec![
         (Method::GET, "/api/v1/feeds/sources/{}".into(), None, None),
         (
+            Method::PATCH,
+            "/api/v1/feeds/sources/{}".into(),
+            Some(
+                json!({ "name": "Taken over", "enabled": false, "files": [{ "language": "de", "url": "https://feeds.example.com/a.csv" }] }),
+            ),
+            None,
+        ),
+        (
             Method::DELETE,
             "/api/v1/feeds/sources/{}".into(),
             None,
@@ -687,6 +695,18 @@ async fn feed_sources_items_and_overrides_never_cross_tenants() {
         .await
         .unwrap();
     assert_eq!(p["title"], "Secret");
+    // B's source is untouched by A's PATCH.
+    let bs: Value = app
+        .with_token(Method::GET, &format!("/api/v1/feeds/sources/{sid}"), &b)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bs["name"], src["name"]);
+    assert_eq!(bs["enabled"], true);
+    assert_eq!(bs["files"][0]["url"], Value::Null);
 }
 
 /// Custom domains: store B using store A's domain id gets the same 404 as for a missing

@@ -25,6 +25,7 @@ mod read_cache;
 mod security;
 mod storage;
 mod storefront;
+mod storefront_lang;
 mod stream_access;
 mod team;
 mod ui;

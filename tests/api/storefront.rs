@@ -219,7 +219,11 @@ async fn custom_domain_routes_to_its_store() {
 // ------------------------------------------------ SEO, description, tracking, logo
 
 /// Creates, activates (with `theme`) and waits for a merchant; returns the owner's token.
-async fn merchant_with_theme(app: &crate::helpers::TestApp, sub: &str, theme: &str) -> String {
+pub(crate) async fn merchant_with_theme(
+    app: &crate::helpers::TestApp,
+    sub: &str,
+    theme: &str,
+) -> String {
     let email = format!("owner@{sub}.example");
     let id = app.create_merchant(&format!("Shop {sub}"), &email).await;
     let r = app

@@ -6,7 +6,9 @@ use crate::access::perm;
 use crate::domain::{Currency, ProductStatus};
 use crate::feeds::{self, FeedsError, LinkTarget, PublishReport};
 use crate::import::feed::FeedProduct;
-use crate::store::feeds::{FeedImport, FeedSource, ItemFilter, NewSource, Overrides, StagedItem};
+use crate::store::feeds::{
+    FeedImport, FeedSource, ItemFilter, NewSource, Overrides, SourceChanges, StagedItem,
+};
 use crate::web::AppState;
 use crate::web::api::imports::CsvUpload;
 use crate::web::api::{ListResponse, PageQuery, Pagination};
@@ -23,7 +25,7 @@ use uuid::Uuid;
 
 pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     r.routes(routes!(create_source, list_sources))
-        .routes(routes!(get_source, delete_source))
+        .routes(routes!(get_source, update_source, delete_source))
         .routes(routes!(fetch_source))
         .routes(routes!(upload_file))
         .routes(routes!(list_runs))
@@ -108,46 +110,50 @@ fn parse_language(field: &'static str, raw: &str) -> Result<String, ApiError> {
     }
 }
 
-/// Create a feed source with one file per language. URLs must be http(s) and may not
-/// point at loopback, private or link-local addresses (the webhook SSRF rules).
-#[utoipa::path(post, path = "/api/v1/feeds/sources", tag = "merchant", security(("bearer" = ["imports.configure"])),
-    request_body = SourceIn,
-    responses((status = 201, body = FeedSource), (status = 422, body = ErrorBody)))]
-async fn create_source(
-    State(st): State<AppState>,
-    m: Authorized<perm::ImportsConfigure>,
-    crate::web::error::ApiJson(body): crate::web::error::ApiJson<SourceIn>,
-) -> ApiResult<(StatusCode, Json<FeedSource>)> {
-    let marketplace = body.marketplace.trim().to_ascii_lowercase();
-    if !matches!(
+/// `letzshop`, `google_merchant` or `generic` (trimmed, case-insensitive).
+fn parse_marketplace(raw: &str) -> Result<String, ApiError> {
+    let marketplace = raw.trim().to_ascii_lowercase();
+    if matches!(
         marketplace.as_str(),
         "letzshop" | "google_merchant" | "generic"
     ) {
-        return Err(ApiError::invalid(
+        Ok(marketplace)
+    } else {
+        Err(ApiError::invalid(
             "marketplace",
             "invalid_marketplace",
             "marketplace must be letzshop, google_merchant or generic",
-        ));
+        ))
     }
-    let schedule = body.schedule.as_deref().unwrap_or("manual").trim();
-    if !matches!(schedule, "manual" | "hourly" | "daily") {
-        return Err(ApiError::invalid(
+}
+
+/// `manual`, `hourly` or `daily`.
+fn parse_schedule(raw: &str) -> Result<String, ApiError> {
+    let schedule = raw.trim();
+    if matches!(schedule, "manual" | "hourly" | "daily") {
+        Ok(schedule.to_string())
+    } else {
+        Err(ApiError::invalid(
             "schedule",
             "invalid_schedule",
             "schedule must be manual, hourly or daily",
-        ));
+        ))
     }
-    if body.files.is_empty() || body.files.len() > 20 {
+}
+
+/// 1 to 20 files with distinct languages; URLs pass the SSRF guard (empty: uploaded).
+fn parse_files(st: &AppState, files: &[FileIn]) -> Result<Vec<(String, Option<String>)>, ApiError> {
+    if files.is_empty() || files.len() > 20 {
         return Err(ApiError::invalid(
             "files",
             "invalid_files",
             "files must list 1 to 20 languages",
         ));
     }
-    let mut files: Vec<(String, Option<String>)> = vec![];
-    for f in &body.files {
+    let mut out: Vec<(String, Option<String>)> = vec![];
+    for f in files {
         let lang = parse_language("files.language", &f.language)?;
-        if files.iter().any(|(l, _)| *l == lang) {
+        if out.iter().any(|(l, _)| *l == lang) {
             return Err(ApiError::invalid(
                 "files.language",
                 "duplicate_language",
@@ -160,8 +166,24 @@ async fn create_source(
                 ApiError::invalid("files.url", "invalid_url", format!("files.url: {e}"))
             })?),
         };
-        files.push((lang, url));
+        out.push((lang, url));
     }
+    Ok(out)
+}
+
+/// Create a feed source with one file per language. URLs must be http(s) and may not
+/// point at loopback, private or link-local addresses (the webhook SSRF rules).
+#[utoipa::path(post, path = "/api/v1/feeds/sources", tag = "merchant", security(("bearer" = ["imports.configure"])),
+    request_body = SourceIn,
+    responses((status = 201, body = FeedSource), (status = 422, body = ErrorBody)))]
+async fn create_source(
+    State(st): State<AppState>,
+    m: Authorized<perm::ImportsConfigure>,
+    crate::web::error::ApiJson(body): crate::web::error::ApiJson<SourceIn>,
+) -> ApiResult<(StatusCode, Json<FeedSource>)> {
+    let marketplace = parse_marketplace(&body.marketplace)?;
+    let schedule = parse_schedule(body.schedule.as_deref().unwrap_or("manual"))?;
+    let files = parse_files(&st, &body.files)?;
     let default_language = match &body.default_language {
         Some(l) => parse_language("default_language", l)?,
         None => files[0].0.clone(),
@@ -182,7 +204,7 @@ async fn create_source(
             &NewSource {
                 marketplace,
                 name,
-                schedule: schedule.to_string(),
+                schedule,
                 enabled: body.enabled.unwrap_or(true),
                 default_language,
                 draft_on_disappear: body.draft_on_disappear.unwrap_or(true),
@@ -213,6 +235,89 @@ async fn get_source(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("feed source"))
+}
+
+/// A change to a feed source: every field is optional, an absent one is kept.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourcePatch {
+    /// `letzshop`, `google_merchant` or `generic`.
+    pub marketplace: Option<String>,
+    /// Shown in the dashboard (1 to 200 characters).
+    pub name: Option<String>,
+    /// `manual`, `hourly` or `daily`.
+    pub schedule: Option<String>,
+    pub enabled: Option<bool>,
+    /// Make a product draft when its item leaves the feed.
+    pub draft_on_disappear: Option<bool>,
+    /// The whole new set of files, one per language (1 to 20, distinct, the source's
+    /// default language included). A language whose URL changes is fetched in full next
+    /// time; a language left out loses its file and its staged items.
+    pub files: Option<Vec<FileIn>>,
+}
+
+/// Edit a feed source: name, marketplace, schedule, enabled, draft-on-disappear and its
+/// files (URL per language). The same rules as at creation (SSRF-checked http(s) URLs,
+/// known marketplaces and schedules); the default language cannot be removed.
+#[utoipa::path(patch, path = "/api/v1/feeds/sources/{id}", tag = "merchant", security(("bearer" = ["imports.configure"])),
+    params(("id" = Uuid, Path, description = "source id")),
+    request_body = SourcePatch,
+    responses((status = 200, body = FeedSource), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_source(
+    State(st): State<AppState>,
+    m: Authorized<perm::ImportsConfigure>,
+    Path(id): Path<Uuid>,
+    crate::web::error::ApiJson(body): crate::web::error::ApiJson<SourcePatch>,
+) -> ApiResult<Json<FeedSource>> {
+    let src = m
+        .scope
+        .get_feed_source(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("feed source"))?;
+    let name = match body.name {
+        Some(n) => Some(crate::web::api::req_text("name", &n, 200)?),
+        None => None,
+    };
+    let files = match &body.files {
+        Some(f) => {
+            let files = parse_files(&st, f)?;
+            if !files.iter().any(|(l, _)| *l == src.default_language) {
+                return Err(ApiError::invalid(
+                    "files",
+                    "default_language_required",
+                    format!(
+                        "files must keep the source's default language ({})",
+                        src.default_language
+                    ),
+                ));
+            }
+            Some(files)
+        }
+        None => None,
+    };
+    let changes = SourceChanges {
+        marketplace: body
+            .marketplace
+            .as_deref()
+            .map(parse_marketplace)
+            .transpose()?,
+        name,
+        schedule: body.schedule.as_deref().map(parse_schedule).transpose()?,
+        enabled: body.enabled,
+        draft_on_disappear: body.draft_on_disappear,
+        files,
+    };
+    let src = m
+        .scope
+        .update_feed_source(&m.actor, id, &changes)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => ApiError::not_found("feed source"),
+            e => e.into(),
+        })?;
+    // Removed languages take their translations with them.
+    st.page_cache.invalidate_tenant(m.tenant.id);
+    Ok(Json(src))
 }
 
 /// Delete a feed source, its runs and its staged items. Published products stay in the

@@ -9,6 +9,7 @@ use crate::store::catalog::{Product, ProductFilter};
 use crate::web::AppState;
 use crate::web::context::StoreTenant;
 use crate::web::error::{ApiError, ApiResult, ErrorBody};
+use crate::web::lang;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
@@ -24,9 +25,9 @@ fn json_bytes(body: axum::body::Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// The shopper's language: `?lang=` wins, else the first `Accept-Language` tag's primary
-/// subtag (RFC 9110 §12.5.4; weights are not ranked, browsers list the preferred first).
-/// `None`: the store's base language.
+/// The shopper's language: `?lang=` when the store serves it, else the best-ranked
+/// `Accept-Language` tag it serves (q-values), else the store's base language (see
+/// [`crate::web::lang`]). Unknown values fall back, never fail.
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LangQuery {
@@ -35,35 +36,14 @@ pub struct LangQuery {
     pub lang: Option<String>,
 }
 
-fn shopper_language(q: &LangQuery, headers: &HeaderMap) -> Option<String> {
-    let raw = q.lang.clone().or_else(|| {
-        headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(|t| t.split(';').next().unwrap_or("").to_string())
-    })?;
-    let primary: String = raw.trim().split(['-', '_']).next()?.to_ascii_lowercase();
-    ((2..=3).contains(&primary.len()) && primary.bytes().all(|b| b.is_ascii_lowercase()))
-        .then_some(primary)
-}
-
-/// Replaces title and description with their `lang` translations where there are some.
-async fn translate(t: &StoreTenant, products: &mut [Product], lang: Option<&str>) -> ApiResult<()> {
-    let Some(lang) = lang else { return Ok(()) };
-    let ids: Vec<uuid::Uuid> = products.iter().map(|p| p.id).collect();
-    let tr = t.scope.product_translations(&ids, lang).await?;
-    for p in products {
-        if let Some((title, body)) = tr.get(&p.id) {
-            if let Some(title) = title {
-                p.title = title.clone();
-            }
-            if let Some(body) = body {
-                p.body_html = body.clone();
-            }
-        }
-    }
-    Ok(())
+async fn shopper_language(
+    st: &AppState,
+    t: &StoreTenant,
+    q: &LangQuery,
+    headers: &HeaderMap,
+) -> ApiResult<lang::Resolved> {
+    let langs = lang::store_languages(&st.page_cache, &t.scope, t.host.tenant.id).await?;
+    Ok(lang::resolve(q.lang.as_deref(), headers, &langs))
 }
 
 /// List active products, newest first (default 12 per page), in the shopper's language.
@@ -77,20 +57,17 @@ async fn list_products(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let (limit, offset, page) = q.resolve(12)?;
-    let lang = shopper_language(&lq, &headers);
-    let key = format!(
-        "api:products:{limit}:{offset}:{}",
-        lang.as_deref().unwrap_or("")
-    );
+    let lang = shopper_language(&st, &t, &lq, &headers).await?;
+    let key = format!("api:products:{limit}:{offset}:{}", lang.code);
     if let Some(hit) = st.page_cache.get(t.host.tenant.id, &key) {
-        return Ok(json_bytes(hit));
+        return Ok(lang::add_vary(json_bytes(hit), &lang));
     }
     let f = ProductFilter {
         status: Some(ProductStatus::Active),
         ..Default::default()
     };
     let (mut data, total) = t.scope.list_products(&f, limit, offset).await?;
-    translate(&t, &mut data, lang.as_deref()).await?;
+    lang::translate(&t.scope, &mut data, &lang).await?;
     let body = serde_json::to_vec(&ListResponse {
         data,
         pagination: Pagination::new(page, limit, total),
@@ -98,7 +75,7 @@ async fn list_products(
     .map_err(|_| ApiError::internal())?;
     let body = axum::body::Bytes::from(body);
     st.page_cache.put(t.host.tenant.id, key, body.clone());
-    Ok(json_bytes(body))
+    Ok(lang::add_vary(json_bytes(body), &lang))
 }
 
 /// Get an active product by handle, in the shopper's language (`?lang=`, else
@@ -113,10 +90,10 @@ async fn get_product(
     Query(lq): Query<LangQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let lang = shopper_language(&lq, &headers);
-    let key = format!("api:product:{handle}:{}", lang.as_deref().unwrap_or(""));
+    let lang = shopper_language(&st, &t, &lq, &headers).await?;
+    let key = format!("api:product:{handle}:{}", lang.code);
     if let Some(hit) = st.page_cache.get(t.host.tenant.id, &key) {
-        return Ok(json_bytes(hit));
+        return Ok(lang::add_vary(json_bytes(hit), &lang));
     }
     let p = t
         .scope
@@ -124,9 +101,9 @@ async fn get_product(
         .await?
         .ok_or_else(|| ApiError::not_found("product"))?;
     let mut one = [p];
-    translate(&t, &mut one, lang.as_deref()).await?;
+    lang::translate(&t.scope, &mut one, &lang).await?;
     let body =
         axum::body::Bytes::from(serde_json::to_vec(&one[0]).map_err(|_| ApiError::internal())?);
     st.page_cache.put(t.host.tenant.id, key, body.clone());
-    Ok(json_bytes(body))
+    Ok(lang::add_vary(json_bytes(body), &lang))
 }

@@ -1,5 +1,7 @@
 //! Dashboard section: marketplace feeds (`/dashboard/feeds`). The sources with their last
-//! outcome, "Fetch now", an upload form per language and a form to add a source; the
+//! outcome, "Fetch now", an upload form per language, an edit form per source (name,
+//! marketplace, schedule, enabled, URL per language, add or remove a language) and a form
+//! to add a source; the
 //! staging area (`/dashboard/feeds/items`: filter by status, search, select items with
 //! checkboxes and publish them); a published product's feed page
 //! (`/dashboard/feeds/products/{id}`: the feed's value beside each override, and the
@@ -40,6 +42,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/dashboard/feeds", get(index))
         .route("/dashboard/feeds/sources", post(add_source))
+        .route("/dashboard/feeds/sources/{id}/edit", post(edit_source))
         .route("/dashboard/feeds/sources/{id}/fetch", post(fetch))
         .route("/dashboard/feeds/sources/{id}/upload", post(upload))
         .route("/dashboard/feeds/items", get(items))
@@ -103,6 +106,75 @@ async fn add_source(cx: Ctx, CsrfForm(f): CsrfForm<SourceForm>) -> Response {
         match cx.post("/api/v1/feeds/sources", body).await {
             Ok(_) => Ok(redirect_with_flash("/dashboard/feeds", "Feed source added.")),
             Err(e) if is_form_error(&e) => Ok(redirect_with_flash("/dashboard/feeds", &e.message)),
+            Err(e) => Err(UiError::from(e)),
+        }
+    }
+    .await;
+    cx.finish(r)
+}
+
+/// `POST /dashboard/feeds/sources/{id}/edit`: the edit form (`name`, `marketplace`,
+/// `schedule`, checkboxes `enabled` and `draft_on_disappear`, `url_<lang>` and
+/// `remove_<lang>` per existing file, `new_language` + `new_url` to add one) becomes one
+/// `PATCH /api/v1/feeds/sources/{id}`; a refusal is shown as the flash message.
+async fn edit_source(
+    cx: Ctx,
+    Path(id): Path<String>,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
+) -> Response {
+    let r = async {
+        cx.session()?;
+        let id = uuid::Uuid::parse_str(&id).map_err(|_| not_found("feed source"))?;
+        let src = cx.get(&format!("/api/v1/feeds/sources/{id}")).await?;
+        let field = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.trim().to_string())
+        };
+        let url_or_null = |u: Option<String>| match u.filter(|u| !u.is_empty()) {
+            Some(u) => json!(u),
+            None => Value::Null,
+        };
+        let mut files: Vec<Value> = vec![];
+        for f in src["files"].as_array().into_iter().flatten() {
+            let lang = f["language"].as_str().unwrap_or("");
+            if field(&format!("remove_{lang}")).is_some() {
+                continue;
+            }
+            files.push(
+                json!({ "language": lang, "url": url_or_null(field(&format!("url_{lang}"))) }),
+            );
+        }
+        if let Some(lang) = field("new_language").filter(|l| !l.is_empty()) {
+            files.push(json!({ "language": lang, "url": url_or_null(field("new_url")) }));
+        }
+        let mut body = json!({
+            "enabled": field("enabled").is_some(),
+            "draft_on_disappear": field("draft_on_disappear").is_some(),
+            "files": files,
+        });
+        for k in ["name", "marketplace", "schedule"] {
+            if let Some(v) = field(k) {
+                body[k] = json!(v);
+            }
+        }
+        match cx
+            .api(
+                Method::PATCH,
+                &format!("/api/v1/feeds/sources/{id}"),
+                Some(body),
+            )
+            .await
+        {
+            Ok(_) => Ok(redirect_with_flash(
+                "/dashboard/feeds",
+                "Feed source saved.",
+            )),
+            Err(e) if is_form_error(&e) => Ok(redirect_with_flash(
+                "/dashboard/feeds",
+                &format!("The source was not changed: {}", e.message),
+            )),
             Err(e) => Err(UiError::from(e)),
         }
     }
