@@ -288,6 +288,11 @@ pub async fn import_products_for_handle(
         .get_product_import(queued.id)
         .await?
         .ok_or(ControlError::Store(StoreError::NotFound))?;
+    if done.status != "completed" && done.status != "failed" {
+        // Another worker had claimed the import (this run found nothing to claim) and is
+        // still finishing it: follow it to its end.
+        return follow_import(&scope, queued.id, &progress).await;
+    }
     progress(done.products_done, done.products_total);
     Ok(done)
 }
