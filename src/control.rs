@@ -476,6 +476,10 @@ pub struct ProductImportReport {
     /// Preview only: existing products (same handle) the import would update.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub would_update: Option<usize>,
+    /// Preview only: how many of `would_update` the file would leave exactly as they are
+    /// (their `changes` entry says `unchanged`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_leave_unchanged: Option<usize>,
     /// Preview only: the kept upload, to confirm with
     /// `POST /api/v1/imports/products/pending/{id}` within an hour.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -852,6 +856,7 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
         changes: None,
         would_create: None,
         would_update: None,
+        would_leave_unchanged: None,
         pending_import_id: None,
     };
     let inputs: Vec<ProductInput> = products
@@ -1289,6 +1294,7 @@ pub async fn preview_products(
         }
     }
     report.dry_run = true;
+    report.would_leave_unchanged = Some(changes.iter().filter(|c| c.action == "unchanged").count());
     report.changes = Some(changes);
     report.would_create = Some(create);
     report.would_update = Some(update);

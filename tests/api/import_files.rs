@@ -358,6 +358,15 @@ async fn the_preview_says_per_product_what_an_update_would_change() {
         ],
         "{dry}"
     );
+    assert_eq!(
+        (
+            &dry["would_create"],
+            &dry["would_update"],
+            &dry["would_leave_unchanged"]
+        ),
+        (&json!(1), &json!(2), &json!(1)),
+        "{dry}"
+    );
     // Nothing was written by the preview; the import then agrees with it.
     assert_eq!(
         by_handle(&app, &token, "jar").await["variants"][0]["inventory_quantity"],
@@ -389,6 +398,7 @@ async fn the_preview_says_per_product_what_an_update_would_change() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
+    assert!(html.contains("<strong>Unchanged: 1</strong>"), "{html}");
     assert!(
         html.contains(
             "<tr data-change=\"jar\"><td>2</td><td>jar</td><td>update</td><td>inventory_quantity, barcode</td></tr>"
