@@ -90,11 +90,13 @@ pub enum ImportError {
     },
     /// The header line matches none of the supported formats.
     #[error(
-        "unrecognised CSV format: expected a Shopify product CSV (legacy or 2024+ headers), a WooCommerce product CSV, or the vendor format; found headers: {headers}"
+        "unrecognised CSV format: expected a Shopify product CSV (legacy or 2024+ headers), a WooCommerce product CSV, or the vendor format; found headers: {headers}{detected}"
     )]
     UnknownFormat {
         /// The file's headers, comma-separated.
         headers: String,
+        /// What was detected while reading (encoding, delimiter) as ` (…; …)`, or empty.
+        detected: String,
     },
     /// The format was recognised but a column it cannot do without is absent.
     #[error("missing required column '{0}'")]
@@ -284,6 +286,15 @@ impl Table {
             .filter(|(h, u)| u.get() == used && !h.is_empty())
             .map(|(h, _)| h.clone())
             .collect()
+    }
+
+    /// [`Table::notes`] as ` (note; note)` for [`ImportError::UnknownFormat`], or empty.
+    pub fn detected(&self) -> String {
+        if self.notes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.notes.join("; "))
+        }
     }
 
     /// The comma-joined headers, for [`ImportError::UnknownFormat`].

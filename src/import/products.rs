@@ -307,6 +307,7 @@ pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog,
     let t = Table::read(bytes)?;
     let dialect = detect_with(|n| t.has(n)).ok_or_else(|| ImportError::UnknownFormat {
         headers: t.header_list(),
+        detected: t.detected(),
     })?;
     // Files may be partial (a stock sync: `Handle, Title, Variant SKU, Variant Inventory
     // Qty`, a WooCommerce export without `Regular price`): absent columns leave existing
@@ -1606,6 +1607,14 @@ mod tests {
         assert_eq!(
             (bom.dialect, bom.products.len()),
             (Dialect::ShopifyLegacy, 1)
+        );
+        let e = parse_products(b"Artikel;Preis\nK\xE4se;4,50\n", Currency::EUR)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.ends_with("found headers: Artikel, Preis (the file was Windows-1252, not UTF-8; converted to UTF-8 (check accented letters; to avoid this, save it as \"CSV UTF-8 (Comma delimited)\"); the file is semicolon-delimited (a European spreadsheet export); read with ';' as the delimiter)"),
+            "{e}"
         );
         let hdr =
             csv::StringRecord::from(vec!["\u{feff}ID", "Type", "SKU", "Name", "Regular price"]);

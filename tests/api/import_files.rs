@@ -81,6 +81,28 @@ async fn owner_browser(app: &TestApp, sub: &str) -> (Browser, String) {
     (b, token)
 }
 
+/// The dashboard's import preview page for `file`.
+async fn dashboard_preview(b: &Browser, csrf: &str, file: Vec<u8>) -> String {
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(file)
+            .file_name("upload.csv")
+            .mime_str("text/csv")
+            .unwrap(),
+    );
+    let r = b
+        .client
+        .post(format!("{}/dashboard/imports/preview?_csrf={csrf}", b.base))
+        .header("origin", b.base.trim_end_matches('/'))
+        .header("sec-fetch-site", "same-origin")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.text().await.unwrap()
+}
+
 #[tokio::test]
 async fn row_errors_name_the_spreadsheet_row_and_the_line_everywhere() {
     let app = spawn_app().await;
@@ -187,7 +209,14 @@ async fn row_errors_name_the_spreadsheet_row_and_the_line_everywhere() {
 #[tokio::test]
 async fn windows_1252_and_utf16_files_are_converted_and_the_report_says_so() {
     let app = spawn_app().await;
-    let (_, token) = app.provisioned_merchant("encodings").await;
+    let (b, token) = owner_browser(&app, "encodings").await;
+    // The dashboard preview names what was detected.
+    let csrf = b.csrf("/dashboard/imports").await;
+    let html = dashboard_preview(&b, &csrf, fixture("products_cp1252.csv")).await;
+    assert!(
+        html.contains("Note: the file was Windows-1252, not UTF-8; converted to UTF-8"),
+        "{html}"
+    );
     let v = upload(&app, &token, "", fixture("products_cp1252.csv")).await;
     assert_eq!(v["created"], 1, "{v}");
     let note = v["file_warnings"][0].as_str().unwrap();
@@ -380,24 +409,7 @@ async fn the_preview_says_per_product_what_an_update_would_change() {
     );
     // The dashboard preview lists the same.
     let csrf = b.csrf("/dashboard/imports").await;
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(fixture("preview_base.csv"))
-            .file_name("base.csv")
-            .mime_str("text/csv")
-            .unwrap(),
-    );
-    let r = b
-        .client
-        .post(format!("{}/dashboard/imports/preview?_csrf={csrf}", b.base))
-        .header("origin", b.base.trim_end_matches('/'))
-        .header("sec-fetch-site", "same-origin")
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let html = r.text().await.unwrap();
+    let html = dashboard_preview(&b, &csrf, fixture("preview_base.csv")).await;
     assert!(html.contains("<strong>Unchanged: 1</strong>"), "{html}");
     assert!(
         html.contains(
