@@ -447,7 +447,9 @@ pub struct ProductImportReport {
     #[serde(default)]
     pub updates: Vec<String>,
     /// The file lacks price or option columns: it updates the variants it lists (matched
-    /// by SKU, else option values) and keeps the others; it creates no product.
+    /// by SKU, else option values) and keeps the stored variants it does not list; without
+    /// a price column it creates no product or variant (each such row is an error naming
+    /// the price column).
     #[serde(default)]
     pub partial: bool,
     pub errors: Vec<FailedRow>,
