@@ -145,8 +145,12 @@ pub async fn free_subdomain(db: &Db, name: &str) -> Result<Subdomain, ControlErr
 /// One failed row of a bulk import.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FailedRow {
-    /// 1-based line of the record in the file (the header is row 1).
+    /// The record number a spreadsheet shows (the header is row 1, each CSV record one
+    /// more, a multi-line quoted cell still one record).
     pub row: usize,
+    /// 1-based physical line of the file where that record starts (0 when unknown).
+    #[serde(default)]
+    pub line: usize,
     pub column: Option<String>,
     pub reason: String,
 }
@@ -230,6 +234,7 @@ impl From<RowError> for FailedRow {
     fn from(e: RowError) -> Self {
         Self {
             row: e.row,
+            line: e.line,
             column: e.column,
             reason: e.message,
         }
@@ -272,6 +277,7 @@ pub async fn import_vendors(
         .filter_map(|(_, k)| k.handle.clone())
         .collect();
     let parsed = parse_vendors(bytes, &|s: &str| taken.contains(s))?;
+    let lines = parsed.lines.clone();
     let mut report = VendorImportReport {
         total_rows: parsed.total,
         created: 0,
@@ -386,6 +392,7 @@ pub async fn import_vendors(
             Err(ControlError::Store(StoreError::Conflict { field, message })) => {
                 report.errors.push(FailedRow {
                     row: row.row,
+                    line: 0,
                     column: Some(field.to_string()),
                     reason: message,
                 })
@@ -393,6 +400,11 @@ pub async fn import_vendors(
             Err(e) => return Err(e),
         }
         progress(i + 1, total);
+    }
+    for e in &mut report.errors {
+        if e.line == 0 {
+            e.line = lines.get(&e.row).copied().unwrap_or(e.row);
+        }
     }
     report.errors.sort_by_key(|e| e.row);
     report.already_provisioned = report
@@ -435,7 +447,9 @@ pub struct ProductImportReport {
     #[serde(default)]
     pub updates: Vec<String>,
     /// The file lacks price or option columns: it updates the variants it lists (matched
-    /// by SKU, else option values) and keeps the others; it creates no product.
+    /// by SKU, else option values) and keeps the stored variants it does not list; without
+    /// a price column it creates no product or variant (each such row is an error naming
+    /// the price column).
     #[serde(default)]
     pub partial: bool,
     pub errors: Vec<FailedRow>,
@@ -449,16 +463,130 @@ pub struct ProductImportReport {
     /// without being named here.
     #[serde(default)]
     pub columns_ignored: Vec<String>,
+    /// Notes about the file as a whole that did not stop the import: an encoding that was
+    /// converted ("the file was Windows-1252, not UTF-8; converted to UTF-8 …"), a
+    /// semicolon or tab delimiter that was detected.
+    #[serde(default)]
+    pub file_warnings: Vec<String>,
+    /// Preview only: per product of the file, whether the import would create it, update it
+    /// (and which fields would change) or leave it unchanged, in file order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Vec<ProductChange>>,
     /// Preview only: products the import would create.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub would_create: Option<usize>,
     /// Preview only: existing products (same handle) the import would update.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub would_update: Option<usize>,
+    /// Preview only: how many of `would_update` the file would leave exactly as they are
+    /// (their `changes` entry says `unchanged`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_leave_unchanged: Option<usize>,
     /// Preview only: the kept upload, to confirm with
     /// `POST /api/v1/imports/products/pending/{id}` within an hour.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_import_id: Option<Uuid>,
+}
+
+/// What a preview says an import would do with one product of the file.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ProductChange {
+    /// Row of the product's first record (header = 1).
+    pub row: usize,
+    /// Physical line where that record starts.
+    pub line: usize,
+    pub handle: String,
+    /// `create`, `update` or `unchanged`.
+    pub action: &'static str,
+    /// For `update`: the fields that would change (`title`, `description`, `price`,
+    /// `inventory_quantity`, `barcode`, `variants` when variants are added or removed, …);
+    /// empty otherwise.
+    pub fields: Vec<&'static str>,
+}
+
+/// The fields of stored product `p` that writing `input` (already merged with it) would
+/// change; empty when the import would leave it as it is. Variants are paired as the import
+/// pairs them (SKU, else option values, else position).
+fn changed_fields(input: &ProductInput, p: &crate::store::catalog::Product) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let mut add = |on: bool, name: &'static str| {
+        if on && !out.contains(&name) {
+            out.push(name);
+        }
+    };
+    add(input.title != p.title, "title");
+    add(input.body_html != p.body_html, "description");
+    add(input.vendor != p.vendor, "vendor");
+    add(input.product_type != p.product_type, "type");
+    add(input.tags != p.tags, "tags");
+    add(input.status != p.status, "status");
+    add(input.options != p.options, "options");
+    add(
+        input
+            .seo
+            .as_ref()
+            .is_some_and(|s| s.title != p.seo_title || s.description != p.seo_description),
+        "seo",
+    );
+    add(
+        input
+            .attributes
+            .as_ref()
+            .is_some_and(|a| *a != p.attributes),
+        "attributes",
+    );
+    let images_differ = input.images.len() != p.images.len()
+        || input
+            .images
+            .iter()
+            .zip(&p.images)
+            .any(|(a, b)| a.url != b.url || a.alt != b.alt);
+    add(images_differ, "images");
+    let mut used = vec![false; p.variants.len()];
+    for (j, v) in input.variants.iter().enumerate() {
+        let free = |k: &usize| !used[*k];
+        let k = (0..p.variants.len())
+            .filter(free)
+            .find(|&k| {
+                v.sku.is_some()
+                    && p.variants[k].sku.as_deref() == v.sku.as_ref().map(|s| s.as_str())
+            })
+            .or_else(|| {
+                (0..p.variants.len())
+                    .filter(free)
+                    .find(|&k| p.variants[k].option_values == v.option_values)
+            })
+            .or_else(|| Some(j).filter(|j| *j < used.len() && !used[*j]));
+        let Some(k) = k else {
+            add(true, "variants");
+            continue;
+        };
+        used[k] = true;
+        let sv = &p.variants[k];
+        add(
+            sv.sku.as_deref() != v.sku.as_ref().map(|s| s.as_str()),
+            "sku",
+        );
+        add(sv.option_values != v.option_values, "option_values");
+        add(sv.price.amount_minor != v.price_minor, "price");
+        add(
+            sv.compare_at_price.as_ref().map(|m| m.amount_minor) != v.compare_at_minor,
+            "compare_at_price",
+        );
+        add(sv.inventory_quantity != v.inventory, "inventory_quantity");
+        add(
+            sv.inventory_policy != v.inventory_policy,
+            "inventory_policy",
+        );
+        add(
+            sv.inventory_tracked != v.inventory_tracked,
+            "inventory_tracked",
+        );
+        add(sv.barcode != v.barcode, "barcode");
+        add(sv.weight_grams != v.weight_grams, "weight_grams");
+    }
+    add(used.iter().any(|u| !u), "variants");
+    out
 }
 
 /// A parsed product CSV turned into inputs, with the per-row errors found so far.
@@ -474,6 +602,10 @@ struct PreparedImport {
     first_row_tried: Vec<bool>,
     /// The fields the file carries.
     columns: crate::import::products::Columns,
+    /// Row → physical line, for the report's `line`s.
+    lines: HashMap<usize, usize>,
+    /// The store's products with the handles of the file (filled by `merge_existing`).
+    stored: HashMap<String, crate::store::catalog::Product>,
 }
 
 impl PreparedImport {
@@ -487,7 +619,8 @@ impl PreparedImport {
     /// a row error and is left out.
     async fn merge_existing(&mut self, scope: &TenantDb) -> Result<(), ControlError> {
         let handles: Vec<&str> = self.inputs.iter().map(|p| p.handle.as_str()).collect();
-        let stored = scope.products_by_handles(&handles).await?;
+        self.stored = scope.products_by_handles(&handles).await?;
+        let stored = &self.stored;
         let cols = self.columns;
         let mut keep = vec![true; self.inputs.len()];
         for (i, input) in self.inputs.iter_mut().enumerate() {
@@ -495,10 +628,11 @@ impl PreparedImport {
                 if !cols.price {
                     self.report.errors.push(FailedRow {
                         row: self.rows[i],
-                        column: None,
+                        line: 0,
+                        column: Some(cols.price_header.to_string()),
                         reason: format!(
-                            "product '{}' is not in the store and the file has no price column: a new product needs a price; not imported",
-                            input.handle
+                            "product '{}' is not in the store and the file has no '{}' column: a new product needs a price; not imported",
+                            input.handle, cols.price_header
                         ),
                     });
                     keep[i] = false;
@@ -583,7 +717,14 @@ fn merge_product(
                 .position(|(k, sv)| !used[k] && sv.sku.as_deref() == Some(s.as_str()))
         });
         let found = by_sku.or_else(|| {
-            (cols.options)
+            // A single-variant product without options (a WooCommerce simple product, a
+            // Shopify `Default Title` one) is its own match even without option columns.
+            let only = p.variants.len() == 1
+                && !used[0]
+                && p.variants[0].option_values.is_empty()
+                && v.option_values.is_empty()
+                && (v.sku.is_none() || p.variants[0].sku.is_none());
+            (cols.options || only)
                 .then(|| {
                     p.variants
                         .iter()
@@ -599,11 +740,12 @@ fn merge_product(
             } else {
                 errors.push(FailedRow {
                     row: variant_rows.get(j).copied().unwrap_or(0),
-                    column: None,
+                    line: 0,
+                    column: Some(cols.price_header.to_string()),
                     reason: format!(
-                        "variant {} of '{}' is not in the store and the file has no price column; not imported",
+                        "variant {} of '{}' is not in the store and the file has no '{}' column; not imported",
                         v.sku.as_ref().map_or_else(|| v.option_values.join(" / "), |s| s.as_str().to_string()),
-                        input.handle
+                        input.handle, cols.price_header
                     ),
                 });
             }
@@ -693,6 +835,8 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
         columns_used,
         columns_ignored,
         columns,
+        notes,
+        lines,
     } = parse_products(bytes, cur)?;
     let mut report = ProductImportReport {
         format: dialect,
@@ -710,8 +854,11 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
         dry_run: false,
         columns_used,
         columns_ignored,
+        file_warnings: notes,
+        changes: None,
         would_create: None,
         would_update: None,
+        would_leave_unchanged: None,
         pending_import_id: None,
     };
     let inputs: Vec<ProductInput> = products
@@ -778,6 +925,7 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
             {
                 report.errors.push(FailedRow {
                     row: products[i].variants[j].row,
+                    line: 0,
                     column: Some("SKU".into()),
                     reason: format!("SKU '{}' appears more than once in the file; kept on its first product only", s.as_str()),
                 });
@@ -805,6 +953,8 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
         variant_rows,
         first_row_tried,
         columns,
+        lines,
+        stored: HashMap::new(),
     })
 }
 
@@ -832,6 +982,11 @@ async fn prepared(
 }
 
 fn finish_report(report: &mut ProductImportReport, prepared: &PreparedRows, kept: &[bool]) {
+    for e in &mut report.errors {
+        if e.line == 0 {
+            e.line = prepared.lines.get(&e.row).copied().unwrap_or(e.row);
+        }
+    }
     report.errors.sort_by_key(|e| e.row);
     let mut went_in: HashSet<usize> = HashSet::new();
     for (i, ok) in kept.iter().enumerate() {
@@ -856,14 +1011,22 @@ struct PreparedRows {
     rows: Vec<usize>,
     variant_rows: Vec<Vec<usize>>,
     product_row_was_variant: Vec<bool>,
+    /// Row → physical line.
+    lines: HashMap<usize, usize>,
 }
 
 impl PreparedRows {
-    fn new(rows: Vec<usize>, variant_rows: Vec<Vec<usize>>, tried: &[bool]) -> Self {
+    fn new(
+        rows: Vec<usize>,
+        variant_rows: Vec<Vec<usize>>,
+        tried: &[bool],
+        lines: HashMap<usize, usize>,
+    ) -> Self {
         Self {
             rows,
             variant_rows,
             product_row_was_variant: tried.to_vec(),
+            lines,
         }
     }
 }
@@ -894,6 +1057,7 @@ pub async fn import_products(
         rows,
         variant_rows,
         first_row_tried,
+        lines,
         ..
     } = prepared(scope, bytes, currency).await?;
     let out = scope
@@ -906,13 +1070,14 @@ pub async fn import_products(
     for (i, reason) in out.failed {
         report.errors.push(FailedRow {
             row: rows[i],
+            line: 0,
             column: None,
             reason,
         });
     }
     finish_report(
         &mut report,
-        &PreparedRows::new(rows, variant_rows, &first_row_tried),
+        &PreparedRows::new(rows, variant_rows, &first_row_tried, lines),
         &kept,
     );
     Ok(report)
@@ -967,6 +1132,7 @@ pub async fn run_product_import(
         rows,
         variant_rows,
         first_row_tried,
+        lines,
         ..
     } = match prepared(scope, &work.body, &currency).await {
         Ok(p) => p,
@@ -1006,13 +1172,14 @@ pub async fn run_product_import(
     for (row, reason) in &work.failures {
         report.errors.push(FailedRow {
             row: *row,
+            line: 0,
             column: None,
             reason: reason.clone(),
         });
     }
     finish_report(
         &mut report,
-        &PreparedRows::new(rows, variant_rows, &first_row_tried),
+        &PreparedRows::new(rows, variant_rows, &first_row_tried, lines),
         &kept,
     );
     let value = serde_json::to_value(&report).unwrap_or(serde_json::Value::Null);
@@ -1040,6 +1207,8 @@ pub async fn preview_products(
         rows,
         variant_rows,
         first_row_tried,
+        lines,
+        stored,
         ..
     } = prepared(scope, bytes, currency).await?;
     let handles: Vec<String> = inputs
@@ -1055,6 +1224,7 @@ pub async fn preview_products(
     let mut skus_in_store = SkuOwners::new(scope.sku_owners(&skus).await?);
     let mut count = scope.count_products().await?;
     let (mut create, mut update) = (0, 0);
+    let mut changes = Vec::with_capacity(inputs.len());
     let mut kept = vec![false; inputs.len()];
     for (i, input) in inputs.iter().enumerate() {
         let handle = input.handle.as_str();
@@ -1062,6 +1232,7 @@ pub async fn preview_products(
         if !exists && max_products >= 0 && count >= max_products {
             report.errors.push(FailedRow {
                 row: rows[i],
+                line: 0,
                 column: None,
                 reason: format!("the plan allows at most {max_products} products"),
             });
@@ -1073,6 +1244,7 @@ pub async fn preview_products(
             if let Some(owner) = skus_in_store.other_owner(sku.as_str(), handle) {
                 report.errors.push(FailedRow {
                     row: variant_rows[i].get(j).copied().unwrap_or(rows[i]),
+                    line: 0,
                     column: Some("SKU".into()),
                     reason: format!(
                         "SKU '{}' is already used by product '{owner}'; this product would not be imported",
@@ -1095,6 +1267,27 @@ pub async fn preview_products(
                 .collect(),
         );
         kept[i] = true;
+        let (action, fields) = match stored.get(handle) {
+            Some(p) => {
+                let fields = changed_fields(input, p);
+                (
+                    if fields.is_empty() {
+                        "unchanged"
+                    } else {
+                        "update"
+                    },
+                    fields,
+                )
+            }
+            None => ("create", vec![]),
+        };
+        changes.push(ProductChange {
+            row: rows[i],
+            line: lines.get(&rows[i]).copied().unwrap_or(rows[i]),
+            handle: handle.to_string(),
+            action,
+            fields,
+        });
         if exists {
             update += 1;
         } else {
@@ -1103,11 +1296,13 @@ pub async fn preview_products(
         }
     }
     report.dry_run = true;
+    report.would_leave_unchanged = Some(changes.iter().filter(|c| c.action == "unchanged").count());
+    report.changes = Some(changes);
     report.would_create = Some(create);
     report.would_update = Some(update);
     finish_report(
         &mut report,
-        &PreparedRows::new(rows, variant_rows, &first_row_tried),
+        &PreparedRows::new(rows, variant_rows, &first_row_tried, lines),
         &kept,
     );
     Ok(report)
@@ -1242,6 +1437,9 @@ pub async fn install_theme(
 #[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct FailedVendorRow {
     pub row: usize,
+    /// Physical line where the row's record starts (see [`FailedRow::line`]).
+    #[serde(default)]
+    pub line: usize,
     /// The columns named by the errors (comma-separated), if any.
     pub column: Option<String>,
     /// Every reason for this row, joined with "; ".
@@ -1275,6 +1473,7 @@ pub fn failed_vendor_rows(
             }
             _ => out.push(FailedVendorRow {
                 row: e.row,
+                line: e.line,
                 column: e.column.clone(),
                 reason: e.reason.clone(),
                 values: records

@@ -289,7 +289,8 @@ pub async fn import_products_for_handle(
         .await?
         .ok_or(ControlError::Store(StoreError::NotFound))?;
     if !matches!(done.status.as_str(), "completed" | "failed") {
-        // The server's worker holds the import (its last chunk or its report): follow it.
+        // Another worker had claimed the import and is still finishing it (its last chunk
+        // or its report): follow it to its end.
         return follow_import(&scope, queued.id, &progress).await;
     }
     progress(done.products_done, done.products_total);

@@ -553,15 +553,30 @@ async fn run(cli: Cli) -> Result<(), String> {
             if !ignored.is_empty() {
                 println!("columns not imported: {}", ignored.join(", "));
             }
+            for w in r
+                .get("file_warnings")
+                .and_then(|v| v.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|w| w.as_str())
+            {
+                println!("note: {w}");
+            }
             for e in r
                 .get("errors")
                 .and_then(|v| v.as_array())
                 .into_iter()
                 .flatten()
             {
+                let num = |k: &str| {
+                    e.get(k)
+                        .and_then(|v| v.as_u64())
+                        .and_then(|v| usize::try_from(v).ok())
+                        .unwrap_or(0)
+                };
                 println!(
-                    "  row {}: {}{}",
-                    e.get("row").and_then(|v| v.as_u64()).unwrap_or(0),
+                    "  {}: {}{}",
+                    souk::import::location(num("row"), num("line")),
                     e.get("column")
                         .and_then(|v| v.as_str())
                         .map(|c| format!("[{c}] "))
@@ -694,8 +709,8 @@ async fn import_vendors_cli(
     println!("failed rows: {}", report.failed);
     for e in &report.errors {
         println!(
-            "  row {} [{}]: {}",
-            e.row,
+            "  {} [{}]: {}",
+            souk::import::location(e.row, e.line),
             e.column.as_deref().unwrap_or("-"),
             e.reason
         );

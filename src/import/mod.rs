@@ -4,7 +4,10 @@
 //! problem, decide what to persist and report the errors back to the user. Only problems with
 //! the file as a whole (empty, not UTF-8, unknown header set, …) are an [`ImportError`].
 //!
-//! Shared reading rules for every format: a leading UTF-8 byte-order mark is ignored, LF and
+//! Shared reading rules for every format: the encoding is detected first (a UTF-8 or UTF-16
+//! LE/BE byte-order mark decides; without one, bytes that are not valid UTF-8 are read as
+//! Windows-1252, and ASCII text with every other byte zero as UTF-16; a converted file gets a
+//! [`Table::notes`] entry saying so), a leading UTF-8 byte-order mark is ignored, LF and
 //! CRLF line endings are both accepted, a record must have as many fields as the header
 //! (extra trailing cells that are all empty are tolerated; any other difference is a row
 //! error naming the counts, and the record is skipped rather than read shifted; only the
@@ -23,10 +26,13 @@ use std::collections::HashMap;
 /// One problem with one CSV row; the rest of the file is still imported.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct RowError {
-    /// 1-based line number where the record starts, as a spreadsheet user sees it: the header
-    /// is row 1, the first data record row 2. A quoted cell spanning several lines makes later
-    /// rows' numbers larger than their record index.
+    /// The record number a spreadsheet shows: the header is row 1, each CSV record after it
+    /// one more (a quoted cell spanning several lines is still one record; blank lines count,
+    /// as a spreadsheet shows them as empty rows).
     pub row: usize,
+    /// 1-based physical line of the file where the record starts (larger than `row` once a
+    /// quoted cell above spans several lines). Filled in by the parser from the row.
+    pub line: usize,
     /// The offending column's header as written in the file, when one column is at fault.
     pub column: Option<String>,
     /// Human-readable explanation, suitable for showing to the merchant as is.
@@ -37,9 +43,25 @@ impl RowError {
     pub(crate) fn new(row: usize, column: Option<&str>, message: impl Into<String>) -> Self {
         Self {
             row,
+            line: row,
             column: column.map(str::to_string),
             message: message.into(),
         }
+    }
+
+    /// Where the problem is, as shown to merchants: `row 194 (line 366)`, or `row 12` when
+    /// the record starts on the line of the same number.
+    pub fn location(&self) -> String {
+        location(self.row, self.line)
+    }
+}
+
+/// `row R (line L)`, or `row R` when both are equal (or the line is unknown, 0).
+pub fn location(row: usize, line: usize) -> String {
+    if line == row || line == 0 {
+        format!("row {row}")
+    } else {
+        format!("row {row} (line {line})")
     }
 }
 
@@ -49,11 +71,11 @@ pub enum ImportError {
     /// No header line at all (zero bytes, only a BOM, or only whitespace).
     #[error("the file is empty")]
     Empty,
-    /// Some byte sequence is not UTF-8 (e.g. a Latin-1 or Windows-1252 export); `line` is the
-    /// 1-based line of the offending record. (UTF-16 files, with or without a byte-order
-    /// mark, are decoded and read.)
+    /// The file starts with a UTF-8 byte-order mark but some byte sequence is not UTF-8 (a
+    /// file without the mark is read as Windows-1252 instead; UTF-16 files are decoded);
+    /// `line` is the 1-based line of the offending record.
     #[error(
-        "the file is not valid UTF-8 (line {line}): it looks like a Windows-1252 / Latin-1 export (Excel's plain \"CSV\" format); re-save it as \"CSV UTF-8 (Comma delimited)\" (Excel: File → Save As; LibreOffice: character set \"Unicode (UTF-8)\") and upload it again"
+        "the file starts with a UTF-8 byte-order mark but is not valid UTF-8 (line {line}): parts of it may be Windows-1252 / Latin-1; re-save it as \"CSV UTF-8 (Comma delimited)\" (Excel: File → Save As; LibreOffice: character set \"Unicode (UTF-8)\") and upload it again"
     )]
     NotUtf8 {
         /// 1-based line where the record with the bad bytes starts.
@@ -68,11 +90,13 @@ pub enum ImportError {
     },
     /// The header line matches none of the supported formats.
     #[error(
-        "unrecognised CSV format: expected a Shopify product CSV (legacy or 2024+ headers), a WooCommerce product CSV, or the vendor format; found headers: {headers}"
+        "unrecognised CSV format: expected a Shopify product CSV (legacy or 2024+ headers), a WooCommerce product CSV, or the vendor format; found headers: {headers}{detected}"
     )]
     UnknownFormat {
         /// The file's headers, comma-separated.
         headers: String,
+        /// What was detected while reading (encoding, delimiter) as ` (…; …)`, or empty.
+        detected: String,
     },
     /// The format was recognised but a column it cannot do without is absent.
     #[error("missing required column '{0}'")]
@@ -88,13 +112,19 @@ pub(crate) struct Table {
     pub headers: Vec<String>,
     /// Lowercased header → index of its first occurrence.
     index: HashMap<String, usize>,
-    /// `(line where the record starts, record)`, blank records already dropped.
+    /// `(row, record)`, blank records already dropped; `row` is the spreadsheet record
+    /// number (header = 1), see [`RowError::row`] and [`Table::line_of`].
     pub records: Vec<(usize, StringRecord)>,
     /// Records whose field count differs from the header's (beyond empty trailing cells):
     /// one row error each, and the record itself (kept out of `records`).
     pub shape_errors: Vec<RowError>,
-    /// The records of `shape_errors`, `(line, record)`, for reports that echo failed rows.
+    /// The records of `shape_errors`, `(row, record)`, for reports that echo failed rows.
     pub rejected: Vec<(usize, StringRecord)>,
+    /// Row → physical line where its record starts, for every non-blank record.
+    pub lines: HashMap<usize, usize>,
+    /// Notes about the file as a whole that did not stop the import, e.g. "the file was
+    /// Windows-1252; converted to UTF-8" or the delimiter that was detected.
+    pub notes: Vec<String>,
     /// Per column: whether a parser read it ([`Table::get`] and friends mark it), for the
     /// report's used / ignored column lists.
     used: Vec<Cell<bool>>,
@@ -119,7 +149,7 @@ impl Table {
     }
 
     fn read_with(bytes: &[u8], short_ok: bool) -> Result<Self, ImportError> {
-        let decoded = decode_utf16(bytes);
+        let (decoded, mut notes) = decode(bytes);
         let bytes = decoded.as_deref().unwrap_or(bytes);
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -129,48 +159,60 @@ impl Table {
             let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count() as u64;
             return Err(ImportError::Nul { line });
         }
+        let delimiter = sniff_delimiter(bytes);
+        match delimiter {
+            b';' => notes.push("the file is semicolon-delimited (a European spreadsheet export); read with ';' as the delimiter".into()),
+            b'\t' => notes.push("the file is tab-delimited; read with a tab as the delimiter".into()),
+            _ => {}
+        }
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .has_headers(true)
-            .delimiter(sniff_delimiter(bytes))
+            .delimiter(delimiter)
             .from_reader(bytes);
-        let headers: Vec<String> = reader
-            .headers()
-            .map_err(|e| to_import_error(e, bytes))?
-            .iter()
-            .map(clean)
-            .collect();
+        let header_rec = reader.headers().map_err(|e| to_import_error(e, bytes))?;
+        // Line breaks inside quoted cells of the records read so far: row = line - these.
+        let mut embedded = newlines(header_rec);
+        let headers: Vec<String> = header_rec.iter().map(clean).collect();
         let mut index = HashMap::new();
         for (i, h) in headers.iter().enumerate() {
             index.entry(h.to_lowercase()).or_insert(i);
         }
         let mut records = Vec::new();
         let (mut shape_errors, mut rejected) = (Vec::new(), Vec::new());
+        let mut lines = HashMap::new();
         let (mut at, mut line) = (0, 1);
         let expected = headers.len();
         for rec in reader.records() {
             let rec = rec.map_err(|e| to_import_error(e, bytes))?;
+            let inner = newlines(&rec);
             if rec.iter().all(|c| clean(c).is_empty()) {
+                embedded += inner;
                 continue;
             }
             let start = record_start(bytes, rec.position()).max(at);
             line += bytes[at..start].iter().filter(|&&b| b == b'\n').count();
             at = start;
+            let row = line - embedded;
+            embedded += inner;
+            lines.insert(row, line);
             let found = rec.len();
             let extra_filled = rec.iter().skip(expected).any(|c| !clean(c).is_empty());
             if (found < expected && !short_ok) || extra_filled {
                 let how = if found < expected { "fewer" } else { "more" };
-                shape_errors.push(RowError::new(
+                shape_errors.push(RowError {
                     line,
+                    ..RowError::new(
+                    row,
                     None,
                     format!(
                         "row has {found} fields but the header has {expected} ({how} cells than columns, e.g. a stray or missing delimiter); the row is skipped so that no value is read into the wrong column"
                     ),
-                ));
-                rejected.push((line, rec));
+                )});
+                rejected.push((row, rec));
                 continue;
             }
-            records.push((line, rec));
+            records.push((row, rec));
         }
         Ok(Self {
             headers,
@@ -178,8 +220,22 @@ impl Table {
             records,
             shape_errors,
             rejected,
+            lines,
+            notes,
             used: vec![Cell::new(false); expected],
         })
+    }
+
+    /// The physical line where row `row`'s record starts (`row` itself when unknown).
+    pub fn line_of(&self, row: usize) -> usize {
+        self.lines.get(&row).copied().unwrap_or(row)
+    }
+
+    /// Sets [`RowError::line`] of each error from its row.
+    pub fn locate(&self, errors: &mut [RowError]) {
+        for e in errors {
+            e.line = self.line_of(e.row);
+        }
     }
 
     /// Whether a column named `name` (lowercase) exists.
@@ -232,34 +288,54 @@ impl Table {
             .collect()
     }
 
+    /// [`Table::notes`] as ` (note; note)` for [`ImportError::UnknownFormat`], or empty.
+    pub fn detected(&self) -> String {
+        if self.notes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.notes.join("; "))
+        }
+    }
+
     /// The comma-joined headers, for [`ImportError::UnknownFormat`].
     pub fn header_list(&self) -> String {
         self.headers.join(", ")
     }
 }
 
-/// A UTF-16 file (byte-order mark `FF FE` / `FE FF`, or without one, ASCII text with every
-/// other byte zero, as Excel's "Unicode Text" writes) converted to UTF-8; `None` for
-/// anything else. Unpaired surrogates become U+FFFD.
-fn decode_utf16(bytes: &[u8]) -> Option<Vec<u8>> {
-    let (le, body) = match bytes {
-        [0xFF, 0xFE, rest @ ..] => (true, rest),
-        [0xFE, 0xFF, rest @ ..] => (false, rest),
-        [a, 0, b, 0, ..] if *a != 0 && *b != 0 => (true, bytes),
-        [0, a, 0, b, ..] if *a != 0 && *b != 0 => (false, bytes),
-        _ => return None,
+/// Line breaks inside a record's cells (a quoted cell spanning lines).
+fn newlines(rec: &StringRecord) -> usize {
+    rec.iter().map(|c| c.matches('\n').count()).sum()
+}
+
+/// The file converted to UTF-8 when it is not UTF-8 already, with a note saying what was
+/// detected; `(None, [])` for UTF-8 (with or without a byte-order mark). Detection: a
+/// byte-order mark decides (UTF-8, UTF-16 LE, UTF-16 BE); without one, ASCII text with
+/// every other byte zero (Excel's "Unicode Text" without a mark) is UTF-16, and bytes that
+/// are not valid UTF-8 are Windows-1252 (Excel's plain "CSV" on Windows, a superset of
+/// Latin-1). Undecodable sequences become U+FFFD.
+fn decode(bytes: &[u8]) -> (Option<Vec<u8>>, Vec<String>) {
+    use encoding_rs::{UTF_16BE, UTF_16LE, WINDOWS_1252};
+    let (encoding, body) = match encoding_rs::Encoding::for_bom(bytes) {
+        Some((e, _)) if e == encoding_rs::UTF_8 => return (None, vec![]),
+        Some((e, bom)) => (e, &bytes[bom..]),
+        None => match bytes {
+            [a, 0, b, 0, ..] if *a != 0 && *b != 0 => (UTF_16LE, bytes),
+            [0, a, 0, b, ..] if *a != 0 && *b != 0 => (UTF_16BE, bytes),
+            _ if std::str::from_utf8(bytes).is_ok() => return (None, vec![]),
+            _ => (WINDOWS_1252, bytes),
+        },
     };
-    let units = body.chunks_exact(2).map(|p| {
-        if le {
-            u16::from_le_bytes([p[0], p[1]])
-        } else {
-            u16::from_be_bytes([p[0], p[1]])
-        }
-    });
-    let text: String = char::decode_utf16(units)
-        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
-        .collect();
-    Some(text.into_bytes())
+    let (text, _) = encoding.decode_without_bom_handling(body);
+    let name = match encoding.name() {
+        "UTF-16LE" => "UTF-16 (little-endian)",
+        "UTF-16BE" => "UTF-16 (big-endian)",
+        _ => "Windows-1252",
+    };
+    let note = format!(
+        "the file was {name}, not UTF-8; converted to UTF-8 (check accented letters; to avoid this, save it as \"CSV UTF-8 (Comma delimited)\")"
+    );
+    (Some(text.into_owned().into_bytes()), vec![note])
 }
 
 /// The field delimiter, judged from the header line: `;` (European spreadsheet exports) or a
@@ -342,8 +418,44 @@ mod tests {
             .flat_map(|u| u.to_le_bytes())
             .collect();
         assert_eq!(Table::read(&bare).unwrap().records.len(), 1);
-        let e = Table::read(b"a,b\nK\xE4se,2\n").err().unwrap().to_string();
-        assert!(e.contains("Windows-1252") && e.contains("CSV UTF-8"), "{e}");
+        let t = Table::read(b"a,b\nK\xE4se,2\n").unwrap();
+        assert_eq!(t.get(&t.records[0].1, "a"), "Käse");
+        assert!(
+            t.notes[0].starts_with("the file was Windows-1252"),
+            "{:?}",
+            t.notes
+        );
+        let be: Vec<u8> = [0xFE, 0xFF]
+            .into_iter()
+            .chain("a;b\nÆble;2\n".encode_utf16().flat_map(|u| u.to_be_bytes()))
+            .collect();
+        let t = Table::read(&be).unwrap();
+        assert_eq!(t.get(&t.records[0].1, "a"), "Æble");
+        assert!(t.notes[0].contains("UTF-16 (big-endian)"), "{:?}", t.notes);
+        assert!(t.notes[1].contains("semicolon"), "{:?}", t.notes);
+        let e = Table::read(b"\xEF\xBB\xBFa,b\nK\xE4se,2\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("byte-order mark") && e.contains("CSV UTF-8"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn rows_are_record_numbers_and_lines_are_kept() {
+        let t =
+            Table::read(b"a,b\r\n1,\"x\r\ny\"\r\n\r\n,\r\n2,\"p\nq\nr\"\n3,z\n4,5,6\n").unwrap();
+        let rows: Vec<_> = t.records.iter().map(|(r, _)| (*r, t.line_of(*r))).collect();
+        // Record 2 spans lines 2-3, line 4 is blank (row 3), ',' is row 4, record 5
+        // spans lines 6-8.
+        assert_eq!(rows, [(2, 2), (5, 6), (6, 9)]);
+        let e = &t.shape_errors[0];
+        assert_eq!(
+            (e.row, e.line, e.location()),
+            (7, 10, "row 7 (line 10)".to_string())
+        );
     }
 
     #[test]
@@ -382,15 +494,15 @@ mod tests {
             Err(ImportError::Empty)
         ));
         assert!(matches!(
-            Table::read(b"a,b\n1,2\nx,\xE9t\xE9\n"),
+            Table::read(b"\xEF\xBB\xBFa,b\n1,2\nx,\xE9t\xE9\n"),
             Err(ImportError::NotUtf8 { line: 3 })
         ));
         assert!(matches!(
-            Table::read(b"a,b\r\n1,2\r\nx,\xE9t\xE9\r\n"),
+            Table::read(b"\xEF\xBB\xBFa,b\r\n1,2\r\nx,\xE9t\xE9\r\n"),
             Err(ImportError::NotUtf8 { line: 3 })
         ));
         assert!(matches!(
-            Table::read(b"a,\xE9\n"),
+            Table::read(b"\xEF\xBB\xBFa,\xE9\n"),
             Err(ImportError::NotUtf8 { line: 1 })
         ));
     }

@@ -45,13 +45,22 @@ pub struct ParsedCatalog {
     /// value unchanged.
     #[serde(skip)]
     pub columns: Columns,
+    /// Notes about the whole file that did not stop it (its encoding converted, the
+    /// delimiter detected), for the report's `file_warnings`.
+    pub notes: Vec<String>,
+    /// Row → physical line where its record starts (see [`RowError::line`]).
+    #[serde(skip)]
+    pub lines: HashMap<usize, usize>,
 }
 
-/// The product and variant fields a file carries (Shopify column groups; WooCommerce files
-/// always count as complete). A field whose column is absent is "leave unchanged" for an
-/// existing product; a new product needs a price.
+/// The product and variant fields a file carries (Shopify and WooCommerce column groups). A
+/// field whose column is absent is "leave unchanged" for an existing product; a new product
+/// needs a price.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Columns {
+    /// The header of the dialect's price column (`Variant Price`, `Price`, `Regular
+    /// price`), named by the error for a new product in a file without it.
+    pub price_header: &'static str,
     pub price: bool,
     pub compare_at: bool,
     pub inventory: bool,
@@ -78,6 +87,7 @@ impl Columns {
     /// Every field present.
     pub fn all() -> Self {
         Self {
+            price_header: "Variant Price",
             price: true,
             compare_at: true,
             inventory: true,
@@ -237,7 +247,10 @@ fn detect_with(has: impl Fn(&str) -> bool) -> Option<Dialect> {
         || (has("title") && (has("product image url") || has("published on online store")))
     {
         Some(Dialect::Shopify2024)
-    } else if has("name") && has("type") && (has("regular price") || has("parent")) {
+    } else if has("name")
+        && has("type")
+        && (has("regular price") || has("parent") || has("sku") || has("in stock?"))
+    {
         Some(Dialect::WooCommerce)
     } else {
         None
@@ -294,17 +307,16 @@ pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog,
     let t = Table::read(bytes)?;
     let dialect = detect_with(|n| t.has(n)).ok_or_else(|| ImportError::UnknownFormat {
         headers: t.header_list(),
+        detected: t.detected(),
     })?;
-    // Shopify files may be partial (a stock sync: `Handle, Title, Variant SKU, Variant
-    // Inventory Qty`): absent columns leave existing products unchanged (see `Columns`).
+    // Files may be partial (a stock sync: `Handle, Title, Variant SKU, Variant Inventory
+    // Qty`, a WooCommerce export without `Regular price`): absent columns leave existing
+    // products unchanged (see `Columns`).
     type Renames = &'static [(&'static str, &'static str)];
     let (renamed, required): (Renames, &[(&str, &str)]) = match dialect {
         Dialect::ShopifyLegacy => (&[][..], &[("title", "Title")]),
         Dialect::Shopify2024 => (RENAMED_2024, &[("title", "Title")]),
-        Dialect::WooCommerce => (
-            &[][..],
-            &[("name", "Name"), ("regular price", "Regular price")],
-        ),
+        Dialect::WooCommerce => (&[][..], &[("name", "Name")]),
     };
     if let Some((_, name)) = required.iter().find(|(l, _)| !t.has(l)) {
         return Err(ImportError::MissingColumn((*name).to_string()));
@@ -316,9 +328,37 @@ pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog,
             .map_or(legacy, |(_, r)| *r);
         t.has(name)
     };
+    let woo_price = t.has("regular price");
     let columns = match dialect {
-        Dialect::WooCommerce => Columns::all(),
+        Dialect::WooCommerce => Columns {
+            price_header: "Regular price",
+            // `Sale price` alone cannot say whether a product is on sale: without `Regular
+            // price` both prices are left as stored (and `Sale price` is not read).
+            price: woo_price,
+            compare_at: woo_price,
+            inventory: t.has("stock"),
+            tracked: t.has("stock") || t.has("in stock?"),
+            policy: t.has("backorders allowed?"),
+            barcode: false,
+            weight: t
+                .headers
+                .iter()
+                .any(|h| h.to_lowercase().starts_with("weight (")),
+            body: t.has("description") || t.has("short description"),
+            vendor: false,
+            product_type: false,
+            tags: t.has("tags"),
+            status: t.has("published"),
+            options: t.has("attribute 1 name"),
+            images: t.has("images"),
+            attributes: false,
+        },
         _ => Columns {
+            price_header: if dialect == Dialect::Shopify2024 {
+                "Price"
+            } else {
+                "Variant Price"
+            },
             price: has("variant price"),
             compare_at: has("variant compare at price"),
             inventory: has("variant inventory qty"),
@@ -350,6 +390,7 @@ pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog,
     }
     let mut errors = b.errors;
     errors.extend(t.shape_errors.iter().cloned());
+    t.locate(&mut errors);
     let mut products = Vec::new();
     for Draft { p, tried, .. } in b.drafts {
         if !p.variants.is_empty() {
@@ -368,6 +409,8 @@ pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog,
         columns_used: t.used_columns(),
         columns_ignored: t.ignored_columns(),
         columns,
+        notes: t.notes.clone(),
+        lines: t.lines.clone(),
     })
 }
 
@@ -618,7 +661,8 @@ impl Builder<'_> {
     /// WooCommerce manages stock when `Stock` is filled. An empty `Stock` with
     /// `In stock? = 0` is kept as tracked (quantity 0), so the product shows sold out.
     fn woo_tracked(&self, rec: &StringRecord) -> bool {
-        !self.get(rec, "stock").is_empty() || self.get(rec, "in stock?") == "0"
+        let (stock, in_stock) = (self.get(rec, "stock"), self.get(rec, "in stock?"));
+        !stock.is_empty() || in_stock == "0"
     }
 
     /// Grams from a decimal cell in a unit worth `factor` grams.
@@ -1040,8 +1084,12 @@ impl Builder<'_> {
     }
 
     /// `(price, compare_at)`: the sale price if set (then compare-at = regular), else the
-    /// regular price. `None` after a RowError (invalid, or both empty).
+    /// regular price. `None` after a RowError (invalid, or both empty). A file without
+    /// `Regular price` gives `(0, None)`: the stored prices are kept (`control::merge`).
     fn woo_price(&mut self, row: usize, rec: &StringRecord) -> Option<(i64, Option<i64>)> {
+        if !self.t.has("regular price") {
+            return Some((0, None));
+        }
         let sale = self.price(row, rec, "sale price").ok()?;
         match (sale, self.price(row, rec, "regular price").ok()?) {
             (Some(s), regular) => Some((s, regular)),
@@ -1227,7 +1275,8 @@ mod tests {
             product(&c, "leather-anchor").tags,
             ["Anchor", "Gold", "Leather", "Silver"]
         );
-        // The pendant's body spans lines 14-21: rows are spreadsheet lines, not record indexes.
+        // The pendant's body spans lines 14-21: rows are spreadsheet records (14, 16), the
+        // lines (14, 23) are kept beside them.
         let pendant = product(&c, "choker-with-gold-pendant");
         assert!(
             pendant
@@ -1236,8 +1285,9 @@ mod tests {
         );
         assert_eq!(
             (pendant.row, product(&c, "choker-with-triangle").row),
-            (14, 23)
+            (14, 16)
         );
+        assert_eq!((c.lines[&14], c.lines[&16]), (14, 23));
     }
 
     #[test]
@@ -1485,10 +1535,12 @@ mod tests {
             (3, "Variant Price", true)
         );
         assert_eq!((errs[2].0, errs[2].1), (5, "Variant Barcode"));
+        // Row 5's title spans two lines: the next record is row 6 on line 7, and so on.
         assert_eq!(
             (errs[3].0, errs[3].1, errs[3].2),
-            (8, "Variant Price", "price is empty")
+            (7, "Variant Price", "price is empty")
         );
+        assert_eq!(c.errors[3].line, 8);
         assert_eq!(errs.len(), 4);
     }
 
@@ -1555,6 +1607,14 @@ mod tests {
         assert_eq!(
             (bom.dialect, bom.products.len()),
             (Dialect::ShopifyLegacy, 1)
+        );
+        let e = parse_products(b"Artikel;Preis\nK\xE4se;4,50\n", Currency::EUR)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.ends_with("found headers: Artikel, Preis (the file was Windows-1252, not UTF-8; converted to UTF-8 (check accented letters; to avoid this, save it as \"CSV UTF-8 (Comma delimited)\"); the file is semicolon-delimited (a European spreadsheet export); read with ';' as the delimiter)"),
+            "{e}"
         );
         let hdr =
             csv::StringRecord::from(vec!["\u{feff}ID", "Type", "SKU", "Name", "Regular price"]);

@@ -57,6 +57,9 @@ pub struct ParsedVendors {
     /// Notes on rows that are still imported, e.g. an explicit subdomain written with
     /// accents or `&` that was normalised (`käserei` → `kaserei`).
     pub warnings: Vec<RowError>,
+    /// Row → physical line where its record starts (see [`RowError::line`]).
+    #[serde(skip)]
+    pub lines: HashMap<usize, usize>,
 }
 
 /// An explicit subdomain as given, or, when it is not a DNS label (accents, `&`, spaces,
@@ -245,6 +248,8 @@ pub fn parse_vendors(
             }
         }
     }
+    t.locate(&mut errors);
+    t.locate(&mut warnings);
     errors.sort_by_key(|e| e.row);
     let rows = candidates
         .into_iter()
@@ -257,6 +262,7 @@ pub fn parse_vendors(
         rows,
         errors,
         total: t.records.len() + t.rejected.len(),
+        lines: t.lines.clone(),
     })
 }
 

@@ -25,6 +25,7 @@ pub mod onboarding;
 pub mod orders;
 pub mod platform;
 pub mod provisioning;
+pub mod shop;
 pub mod tenant;
 pub mod users;
 pub mod webhooks;

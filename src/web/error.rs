@@ -148,6 +148,7 @@ impl From<StoreError> for ApiError {
                     "email" => "email_taken",
                     "host" => "domain_taken",
                     "status" => "invalid_state",
+                    "currency" => "currency_locked",
                     _ => "conflict",
                 };
                 ApiError::new(StatusCode::CONFLICT, code, message)

@@ -126,6 +126,7 @@ async fn merchant_api_never_crosses_tenants() {
         for (m, p) in [
             (Method::GET, "/api/v1/products"),
             (Method::GET, "/api/v1/shop"),
+            (Method::PUT, "/api/v1/shop/currency"),
             (Method::POST, "/api/v1/imports/products"),
             (Method::GET, path.as_str()),
         ] {

@@ -15,6 +15,7 @@ mod events;
 mod feeds;
 mod hardening;
 mod import_fidelity;
+mod import_files;
 mod imports;
 mod isolation;
 mod nodes;

@@ -1145,6 +1145,7 @@ async fn import_preview_reports_skus_of_other_products_of_the_store() {
         dry["errors"],
         json!([{
             "row": 3,
+            "line": 3,
             "column": "SKU",
             "reason": "SKU 'TEE-M' is already used by product 'old-tee'; this product would not be imported",
         }]),

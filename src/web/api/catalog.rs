@@ -25,6 +25,7 @@ pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(get_product, update_product, delete_product))
         .routes(routes!(list_collections, create_collection))
         .routes(routes!(shop))
+        .routes(routes!(set_currency))
 }
 
 /// A variant in a create/update body. Prices are decimal strings in the store currency
@@ -498,6 +499,41 @@ async fn shop(m: Merchant) -> ApiResult<Json<ShopDto>> {
         handle: m.tenant.handle.clone(),
         status: m.tenant.status.clone(),
         currency: m.tenant.currency.clone(),
+        theme: m.tenant.theme_id.clone(),
+        role: m.role.clone(),
+    }))
+}
+
+/// Body of `PUT /api/v1/shop/currency`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct CurrencyBody {
+    /// ISO 4217 code, e.g. `SEK`.
+    pub currency: String,
+}
+
+/// Change the store currency (`settings.edit`) while the store has no orders. Variant
+/// prices keep their amounts in the new currency. 409 `currency_locked` once the store has
+/// an order, or when the new currency has a different number of decimals and the store
+/// already has products; 422 for a code that is not ISO 4217-shaped.
+#[utoipa::path(put, path = "/api/v1/shop/currency", tag = "merchant", security(("bearer" = ["settings.edit"])),
+    request_body = CurrencyBody,
+    responses((status = 200, body = ShopDto), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_currency(
+    State(st): State<AppState>,
+    m: Authorized<perm::SettingsEdit>,
+    ApiJson(b): ApiJson<CurrencyBody>,
+) -> ApiResult<Json<ShopDto>> {
+    let to = Currency::parse(&b.currency).map_err(|e| ApiError::field("currency", e))?;
+    m.scope.set_currency(&m.actor, to).await?;
+    // The host → tenant cache carries the currency; storefront pages show prices in it.
+    st.tenant_cache.invalidate();
+    st.page_cache.invalidate_tenant(m.tenant.id);
+    Ok(Json(ShopDto {
+        id: m.tenant.id,
+        name: m.tenant.name.clone(),
+        handle: m.tenant.handle.clone(),
+        status: m.tenant.status.clone(),
+        currency: to.as_str().to_string(),
         theme: m.tenant.theme_id.clone(),
         role: m.role.clone(),
     }))

@@ -788,12 +788,17 @@ async fn vendor_failed_csv(cx: Ctx, Path(id): Path<Uuid>) -> Response {
                 .collect();
             cells.resize(header.len().max(cells.len()), String::new());
             cells.truncate(header.len().max(1));
-            cells.push(
-                row.get("reason")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("")
-                    .to_string(),
-            );
+            let num = |k: &str| {
+                row.get(k)
+                    .and_then(|v| v.as_u64())
+                    .and_then(|v| usize::try_from(v).ok())
+                    .unwrap_or(0)
+            };
+            cells.push(format!(
+                "{}: {}",
+                crate::import::location(num("row"), num("line")),
+                row.get("reason").and_then(|v| v.as_str()).unwrap_or("")
+            ));
             w.write_record(&cells).map_err(csv_err)?;
         }
         let bytes = w.into_inner().map_err(|_| csv_failed())?;

@@ -67,6 +67,7 @@ pub fn routes() -> Router<AppState> {
             "/dashboard/settings/checkout",
             get(checkout_page).post(checkout_save),
         )
+        .route("/dashboard/settings/currency", post(currency_save))
         .route("/dashboard/shipping", get(shipping_page).post(zone_create))
         .route("/dashboard/shipping/{id}", get(zone_page).post(zone_save))
         .route("/dashboard/shipping/{id}/delete", post(zone_delete))
@@ -224,6 +225,7 @@ async fn checkout_render(
 ) -> UiResult {
     let nav = Nav::load(cx).await?;
     let s = cx.get("/api/v1/settings/checkout").await?;
+    let shop = cx.get("/api/v1/shop").await?;
     let form = match form {
         Some(p) => {
             let mut m = form_map(p);
@@ -246,6 +248,7 @@ async fn checkout_render(
         context! {
             title => "Checkout",
             settings => Serde(&s),
+            currency => shop["currency"].as_str().unwrap_or("EUR").to_string(),
             form => Serde(&form),
             errors => Serde(errors),
             ..nav.ctx("checkout")
@@ -255,6 +258,22 @@ async fn checkout_render(
 
 async fn checkout_page(cx: Ctx) -> Response {
     let r = checkout_render(&cx, None, json!({}), StatusCode::OK).await;
+    cx.finish(r)
+}
+
+/// `POST /dashboard/settings/currency`: changes the store currency through
+/// `PUT /api/v1/shop/currency`; the API's refusal (the store has orders, …) is the flash.
+async fn currency_save(cx: Ctx, CsrfForm(p): CsrfForm<Pairs>) -> Response {
+    let code = val(&p, "currency").trim().to_ascii_uppercase();
+    let r = act(
+        &cx,
+        Method::PUT,
+        "/api/v1/shop/currency",
+        Some(json!({ "currency": code })),
+        "/dashboard/settings/checkout",
+        &format!("Store currency set to {code}."),
+    )
+    .await;
     cx.finish(r)
 }
 
