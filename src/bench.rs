@@ -210,6 +210,22 @@ fn percentiles(label: &str, v: &mut [f64]) {
     );
 }
 
+/// What a run is measured on: the backend (`PostgreSQL` with `--database-url`, else
+/// `SQLite`) and the build (`release build` or `debug build`), for the figures' header.
+fn labels(cfg: &Config) -> (&'static str, &'static str) {
+    let backend = if cfg.database_url.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    let build = if cfg!(debug_assertions) {
+        "debug build"
+    } else {
+        "release build"
+    };
+    (backend, build)
+}
+
 /// A node started by a benchmark: full HTTP server on a random port.
 struct Node {
     port: u16,
@@ -671,16 +687,7 @@ pub async fn ui(
     let tmp = std::env::temp_dir().join(format!("souk-bench-{}", uuid::Uuid::now_v7()));
     let node = start_node(cfg.clone(), tmp.join("node")).await?;
     let base = format!("http://127.0.0.1:{}", node.port);
-    let backend = if cfg.database_url.is_some() {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
-    let build = if cfg!(debug_assertions) {
-        "debug build"
-    } else {
-        "release build"
-    };
+    let (backend, build) = labels(&cfg);
     let prefix = format!("u{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
     let db = node.control.db.clone();
     let actor = crate::store::audit::Actor::system("bench");
@@ -1008,16 +1015,7 @@ pub async fn import(mut cfg: Config, products: usize) -> Result<(), String> {
     cfg.workers = 2;
     let tmp = std::env::temp_dir().join(format!("souk-bench-{}", uuid::Uuid::now_v7()));
     let node = start_node(cfg.clone(), tmp.join("node")).await?;
-    let backend = if cfg.database_url.is_some() {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
-    let build = if cfg!(debug_assertions) {
-        "debug build"
-    } else {
-        "release build"
-    };
+    let (backend, build) = labels(&cfg);
     let prefix = format!("i{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
     let actor = crate::store::audit::Actor::system("bench");
     let mut csv = String::from(
@@ -1236,16 +1234,7 @@ pub async fn feed(mut cfg: Config, items: usize) -> Result<(), String> {
     cfg.workers = 1;
     let tmp = std::env::temp_dir().join(format!("souk-bench-{}", uuid::Uuid::now_v7()));
     let node = start_node(cfg.clone(), tmp.join("node")).await?;
-    let backend = if cfg.database_url.is_some() {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
-    let build = if cfg!(debug_assertions) {
-        "debug build"
-    } else {
-        "release build"
-    };
+    let (backend, build) = labels(&cfg);
     let prefix = format!("f{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
     let p = node.control.provision(&prefix, 0, "scale").await?;
     let scope = crate::store::TenantDb::new(node.control.db.clone(), p.tenant);
@@ -1466,16 +1455,7 @@ pub async fn checkout(
     let tmp = std::env::temp_dir().join(format!("souk-bench-{}", uuid::Uuid::now_v7()));
     let node = start_node(cfg.clone(), tmp.join("node")).await?;
     let base = format!("http://127.0.0.1:{}", node.port);
-    let backend = if cfg.database_url.is_some() {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
-    let build = if cfg!(debug_assertions) {
-        "debug build"
-    } else {
-        "release build"
-    };
+    let (backend, build) = labels(&cfg);
     let prefix = format!("c{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
     let db = node.control.db.clone();
     let actor = crate::store::audit::Actor::system("bench");

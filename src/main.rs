@@ -313,6 +313,9 @@ enum BenchCmd {
         /// wrk connections.
         #[arg(long, default_value_t = 32)]
         connections: usize,
+        /// Only the endpoints whose label contains this text (e.g. `uncached`).
+        #[arg(long)]
+        only: Option<String>,
     },
 }
 
@@ -622,6 +625,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             merchants,
             seconds,
             connections,
+            only,
         }) => {
             souk::bench::read(
                 cfg,
@@ -630,6 +634,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     merchants,
                     seconds,
                     connections,
+                    only,
                 },
             )
             .await

@@ -6,7 +6,7 @@
 //! nginx wrk`); `scripts/bench-read-vs-nginx.sh` runs it on SQLite and PostgreSQL.
 //! Prints figures; asserts nothing.
 
-use super::{Provisioned, peak_rss_bytes, rss_bytes, start_node};
+use super::{Provisioned, labels, peak_rss_bytes, rss_bytes, start_node};
 use crate::app::Config;
 use crate::domain::{Handle, InventoryPolicy, ProductStatus, Sku};
 use crate::store::catalog::{ImageInput, ProductInput, VariantInput};
@@ -25,6 +25,8 @@ pub struct ReadBench {
     pub seconds: u64,
     /// wrk connections (two wrk threads).
     pub connections: usize,
+    /// Only the endpoints whose label contains this text (e.g. `uncached`), for profiling.
+    pub only: Option<String>,
 }
 
 /// One measured endpoint.
@@ -203,16 +205,7 @@ pub async fn read(mut cfg: Config, opts: ReadBench) -> Result<(), String> {
     cfg.workers = 2;
     cfg.step_backoff = Duration::from_millis(20);
     cfg.jwt_secret = Some(crate::auth::Secret::new(crate::auth::random_token(48)));
-    let backend = if cfg.database_url.is_some() {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
-    let build = if cfg!(debug_assertions) {
-        "debug build"
-    } else {
-        "release build"
-    };
+    let (backend, build) = labels(&cfg);
     let tmp = std::env::temp_dir().join(format!("souk-bench-read-{}", uuid::Uuid::now_v7()));
     let node = start_node(cfg.clone(), tmp.join("node")).await?;
     let base = format!("http://127.0.0.1:{}", node.port);
@@ -256,56 +249,57 @@ pub async fn read(mut cfg: Config, opts: ReadBench) -> Result<(), String> {
     // A small product (about 3 KB of JSON) and its page, like the figures.
     let small = product_input(2)?.handle.to_string();
     let s = format!("/s/{handle}");
-    let endpoints = vec![
-        Endpoint {
-            label: "Store API list, 12 products (cached)",
-            path: format!("{s}/api/v1/store/products"),
-            content_type: "application/json",
-            uncached: false,
-        },
-        Endpoint {
-            label: "Store API product (cached)",
-            path: format!("{s}/api/v1/store/products/{small}"),
-            content_type: "application/json",
-            uncached: false,
-        },
-        Endpoint {
-            label: "Store API product (uncached)",
-            path: format!("{s}/api/v1/store/products/{small}"),
-            content_type: "application/json",
-            uncached: true,
-        },
-        Endpoint {
-            label: "storefront home (cached)",
-            path: format!("{s}/"),
-            content_type: "text/html",
-            uncached: false,
-        },
-        Endpoint {
-            label: "storefront catalog (cached)",
-            path: format!("{s}/products"),
-            content_type: "text/html",
-            uncached: false,
-        },
-        Endpoint {
-            label: "storefront product page (cached)",
-            path: format!("{s}/products/{small}"),
-            content_type: "text/html",
-            uncached: false,
-        },
-        Endpoint {
-            label: "storefront product page (uncached)",
-            path: format!("{s}/products/{small}"),
-            content_type: "text/html",
-            uncached: true,
-        },
-        Endpoint {
-            label: "/healthz (liveness)",
-            path: "/healthz".into(),
-            content_type: "application/json",
-            uncached: false,
-        },
-    ];
+    const JSON: &str = "application/json";
+    const HTML: &str = "text/html";
+    let endpoints: Vec<Endpoint> = [
+        (
+            "Store API list, 12 products (cached)",
+            format!("{s}/api/v1/store/products"),
+            JSON,
+            false,
+        ),
+        (
+            "Store API product (cached)",
+            format!("{s}/api/v1/store/products/{small}"),
+            JSON,
+            false,
+        ),
+        (
+            "Store API product (uncached)",
+            format!("{s}/api/v1/store/products/{small}"),
+            JSON,
+            true,
+        ),
+        ("storefront home (cached)", format!("{s}/"), HTML, false),
+        (
+            "storefront catalog (cached)",
+            format!("{s}/products"),
+            HTML,
+            false,
+        ),
+        (
+            "storefront product page (cached)",
+            format!("{s}/products/{small}"),
+            HTML,
+            false,
+        ),
+        (
+            "storefront product page (uncached)",
+            format!("{s}/products/{small}"),
+            HTML,
+            true,
+        ),
+        ("/healthz (liveness)", "/healthz".into(), JSON, false),
+    ]
+    .into_iter()
+    .filter(|(label, ..)| opts.only.as_deref().is_none_or(|o| label.contains(o)))
+    .map(|(label, path, content_type, uncached)| Endpoint {
+        label,
+        path,
+        content_type,
+        uncached,
+    })
+    .collect();
     // Save the bodies nginx will serve.
     let http = reqwest::Client::new();
     let root = tmp.join("nginx");
@@ -351,44 +345,32 @@ pub async fn read(mut cfg: Config, opts: ReadBench) -> Result<(), String> {
         "p99 ms",
         "ratio"
     );
-    let mut result = Ok(());
+    // Each endpoint: nginx, then Souk (cache off for the uncached rows, warmed by one
+    // request otherwise). The nginx process is stopped whatever happens.
+    let mut runs = vec![];
     for (n, e) in endpoints.iter().enumerate() {
-        let ng = match wrk(&format!("http://127.0.0.1:{nginx_port}/e{n}"), &opts) {
-            Ok(f) => f,
-            Err(x) => {
-                result = Err(x);
-                break;
-            }
-        };
+        let ng = wrk(&format!("http://127.0.0.1:{nginx_port}/e{n}"), &opts);
         node.page_cache.set_enabled(!e.uncached);
-        // Warm the cache (or not) with one request before the run.
         let _ = http.get(format!("{base}{}", e.path)).send().await;
-        let so = match wrk(&format!("{base}{}", e.path), &opts) {
-            Ok(f) => f,
-            Err(x) => {
-                result = Err(x);
+        let so = wrk(&format!("{base}{}", e.path), &opts);
+        node.page_cache.set_enabled(true);
+        match (ng, so) {
+            (Ok(ng), Ok(so)) => {
+                print_row(e.label, sizes[n], &ng, &so);
+                runs.push((ng, so));
+            }
+            (Err(x), _) | (_, Err(x)) => {
+                runs.clear();
+                println!("{}: {x}", e.label);
                 break;
             }
-        };
-        node.page_cache.set_enabled(true);
-        let errors = if so.non_2xx > 0 {
-            format!("  ({} non-2xx!)", so.non_2xx)
-        } else {
-            String::new()
-        };
-        println!(
-            "{:<38} {:>7} | {:>9.0} {:>7.2} {:>7.2} | {:>9.0} {:>7.2} {:>7.2} | {:>6.2}{errors}",
-            e.label,
-            sizes[n],
-            ng.rps,
-            ng.p50_ms,
-            ng.p99_ms,
-            so.rps,
-            so.p50_ms,
-            so.p99_ms,
-            so.rps / ng.rps.max(1.0)
-        );
+        }
     }
+    let result = if runs.len() == endpoints.len() {
+        Ok(())
+    } else {
+        Err("a wrk run failed".to_string())
+    };
     let _ = nginx.kill();
     let _ = nginx.wait();
     println!(
@@ -414,6 +396,24 @@ fn which(tool: &str) -> Option<PathBuf> {
 fn free_port() -> Result<u16, String> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+fn print_row(label: &str, bytes: usize, ng: &WrkFigures, so: &WrkFigures) {
+    let errors = if so.non_2xx > 0 {
+        format!("  ({} non-2xx!)", so.non_2xx)
+    } else {
+        String::new()
+    };
+    println!(
+        "{label:<38} {bytes:>7} | {:>9.0} {:>7.2} {:>7.2} | {:>9.0} {:>7.2} {:>7.2} | {:>6.2}{errors}",
+        ng.rps,
+        ng.p50_ms,
+        ng.p99_ms,
+        so.rps,
+        so.p50_ms,
+        so.p99_ms,
+        so.rps / ng.rps.max(1.0)
+    );
 }
 
 /// Starts nginx in the foreground with its own prefix under `root`.

@@ -83,7 +83,7 @@ async fn a_client_on_node_b_receives_what_node_a_commits() {
 /// Two nodes on one PostgreSQL database with NATS, each with its own subject prefix when
 /// `split` (so NATS carries nothing from one to the other); `None` (skipped) without
 /// PostgreSQL or NATS.
-async fn two_nodes(split: bool) -> Option<(TestApp, TestApp)> {
+pub async fn two_nodes(split: bool) -> Option<(TestApp, TestApp)> {
     if std::env::var("SOUK_TEST_PG_URL").is_err() {
         eprintln!("SKIPPED: two-node test needs PostgreSQL (set SOUK_TEST_PG_URL)");
         return None;
