@@ -7,7 +7,7 @@
 //! - Query strings and paths ([`refuse_nul`]): a NUL character (`%00`) is 422
 //!   `invalid_character` naming the parameter under `/api/`; on pages the parameter is
 //!   dropped (a `next=` that cannot be used falls back to the home page) and a path is 404.
-//! - Plain-text errors axum answers itself under `/api/` ([`json_errors`]) become the JSON
+//! - Plain-text errors axum answers itself under `/api/` ([`json_error_of`]) become the JSON
 //!   error body.
 //! - Request bodies a handler did not read ([`close_unread`]): the response carries
 //!   `Connection: close`, so a keep-alive client does not send its next request on a
@@ -221,12 +221,10 @@ pub async fn close_unread(req: Request, next: Next) -> Response {
     res
 }
 
-/// Middleware: an API error answered by axum itself as plain text (a path or query string
+/// An API error answered by axum itself as plain text (a path or query string
 /// that does not parse, a method the route does not have) becomes the JSON error body
 /// every other API error has.
-pub async fn json_errors(req: Request, next: Next) -> Response {
-    let api = req.uri().path().starts_with("/api/");
-    let res = next.run(req).await;
+pub async fn json_error_of(api: bool, res: Response) -> Response {
     let plain = res
         .headers()
         .get(header::CONTENT_TYPE)

@@ -38,16 +38,11 @@ pub fn routes() -> Router<AppState> {
         .merge(super::shop::routes())
 }
 
-/// Anti-framing for storefront pages: every HTML answer that sets no framing rule of its
+/// Anti-framing for storefront pages (applied by `web::around_handler`): every HTML answer that sets no framing rule of its
 /// own gets `Content-Security-Policy: frame-ancestors 'self' <platform origin>`, so only
 /// the store itself and the platform (the dashboard, whose setup guide previews the
 /// store) may frame it. Admin and dashboard pages carry their own stricter rule.
-pub async fn frame_ancestors(
-    State(st): State<AppState>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let mut res = next.run(req).await;
+pub fn frame_ancestors_of(st: &AppState, mut res: Response) -> Response {
     let html = res
         .headers()
         .get(header::CONTENT_TYPE)
