@@ -4,12 +4,12 @@
 //!   `payload_too_large`); every string value is at most its field's limit in characters
 //!   ([`text_limit`], else 422 `too_long`) and contains no NUL character (else 422
 //!   `invalid_character`), both naming the field by its JSON path (`variants[0].sku`).
-//! - Query strings and paths ([`refuse_nul`]): a NUL character (`%00`) is 422
+//! - Query strings and paths ([`nul_check`], in [`edge`]): a NUL character (`%00`) is 422
 //!   `invalid_character` naming the parameter under `/api/`; on pages the parameter is
 //!   dropped (a `next=` that cannot be used falls back to the home page) and a path is 404.
 //! - Plain-text errors axum answers itself under `/api/` ([`json_error_of`]) become the JSON
 //!   error body.
-//! - Request bodies a handler did not read ([`close_unread`]): the response carries
+//! - Request bodies a handler did not read ([`edge`]): the response carries
 //!   `Connection: close`, so a keep-alive client does not send its next request on a
 //!   connection the server is about to close.
 //!
@@ -136,9 +136,11 @@ fn nul_error(field: &str) -> ApiError {
     )
 }
 
-/// Middleware: refuses a NUL character in the path or the query string (see the module
-/// documentation). Runs before tenant resolution, so `/s/{handle}/api/…` is covered too.
-pub async fn refuse_nul(mut req: Request, next: Next) -> Response {
+/// Refuses a NUL character in the path or the query string (see the module
+/// documentation): `Err` is the answer; a page's unusable query parameters are dropped
+/// from the returned request. Runs before tenant resolution, so `/s/{handle}/api/…` is
+/// covered too.
+fn nul_check(mut req: Request) -> Result<Request, Response> {
     let uri = req.uri().clone();
     let api = uri.path().starts_with("/api/")
         || uri
@@ -148,12 +150,12 @@ pub async fn refuse_nul(mut req: Request, next: Next) -> Response {
             .is_some_and(|r| r.starts_with("/api/"));
     if has_nul(uri.path()) {
         if api {
-            return nul_error("path").into_response();
+            return Err(nul_error("path").into_response());
         }
-        return (StatusCode::NOT_FOUND, "not found").into_response();
+        return Err((StatusCode::NOT_FOUND, "not found").into_response());
     }
     let Some(query) = uri.query().filter(|q| has_nul(q)) else {
-        return next.run(req).await;
+        return Ok(req);
     };
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -164,7 +166,7 @@ pub async fn refuse_nul(mut req: Request, next: Next) -> Response {
             .find(|(k, v)| k.contains('\0') || v.contains('\0'))
             .map(|(k, _)| k.replace('\0', "\\u0000"))
             .unwrap_or_else(|| "query".to_string());
-        return nul_error(&bad).into_response();
+        return Err(nul_error(&bad).into_response());
     }
     // A page: drop the parameters that cannot be used.
     let kept = url::form_urlencoded::Serializer::new(String::new())
@@ -182,13 +184,13 @@ pub async fn refuse_nul(mut req: Request, next: Next) -> Response {
     let mut parts = uri.into_parts();
     match pq.parse() {
         Ok(p) => parts.path_and_query = Some(p),
-        Err(_) => return (StatusCode::BAD_REQUEST, "bad request").into_response(),
+        Err(_) => return Err((StatusCode::BAD_REQUEST, "bad request").into_response()),
     }
     match Uri::from_parts(parts) {
         Ok(u) => *req.uri_mut() = u,
-        Err(_) => return (StatusCode::BAD_REQUEST, "bad request").into_response(),
+        Err(_) => return Err((StatusCode::BAD_REQUEST, "bad request").into_response()),
     }
-    next.run(req).await
+    Ok(req)
 }
 
 /// Whether the percent-decoded text holds a NUL (`%00`; a raw NUL cannot be in a URI).
@@ -196,10 +198,19 @@ fn has_nul(raw: &str) -> bool {
     raw.as_bytes().windows(3).any(|w| w == b"%00") || raw.contains('\0')
 }
 
-/// Middleware: a response to a request whose body was not read to its end (refused by an
-/// extractor before the body, or answered without it) carries `Connection: close`, since
-/// the server cannot reuse that connection.
-pub async fn close_unread(req: Request, next: Next) -> Response {
+/// The one middleware at the edge, before tenant resolution (one layer instead of three,
+/// see `web::around_handler` for why):
+/// - a response to a request whose body was not read to its end (refused by an extractor
+///   before the body, or answered without it) carries `Connection: close`, since the
+///   server cannot reuse that connection;
+/// - the body is wrapped in the length limit its path gets ([`BodyLimits`]): extractors
+///   reading past it fail with 413 (this replaces axum's single `DefaultBodyLimit`);
+/// - a NUL character in the path or the query string is refused ([`nul_check`]).
+pub async fn edge(
+    axum::extract::State(limits): axum::extract::State<BodyLimits>,
+    req: Request,
+    next: Next,
+) -> Response {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -207,13 +218,18 @@ pub async fn close_unread(req: Request, next: Next) -> Response {
         .and_then(|v| v.trim().parse::<u64>().ok())
         .is_some_and(|n| n > 0)
         || req.headers().contains_key(header::TRANSFER_ENCODING);
-    if !declared {
-        return next.run(req).await;
-    }
-    let done = Arc::new(AtomicBool::new(false));
-    let seen = done.clone();
-    let req = req.map(|inner| Body::new(Tracked { inner, done: seen }));
-    let mut res = next.run(req).await;
+    let done = Arc::new(AtomicBool::new(!declared));
+    let req = if declared {
+        let seen = done.clone();
+        req.map(|inner| Body::new(Tracked { inner, done: seen }))
+    } else {
+        req
+    };
+    let req = limit_body(limits, req);
+    let mut res = match nul_check(req) {
+        Ok(req) => next.run(req).await,
+        Err(res) => res,
+    };
     if !done.load(Ordering::Acquire) {
         res.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -333,13 +349,9 @@ pub struct BodyLimits {
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
-/// Middleware: wraps the request body in a length limit chosen by path ([`BodyLimits`]);
-/// extractors reading past it fail with 413. Replaces axum's single `DefaultBodyLimit`.
-pub async fn limit_body(
-    axum::extract::State(limits): axum::extract::State<BodyLimits>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// Wraps the request body in the length limit chosen by its path ([`BodyLimits`]) and
+/// records it ([`BodyLimit`]) for 413 messages.
+fn limit_body(limits: BodyLimits, req: Request) -> Request {
     let import = req.uri().path().split('/').any(|seg| seg == "imports");
     let limit = if import {
         limits.imports
@@ -349,5 +361,5 @@ pub async fn limit_body(
     let (mut parts, body) = req.into_parts();
     parts.extensions.insert(BodyLimit(limit));
     let body = Body::new(http_body_util::Limited::new(body, limit));
-    next.run(Request::from_parts(parts, body)).await
+    Request::from_parts(parts, body)
 }

@@ -277,10 +277,8 @@ pub fn router(state: AppState) -> Result<Router, minijinja::Error> {
             context::resolve_tenant,
         ))
         .layer(middleware::from_fn_with_state(state, tls::https_policy))
-        .layer(middleware::from_fn(input::refuse_nul))
-        .layer(middleware::from_fn_with_state(limits, input::limit_body))
+        .layer(middleware::from_fn_with_state(limits, input::edge))
         .layer(axum::extract::DefaultBodyLimit::disable())
-        .layer(middleware::from_fn(input::close_unread))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::catch_panic::CatchPanicLayer::new()))
 }
