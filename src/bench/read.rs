@@ -141,7 +141,7 @@ fn product_input(i: usize) -> Result<ProductInput, String> {
                 sku: Some(Sku::parse(&format!("RB-{i}-{v}")).map_err(|e| e.message)?),
                 option_values: values,
                 price_minor: 1900 + (i as i64 % 40) * 250 + (v as i64 % 3) * 100,
-                compare_at_minor: (i % 4 == 0).then_some(4900 + (i as i64 % 40) * 250),
+                compare_at_minor: i.is_multiple_of(4).then_some(4900 + (i as i64 % 40) * 250),
                 inventory: if v % 9 == 8 {
                     0
                 } else {
@@ -171,7 +171,7 @@ fn product_input(i: usize) -> Result<ProductInput, String> {
         tags: vec![word(i).into(), word(i + 2).into(), "bench".into()],
         status: ProductStatus::Active,
         options,
-        featured: i % 40 == 0,
+        featured: i.is_multiple_of(40),
         seo: None,
         attributes: None,
         variants,

@@ -140,7 +140,7 @@ fn nul_error(field: &str) -> ApiError {
 /// documentation): `Err` is the answer; a page's unusable query parameters are dropped
 /// from the returned request. Runs before tenant resolution, so `/s/{handle}/api/…` is
 /// covered too.
-fn nul_check(mut req: Request) -> Result<Request, Response> {
+fn nul_check(mut req: Request) -> Result<Request, Box<Response>> {
     let uri = req.uri().clone();
     let api = uri.path().starts_with("/api/")
         || uri
@@ -150,9 +150,11 @@ fn nul_check(mut req: Request) -> Result<Request, Response> {
             .is_some_and(|r| r.starts_with("/api/"));
     if has_nul(uri.path()) {
         if api {
-            return Err(nul_error("path").into_response());
+            return Err(Box::new(nul_error("path").into_response()));
         }
-        return Err((StatusCode::NOT_FOUND, "not found").into_response());
+        return Err(Box::new(
+            (StatusCode::NOT_FOUND, "not found").into_response(),
+        ));
     }
     let Some(query) = uri.query().filter(|q| has_nul(q)) else {
         return Ok(req);
@@ -166,7 +168,7 @@ fn nul_check(mut req: Request) -> Result<Request, Response> {
             .find(|(k, v)| k.contains('\0') || v.contains('\0'))
             .map(|(k, _)| k.replace('\0', "\\u0000"))
             .unwrap_or_else(|| "query".to_string());
-        return Err(nul_error(&bad).into_response());
+        return Err(Box::new(nul_error(&bad).into_response()));
     }
     // A page: drop the parameters that cannot be used.
     let kept = url::form_urlencoded::Serializer::new(String::new())
@@ -184,11 +186,19 @@ fn nul_check(mut req: Request) -> Result<Request, Response> {
     let mut parts = uri.into_parts();
     match pq.parse() {
         Ok(p) => parts.path_and_query = Some(p),
-        Err(_) => return Err((StatusCode::BAD_REQUEST, "bad request").into_response()),
+        Err(_) => {
+            return Err(Box::new(
+                (StatusCode::BAD_REQUEST, "bad request").into_response(),
+            ));
+        }
     }
     match Uri::from_parts(parts) {
         Ok(u) => *req.uri_mut() = u,
-        Err(_) => return Err((StatusCode::BAD_REQUEST, "bad request").into_response()),
+        Err(_) => {
+            return Err(Box::new(
+                (StatusCode::BAD_REQUEST, "bad request").into_response(),
+            ));
+        }
     }
     Ok(req)
 }
@@ -228,7 +238,7 @@ pub async fn edge(
     let req = limit_body(limits, req);
     let mut res = match nul_check(req) {
         Ok(req) => next.run(req).await,
-        Err(res) => res,
+        Err(res) => *res,
     };
     if !done.load(Ordering::Acquire) {
         res.headers_mut()
