@@ -304,7 +304,7 @@ const RENAMED_2024: &[(&str, &str)] = &[
 /// [`ImportError::UnknownFormat`], and [`ImportError::MissingColumn`] when a Shopify file
 /// lacks `Title` or a WooCommerce file `Name` or `Regular price`.
 pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog, ImportError> {
-    let t = Table::read(bytes)?;
+    let t = Table::read_streaming(bytes)?;
     let dialect = detect_with(|n| t.has(n)).ok_or_else(|| ImportError::UnknownFormat {
         headers: t.header_list(),
         detected: t.detected(),
@@ -378,6 +378,7 @@ pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog,
     };
     let mut b = Builder {
         t: &t,
+        bytes,
         renamed,
         currency,
         errors: Vec::new(),
@@ -405,7 +406,7 @@ pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog,
         dialect,
         products,
         errors,
-        rows: t.records.len() + t.rejected.len(),
+        rows: t.rows,
         columns_used: t.used_columns(),
         columns_ignored: t.ignored_columns(),
         columns,
@@ -508,6 +509,8 @@ struct Draft {
 
 struct Builder<'t> {
     t: &'t Table,
+    /// The file's bytes, streamed by [`Table::stream`].
+    bytes: &'t [u8],
     /// Column renames applied to the (legacy Shopify or WooCommerce) names used in the code.
     renamed: &'static [(&'static str, &'static str)],
     currency: Currency,
@@ -736,8 +739,8 @@ impl Builder<'_> {
         let mut by_handle: HashMap<Handle, usize> = HashMap::new();
         let mut aliases: HashMap<String, Handle> = HashMap::new();
         let mut broken: HashSet<String> = HashSet::new();
-        for (row, rec) in &t.records {
-            let row = *row;
+        for (row, rec) in t.stream(self.bytes) {
+            let rec = &rec;
             let (raw, title) = (self.get(rec, "handle"), self.get(rec, "title"));
             if broken.contains(&raw) {
                 continue;
@@ -947,14 +950,15 @@ impl Builder<'_> {
         let mut parents: HashMap<String, usize> = HashMap::new();
         let mut variations = Vec::new();
         // Pass 1: everything but variations, so that a variation may precede its parent.
-        for (row, rec) in &t.records {
-            let (row, kind) = (*row, self.get(rec, "type").to_lowercase());
+        for (row, owned) in t.stream(self.bytes) {
+            let kind = self.get(&owned, "type").to_lowercase();
             let kinds: Vec<&str> = kind.split(',').map(str::trim).collect();
             let is = |k: &str| kinds.contains(&k);
             if is("variation") {
-                variations.push((row, rec));
+                variations.push((row, owned));
                 continue;
             }
+            let rec = &owned;
             if !["variable", "grouped", "external", "simple"]
                 .iter()
                 .any(|k| is(k))
@@ -1043,7 +1047,8 @@ impl Builder<'_> {
             }
         }
         // Pass 2: variations, attached to their variable parent.
-        for (row, rec) in variations {
+        for (row, rec) in &variations {
+            let (row, rec) = (*row, rec);
             let key = t.get(rec, "parent");
             let Some(&di) = parents.get(&key) else {
                 self.err(
