@@ -1152,7 +1152,23 @@ pub async fn run_product_import(
     import_id: Uuid,
     fault: Option<&crate::provision::FaultHook>,
 ) -> Result<(), ControlError> {
-    let Some(mut work) = scope.claim_product_import(import_id).await? else {
+    run_product_import_of(db, scope, import_id, fault, None).await
+}
+
+/// [`run_product_import`] by a caller that still holds the file it started the import
+/// with (the CLI): `file` is parsed instead of reading the kept copy back from the
+/// database, so that a large file is in memory once.
+pub async fn run_product_import_of(
+    db: &Db,
+    scope: &TenantDb,
+    import_id: Uuid,
+    fault: Option<&crate::provision::FaultHook>,
+    file: Option<&[u8]>,
+) -> Result<(), ControlError> {
+    let Some(mut work) = scope
+        .claim_product_import(import_id, file.is_none())
+        .await?
+    else {
         return Ok(()); // unknown, or already ended
     };
     let Some(merchant) = platform::get_merchant(db, scope.tenant_id()).await? else {
@@ -1161,7 +1177,8 @@ pub async fn run_product_import(
     let currency = merchant.currency;
     let max = max_products(db, scope.tenant_id()).await?;
     // The file is parsed once here and then dropped: the chunks are applied from the parse.
-    let body = std::mem::take(&mut work.body);
+    let kept = std::mem::take(&mut work.body);
+    let body = file.unwrap_or(&kept);
     let PreparedImport {
         mut report,
         inputs,
@@ -1170,7 +1187,7 @@ pub async fn run_product_import(
         first_row_tried,
         lines,
         ..
-    } = match prepared(scope, &body, &currency, false).await {
+    } = match prepared(scope, body, &currency, false).await {
         Ok(p) => p,
         Err(e @ ControlError::Store(_)) => return Err(e),
         Err(e) => {
@@ -1180,7 +1197,7 @@ pub async fn run_product_import(
             return Ok(());
         }
     };
-    drop(body);
+    drop(kept);
     let mut start = usize::try_from(work.products_done)
         .unwrap_or(0)
         .min(inputs.len());

@@ -1161,6 +1161,34 @@ mod tests {
             .collect()
     }
 
+    /// The records are streamed from the file (not held): rows of a handle that comes back
+    /// after another product still join their product, the rows and lines stay those of
+    /// the file (a quoted multi-line description shifts lines, not rows), and a refused
+    /// short row is counted and reported without shifting the streamed records.
+    #[test]
+    fn streamed_records_keep_rows_lines_and_handles_that_reappear() {
+        let c = parse(
+            "Handle,Title,Body (HTML),Option1 Name,Option1 Value,Variant SKU,Variant Price\n\
+             a,A,\"<p>one\ntwo</p>\",Size,S,A-S,1.00\n\
+             b,B,,Size,S,B-S,2.00\n\
+             a,,,,M,A-M,1.50\n\
+             b,,\n\
+             b,,,,M,B-M,2.50\n",
+        );
+        assert_eq!(c.rows, 5);
+        let handles: Vec<_> = c.products.iter().map(|p| p.handle.as_str()).collect();
+        assert_eq!(handles, ["a", "b"]);
+        let a = product(&c, "a");
+        assert_eq!(values(a), ["S", "M"]);
+        assert_eq!(a.variants.iter().map(|v| v.row).collect::<Vec<_>>(), [2, 4]);
+        let b = product(&c, "b");
+        assert_eq!(values(b), ["S", "M"]);
+        assert_eq!(b.variants[1].row, 6);
+        assert_eq!(c.errors.len(), 1, "{:?}", c.errors);
+        assert_eq!((c.errors[0].row, c.errors[0].line), (5, 6));
+        assert_eq!(c.lines.get(&6), Some(&7));
+    }
+
     fn shopify_file(name: &str, products: usize, variants: usize) -> Option<ParsedCatalog> {
         let c = parse_products(&data(name)?, Currency::EUR).unwrap();
         assert_eq!(c.dialect, Dialect::ShopifyLegacy);
