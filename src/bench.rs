@@ -1128,7 +1128,7 @@ fn import_csv(products: usize, variants: usize, real_shape: bool) -> String {
     for i in 0..products {
         for n in 0..variants {
             let size = if variants == 3 {
-                sizes[n].to_string()
+                sizes.get(n).copied().unwrap_or("S").to_string()
             } else {
                 format!("V{}", n + 1)
             };

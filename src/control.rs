@@ -666,8 +666,7 @@ impl PreparedImport {
         cols: &crate::import::products::Columns,
         keep: &mut [bool],
     ) {
-        for i in start..end {
-            let input = &mut self.inputs[i];
+        for (i, input) in self.inputs.iter_mut().enumerate().take(end).skip(start) {
             let Some(p) = stored.get(input.handle.as_str()) else {
                 if !cols.price {
                     self.report.errors.push(FailedRow {
