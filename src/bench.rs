@@ -1004,13 +1004,22 @@ time = round trip on loopback (request sent → whole body read: server time + l
 }
 
 /// `souk bench import`: a background product import of a generated Shopify CSV
-/// (`products` products, 3 variants each, so 3 rows per product) into a fresh tenant, as
-/// the dashboard starts it; then the same file again (every product an update); then the
-/// same file as a direct import within one call, into a second tenant, for comparison.
-/// Prints the wall time, the worker's time and products/s. Asserts nothing.
-pub async fn import(mut cfg: Config, products: usize) -> Result<(), String> {
-    if products == 0 {
-        return Err("--products above 0".into());
+/// (`products` products, `variants` variants each, one row per variant) into a fresh
+/// tenant, as the dashboard starts it; then the same file again (every product an update);
+/// then the same file as a direct import within one call, into a second tenant, for
+/// comparison. With `real_shape` the file has the legacy Shopify export's full column set
+/// and a description of about 3 KB per product, so that 12,500 products × 11 variants make
+/// a file of about 50 MB like a real export. Prints the wall time, the worker's time,
+/// products/s and the peak RSS of each phase (the process's, including the generated file).
+/// Asserts nothing.
+pub async fn import(
+    mut cfg: Config,
+    products: usize,
+    variants: usize,
+    real_shape: bool,
+) -> Result<(), String> {
+    if products == 0 || variants == 0 {
+        return Err("--products and --variants-per-product above 0".into());
     }
     cfg.workers = 2;
     let tmp = std::env::temp_dir().join(format!("souk-bench-{}", uuid::Uuid::now_v7()));
@@ -1018,39 +1027,16 @@ pub async fn import(mut cfg: Config, products: usize) -> Result<(), String> {
     let (backend, build) = labels(&cfg);
     let prefix = format!("i{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
     let actor = crate::store::audit::Actor::system("bench");
-    let mut csv = String::from(
-        "Handle,Title,Body (HTML),Vendor,Type,Tags,Published,Option1 Name,Option1 Value,Variant SKU,Variant Price,Variant Inventory Qty,Image Src\n",
-    );
-    for i in 0..products {
-        for (n, size) in ["S", "M", "L"].iter().enumerate() {
-            let (title, body, vendor, kind, tags) = if n == 0 {
-                (
-                    format!("Imported Product {i}"),
-                    format!("<p>Product {i} of the import benchmark.</p>"),
-                    format!("Vendor {}", i % 40),
-                    format!("Type {}", i % 12),
-                    format!("bench, tag{}", i % 7),
-                )
-            } else {
-                Default::default()
-            };
-            let image = if n == 0 {
-                format!("https://cdn.example/p/{i}.jpg")
-            } else {
-                String::new()
-            };
-            csv.push_str(&format!(
-                "imported-{i},{title},{body},{vendor},{kind},\"{tags}\",true,Size,{size},IMP-{i}-{size},{}.{:02},{},{image}\n",
-                10 + i % 90,
-                i % 100,
-                i % 25
-            ));
-        }
-    }
+    let csv = import_csv(products, variants, real_shape);
     println!(
-        "import: {products} products × 3 variants ({} CSV rows, {:.1} MB), {backend}, {build}",
-        products * 3,
-        csv.len() as f64 / 1e6
+        "import: {products} products × {variants} variants ({} CSV rows, {:.1} MB{}), {backend}, {build}",
+        products * variants,
+        csv.len() as f64 / 1e6,
+        if real_shape {
+            ", full Shopify column set"
+        } else {
+            ""
+        }
     );
     let p = node.control.provision(&prefix, 0, "scale").await?;
     let scope = crate::store::TenantDb::new(node.control.db.clone(), p.tenant);
@@ -1058,6 +1044,7 @@ pub async fn import(mut cfg: Config, products: usize) -> Result<(), String> {
         "background, new products",
         "background, same file again (updates)",
     ] {
+        reset_peak_rss();
         let started = Instant::now();
         let queued = crate::control::start_product_import(
             &scope,
@@ -1088,12 +1075,13 @@ pub async fn import(mut cfg: Config, products: usize) -> Result<(), String> {
             _ => f64::NAN,
         };
         println!(
-            "{label:<40} {}: created {}, updated {}, unchanged {}; wall {wall:.2} s (includes the worker's pickup, ≤ 0.5 s idle poll), worker {worker:.2} s = {:.0} products/s",
+            "{label:<40} {}: created {}, updated {}, unchanged {}; wall {wall:.2} s (includes the worker's pickup, ≤ 0.5 s idle poll), worker {worker:.2} s = {:.0} products/s; peak RSS {:.0} MB",
             done.status,
             done.created,
             done.updated,
             done.unchanged,
-            products as f64 / worker
+            products as f64 / worker,
+            peak_rss_bytes().unwrap_or(0) as f64 / 1e6
         );
     }
     // The direct import (one call, one transaction) into a second tenant.
@@ -1102,21 +1090,92 @@ pub async fn import(mut cfg: Config, products: usize) -> Result<(), String> {
         .provision(&format!("{prefix}b"), 0, "scale")
         .await?;
     let scope2 = crate::store::TenantDb::new(node.control.db.clone(), p2.tenant);
+    reset_peak_rss();
     let started = Instant::now();
     let report = crate::control::import_products(&scope2, &actor, csv.as_bytes(), "EUR", -1)
         .await
         .map_err(|e| e.to_string())?;
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "{:<40} created {}; {secs:.2} s = {:.0} products/s",
+        "{:<40} created {}; {secs:.2} s = {:.0} products/s; peak RSS {:.0} MB",
         "direct (one call, one transaction)",
         report.created,
-        products as f64 / secs
+        products as f64 / secs,
+        peak_rss_bytes().unwrap_or(0) as f64 / 1e6
     );
     let _ = node.stop.send(());
     let _ = node.task.await;
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
+}
+
+/// The generated file of [`import`]: `products` products of `variants` variants
+/// (`Size` S, M, L for 3, else `V1`, `V2`, …).
+fn import_csv(products: usize, variants: usize, real_shape: bool) -> String {
+    // The legacy Shopify export's columns after the ones the bench fills (48 in all).
+    const REST: &str = ",Variant Grams,Variant Inventory Tracker,Variant Inventory Policy,Variant Fulfillment Service,Variant Compare At Price,Variant Requires Shipping,Variant Taxable,Variant Barcode,Image Position,Image Alt Text,Gift Card,SEO Title,SEO Description,Google Shopping / Google Product Category,Google Shopping / Gender,Google Shopping / Age Group,Google Shopping / MPN,Google Shopping / AdWords Grouping,Google Shopping / AdWords Labels,Google Shopping / Condition,Google Shopping / Custom Product,Google Shopping / Custom Label 0,Google Shopping / Custom Label 1,Google Shopping / Custom Label 2,Google Shopping / Custom Label 3,Google Shopping / Custom Label 4,Variant Image,Variant Weight Unit,Variant Tax Code,Cost per item,Price / International,Compare At Price / International,Status,Option2 Name,Option2 Value";
+    let mut csv = String::from(
+        "Handle,Title,Body (HTML),Vendor,Type,Tags,Published,Option1 Name,Option1 Value,Variant SKU,Variant Price,Variant Inventory Qty,Image Src",
+    );
+    if real_shape {
+        csv.push_str(REST);
+    }
+    csv.push('\n');
+    let sizes = ["S", "M", "L"];
+    let paragraph = "<p>Soft organic cotton, cut for an easy fit and finished with flat seams; machine washable at 30 °C. Every size is measured on the body, see the size chart.</p>";
+    for i in 0..products {
+        for n in 0..variants {
+            let size = if variants == 3 {
+                sizes.get(n).copied().unwrap_or("S").to_string()
+            } else {
+                format!("V{}", n + 1)
+            };
+            let (title, body, vendor, kind, tags) = if n == 0 {
+                let mut body = format!("<p>Product {i} of the import benchmark.</p>");
+                if real_shape {
+                    while body.len() < 3000 {
+                        body.push_str(paragraph);
+                    }
+                }
+                (
+                    format!("Imported Product {i}"),
+                    body,
+                    format!("Vendor {}", i % 40),
+                    format!("Type {}", i % 12),
+                    format!("bench, tag{}", i % 7),
+                )
+            } else {
+                Default::default()
+            };
+            let image = if n == 0 {
+                format!("https://cdn.example/p/{i}.jpg")
+            } else {
+                String::new()
+            };
+            csv.push_str(&format!(
+                "imported-{i},{title},\"{body}\",{vendor},{kind},\"{tags}\",{},{},{size},IMP-{i}-{size},{}.{:02},{},{image}",
+                if n == 0 { "true" } else { "" },
+                if n == 0 { "Size" } else { "" },
+                10 + i % 90,
+                i % 100,
+                i % 25
+            ));
+            if real_shape {
+                csv.push_str(&format!(
+                    ",{},shopify,deny,manual,,true,true,'{:013},{},,{},{},{},,,,,,,,,,,,,,,kg,,,,,{},,",
+                    200 + n * 10,
+                    4_000_000_000_000u64 + (i * variants + n) as u64,
+                    if n == 0 { "1" } else { "" },
+                    if n == 0 { "false" } else { "" },
+                    if n == 0 { format!("Imported Product {i} | Bench") } else { String::new() },
+                    if n == 0 { "A product of the import benchmark." } else { "" },
+                    if n == 0 { "active" } else { "" },
+                ));
+            }
+            csv.push('\n');
+        }
+    }
+    csv
 }
 
 /// Peak resident set size since the last reset (Linux `VmHWM`), `None` elsewhere.

@@ -617,13 +617,56 @@ impl PreparedImport {
     /// or no option columns) stored variants the file does not list are kept; a variant
     /// the store does not have, or a new product, needs a price: without the column it is
     /// a row error and is left out.
-    async fn merge_existing(&mut self, scope: &TenantDb) -> Result<(), ControlError> {
-        let handles: Vec<&str> = self.inputs.iter().map(|p| p.handle.as_str()).collect();
-        self.stored = scope.products_by_handles(&handles).await?;
-        let stored = &self.stored;
+    ///
+    /// The stored products are loaded [`MERGE_BATCH`] handles at a time; `keep_stored`
+    /// keeps them all in `stored` (the preview compares them), otherwise each batch is
+    /// dropped once merged, so that a large file's update does not hold the whole catalogue.
+    async fn merge_existing(
+        &mut self,
+        scope: &TenantDb,
+        keep_stored: bool,
+    ) -> Result<(), ControlError> {
         let cols = self.columns;
         let mut keep = vec![true; self.inputs.len()];
-        for (i, input) in self.inputs.iter_mut().enumerate() {
+        let mut start = 0;
+        while start < self.inputs.len() {
+            let end = (start + MERGE_BATCH).min(self.inputs.len());
+            let handles: Vec<&str> = self.inputs[start..end]
+                .iter()
+                .map(|p| p.handle.as_str())
+                .collect();
+            let stored = scope.products_by_handles(&handles).await?;
+            self.merge_batch(start, end, &stored, &cols, &mut keep);
+            if keep_stored {
+                self.stored.extend(stored);
+            }
+            start = end;
+        }
+        if keep.iter().all(|k| *k) {
+            return Ok(());
+        }
+        let mut k = keep.iter();
+        self.inputs.retain(|_| *k.next().unwrap_or(&true));
+        let mut k = keep.iter();
+        self.rows.retain(|_| *k.next().unwrap_or(&true));
+        let mut k = keep.iter();
+        self.variant_rows.retain(|_| *k.next().unwrap_or(&true));
+        let mut k = keep.iter();
+        self.first_row_tried.retain(|_| *k.next().unwrap_or(&true));
+        Ok(())
+    }
+
+    /// [`PreparedImport::merge_existing`] for inputs `start..end`, `stored` their stored
+    /// products by handle.
+    fn merge_batch(
+        &mut self,
+        start: usize,
+        end: usize,
+        stored: &HashMap<String, crate::store::catalog::Product>,
+        cols: &crate::import::products::Columns,
+        keep: &mut [bool],
+    ) {
+        for (i, input) in self.inputs.iter_mut().enumerate().take(end).skip(start) {
             let Some(p) = stored.get(input.handle.as_str()) else {
                 if !cols.price {
                     self.report.errors.push(FailedRow {
@@ -642,7 +685,7 @@ impl PreparedImport {
             merge_product(
                 input,
                 p,
-                &cols,
+                cols,
                 &self.variant_rows[i],
                 &mut self.report.errors,
             );
@@ -650,20 +693,11 @@ impl PreparedImport {
                 keep[i] = false;
             }
         }
-        if keep.iter().all(|k| *k) {
-            return Ok(());
-        }
-        let mut k = keep.iter();
-        self.inputs.retain(|_| *k.next().unwrap_or(&true));
-        let mut k = keep.iter();
-        self.rows.retain(|_| *k.next().unwrap_or(&true));
-        let mut k = keep.iter();
-        self.variant_rows.retain(|_| *k.next().unwrap_or(&true));
-        let mut k = keep.iter();
-        self.first_row_tried.retain(|_| *k.next().unwrap_or(&true));
-        Ok(())
     }
 }
+
+/// Handles whose stored products [`PreparedImport::merge_existing`] loads at a time.
+const MERGE_BATCH: usize = 500;
 
 /// [`PreparedImport::merge_existing`] for one product `p` already in the store.
 fn merge_product(
@@ -861,82 +895,11 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
         would_leave_unchanged: None,
         pending_import_id: None,
     };
-    let inputs: Vec<ProductInput> = products
-        .iter()
-        .map(|p| ProductInput {
-            handle: p.handle.clone(),
-            title: p.title.clone(),
-            body_html: p.body_html.clone(),
-            vendor: p.vendor.clone(),
-            product_type: p.product_type.clone(),
-            tags: p.tags.clone(),
-            status: p.status,
-            options: p.options.clone(),
-            featured: false,
-            seo: p
-                .seo
-                .clone()
-                .map(|(title, description)| Seo { title, description }),
-            attributes: Some(p.attributes.clone()),
-            variants: p
-                .variants
-                .iter()
-                .map(|v| VariantInput {
-                    sku: v.sku.clone(),
-                    option_values: v.option_values.clone(),
-                    price_minor: v.price_minor,
-                    compare_at_minor: v.compare_at_minor,
-                    inventory: v.inventory,
-                    inventory_policy: v.inventory_policy,
-                    inventory_tracked: v.inventory_tracked,
-                    barcode: v.barcode.clone(),
-                    weight_grams: v.weight_grams,
-                })
-                .collect(),
-            images: p
-                .images
-                .iter()
-                .map(|i| ImageInput {
-                    url: i.url.clone(),
-                    alt: i.alt.clone(),
-                })
-                .collect(),
-            // "Clothing > Tshirts" becomes the collection `clothing-tshirts` titled "Tshirts".
-            collections: p
-                .categories
-                .iter()
-                .filter_map(|c| {
-                    let title = c.rsplit('>').next().unwrap_or(c).trim().to_string();
-                    crate::domain::Handle::from_title(c)
-                        .ok()
-                        .map(|h| (h, title))
-                })
-                .collect(),
-        })
-        .collect();
-    let mut seen_skus: HashSet<String> = HashSet::new();
-    let mut ok_inputs = Vec::with_capacity(inputs.len());
-    let mut ok_rows = Vec::with_capacity(inputs.len());
-    for (i, mut input) in inputs.into_iter().enumerate() {
-        // A SKU repeated inside one file: keep the first, drop the SKU on later variants.
-        for (j, v) in input.variants.iter_mut().enumerate() {
-            if let Some(s) = &v.sku
-                && !seen_skus.insert(s.as_str().to_string())
-            {
-                report.errors.push(FailedRow {
-                    row: products[i].variants[j].row,
-                    line: 0,
-                    column: Some("SKU".into()),
-                    reason: format!("SKU '{}' appears more than once in the file; kept on its first product only", s.as_str()),
-                });
-                v.sku = None;
-            }
-        }
-        ok_rows.push(products[i].row);
-        ok_inputs.push(input);
-    }
-    let first_row_tried = products.iter().map(|p| p.first_row_variant).collect();
-    let variant_rows = products
+    // The row bookkeeping first, then the parsed products are moved (not copied) into
+    // inputs: a large file's products are held once.
+    let first_row_tried: Vec<bool> = products.iter().map(|p| p.first_row_variant).collect();
+    let product_rows: Vec<usize> = products.iter().map(|p| p.row).collect();
+    let variant_rows: Vec<Vec<usize>> = products
         .iter()
         .map(|p| {
             p.variants
@@ -946,6 +909,74 @@ fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, Cont
                 .collect()
         })
         .collect();
+    let inputs = products.into_iter().map(|p| ProductInput {
+        handle: p.handle,
+        title: p.title,
+        body_html: p.body_html,
+        vendor: p.vendor,
+        product_type: p.product_type,
+        tags: p.tags,
+        status: p.status,
+        options: p.options,
+        featured: false,
+        seo: p.seo.map(|(title, description)| Seo { title, description }),
+        attributes: Some(p.attributes),
+        variants: p
+            .variants
+            .into_iter()
+            .map(|v| VariantInput {
+                sku: v.sku,
+                option_values: v.option_values,
+                price_minor: v.price_minor,
+                compare_at_minor: v.compare_at_minor,
+                inventory: v.inventory,
+                inventory_policy: v.inventory_policy,
+                inventory_tracked: v.inventory_tracked,
+                barcode: v.barcode,
+                weight_grams: v.weight_grams,
+            })
+            .collect(),
+        images: p
+            .images
+            .into_iter()
+            .map(|i| ImageInput {
+                url: i.url,
+                alt: i.alt,
+            })
+            .collect(),
+        // "Clothing > Tshirts" becomes the collection `clothing-tshirts` titled "Tshirts".
+        collections: p
+            .categories
+            .iter()
+            .filter_map(|c| {
+                let title = c.rsplit('>').next().unwrap_or(c).trim().to_string();
+                crate::domain::Handle::from_title(c)
+                    .ok()
+                    .map(|h| (h, title))
+            })
+            .collect(),
+    });
+    let mut seen_skus: HashSet<String> = HashSet::new();
+    let mut ok_inputs = Vec::with_capacity(product_rows.len());
+    let mut ok_rows = Vec::with_capacity(product_rows.len());
+    for (i, mut input) in inputs.enumerate() {
+        // A SKU repeated inside one file: keep the first, drop the SKU on later variants.
+        for (j, v) in input.variants.iter_mut().enumerate() {
+            if let Some(s) = &v.sku
+                && !seen_skus.insert(s.as_str().to_string())
+            {
+                report.errors.push(FailedRow {
+                    row: variant_rows[i][j],
+                    line: 0,
+                    column: Some("SKU".into()),
+                    reason: format!("SKU '{}' appears more than once in the file; kept on its first product only", s.as_str()),
+                });
+                v.sku = None;
+            }
+        }
+        ok_rows.push(product_rows[i]);
+        ok_inputs.push(input);
+    }
     Ok(PreparedImport {
         report,
         inputs: ok_inputs,
@@ -968,9 +999,10 @@ async fn prepared(
     scope: &TenantDb,
     bytes: &[u8],
     currency: &str,
+    keep_stored: bool,
 ) -> Result<PreparedImport, ControlError> {
     let mut p = prepare_products(bytes, currency)?;
-    p.merge_existing(scope).await?;
+    p.merge_existing(scope, keep_stored).await?;
     p.report.updates = p
         .columns
         .updated_fields()
@@ -1059,7 +1091,7 @@ pub async fn import_products(
         first_row_tried,
         lines,
         ..
-    } = prepared(scope, bytes, currency).await?;
+    } = prepared(scope, bytes, currency, false).await?;
     let out = scope
         .upsert_products(actor, &inputs, currency, max_products)
         .await?;
@@ -1099,9 +1131,10 @@ pub async fn start_product_import(
     file_name: Option<&str>,
     currency: &str,
 ) -> Result<crate::store::imports::ProductImport, ControlError> {
-    let prepared = prepared(scope, bytes, currency).await?;
+    // Only the count is kept: the parse is dropped before the file is stored.
+    let total = prepared(scope, bytes, currency, false).await?.inputs.len();
     Ok(scope
-        .start_product_import(actor, file_name, bytes, prepared.inputs.len() as i64)
+        .start_product_import(actor, file_name, bytes, total as i64)
         .await?)
 }
 
@@ -1118,7 +1151,23 @@ pub async fn run_product_import(
     import_id: Uuid,
     fault: Option<&crate::provision::FaultHook>,
 ) -> Result<(), ControlError> {
-    let Some(mut work) = scope.claim_product_import(import_id).await? else {
+    run_product_import_of(db, scope, import_id, fault, None).await
+}
+
+/// [`run_product_import`] by a caller that still holds the file it started the import
+/// with (the CLI): `file` is parsed instead of reading the kept copy back from the
+/// database, so that a large file is in memory once.
+pub async fn run_product_import_of(
+    db: &Db,
+    scope: &TenantDb,
+    import_id: Uuid,
+    fault: Option<&crate::provision::FaultHook>,
+    file: Option<&[u8]>,
+) -> Result<(), ControlError> {
+    let Some(mut work) = scope
+        .claim_product_import(import_id, file.is_none())
+        .await?
+    else {
         return Ok(()); // unknown, or already ended
     };
     let Some(merchant) = platform::get_merchant(db, scope.tenant_id()).await? else {
@@ -1126,6 +1175,9 @@ pub async fn run_product_import(
     };
     let currency = merchant.currency;
     let max = max_products(db, scope.tenant_id()).await?;
+    // The file is parsed once here and then dropped: the chunks are applied from the parse.
+    let kept = std::mem::take(&mut work.body);
+    let body = file.unwrap_or(&kept);
     let PreparedImport {
         mut report,
         inputs,
@@ -1134,7 +1186,7 @@ pub async fn run_product_import(
         first_row_tried,
         lines,
         ..
-    } = match prepared(scope, &work.body, &currency).await {
+    } = match prepared(scope, body, &currency, false).await {
         Ok(p) => p,
         Err(e @ ControlError::Store(_)) => return Err(e),
         Err(e) => {
@@ -1144,6 +1196,7 @@ pub async fn run_product_import(
             return Ok(());
         }
     };
+    drop(kept);
     let mut start = usize::try_from(work.products_done)
         .unwrap_or(0)
         .min(inputs.len());
@@ -1210,7 +1263,7 @@ pub async fn preview_products(
         lines,
         stored,
         ..
-    } = prepared(scope, bytes, currency).await?;
+    } = prepared(scope, bytes, currency, true).await?;
     let handles: Vec<String> = inputs
         .iter()
         .map(|p| p.handle.as_str().to_string())

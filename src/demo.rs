@@ -251,7 +251,7 @@ pub async fn import_products_for_handle(
     let queued =
         control::start_product_import(&scope, &actor, bytes, file_name, &t.currency).await?;
     progress(0, queued.products_total);
-    let run = control::run_product_import(db, &scope, queued.id, None);
+    let run = control::run_product_import_of(db, &scope, queued.id, None, Some(bytes));
     tokio::pin!(run);
     let outcome = loop {
         tokio::select! {

@@ -256,6 +256,13 @@ enum BenchCmd {
     Import {
         #[arg(long, default_value_t = 10_000)]
         products: usize,
+        /// Variants (CSV rows) per product; a real 53.7 MB export had about 11.
+        #[arg(long, default_value_t = 3)]
+        variants_per_product: usize,
+        /// Write the legacy Shopify export's full column set and ~3 KB descriptions, so
+        /// that the file's size per row is like a real export's.
+        #[arg(long)]
+        real_shape: bool,
     },
     /// Stage a generated marketplace feed of N items in each format (TSV, CSV, semicolon,
     /// RSS, Atom), re-import it unchanged and changed, publish 1,000 items; prints items/s
@@ -612,7 +619,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             endpoints,
             concurrency,
         }) => souk::bench::webhooks(cfg, events, endpoints, concurrency).await,
-        Command::Bench(BenchCmd::Import { products }) => souk::bench::import(cfg, products).await,
+        Command::Bench(BenchCmd::Import {
+            products,
+            variants_per_product,
+            real_shape,
+        }) => souk::bench::import(cfg, products, variants_per_product, real_shape).await,
         Command::Bench(BenchCmd::Feed { items }) => souk::bench::feed(cfg, items).await,
         Command::Bench(BenchCmd::Ui {
             products,

@@ -128,6 +128,92 @@ pub(crate) struct Table {
     /// Per column: whether a parser read it ([`Table::get`] and friends mark it), for the
     /// report's used / ignored column lists.
     used: Vec<Cell<bool>>,
+    /// Number of non-blank data records (kept, or streamed, plus refused).
+    pub rows: usize,
+    /// A streaming table's file converted to UTF-8 (when it was not UTF-8).
+    decoded: Option<Vec<u8>>,
+    delimiter: u8,
+}
+
+/// The record reader shared by [`Table::read`] and [`Table::stream`]: yields each
+/// non-blank record with its row, physical line and, when its field count differs from
+/// the header's, the row error's message.
+struct Scan<'b> {
+    reader: csv::Reader<&'b [u8]>,
+    bytes: &'b [u8],
+    /// Line breaks inside quoted cells of the records read so far: row = line - these.
+    embedded: usize,
+    at: usize,
+    line: usize,
+    expected: usize,
+    short_ok: bool,
+}
+
+/// One scanned record: `(row, line, record, shape error)`.
+type Scanned = (usize, usize, StringRecord, Option<String>);
+
+impl<'b> Scan<'b> {
+    /// Reads the header; returns the scanner and the cleaned headers.
+    fn new(
+        bytes: &'b [u8],
+        delimiter: u8,
+        short_ok: bool,
+    ) -> Result<(Self, Vec<String>), ImportError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .has_headers(true)
+            .delimiter(delimiter)
+            .from_reader(bytes);
+        let header_rec = reader.headers().map_err(|e| to_import_error(e, bytes))?;
+        let embedded = newlines(header_rec);
+        let headers: Vec<String> = header_rec.iter().map(clean).collect();
+        let expected = headers.len();
+        Ok((
+            Self {
+                reader,
+                bytes,
+                embedded,
+                at: 0,
+                line: 1,
+                expected,
+                short_ok,
+            },
+            headers,
+        ))
+    }
+
+    fn next_record(&mut self) -> Option<Result<Scanned, ImportError>> {
+        loop {
+            let mut rec = StringRecord::new();
+            match self.reader.read_record(&mut rec) {
+                Ok(false) => return None,
+                Ok(true) => {}
+                Err(e) => return Some(Err(to_import_error(e, self.bytes))),
+            }
+            let inner = newlines(&rec);
+            if rec.iter().all(|c| clean(c).is_empty()) {
+                self.embedded += inner;
+                continue;
+            }
+            let start = record_start(self.bytes, rec.position()).max(self.at);
+            self.line += self.bytes[self.at..start]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            self.at = start;
+            let (line, row) = (self.line, self.line - self.embedded);
+            self.embedded += inner;
+            let (found, expected) = (rec.len(), self.expected);
+            let extra_filled = rec.iter().skip(expected).any(|c| !clean(c).is_empty());
+            let shape = ((found < expected && !self.short_ok) || extra_filled).then(|| {
+                let how = if found < expected { "fewer" } else { "more" };
+                format!(
+                    "row has {found} fields but the header has {expected} ({how} cells than columns, e.g. a stray or missing delimiter); the row is skipped so that no value is read into the wrong column"
+                )
+            });
+            return Some(Ok((row, line, rec, shape)));
+        }
+    }
 }
 
 /// Replaces non-breaking spaces with plain ones and trims.
@@ -137,6 +223,7 @@ pub(crate) fn clean(raw: &str) -> String {
 
 impl Table {
     /// Reads the whole file. See the module documentation for the reading rules.
+    #[cfg(test)]
     pub fn read(bytes: &[u8]) -> Result<Self, ImportError> {
         Self::read_with(bytes, false)
     }
@@ -149,31 +236,35 @@ impl Table {
     }
 
     fn read_with(bytes: &[u8], short_ok: bool) -> Result<Self, ImportError> {
+        Self::read_opts(bytes, short_ok, true)
+    }
+
+    /// [`Table::read`] without keeping the records: `records` stays empty (`rows` counts
+    /// them) and a parser walks them with [`Table::stream`] over the same bytes, one record
+    /// in memory at a time. For large product files (a 50 MB export would otherwise be held
+    /// as 136k records next to the file itself).
+    pub fn read_streaming(bytes: &[u8]) -> Result<Self, ImportError> {
+        Self::read_opts(bytes, false, false)
+    }
+
+    fn read_opts(bytes: &[u8], short_ok: bool, keep: bool) -> Result<Self, ImportError> {
         let (decoded, mut notes) = decode(bytes);
-        let bytes = decoded.as_deref().unwrap_or(bytes);
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        let body = decoded.as_deref().unwrap_or(bytes);
+        let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+        if body.iter().all(u8::is_ascii_whitespace) {
             return Err(ImportError::Empty);
         }
-        if let Some(at) = bytes.iter().position(|&b| b == 0) {
-            let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count() as u64;
+        if let Some(at) = body.iter().position(|&b| b == 0) {
+            let line = 1 + body[..at].iter().filter(|&&b| b == b'\n').count() as u64;
             return Err(ImportError::Nul { line });
         }
-        let delimiter = sniff_delimiter(bytes);
+        let delimiter = sniff_delimiter(body);
         match delimiter {
             b';' => notes.push("the file is semicolon-delimited (a European spreadsheet export); read with ';' as the delimiter".into()),
             b'\t' => notes.push("the file is tab-delimited; read with a tab as the delimiter".into()),
             _ => {}
         }
-        let mut reader = csv::ReaderBuilder::new()
-            .flexible(true)
-            .has_headers(true)
-            .delimiter(delimiter)
-            .from_reader(bytes);
-        let header_rec = reader.headers().map_err(|e| to_import_error(e, bytes))?;
-        // Line breaks inside quoted cells of the records read so far: row = line - these.
-        let mut embedded = newlines(header_rec);
-        let headers: Vec<String> = header_rec.iter().map(clean).collect();
+        let (mut scan, headers) = Scan::new(body, delimiter, short_ok)?;
         let mut index = HashMap::new();
         for (i, h) in headers.iter().enumerate() {
             index.entry(h.to_lowercase()).or_insert(i);
@@ -181,39 +272,25 @@ impl Table {
         let mut records = Vec::new();
         let (mut shape_errors, mut rejected) = (Vec::new(), Vec::new());
         let mut lines = HashMap::new();
-        let (mut at, mut line) = (0, 1);
+        let mut rows = 0;
         let expected = headers.len();
-        for rec in reader.records() {
-            let rec = rec.map_err(|e| to_import_error(e, bytes))?;
-            let inner = newlines(&rec);
-            if rec.iter().all(|c| clean(c).is_empty()) {
-                embedded += inner;
-                continue;
-            }
-            let start = record_start(bytes, rec.position()).max(at);
-            line += bytes[at..start].iter().filter(|&&b| b == b'\n').count();
-            at = start;
-            let row = line - embedded;
-            embedded += inner;
+        while let Some(next) = scan.next_record() {
+            let (row, line, rec, shape) = next?;
             lines.insert(row, line);
-            let found = rec.len();
-            let extra_filled = rec.iter().skip(expected).any(|c| !clean(c).is_empty());
-            if (found < expected && !short_ok) || extra_filled {
-                let how = if found < expected { "fewer" } else { "more" };
+            rows += 1;
+            if let Some(msg) = shape {
                 shape_errors.push(RowError {
                     line,
-                    ..RowError::new(
-                    row,
-                    None,
-                    format!(
-                        "row has {found} fields but the header has {expected} ({how} cells than columns, e.g. a stray or missing delimiter); the row is skipped so that no value is read into the wrong column"
-                    ),
-                )});
+                    ..RowError::new(row, None, msg)
+                });
                 rejected.push((row, rec));
                 continue;
             }
-            records.push((row, rec));
+            if keep {
+                records.push((row, rec));
+            }
         }
+        let decoded = if keep { None } else { decoded };
         Ok(Self {
             headers,
             index,
@@ -223,6 +300,34 @@ impl Table {
             lines,
             notes,
             used: vec![Cell::new(false); expected],
+            rows,
+            decoded,
+            delimiter,
+        })
+    }
+
+    /// The records a [`Table::read_streaming`] table left out, read again from `bytes` (the
+    /// bytes it was read from) one at a time, as `(row, record)`: the same records as
+    /// `records` would hold, in file order (blank and refused ones skipped). `bytes` must
+    /// be those given to `read_streaming` (a converted file is read from its kept UTF-8).
+    pub fn stream<'b>(
+        &'b self,
+        bytes: &'b [u8],
+    ) -> impl Iterator<Item = (usize, StringRecord)> + 'b {
+        let body = self.decoded.as_deref().unwrap_or(bytes);
+        let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+        let scan = Scan::new(body, self.delimiter, false).ok().map(|(s, _)| s);
+        let mut scan = scan;
+        std::iter::from_fn(move || {
+            let scan = scan.as_mut()?;
+            loop {
+                match scan.next_record()? {
+                    Ok((row, _, rec, None)) => return Some((row, rec)),
+                    Ok(_) => continue,
+                    // The first read saw the whole file parse; a later error cannot happen.
+                    Err(_) => return None,
+                }
+            }
         })
     }
 

@@ -304,7 +304,7 @@ const RENAMED_2024: &[(&str, &str)] = &[
 /// [`ImportError::UnknownFormat`], and [`ImportError::MissingColumn`] when a Shopify file
 /// lacks `Title` or a WooCommerce file `Name` or `Regular price`.
 pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog, ImportError> {
-    let t = Table::read(bytes)?;
+    let t = Table::read_streaming(bytes)?;
     let dialect = detect_with(|n| t.has(n)).ok_or_else(|| ImportError::UnknownFormat {
         headers: t.header_list(),
         detected: t.detected(),
@@ -378,6 +378,7 @@ pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog,
     };
     let mut b = Builder {
         t: &t,
+        bytes,
         renamed,
         currency,
         errors: Vec::new(),
@@ -405,7 +406,7 @@ pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog,
         dialect,
         products,
         errors,
-        rows: t.records.len() + t.rejected.len(),
+        rows: t.rows,
         columns_used: t.used_columns(),
         columns_ignored: t.ignored_columns(),
         columns,
@@ -508,6 +509,8 @@ struct Draft {
 
 struct Builder<'t> {
     t: &'t Table,
+    /// The file's bytes, streamed by [`Table::stream`].
+    bytes: &'t [u8],
     /// Column renames applied to the (legacy Shopify or WooCommerce) names used in the code.
     renamed: &'static [(&'static str, &'static str)],
     currency: Currency,
@@ -736,8 +739,8 @@ impl Builder<'_> {
         let mut by_handle: HashMap<Handle, usize> = HashMap::new();
         let mut aliases: HashMap<String, Handle> = HashMap::new();
         let mut broken: HashSet<String> = HashSet::new();
-        for (row, rec) in &t.records {
-            let row = *row;
+        for (row, rec) in t.stream(self.bytes) {
+            let rec = &rec;
             let (raw, title) = (self.get(rec, "handle"), self.get(rec, "title"));
             if broken.contains(&raw) {
                 continue;
@@ -947,14 +950,15 @@ impl Builder<'_> {
         let mut parents: HashMap<String, usize> = HashMap::new();
         let mut variations = Vec::new();
         // Pass 1: everything but variations, so that a variation may precede its parent.
-        for (row, rec) in &t.records {
-            let (row, kind) = (*row, self.get(rec, "type").to_lowercase());
+        for (row, owned) in t.stream(self.bytes) {
+            let kind = self.get(&owned, "type").to_lowercase();
             let kinds: Vec<&str> = kind.split(',').map(str::trim).collect();
             let is = |k: &str| kinds.contains(&k);
             if is("variation") {
-                variations.push((row, rec));
+                variations.push((row, owned));
                 continue;
             }
+            let rec = &owned;
             if !["variable", "grouped", "external", "simple"]
                 .iter()
                 .any(|k| is(k))
@@ -1043,7 +1047,8 @@ impl Builder<'_> {
             }
         }
         // Pass 2: variations, attached to their variable parent.
-        for (row, rec) in variations {
+        for (row, rec) in &variations {
+            let (row, rec) = (*row, rec);
             let key = t.get(rec, "parent");
             let Some(&di) = parents.get(&key) else {
                 self.err(
@@ -1154,6 +1159,34 @@ mod tests {
             .iter()
             .map(|v| v.option_values.join("/"))
             .collect()
+    }
+
+    /// The records are streamed from the file (not held): rows of a handle that comes back
+    /// after another product still join their product, the rows and lines stay those of
+    /// the file (a quoted multi-line description shifts lines, not rows), and a refused
+    /// short row is counted and reported without shifting the streamed records.
+    #[test]
+    fn streamed_records_keep_rows_lines_and_handles_that_reappear() {
+        let c = parse(
+            "Handle,Title,Body (HTML),Option1 Name,Option1 Value,Variant SKU,Variant Price\n\
+             a,A,\"<p>one\ntwo</p>\",Size,S,A-S,1.00\n\
+             b,B,,Size,S,B-S,2.00\n\
+             a,,,,M,A-M,1.50\n\
+             b,,\n\
+             b,,,,M,B-M,2.50\n",
+        );
+        assert_eq!(c.rows, 5);
+        let handles: Vec<_> = c.products.iter().map(|p| p.handle.as_str()).collect();
+        assert_eq!(handles, ["a", "b"]);
+        let a = product(&c, "a");
+        assert_eq!(values(a), ["S", "M"]);
+        assert_eq!(a.variants.iter().map(|v| v.row).collect::<Vec<_>>(), [2, 4]);
+        let b = product(&c, "b");
+        assert_eq!(values(b), ["S", "M"]);
+        assert_eq!(b.variants[1].row, 6);
+        assert_eq!(c.errors.len(), 1, "{:?}", c.errors);
+        assert_eq!((c.errors[0].row, c.errors[0].line), (5, 6));
+        assert_eq!(c.lines.get(&6), Some(&7));
     }
 
     fn shopify_file(name: &str, products: usize, variants: usize) -> Option<ParsedCatalog> {

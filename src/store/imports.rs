@@ -151,13 +151,22 @@ impl TenantDb {
         .bind(id)
         .bind(self.tenant)
         .bind(file_name)
-        .bind(body)
+        .bind(Vec::<u8>::new())
         .bind(products_total)
         .bind(actor.kind)
         .bind(actor.id)
         .bind(&actor.label)
         .bind(&actor.ip)
         .bind(now)
+        .execute(&mut **c)
+        .await)?;
+        // The file in a row of its own: the chunks' progress updates do not rewrite it.
+        exec_tx!(&mut tx, c => sqlx::query(
+            "insert into product_import_files (import_id, tenant_id, body) values ($1, $2, $3)",
+        )
+        .bind(id)
+        .bind(self.tenant)
+        .bind(body)
         .execute(&mut **c)
         .await)?;
         enqueue_tx(
@@ -225,7 +234,12 @@ impl TenantDb {
 
     /// Loads an import for the worker and marks it running (first start or resume).
     /// `None` when it does not exist or has already ended.
-    pub(crate) async fn claim_product_import(&self, id: Uuid) -> StoreResult<Option<ImportWork>> {
+    /// With `with_body` false the kept file is not read (`body` is empty): the caller has it.
+    pub(crate) async fn claim_product_import(
+        &self,
+        id: Uuid,
+        with_body: bool,
+    ) -> StoreResult<Option<ImportWork>> {
         let row: Option<WorkRow> = tenant_query!(self, write, p => sqlx::query_as(
             "select id, status, body, products_done, created, updated, unchanged, failures, actor_kind, actor_id, actor_label, actor_ip
              from product_imports where tenant_id = $1 and id = $2",
@@ -252,12 +266,26 @@ impl TenantDb {
         if claimed == 0 {
             return Ok(None);
         }
+        let mut body = row.body;
+        if with_body {
+            let kept: Option<Vec<u8>> = tenant_query!(self, write, p => sqlx::query_scalar(
+                "select body from product_import_files where tenant_id = $1 and import_id = $2",
+            )
+            .bind(self.tenant)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?;
+            // An import queued before the file had a table of its own still has it inline.
+            if let Some(kept) = kept {
+                body = kept;
+            }
+        }
         let failures: Vec<(usize, String)> =
             serde_json::from_str(&row.failures).unwrap_or_default();
         Ok(Some(ImportWork {
             id: row.id,
             status: "running".into(),
-            body: row.body,
+            body,
             products_done: row.products_done,
             created: row.created,
             updated: row.updated,
@@ -349,6 +377,13 @@ impl TenantDb {
         if n != 1 {
             return Ok(()); // already ended elsewhere
         }
+        exec_tx!(&mut tx, c => sqlx::query(
+            "delete from product_import_files where tenant_id = $1 and import_id = $2",
+        )
+        .bind(self.tenant)
+        .bind(work.id)
+        .execute(&mut **c)
+        .await)?;
         let after = serde_json::json!({
             "import_id": work.id,
             "created": work.created,
@@ -385,6 +420,13 @@ impl TenantDb {
         .bind(error)
         .bind(Vec::<u8>::new())
         .bind(now_micros())
+        .execute(p)
+        .await)?;
+        tenant_exec!(self, p => sqlx::query(
+            "delete from product_import_files where tenant_id = $1 and import_id = $2",
+        )
+        .bind(self.tenant)
+        .bind(id)
         .execute(p)
         .await)?;
         Ok(())
