@@ -2,9 +2,12 @@
 //! and throughput), `events` (commit → WebSocket client latency), `webhooks` (deliveries
 //! per second), `ui` (server-rendered page latency of the dashboard and admin panel) and
 //! `checkout` (concurrent shoppers over the Store API: orders/s, per-step latency) and
-//! `read` (storefront and Store API reads against nginx serving the same bytes, [`read`]).
+//! `read` (storefront and Store API reads against nginx serving the same bytes, [`read`])
+//! and `certs` (certificate memory and TLS handshakes with many custom domains, [`certs`]).
 
+mod certs;
 mod read;
+pub use certs::{CertsBench, certs};
 pub use read::{ReadBench, read};
 
 use crate::app::{Config, Core};
@@ -229,6 +232,10 @@ fn labels(cfg: &Config) -> (&'static str, &'static str) {
 /// A node started by a benchmark: full HTTP server on a random port.
 struct Node {
     port: u16,
+    /// Port of the HTTPS listener, when the config has `https_bind`.
+    https_port: Option<u16>,
+    /// The HTTPS listener's SNI certificate store, when it runs.
+    certs: Option<Arc<crate::custom_domains::tls::CertStore>>,
     keys: crate::auth::TokenKeys,
     secret_box: Arc<crate::crypto::SecretBox>,
     control: Control,
@@ -245,6 +252,7 @@ async fn start_node(mut cfg: Config, dir: std::path::PathBuf) -> Result<Node, St
         .map_err(|e| e.to_string())?;
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     let (port, keys, control) = (app.port(), app.state.keys.clone(), Control::of(app.core()));
+    let (https_port, certs) = (app.https_port(), app.core().domains.certs.clone());
     let secret_box = app.state.secret_box.clone();
     let page_cache = app.state.page_cache.clone();
     let task = tokio::spawn(async move {
@@ -256,6 +264,8 @@ async fn start_node(mut cfg: Config, dir: std::path::PathBuf) -> Result<Node, St
     });
     Ok(Node {
         port,
+        https_port,
+        certs,
         keys,
         secret_box,
         control,

@@ -324,6 +324,17 @@ enum BenchCmd {
         #[arg(long)]
         only: Option<String>,
     },
+    /// Many active custom domains on Souk's HTTPS listener: issues a certificate chain per
+    /// domain from a throw-away CA, loads them as `serve` does and prints their memory,
+    /// then TLS handshakes/s with SNI (each checked against its domain's certificate).
+    Certs {
+        #[arg(long, default_value_t = 1000)]
+        domains: usize,
+        #[arg(long, default_value_t = 5000)]
+        handshakes: usize,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+    },
 }
 
 fn init_tracing(filter: &str, json: bool) {
@@ -637,6 +648,21 @@ async fn run(cli: Cli) -> Result<(), String> {
             orders,
             products,
         }) => souk::bench::checkout(cfg, shoppers, orders, products).await,
+        Command::Bench(BenchCmd::Certs {
+            domains,
+            handshakes,
+            clients,
+        }) => {
+            souk::bench::certs(
+                cfg,
+                souk::bench::CertsBench {
+                    domains,
+                    handshakes,
+                    clients,
+                },
+            )
+            .await
+        }
         Command::Bench(BenchCmd::Read {
             products,
             merchants,

@@ -36,6 +36,8 @@ struct Endpoint {
     content_type: &'static str,
     /// Measured with the response cache off (every request reads the database).
     uncached: bool,
+    /// Over TLS: Souk's HTTPS listener and an nginx `ssl` server with the same certificate.
+    https: bool,
 }
 
 /// What wrk reported.
@@ -207,8 +209,25 @@ pub async fn read(mut cfg: Config, opts: ReadBench) -> Result<(), String> {
     cfg.jwt_secret = Some(crate::auth::Secret::new(crate::auth::random_token(48)));
     let (backend, build) = labels(&cfg);
     let tmp = std::env::temp_dir().join(format!("souk-bench-read-{}", uuid::Uuid::now_v7()));
+    // HTTPS: a self-signed pair for the base domain, served by Souk's own listener (the
+    // configured platform pair) and by nginx alike.
+    let tls = tmp.join("tls");
+    std::fs::create_dir_all(&tls).map_err(|e| e.to_string())?;
+    let tls_key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+    let tls_cert = rcgen::CertificateParams::new(vec![cfg.base_domain.clone()])
+        .and_then(|p| p.self_signed(&tls_key))
+        .map_err(|e| e.to_string())?;
+    let (cert_path, key_path) = (tls.join("cert.pem"), tls.join("key.pem"));
+    std::fs::write(&cert_path, tls_cert.pem()).map_err(|e| e.to_string())?;
+    std::fs::write(&key_path, tls_key.serialize_pem()).map_err(|e| e.to_string())?;
+    cfg.https_bind = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    cfg.tls_cert = Some(cert_path.clone());
+    cfg.tls_key = Some(key_path.clone());
     let node = start_node(cfg.clone(), tmp.join("node")).await?;
     let base = format!("http://127.0.0.1:{}", node.port);
+    let https_port = node.https_port.ok_or("the HTTPS listener did not start")?;
+    let tls_host = cfg.base_domain.clone();
+    let https_base = format!("https://{tls_host}:{https_port}");
     let prefix = format!("r{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
     let p: Provisioned = node.control.provision(&prefix, 0, "scale").await?;
     let handle = format!("{prefix}-0");
@@ -257,11 +276,13 @@ pub async fn read(mut cfg: Config, opts: ReadBench) -> Result<(), String> {
             format!("{s}/api/v1/store/products"),
             JSON,
             false,
+            false,
         ),
         (
             "Store API product (cached)",
             format!("{s}/api/v1/store/products/{small}"),
             JSON,
+            false,
             false,
         ),
         (
@@ -269,12 +290,20 @@ pub async fn read(mut cfg: Config, opts: ReadBench) -> Result<(), String> {
             format!("{s}/api/v1/store/products/{small}"),
             JSON,
             true,
+            false,
         ),
-        ("storefront home (cached)", format!("{s}/"), HTML, false),
+        (
+            "storefront home (cached)",
+            format!("{s}/"),
+            HTML,
+            false,
+            false,
+        ),
         (
             "storefront catalog (cached)",
             format!("{s}/products"),
             HTML,
+            false,
             false,
         ),
         (
@@ -282,33 +311,76 @@ pub async fn read(mut cfg: Config, opts: ReadBench) -> Result<(), String> {
             format!("{s}/products/{small}"),
             HTML,
             false,
+            false,
         ),
         (
             "storefront product page (uncached)",
             format!("{s}/products/{small}"),
             HTML,
             true,
+            false,
         ),
-        ("/healthz (liveness)", "/healthz".into(), JSON, false),
+        ("/healthz (liveness)", "/healthz".into(), JSON, false, false),
+        (
+            "HTTPS Store API product (cached)",
+            format!("{s}/api/v1/store/products/{small}"),
+            JSON,
+            false,
+            true,
+        ),
+        (
+            "HTTPS storefront product page (cached)",
+            format!("{s}/products/{small}"),
+            HTML,
+            false,
+            true,
+        ),
+        (
+            "HTTPS storefront product page (uncached)",
+            format!("{s}/products/{small}"),
+            HTML,
+            true,
+            true,
+        ),
     ]
     .into_iter()
     .filter(|(label, ..)| opts.only.as_deref().is_none_or(|o| label.contains(o)))
-    .map(|(label, path, content_type, uncached)| Endpoint {
+    .map(|(label, path, content_type, uncached, https)| Endpoint {
         label,
         path,
         content_type,
         uncached,
+        https,
     })
     .collect();
-    // Save the bodies nginx will serve.
+    // Save the bodies nginx will serve (HTTPS rows: fetched over Souk's HTTPS listener).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
+    let https = reqwest::Client::builder()
+        .tls_certs_only([
+            reqwest::Certificate::from_pem(tls_cert.pem().as_bytes()).map_err(|e| e.to_string())?
+        ])
+        .resolve(
+            &tls_host,
+            std::net::SocketAddr::from(([127, 0, 0, 1], https_port)),
+        )
+        .build()
+        .map_err(|e| e.to_string())?;
+    let souk_url = |e: &Endpoint| {
+        if e.https {
+            format!("{https_base}{}", e.path)
+        } else {
+            format!("{base}{}", e.path)
+        }
+    };
+    let client_for = |e: &Endpoint| if e.https { &https } else { &http };
     let root = tmp.join("nginx");
     std::fs::create_dir_all(root.join("files")).map_err(|e| e.to_string())?;
     let mut locations = String::new();
     let mut sizes = vec![];
     for (n, e) in endpoints.iter().enumerate() {
-        let r = http
-            .get(format!("{base}{}", e.path))
+        let r = client_for(e)
+            .get(souk_url(e))
             .send()
             .await
             .map_err(|x| x.to_string())?;
@@ -326,7 +398,13 @@ pub async fn read(mut cfg: Config, opts: ReadBench) -> Result<(), String> {
         ));
     }
     let nginx_port = free_port()?;
-    let mut nginx = start_nginx(&root, nginx_port, &locations)?;
+    let nginx_tls_port = free_port()?;
+    let mut nginx = start_nginx(
+        &root,
+        nginx_port,
+        &locations,
+        (nginx_tls_port, &cert_path, &key_path),
+    )?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle_rss = rss_bytes().unwrap_or(0);
     println!(
@@ -334,7 +412,7 @@ pub async fn read(mut cfg: Config, opts: ReadBench) -> Result<(), String> {
         opts.connections, opts.seconds
     );
     println!(
-        "{:<38} {:>7} | {:>9} {:>7} {:>7} | {:>9} {:>7} {:>7} | {:>6}",
+        "{:<42} {:>7} | {:>9} {:>7} {:>7} | {:>9} {:>7} {:>7} | {:>6}",
         "endpoint",
         "bytes",
         "nginx r/s",
@@ -349,10 +427,14 @@ pub async fn read(mut cfg: Config, opts: ReadBench) -> Result<(), String> {
     // request otherwise). The nginx process is stopped whatever happens.
     let mut runs = vec![];
     for (n, e) in endpoints.iter().enumerate() {
-        let ng = wrk(&format!("http://127.0.0.1:{nginx_port}/e{n}"), &opts);
+        let ng = if e.https {
+            wrk(&format!("https://{tls_host}:{nginx_tls_port}/e{n}"), &opts)
+        } else {
+            wrk(&format!("http://127.0.0.1:{nginx_port}/e{n}"), &opts)
+        };
         node.page_cache.set_enabled(!e.uncached);
-        let _ = http.get(format!("{base}{}", e.path)).send().await;
-        let so = wrk(&format!("{base}{}", e.path), &opts);
+        let _ = client_for(e).get(souk_url(e)).send().await;
+        let so = wrk(&souk_url(e), &opts);
         node.page_cache.set_enabled(true);
         match (ng, so) {
             (Ok(ng), Ok(so)) => {
@@ -405,7 +487,7 @@ fn print_row(label: &str, bytes: usize, ng: &WrkFigures, so: &WrkFigures) {
         String::new()
     };
     println!(
-        "{label:<38} {bytes:>7} | {:>9.0} {:>7.2} {:>7.2} | {:>9.0} {:>7.2} {:>7.2} | {:>6.2}{errors}",
+        "{label:<42} {bytes:>7} | {:>9.0} {:>7.2} {:>7.2} | {:>9.0} {:>7.2} {:>7.2} | {:>6.2}{errors}",
         ng.rps,
         ng.p50_ms,
         ng.p99_ms,
@@ -417,11 +499,21 @@ fn print_row(label: &str, bytes: usize, ng: &WrkFigures, so: &WrkFigures) {
 }
 
 /// Starts nginx in the foreground with its own prefix under `root`.
-fn start_nginx(root: &Path, port: u16, locations: &str) -> Result<Child, String> {
+/// Starts nginx serving `locations` on `port` and, over TLS with the given certificate
+/// and key paths, on `tls.0`.
+fn start_nginx(
+    root: &Path,
+    port: u16,
+    locations: &str,
+    tls: (u16, &Path, &Path),
+) -> Result<Child, String> {
     let user = if is_root() { "user root;\n" } else { "" };
     let conf = format!(
-        "{user}worker_processes 1;\ndaemon off;\npid {root}/nginx.pid;\nerror_log {root}/error.log warn;\nevents {{ worker_connections 1024; }}\nhttp {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_timeout 65;\n  keepalive_requests 1000000;\n  client_body_temp_path {root}/tmp;\n  proxy_temp_path {root}/tmp;\n  fastcgi_temp_path {root}/tmp;\n  uwsgi_temp_path {root}/tmp;\n  scgi_temp_path {root}/tmp;\n  server {{\n    listen 127.0.0.1:{port};\n{locations}  }}\n}}\n",
-        root = root.display()
+        "{user}worker_processes 1;\ndaemon off;\npid {root}/nginx.pid;\nerror_log {root}/error.log warn;\nevents {{ worker_connections 1024; }}\nhttp {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_timeout 65;\n  keepalive_requests 1000000;\n  client_body_temp_path {root}/tmp;\n  proxy_temp_path {root}/tmp;\n  fastcgi_temp_path {root}/tmp;\n  uwsgi_temp_path {root}/tmp;\n  scgi_temp_path {root}/tmp;\n  server {{\n    listen 127.0.0.1:{port};\n{locations}  }}\n  server {{\n    listen 127.0.0.1:{tls_port} ssl;\n    ssl_certificate {cert};\n    ssl_certificate_key {key};\n    ssl_protocols TLSv1.2 TLSv1.3;\n{locations}  }}\n}}\n",
+        root = root.display(),
+        tls_port = tls.0,
+        cert = tls.1.display(),
+        key = tls.2.display(),
     );
     std::fs::create_dir_all(root.join("tmp")).map_err(|e| e.to_string())?;
     let path = root.join("nginx.conf");

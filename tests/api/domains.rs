@@ -488,7 +488,12 @@ async fn pebble_issues_a_certificate_and_the_storefront_is_served_over_https_wit
     let root = pebble.root_path();
     let app = dns_app(&dns, move |c| {
         c.https_bind = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-        c.domains.apex_addresses = vec![std::net::IpAddr::V4(Ipv4Addr::LOCALHOST)];
+        // 127.0.0.2 is a platform address too, but nothing listens there: the challenge
+        // of a domain pointed at it cannot be reached.
+        c.domains.apex_addresses = vec![
+            std::net::IpAddr::V4(Ipv4Addr::LOCALHOST),
+            std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)),
+        ];
         let mut acme = souk::custom_domains::AcmeConfig::new(dir_url);
         acme.root_ca = Some(root);
         acme.retry_base = Duration::from_secs(1);
@@ -498,6 +503,18 @@ async fn pebble_issues_a_certificate_and_the_storefront_is_served_over_https_wit
     pebble.run(app.port, dns.addr).await;
     let https_port = app.https_port.expect("https listener");
     let (_id, tok) = app.provisioned_merchant("secure").await;
+    // First a domain whose HTTP-01 challenge fails at the CA (its address answers
+    // nothing): the failure is shown on it and retried later, and it does not hold up the
+    // next domain's certificate.
+    let bad = "shop.unreachable-goods.example";
+    let b: Value = add(&app, &tok, bad).await.json().await.unwrap();
+    let bad_id = b["id"].as_str().unwrap().to_string();
+    let bad_txt = record(&b, "TXT")["value"].as_str().unwrap().to_string();
+    dns.set_txt(&format!("_souk-challenge.{bad}"), &bad_txt)
+        .await;
+    dns.set_a(bad, Ipv4Addr::new(127, 0, 0, 2)).await;
+    let b = check(&app, &tok, &bad_id).await;
+    assert_eq!(b["status"], "verified", "{b}");
     let host = "shop.secure-goods.example";
     let d: Value = add(&app, &tok, host).await.json().await.unwrap();
     let id = d["id"].as_str().unwrap().to_string();
@@ -557,6 +574,24 @@ async fn pebble_issues_a_certificate_and_the_storefront_is_served_over_https_wit
         r.headers()["location"],
         format!("https://{host}:{https_port}/products?page=2").as_str()
     );
+    // The unreachable domain's order failed with the CA's message, is counted and will be
+    // retried; it has no certificate and still routes over plain HTTP.
+    let b = wait_for(&app, &tok, &bad_id, "a recorded certificate failure", |d| {
+        d["certificate"]["last_error"].is_string()
+    })
+    .await;
+    let err = b["certificate"]["last_error"].as_str().unwrap();
+    assert!(
+        err.contains("urn:ietf:params:acme:error"),
+        "the CA's problem: {err}"
+    );
+    assert!(
+        b["certificate"]["failed_attempts"].as_i64().unwrap() >= 1,
+        "{b}"
+    );
+    assert!(b["certificate"]["expires_at"].is_null(), "{b}");
+    assert_eq!(b["status"], "verified", "{b}");
+    eprintln!("certificate failure shown on the domain: {err}");
     // A name with no certificate gets no handshake (nothing is issued for it).
     let stranger = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(root.as_bytes()).unwrap()])
