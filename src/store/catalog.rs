@@ -58,6 +58,87 @@ struct ImageRow {
     position: i64,
 }
 
+/// A product row with its variants and images as JSON arrays of arrays (the columns of
+/// [`VariantRow`] and [`ImageRow`] in order, ids as hex or text), from the one-statement
+/// read of [`TenantDb::get_product_by_handle`].
+#[derive(Debug, sqlx::FromRow)]
+struct ProductDocRow {
+    #[sqlx(flatten)]
+    product: ProductRow,
+    variants_json: String,
+    images_json: String,
+}
+
+/// One variant as `json_array(...)` returns it (SQLite booleans are 0/1; PostgreSQL's
+/// are cast to int in the statement).
+type VariantJson = (
+    String,
+    Option<String>,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    String,
+    i64,
+    Option<String>,
+    Option<i64>,
+    i64,
+    String,
+    i64,
+);
+
+impl ProductDocRow {
+    /// Decodes the aggregated children, sorted by position. Errors: `Internal` when the
+    /// JSON does not have the statement's shape (`Corrupt`; a bug, never input).
+    fn children(&self) -> StoreResult<(Vec<VariantRow>, Vec<ImageRow>)> {
+        let bad = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("product {} {what}: {e}", self.product.id))
+        };
+        let uuid = |s: &str| Uuid::parse_str(s).map_err(|e| bad("id", &e));
+        let pid = self.product.id;
+        let vs: Vec<VariantJson> =
+            serde_json::from_str(&self.variants_json).map_err(|e| bad("variants", &e))?;
+        let mut variants = vs
+            .into_iter()
+            .map(|v| {
+                Ok(VariantRow {
+                    id: uuid(&v.0)?,
+                    product_id: pid,
+                    sku: v.1,
+                    title: v.2,
+                    option_values: v.3,
+                    price_minor: v.4,
+                    compare_at_minor: v.5,
+                    currency: v.6,
+                    inventory: v.7,
+                    barcode: v.8,
+                    weight_grams: v.9,
+                    position: v.10,
+                    inventory_policy: v.11,
+                    inventory_tracked: v.12 != 0,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        variants.sort_by_key(|v| v.position);
+        let is: Vec<(String, String, Option<String>, i64)> =
+            serde_json::from_str(&self.images_json).map_err(|e| bad("images", &e))?;
+        let mut images = is
+            .into_iter()
+            .map(|i| {
+                Ok(ImageRow {
+                    id: uuid(&i.0)?,
+                    product_id: pid,
+                    url: i.1,
+                    alt: i.2,
+                    position: i.3,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        images.sort_by_key(|i| i.position);
+        Ok((variants, images))
+    }
+}
+
 /// An amount as the API shows it: integer minor units plus ISO 4217 currency.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MoneyDto {
@@ -434,61 +515,63 @@ impl TenantDb {
     }
 
     /// Fetches one product by handle, optionally only if active. The hot read of the
-    /// storefront product page and the Store API: on PostgreSQL its three statements
-    /// (product, variants, images) share one transaction that sets the tenant once
-    /// (5 round trips instead of 12).
+    /// storefront product page and the Store API: one statement that returns the product
+    /// row with its variants and images aggregated as JSON arrays (`json_group_array` on
+    /// SQLite, `json_agg` on PostgreSQL), so a read is one round trip to the database
+    /// (on SQLite: one hop to the connection's thread and one row back instead of one per
+    /// statement and per row). On PostgreSQL it runs in a transaction that sets the
+    /// tenant in the same message as `BEGIN` (row-level security applies as everywhere).
     pub async fn get_product_by_handle(
         &self,
         handle: &str,
         active_only: bool,
     ) -> StoreResult<Option<Product>> {
+        let pg = matches!(&self.pools, super::tenant::TenantPools::Pg(_));
+        // Aggregate ORDER BY: SQLite ≥ 3.44 (bundled) and PostgreSQL alike.
+        let (vid, iid, tracked, agg, arr) = if pg {
+            ("v.id::text", "i.id::text", "v.inventory_tracked::int", "json_agg", "json_build_array")
+        } else {
+            ("hex(v.id)", "hex(i.id)", "v.inventory_tracked", "json_group_array", "json_array")
+        };
+        let cols = PRODUCT_COLS
+            .split(", ")
+            .map(|c| format!("p.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!(
-            "select {PRODUCT_COLS} from products where tenant_id = $1 and handle = $2 and ($3 = false or status = 'active')"
+            "select {cols},
+                 (select coalesce(cast({agg}({arr}({vid}, v.sku, v.title, v.option_values, v.price_minor, v.compare_at_minor, v.currency, v.inventory, v.barcode, v.weight_grams, v.position, v.inventory_policy, {tracked}) order by v.position) as text), '[]')
+                    from variants v where v.tenant_id = p.tenant_id and v.product_id = p.id) as variants_json,
+                 (select coalesce(cast({agg}({arr}({iid}, i.url, i.alt, i.position) order by i.position) as text), '[]')
+                    from product_images i where i.tenant_id = p.tenant_id and i.product_id = p.id) as images_json
+             from products p where p.tenant_id = $1 and p.handle = $2 and ($3 = false or p.status = 'active')"
         );
-        let pool = match &self.pools {
-            super::tenant::TenantPools::Pg(pool) => pool,
+        let row = match &self.pools {
             super::tenant::TenantPools::Sqlite { read, .. } => {
-                let row = sqlx::query_as::<_, ProductRow>(sqlx::AssertSqlSafe(sql))
+                sqlx::query_as::<_, ProductDocRow>(sqlx::AssertSqlSafe(sql))
                     .bind(self.tenant)
                     .bind(handle)
                     .bind(active_only)
                     .fetch_optional(read)
+                    .await?
+            }
+            super::tenant::TenantPools::Pg(pool) => {
+                let mut tx = super::tenant::begin_tenant(pool, self.tenant).await?;
+                let row = sqlx::query_as::<_, ProductDocRow>(sqlx::AssertSqlSafe(sql))
+                    .bind(self.tenant)
+                    .bind(handle)
+                    .bind(active_only)
+                    .fetch_optional(&mut *tx)
                     .await?;
-                return Ok(self.hydrate(row.into_iter().collect()).await?.pop());
+                tx.commit().await?;
+                row
             }
         };
-        let mut tx = super::tenant::begin_tenant(pool, self.tenant).await?;
-        let row = sqlx::query_as::<_, ProductRow>(sqlx::AssertSqlSafe(sql))
-            .bind(self.tenant)
-            .bind(handle)
-            .bind(active_only)
-            .fetch_optional(&mut *tx)
-            .await?;
         let Some(row) = row else {
-            tx.commit().await?;
             return Ok(None);
         };
-        let ids = [row.id];
-        let variants = fetch_in!(
-            &mut *tx,
-            VariantRow,
-            VARIANTS_OF,
-            "product_id",
-            self.tenant,
-            &ids,
-            " order by position"
-        )?;
-        let images = fetch_in!(
-            &mut *tx,
-            ImageRow,
-            IMAGES_OF,
-            "product_id",
-            self.tenant,
-            &ids,
-            " order by position"
-        )?;
-        tx.commit().await?;
-        Ok(assemble(vec![row], variants, images)?.pop())
+        let (variants, images) = row.children()?;
+        Ok(assemble(vec![row.product], variants, images)?.pop())
     }
 
     /// Creates a product with its variants and images in one transaction, with its audit

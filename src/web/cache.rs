@@ -83,6 +83,18 @@ impl PageCache {
         if !self.enabled.load(Ordering::Relaxed) {
             return;
         }
+        self.store(tenant, key, body);
+    }
+
+    /// Keeps a tenant setting the read path needs on every request (the store's
+    /// languages, whether it is open, the setup guide's storefront fields) under `key`,
+    /// also while response caching is switched off: it expires and is cleared with the
+    /// tenant's pages, by the same invalidations.
+    pub fn put_setting(&self, tenant: Uuid, key: &str, body: Bytes) {
+        self.store(tenant, key.to_string(), body);
+    }
+
+    fn store(&self, tenant: Uuid, key: String, body: Bytes) {
         if let Ok(mut inner) = self.inner.write() {
             if inner.entries >= MAX_ENTRIES {
                 inner.tenants.clear();
@@ -130,8 +142,9 @@ impl PageCache {
         let _ = self.on_invalidate.set(Box::new(hook));
     }
 
-    /// Turns caching on or off (off: nothing is stored and everything cached is
-    /// dropped). `souk bench read` measures the uncached path this way.
+    /// Turns response caching on or off (off: no response is stored and everything
+    /// cached is dropped; tenant settings of [`Self::put_setting`] are still kept).
+    /// `souk bench read` measures the uncached path this way.
     pub fn set_enabled(&self, on: bool) {
         self.enabled.store(on, Ordering::Relaxed);
         if !on {

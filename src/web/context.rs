@@ -671,7 +671,7 @@ pub struct StoreTenant {
 }
 
 /// Page-cache key marking a store whose Store API is open (not "coming soon").
-const STORE_OPEN_KEY: &str = "store-api:open";
+const STORE_OPEN_KEY: &str = "meta:store-api-open";
 
 async fn publishable_tenant(
     parts: &Parts,
@@ -744,11 +744,8 @@ impl FromRequestParts<AppState> for StoreTenant {
                 .with_details(serde_json::json!({ "retry_after": super::storefront::COMING_SOON_RETRY_AFTER }))
                 .with_retry_after(super::storefront::COMING_SOON_RETRY_AFTER));
             }
-            st.page_cache.put(
-                host.tenant.id,
-                STORE_OPEN_KEY.to_string(),
-                Default::default(),
-            );
+            st.page_cache
+                .put_setting(host.tenant.id, STORE_OPEN_KEY, Default::default());
         }
         Ok(StoreTenant { scope, host })
     }

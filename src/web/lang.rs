@@ -57,7 +57,7 @@ pub async fn store_languages(
     let others = others.into_iter().filter(|l| *l != base).collect();
     let l = StoreLanguages { base, others };
     if let Ok(b) = serde_json::to_vec(&l) {
-        cache.put(tenant, LANGUAGES_KEY.to_string(), b.into());
+        cache.put_setting(tenant, LANGUAGES_KEY, b.into());
     }
     Ok(l)
 }

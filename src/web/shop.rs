@@ -78,7 +78,7 @@ async fn shop(st: &AppState, tenant: Option<Extension<HostTenant>>) -> Result<Sh
         return Err(unavailable(st, &h));
     }
     let scope = TenantDb::new(st.db.clone(), h.tenant.id);
-    let extras = prepare(&scope, &h).await?;
+    let extras = prepare(&st.page_cache, &scope, &h).await?;
     let theme = st.themes.get_or_default(h.tenant.theme_id.as_deref());
     Ok(Shop {
         h,

@@ -92,7 +92,7 @@ fn year() -> i32 {
 /// What the merchant saved in the setup guide that the storefront shows: whether the
 /// "coming soon" placeholder is up, the store description (business step) and the
 /// tracking ids (marketing step; validated when saved, escaped again when emitted).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct StoreExtras {
     /// The guide was opened and the store is not published yet.
     pub coming_soon: bool,
@@ -590,6 +590,9 @@ pub(crate) fn tenant_not_found(
     render(&theme, "not_found.html", ctx, StatusCode::NOT_FOUND)
 }
 
+/// Page-cache key of an open store's [`StoreExtras`] (a tenant setting).
+const EXTRAS_KEY: &str = "meta:extras";
+
 /// `Retry-After` (seconds) of a store that is not published yet ("coming soon"), on its
 /// pages and its Store API.
 pub const COMING_SOON_RETRY_AFTER: u64 = 3600;
@@ -597,8 +600,28 @@ pub const COMING_SOON_RETRY_AFTER: u64 = 3600;
 /// Loads the tenant's [`StoreExtras`]. While the merchant's setup guide is open and the
 /// store not published, storefront pages show a "coming soon" placeholder (503,
 /// `Retry-After`), never cached: that (or a storage error page) is the `Err`.
-pub(crate) async fn prepare(scope: &TenantDb, h: &HostTenant) -> Result<StoreExtras, Response> {
-    match store_extras(scope).await {
+///
+/// An open store's extras are kept as a tenant setting of the page cache (cleared by every
+/// change of the setup guide and by the publication, like the pages), so a page rendered
+/// from the database costs no read of the guide.
+pub(crate) async fn prepare(
+    cache: &PageCache,
+    scope: &TenantDb,
+    h: &HostTenant,
+) -> Result<StoreExtras, Response> {
+    if let Some(hit) = cache.get(h.tenant.id, EXTRAS_KEY)
+        && let Ok(x) = serde_json::from_slice::<StoreExtras>(&hit)
+    {
+        return Ok(x);
+    }
+    let extras = store_extras(scope).await;
+    if let Ok(x) = &extras
+        && !x.coming_soon
+        && let Ok(b) = serde_json::to_vec(x)
+    {
+        cache.put_setting(h.tenant.id, EXTRAS_KEY, b.into());
+    }
+    match extras {
         Ok(x) if !x.coming_soon => Ok(x),
         Ok(_) => Err((
             StatusCode::SERVICE_UNAVAILABLE,
@@ -729,7 +752,7 @@ async fn home(
     if let Some(hit) = st.page_cache.get(h.tenant.id, &key) {
         return lang::add_vary(html_bytes(hit), &pl.resolved);
     }
-    let extras = match prepare(&scope, &h).await {
+    let extras = match prepare(&st.page_cache, &scope, &h).await {
         Ok(x) => x,
         Err(res) => return res,
     };
@@ -841,7 +864,7 @@ async fn catalog(
     {
         return lang::add_vary(html_bytes(hit), &pl.resolved);
     }
-    let extras = match prepare(&scope, &h).await {
+    let extras = match prepare(&st.page_cache, &scope, &h).await {
         Ok(x) => x,
         Err(res) => return res,
     };
@@ -959,7 +982,7 @@ async fn product(
     if let Some(hit) = st.page_cache.get(h.tenant.id, &key) {
         return lang::add_vary(html_bytes(hit), &pl.resolved);
     }
-    let extras = match prepare(&scope, &h).await {
+    let extras = match prepare(&st.page_cache, &scope, &h).await {
         Ok(x) => x,
         Err(res) => return res,
     };
@@ -1122,7 +1145,7 @@ pub async fn fallback(
         Some(Extension(h)) if h.tenant.status != "active" => unavailable(&st, &h),
         Some(Extension(h)) => {
             let scope = TenantDb::new(st.db.clone(), h.tenant.id);
-            match prepare(&scope, &h).await {
+            match prepare(&st.page_cache, &scope, &h).await {
                 Ok(extras) => tenant_not_found(&st, &h, &extras, "We could not find that page."),
                 Err(res) => res,
             }
