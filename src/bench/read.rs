@@ -500,7 +500,8 @@ fn print_row(label: &str, bytes: usize, ng: &WrkFigures, so: &WrkFigures) {
 
 /// Starts nginx in the foreground with its own prefix under `root`.
 /// Starts nginx serving `locations` on `port` and, over TLS with the given certificate
-/// and key paths, on `tls.0`.
+/// and key paths, on `tls.0`. One process (`master_process off`), so killing the child
+/// leaves no worker behind.
 fn start_nginx(
     root: &Path,
     port: u16,
@@ -509,7 +510,7 @@ fn start_nginx(
 ) -> Result<Child, String> {
     let user = if is_root() { "user root;\n" } else { "" };
     let conf = format!(
-        "{user}worker_processes 1;\ndaemon off;\npid {root}/nginx.pid;\nerror_log {root}/error.log warn;\nevents {{ worker_connections 1024; }}\nhttp {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_timeout 65;\n  keepalive_requests 1000000;\n  client_body_temp_path {root}/tmp;\n  proxy_temp_path {root}/tmp;\n  fastcgi_temp_path {root}/tmp;\n  uwsgi_temp_path {root}/tmp;\n  scgi_temp_path {root}/tmp;\n  server {{\n    listen 127.0.0.1:{port};\n{locations}  }}\n  server {{\n    listen 127.0.0.1:{tls_port} ssl;\n    ssl_certificate {cert};\n    ssl_certificate_key {key};\n    ssl_protocols TLSv1.2 TLSv1.3;\n{locations}  }}\n}}\n",
+        "{user}worker_processes 1;\nmaster_process off;\ndaemon off;\npid {root}/nginx.pid;\nerror_log {root}/error.log warn;\nevents {{ worker_connections 1024; }}\nhttp {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_timeout 65;\n  keepalive_requests 1000000;\n  client_body_temp_path {root}/tmp;\n  proxy_temp_path {root}/tmp;\n  fastcgi_temp_path {root}/tmp;\n  uwsgi_temp_path {root}/tmp;\n  scgi_temp_path {root}/tmp;\n  server {{\n    listen 127.0.0.1:{port};\n{locations}  }}\n  server {{\n    listen 127.0.0.1:{tls_port} ssl;\n    ssl_certificate {cert};\n    ssl_certificate_key {key};\n    ssl_protocols TLSv1.2 TLSv1.3;\n{locations}  }}\n}}\n",
         root = root.display(),
         tls_port = tls.0,
         cert = tls.1.display(),

@@ -529,9 +529,21 @@ impl TenantDb {
         let pg = matches!(&self.pools, super::tenant::TenantPools::Pg(_));
         // Aggregate ORDER BY: SQLite ≥ 3.44 (bundled) and PostgreSQL alike.
         let (vid, iid, tracked, agg, arr) = if pg {
-            ("v.id::text", "i.id::text", "v.inventory_tracked::int", "json_agg", "json_build_array")
+            (
+                "v.id::text",
+                "i.id::text",
+                "v.inventory_tracked::int",
+                "json_agg",
+                "json_build_array",
+            )
         } else {
-            ("hex(v.id)", "hex(i.id)", "v.inventory_tracked", "json_group_array", "json_array")
+            (
+                "hex(v.id)",
+                "hex(i.id)",
+                "v.inventory_tracked",
+                "json_group_array",
+                "json_array",
+            )
         };
         let cols = PRODUCT_COLS
             .split(", ")
