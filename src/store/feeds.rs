@@ -369,7 +369,6 @@ struct ExistingRow {
     id: Uuid,
     feed_id: String,
     hash: String,
-    item: String,
     product_id: Option<Uuid>,
 }
 
@@ -690,7 +689,10 @@ impl TenantDb {
 
     /// Writes one batch of a run's items: new ones inserted, changed ones (by content
     /// hash) updated in place with the fields that changed, unchanged ones stamped with
-    /// this run (so they do not count as disappeared). One transaction per batch.
+    /// this run (so they do not count as disappeared). One transaction per batch, and
+    /// set-based: one select of the batch's existing hashes, one multi-row insert of the
+    /// new items, one update stamping the unchanged ones, and one statement per changed
+    /// item (plus one select of the changed items' previous content).
     pub async fn stage_feed_items(
         &self,
         import: Uuid,
@@ -707,7 +709,7 @@ impl TenantDb {
         let mut tx = self.begin().await?;
         let existing: Vec<ExistingRow> = dispatch_tx!(&mut tx, c => {
             let mut qb = sqlx::QueryBuilder::new(
-                "select id, feed_id, hash, item, product_id from feed_items where tenant_id = ",
+                "select id, feed_id, hash, product_id from feed_items where tenant_id = ",
             );
             qb.push_bind(self.tenant)
                 .push(" and source_id = ")
@@ -724,48 +726,109 @@ impl TenantDb {
         })?;
         let existing: HashMap<&str, &ExistingRow> =
             existing.iter().map(|e| (e.feed_id.as_str(), e)).collect();
+        /// An item as it will be written.
+        struct Prepared<'a> {
+            input: &'a StageInput,
+            value: serde_json::Value,
+            item: String,
+            errors: String,
+            warnings: String,
+            hash: String,
+        }
+        let mut new_items = vec![];
+        let mut unchanged: Vec<Uuid> = vec![];
+        let mut changed: Vec<(&ExistingRow, Prepared)> = vec![];
         for b in batch {
-            let item_v = serde_json::to_value(&b.item)
+            let value = serde_json::to_value(&b.item)
                 .map_err(|e| StoreError::Corrupt(format!("feed item: {e}")))?;
-            let item = item_v.to_string();
+            let item = value.to_string();
             let errors = super::to_json(&b.errors);
-            let warnings = super::to_json(&b.warnings);
             let hash = digest(&item, &errors);
             if !b.errors.is_empty() {
                 out.with_errors += 1;
             }
+            let p = Prepared {
+                input: b,
+                warnings: super::to_json(&b.warnings),
+                value,
+                item,
+                errors,
+                hash,
+            };
             match existing.get(b.item.id.as_str()) {
-                None => {
-                    out.new += 1;
-                    exec_tx!(&mut tx, c => sqlx::query(
-                        "insert into feed_items (id, tenant_id, source_id, language, feed_id, raw, item, hash, errors, warnings, title, import_id, first_seen_at, updated_at, item_group)
-                         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)")
-                        .bind(new_id()).bind(self.tenant).bind(source).bind(language).bind(&b.item.id)
-                        .bind(b.raw.to_string()).bind(&item).bind(&hash).bind(&errors).bind(&warnings)
-                        .bind(&b.item.title).bind(import).bind(now).bind(&b.item.item_group_id)
-                        .execute(&mut **c).await)?;
+                None => new_items.push(p),
+                Some(e) if e.hash == p.hash => unchanged.push(e.id),
+                Some(e) => changed.push((e, p)),
+            }
+        }
+        out.new = new_items.len() as i64;
+        out.unchanged = unchanged.len() as i64;
+        out.changed = changed.len() as i64;
+        if !new_items.is_empty() {
+            exec_tx!(&mut tx, c => {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "insert into feed_items (id, tenant_id, source_id, language, feed_id, raw, item, hash, errors, warnings, title, import_id, first_seen_at, updated_at, item_group) ",
+                );
+                qb.push_values(&new_items, |mut row, p| {
+                    row.push_bind(new_id())
+                        .push_bind(self.tenant)
+                        .push_bind(source)
+                        .push_bind(language)
+                        .push_bind(&p.input.item.id)
+                        .push_bind(p.input.raw.to_string())
+                        .push_bind(&p.item)
+                        .push_bind(&p.hash)
+                        .push_bind(&p.errors)
+                        .push_bind(&p.warnings)
+                        .push_bind(&p.input.item.title)
+                        .push_bind(import)
+                        .push_bind(now)
+                        .push_bind(now)
+                        .push_bind(&p.input.item.item_group_id);
+                });
+                qb.build().execute(&mut **c).await
+            })?;
+        }
+        if !unchanged.is_empty() {
+            exec_tx!(&mut tx, c => {
+                let mut qb = sqlx::QueryBuilder::new("update feed_items set import_id = ");
+                qb.push_bind(import)
+                    .push(", disappeared_at = null where tenant_id = ")
+                    .push_bind(self.tenant)
+                    .push(" and id in (");
+                let mut sep = qb.separated(", ");
+                for id in &unchanged {
+                    sep.push_bind(*id);
                 }
-                Some(e) if e.hash == hash => {
-                    out.unchanged += 1;
-                    exec_tx!(&mut tx, c => sqlx::query(
-                        "update feed_items set import_id = $3, disappeared_at = null where tenant_id = $1 and id = $2")
-                        .bind(self.tenant).bind(e.id).bind(import)
-                        .execute(&mut **c).await)?;
+                qb.push(")");
+                qb.build().execute(&mut **c).await
+            })?;
+        }
+        if !changed.is_empty() {
+            let before: Vec<(Uuid, String)> = dispatch_tx!(&mut tx, c => {
+                let mut qb = sqlx::QueryBuilder::new("select id, item from feed_items where tenant_id = ");
+                qb.push_bind(self.tenant).push(" and id in (");
+                let mut sep = qb.separated(", ");
+                for (e, _) in &changed {
+                    sep.push_bind(e.id);
                 }
-                Some(e) => {
-                    out.changed += 1;
-                    let fields = changed_fields(&e.item, &item_v);
-                    if e.product_id.is_some() {
-                        out.published_changed.push((e.id, fields.clone()));
-                    }
-                    exec_tx!(&mut tx, c => sqlx::query(
-                        "update feed_items set raw = $3, item = $4, hash = $5, errors = $6, warnings = $7, title = $8, import_id = $9, updated_at = $10, changed_fields = $11, disappeared_at = null, item_group = $12
-                         where tenant_id = $1 and id = $2")
-                        .bind(self.tenant).bind(e.id).bind(b.raw.to_string()).bind(&item).bind(&hash)
-                        .bind(&errors).bind(&warnings).bind(&b.item.title).bind(import).bind(now)
-                        .bind(super::to_json(&fields)).bind(&b.item.item_group_id)
-                        .execute(&mut **c).await)?;
+                qb.push(")");
+                qb.build_query_as::<(Uuid, String)>().fetch_all(&mut **c).await
+            })?;
+            let before: HashMap<Uuid, String> = before.into_iter().collect();
+            for (e, p) in &changed {
+                let old = before.get(&e.id).map(String::as_str).unwrap_or("{}");
+                let fields = changed_fields(old, &p.value);
+                if e.product_id.is_some() {
+                    out.published_changed.push((e.id, fields.clone()));
                 }
+                exec_tx!(&mut tx, c => sqlx::query(
+                    "update feed_items set raw = $3, item = $4, hash = $5, errors = $6, warnings = $7, title = $8, import_id = $9, updated_at = $10, changed_fields = $11, disappeared_at = null, item_group = $12
+                     where tenant_id = $1 and id = $2")
+                    .bind(self.tenant).bind(e.id).bind(p.input.raw.to_string()).bind(&p.item).bind(&p.hash)
+                    .bind(&p.errors).bind(&p.warnings).bind(&p.input.item.title).bind(import).bind(now)
+                    .bind(super::to_json(&fields)).bind(&p.input.item.item_group_id)
+                    .execute(&mut **c).await)?;
             }
         }
         tx.commit().await?;
