@@ -59,7 +59,19 @@ pub async fn claim(db: &Db, lease_secs: i64) -> StoreResult<Option<Job>> {
     // The two statements differ only by `for update skip locked`, which SQLite lacks
     // (it has a single writer, so no two workers can claim the same row there).
     let job = match db {
-        Db::Sqlite { write, .. } => {
+        Db::Sqlite { read, write, .. } => {
+            // Ask a reader first: the single writer is shared with every checkout and
+            // import, and most wake-ups (one per successful write request) find no job.
+            // The claim itself stays one guarded statement on the writer.
+            let ready: bool = sqlx::query_scalar(
+                "select exists(select 1 from jobs where (status = 'queued' and run_at <= $1) or (status = 'running' and locked_until < $1))",
+            )
+            .bind(now)
+            .fetch_one(read)
+            .await?;
+            if !ready {
+                return Ok(None);
+            }
             sqlx::query_as::<_, Job>(
                 "update jobs set status = 'running', attempts = attempts + 1, locked_until = $2
                  where id = (select id from jobs where (status = 'queued' and run_at <= $1) or (status = 'running' and locked_until < $1)
