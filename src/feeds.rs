@@ -480,6 +480,8 @@ pub async fn stage(
     let mut counts = ImportCounts::default();
     let mut refused: Vec<RefusedItem> = vec![];
     let mut refused_total = 0usize;
+    // Feed ids staged by this run (duplicates are refused; the run's end marks the
+    // source's other items disappeared).
     let mut seen: HashSet<String> = HashSet::new();
     let mut groups: HashMap<String, (String, Option<String>, Option<String>)> = HashMap::new();
     let mut batch: Vec<StageInput> = Vec::with_capacity(STAGE_BATCH);
@@ -577,6 +579,7 @@ pub async fn stage(
             format.as_str(),
             &counts,
             &report,
+            &seen,
         )
         .await?;
     tdb.link_translations(source.id, &source.default_language)

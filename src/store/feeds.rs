@@ -370,6 +370,7 @@ struct ExistingRow {
     feed_id: String,
     hash: String,
     product_id: Option<Uuid>,
+    disappeared_at: Option<i64>,
 }
 
 impl TenantDb {
@@ -688,11 +689,12 @@ impl TenantDb {
     }
 
     /// Writes one batch of a run's items: new ones inserted, changed ones (by content
-    /// hash) updated in place with the fields that changed, unchanged ones stamped with
-    /// this run (so they do not count as disappeared). One transaction per batch, and
-    /// set-based: one select of the batch's existing hashes, one multi-row insert of the
-    /// new items, one update stamping the unchanged ones, and one statement per changed
-    /// item (plus one select of the changed items' previous content).
+    /// hash) updated in place with the fields that changed, unchanged ones left as they
+    /// are (only one that had disappeared is brought back). The run's end learns which
+    /// items it saw from the caller ([`Self::complete_feed_import`]). One transaction per
+    /// batch, and set-based: one select of the batch's existing hashes (an index-only
+    /// lookup), one multi-row insert of the new items, one update of the returning ones,
+    /// and one statement per changed item (plus one select of their previous content).
     pub async fn stage_feed_items(
         &self,
         import: Uuid,
@@ -709,7 +711,7 @@ impl TenantDb {
         let mut tx = self.begin().await?;
         let existing: Vec<ExistingRow> = dispatch_tx!(&mut tx, c => {
             let mut qb = sqlx::QueryBuilder::new(
-                "select id, feed_id, hash, product_id from feed_items where tenant_id = ",
+                "select id, feed_id, hash, product_id, disappeared_at from feed_items where tenant_id = ",
             );
             qb.push_bind(self.tenant)
                 .push(" and source_id = ")
@@ -757,12 +759,17 @@ impl TenantDb {
             };
             match existing.get(b.item.id.as_str()) {
                 None => new_items.push(p),
-                Some(e) if e.hash == p.hash => unchanged.push(e.id),
+                Some(e) if e.hash == p.hash => {
+                    out.unchanged += 1;
+                    // Nothing to write, unless the item is back after it disappeared.
+                    if e.disappeared_at.is_some() {
+                        unchanged.push(e.id);
+                    }
+                }
                 Some(e) => changed.push((e, p)),
             }
         }
         out.new = new_items.len() as i64;
-        out.unchanged = unchanged.len() as i64;
         out.changed = changed.len() as i64;
         if !new_items.is_empty() {
             exec_tx!(&mut tx, c => {
@@ -835,8 +842,8 @@ impl TenantDb {
         Ok(out)
     }
 
-    /// Ends a run that read its file: items of `(source, language)` not seen by it are
-    /// marked disappeared, the counts and report are stored, the source's status set, and a
+    /// Ends a run that read its file: items of `(source, language)` whose feed id is not in
+    /// `seen` (the ids the run staged) are marked disappeared, the counts and report are stored, the source's status set, and a
     /// `feed.import.completed` event written, in one transaction. Returns the ids of
     /// published items that disappeared now.
     pub async fn complete_feed_import(
@@ -847,13 +854,35 @@ impl TenantDb {
         format: &str,
         counts: &ImportCounts,
         report: &serde_json::Value,
+        seen: &std::collections::HashSet<String>,
     ) -> StoreResult<Vec<Uuid>> {
         let now = now_micros();
         let mut tx = self.begin().await?;
-        let gone: Vec<(Uuid, Option<Uuid>)> = dispatch_tx!(&mut tx, c => sqlx::query_as(
-            "update feed_items set disappeared_at = $5, changed_fields = '[\"disappeared\"]' where tenant_id = $1 and source_id = $2 and language = $3 and import_id <> $4 and disappeared_at is null returning id, product_id")
-            .bind(self.tenant).bind(source).bind(language).bind(import).bind(now)
+        // The source's present items (an index-only scan), less those this run saw.
+        let present: Vec<(Uuid, String, Option<Uuid>)> = dispatch_tx!(&mut tx, c => sqlx::query_as(
+            "select id, feed_id, product_id from feed_items where tenant_id = $1 and source_id = $2 and language = $3 and disappeared_at is null")
+            .bind(self.tenant).bind(source).bind(language)
             .fetch_all(&mut **c).await)?;
+        let gone: Vec<(Uuid, Option<Uuid>)> = present
+            .into_iter()
+            .filter(|(_, feed_id, _)| !seen.contains(feed_id))
+            .map(|(id, _, product)| (id, product))
+            .collect();
+        for chunk in gone.chunks(500) {
+            exec_tx!(&mut tx, c => {
+                let mut qb = sqlx::QueryBuilder::new("update feed_items set disappeared_at = ");
+                qb.push_bind(now)
+                    .push(", changed_fields = '[\"disappeared\"]' where tenant_id = ")
+                    .push_bind(self.tenant)
+                    .push(" and id in (");
+                let mut sep = qb.separated(", ");
+                for (id, _) in chunk {
+                    sep.push_bind(*id);
+                }
+                qb.push(")");
+                qb.build().execute(&mut **c).await
+            })?;
+        }
         exec_tx!(&mut tx, c => sqlx::query(
             "update feed_imports set status = 'completed', format = $3, items_total = $4, items_new = $5, items_changed = $6, items_unchanged = $7, items_disappeared = $8, items_with_errors = $9, report = $10, finished_at = $11
              where tenant_id = $1 and id = $2")
