@@ -846,6 +846,7 @@ impl TenantDb {
     /// `seen` (the ids the run staged) are marked disappeared, the counts and report are stored, the source's status set, and a
     /// `feed.import.completed` event written, in one transaction. Returns the ids of
     /// published items that disappeared now.
+    #[allow(clippy::too_many_arguments)]
     pub async fn complete_feed_import(
         &self,
         import: Uuid,
