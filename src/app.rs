@@ -457,10 +457,12 @@ impl Application {
                     Ok(tenant) => {
                         pc.invalidate_local(tenant);
                         tc.invalidate_tenant(tenant);
+                        crate::store::commerce::forget_checkout_config(Some(tenant));
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                         pc.clear();
                         tc.invalidate();
+                        crate::store::commerce::forget_checkout_config(None);
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 }

@@ -477,7 +477,7 @@ pub async fn seed_orders(
     for j in 0..14usize {
         let (name, email, line1, city, postal, country) = DEMO_SHOPPERS[j % DEMO_SHOPPERS.len()];
         let cart = scope
-            .create_cart(&origin, "EUR", None)
+            .create_cart(&origin, "EUR", None, None)
             .await
             .map_err(|e| err(&format!("create cart: {e}")))?;
         let mut lines = 0;

@@ -321,6 +321,12 @@ impl EventBus {
     /// deliveries and stamps their seqs in one transaction, then, committed, broadcasts
     /// them (NATS and this node's channel). Returns how many events.
     pub async fn dispatch_once(&self, db: &Db) -> Result<usize, String> {
+        if !events::any_unpublished(db)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            return Ok(0);
+        }
         let Some(mut tx) = events::begin_dispatch(db)
             .await
             .map_err(|e| e.to_string())?

@@ -17,7 +17,7 @@ use crate::store::feeds::{FeedSource, ImportCounts, Overrides, StageInput, Stage
 use crate::store::{StoreError, TenantDb};
 use crate::webhooks::target::{EndpointUrl, GuardedResolver};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -952,6 +952,7 @@ pub async fn publish(
     };
     let by_id: HashMap<Uuid, &StagedItem> = found.iter().map(|i| (i.id, i)).collect();
     let mut done: HashSet<Uuid> = HashSet::new();
+    let mut sources: BTreeSet<Uuid> = BTreeSet::new();
     let fail = |r: &mut PublishReport, id: Uuid, code: &str, reason: String| {
         r.failed.push(PublishFailure {
             item_id: id,
@@ -1048,15 +1049,19 @@ pub async fn publish(
         };
         let item_ids: Vec<Uuid> = members.iter().map(|m| m.id).collect();
         tdb.link_staged_items(&item_ids, p.id).await?;
-        // The same feed ids in the source's other languages become its translations.
-        if let Some(src) = tdb.get_feed_source(item.source_id).await? {
-            tdb.link_translations(src.id, &src.default_language).await?;
-        }
+        sources.insert(item.source_id);
         report.published.push(PublishedProduct {
             product_id: p.id,
             handle: p.handle,
             item_ids,
         });
+    }
+    // The same feed ids in the sources' other languages become the products'
+    // translations: one statement per source, after every product is linked.
+    for source in sources {
+        if let Some(src) = tdb.get_feed_source(source).await? {
+            tdb.link_translations(src.id, &src.default_language).await?;
+        }
     }
     Ok(report)
 }

@@ -384,21 +384,18 @@ fn discount_problem(d: &DiscountRow, subtotal: i64, now: i64, currency: &str) ->
 }
 
 impl TenantDb {
-    /// Creates an empty open cart in the store currency.
+    /// Creates an empty open cart in the store currency, for a signed-in `customer` and
+    /// with the shopper's `email` when they are known.
     pub async fn create_cart(
         &self,
         origin: &CartOrigin,
         currency: &str,
-        customer: Option<(Uuid, Email)>,
+        customer: Option<Uuid>,
+        email: Option<&Email>,
     ) -> StoreResult<Cart> {
         let id = Uuid::new_v4();
         let now = now_micros();
-        let channel: Option<Uuid> = crate::tenant_query!(self, read, p => sqlx::query_scalar(
-            "select id from sales_channels where tenant_id = $1 and kind = 'online_store'",
-        )
-        .bind(self.tenant)
-        .fetch_optional(p)
-        .await)?;
+        let channel = self.checkout_config().await?.channel;
         crate::tenant_exec!(self, c => sqlx::query(
             "insert into carts (id, tenant_id, channel_id, source, customer_id, email, currency, status, created_at, updated_at)
              values ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $8)",
@@ -407,8 +404,8 @@ impl TenantDb {
         .bind(self.tenant)
         .bind(channel)
         .bind(&origin.source)
-        .bind(customer.as_ref().map(|c| c.0))
-        .bind(customer.as_ref().map(|c| c.1.as_str().to_string()))
+        .bind(customer)
+        .bind(email.map(|e| e.as_str().to_string()))
         .bind(currency)
         .bind(now)
         .execute(c)
@@ -430,21 +427,23 @@ impl TenantDb {
             .bind(id)
             .fetch_all(p)
             .await)?;
-        let settings = self.checkout_settings().await?;
+        let config = self.checkout_config().await?;
+        let settings = config.settings.clone();
         let address = address_of(&row.shipping_address);
-        let tax_bp = match &address {
-            Some(a) => self.tax_rate_bp(a.country).await?,
-            None => 0,
-        };
+        let tax_bp = address.as_ref().map_or(0, |a| config.tax_bp(a.country));
         let shipping = match row.shipping_option.as_deref() {
             Some(PICKUP) if settings.pickup => {
                 Some((PICKUP.to_string(), "Pickup".to_string(), 0, None))
             }
             Some(rate) => match Uuid::parse_str(rate) {
-                Ok(rid) => self
-                    .shipping_rate(rid)
-                    .await?
-                    .map(|r| (r.id.to_string(), r.name, r.price_minor, r.free_over_minor)),
+                Ok(rid) => config.rate(rid).map(|r| {
+                    (
+                        r.id.to_string(),
+                        r.name.clone(),
+                        r.price_minor,
+                        r.free_over_minor,
+                    )
+                }),
                 Err(_) => None,
             },
             None => None,
@@ -646,6 +645,19 @@ impl TenantDb {
         Ok(l)
     }
 
+    /// The cart after a change of its lines: the lines read again, the rest of the loaded
+    /// cart (row, settings, rates, discount) kept, priced now.
+    async fn refreshed(&self, mut l: Loaded) -> Result<Cart, CheckoutError> {
+        let id = l.row.id;
+        l.lines = crate::tenant_query!(self, read, p => sqlx::query_as::<_, LineRow>(LINES_SQL)
+            .bind(self.tenant)
+            .bind(id)
+            .fetch_all(p)
+            .await)?;
+        l.row.updated_at = now_micros();
+        Ok(self.price_loaded(l).await?.cart)
+    }
+
     async fn touch(&self, id: Uuid) -> StoreResult<()> {
         crate::tenant_exec!(self, c => sqlx::query("update carts set updated_at = $3 where tenant_id = $1 and id = $2")
             .bind(self.tenant)
@@ -714,9 +726,7 @@ impl TenantDb {
         .execute(c)
         .await)?;
         self.touch(cart_id).await?;
-        self.cart(cart_id)
-            .await?
-            .ok_or(CheckoutError::NotFound("cart"))
+        self.refreshed(l).await
     }
 
     /// Sets a line's quantity (1..=10000; remove a line with [`Self::remove_cart_line`]).
@@ -751,9 +761,7 @@ impl TenantDb {
         .execute(c)
         .await)?;
         self.touch(cart_id).await?;
-        self.cart(cart_id)
-            .await?
-            .ok_or(CheckoutError::NotFound("cart"))
+        self.refreshed(l).await
     }
 
     /// Removes a line. Errors: `NotFound("line")`, `NotFound("cart")`, `Conflict cart_completed`.
@@ -762,7 +770,7 @@ impl TenantDb {
         cart_id: Uuid,
         line_id: Uuid,
     ) -> Result<Cart, CheckoutError> {
-        self.open_cart(cart_id).await?;
+        let l = self.open_cart(cart_id).await?;
         let n = crate::tenant_exec!(self, c => sqlx::query("delete from cart_lines where tenant_id = $1 and cart_id = $2 and id = $3")
             .bind(self.tenant)
             .bind(cart_id)
@@ -773,9 +781,7 @@ impl TenantDb {
             return Err(CheckoutError::NotFound("line"));
         }
         self.touch(cart_id).await?;
-        self.cart(cart_id)
-            .await?
-            .ok_or(CheckoutError::NotFound("cart"))
+        self.refreshed(l).await
     }
 
     /// Applies a discount code (any case). Errors: `Invalid discount_code` with
@@ -1123,9 +1129,26 @@ impl TenantDb {
             }
             return Err(completed(self.cart_order(cart_id).await?.map(|o| o.id)));
         }
-        // Prices and availability again, inside the transaction.
+        // Prices and availability again, inside the transaction: one guarded statement
+        // per line takes the stock only if the price is the one the shopper saw and the
+        // product is still active; when it takes nothing, a read says which changed.
         for &i in &priced.priced_lines {
             let line = &lines_rows[i];
+            let taken = exec_tx!(&mut tx, c => sqlx::query(
+                "update variants set inventory = inventory - $3
+                 where tenant_id = $1 and id = $2 and price_minor = $4
+                   and (inventory_tracked = false or inventory_policy = 'continue' or inventory >= $3)
+                   and exists (select 1 from products p where p.tenant_id = variants.tenant_id and p.id = variants.product_id and p.status = 'active')",
+            )
+            .bind(self.tenant)
+            .bind(line.variant_id)
+            .bind(line.quantity)
+            .bind(line.price_minor)
+            .execute(&mut **c)
+            .await)?;
+            if taken == 1 {
+                continue;
+            }
             let price: Option<i64> = dispatch_tx!(&mut tx, c => sqlx::query_scalar(
                 "select v.price_minor from variants v join products p on p.tenant_id = v.tenant_id and p.id = v.product_id
                  where v.tenant_id = $1 and v.id = $2 and p.status = 'active'",
@@ -1144,22 +1167,11 @@ impl TenantDb {
                     details: json!({ "line_id": line.id }),
                 });
             }
-            let taken = exec_tx!(&mut tx, c => sqlx::query(
-                "update variants set inventory = inventory - $3
-                 where tenant_id = $1 and id = $2 and (inventory_tracked = false or inventory_policy = 'continue' or inventory >= $3)",
-            )
-            .bind(self.tenant)
-            .bind(line.variant_id)
-            .bind(line.quantity)
-            .execute(&mut **c)
-            .await)?;
-            if taken == 0 {
-                return Err(CheckoutError::Conflict {
-                    code: "out_of_stock",
-                    message: format!("{} sold out while the order was placed", line.title()),
-                    details: json!({ "line_id": line.id, "variant_id": line.variant_id }),
-                });
-            }
+            return Err(CheckoutError::Conflict {
+                code: "out_of_stock",
+                message: format!("{} sold out while the order was placed", line.title()),
+                details: json!({ "line_id": line.id, "variant_id": line.variant_id }),
+            });
         }
         if let Some(d) = &discount_row {
             let counted = exec_tx!(&mut tx, c => sqlx::query(
@@ -1238,30 +1250,34 @@ impl TenantDb {
         .bind(cart.discount_code.clone().filter(|_| discount_row.is_some()))
         .execute(&mut **c)
         .await)?;
-        for (pos, (&i, out)) in priced.priced_lines.iter().zip(&t.lines).enumerate() {
-            let line = &lines_rows[i];
-            exec_tx!(&mut tx, c => sqlx::query(
+        // The order's line snapshots, in one statement (a placed cart has a priced line).
+        exec_tx!(&mut tx, c => {
+            let mut qb = sqlx::QueryBuilder::new(
                 "insert into order_line_items (id, tenant_id, order_id, variant_id, product_id, sku, title, quantity, unit_price_minor, total_minor, position,
-                    variant_title, discount_minor, tax_minor)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            )
-            .bind(new_id())
-            .bind(self.tenant)
-            .bind(order_id)
-            .bind(line.variant_id)
-            .bind(line.product_id)
-            .bind(&line.sku)
-            .bind(line.title())
-            .bind(line.quantity)
-            .bind(line.price_minor.unwrap_or(0))
-            .bind(out.total_minor)
-            .bind(pos as i64)
-            .bind(&line.variant_title)
-            .bind(out.discount_minor)
-            .bind(out.tax_minor)
-            .execute(&mut **c)
-            .await)?;
-        }
+                    variant_title, discount_minor, tax_minor) ",
+            );
+            qb.push_values(
+                priced.priced_lines.iter().zip(&t.lines).enumerate(),
+                |mut b, (pos, (&i, out))| {
+                    let line = &lines_rows[i];
+                    b.push_bind(new_id())
+                        .push_bind(self.tenant)
+                        .push_bind(order_id)
+                        .push_bind(line.variant_id)
+                        .push_bind(line.product_id)
+                        .push_bind(line.sku.clone())
+                        .push_bind(line.title())
+                        .push_bind(line.quantity)
+                        .push_bind(line.price_minor.unwrap_or(0))
+                        .push_bind(out.total_minor)
+                        .push_bind(pos as i64)
+                        .push_bind(line.variant_title.clone())
+                        .push_bind(out.discount_minor)
+                        .push_bind(out.tax_minor);
+                },
+            );
+            qb.build().execute(&mut **c).await
+        })?;
         exec_tx!(&mut tx, c => sqlx::query("update carts set order_id = $3, customer_id = coalesce(customer_id, $4) where tenant_id = $1 and id = $2")
             .bind(self.tenant)
             .bind(cart_id)

@@ -14,6 +14,7 @@ use crate::pricing::{CountryCode, DiscountValue};
 #[allow(unused_imports)]
 use crate::{dispatch_tx, exec_tx};
 use serde::Serialize;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// A store's checkout settings (defaults until the first save: prices include tax, no
@@ -218,6 +219,149 @@ impl From<RateRow> for ShippingRate {
     }
 }
 
+/// What carts and checkout read on every request, for one tenant: the checkout settings,
+/// the shipping zones with their rates, the tax rates and the online store's sales
+/// channel. Cached per tenant in this process (see [`TenantDb::checkout_config`]): every
+/// write of these settings in this module forgets the tenant's entry after its commit,
+/// another node's write arrives as the tenant's cache invalidation
+/// ([`forget_checkout_config`]), and an entry older than [`CONFIG_TTL`] is reloaded.
+#[derive(Debug)]
+pub(crate) struct CheckoutConfig {
+    pub settings: CheckoutSettings,
+    pub zones: Vec<ShippingZone>,
+    pub tax: Vec<TaxRate>,
+    pub channel: Option<Uuid>,
+    /// The setup guide's Stripe secret key, sealed (`None`: no card payments).
+    pub stripe_secret_sealed: Option<String>,
+}
+
+impl CheckoutConfig {
+    /// The tax rate of `country` in basis points (0 without one).
+    pub fn tax_bp(&self, country: CountryCode) -> i64 {
+        self.tax
+            .iter()
+            .find(|t| t.country == country.as_str())
+            .map_or(0, |t| t.rate_bp)
+    }
+
+    /// One shipping rate by id.
+    pub fn rate(&self, id: Uuid) -> Option<&ShippingRate> {
+        self.zones
+            .iter()
+            .flat_map(|z| z.rates.iter())
+            .find(|r| r.id == id)
+    }
+
+    /// Whether any zone lists `country`.
+    pub fn ships_to(&self, country: CountryCode) -> bool {
+        self.zones
+            .iter()
+            .any(|z| z.countries.iter().any(|c| c == country.as_str()))
+    }
+
+    /// The rates of the zones that list `country`, cheapest first.
+    pub fn rates_for(&self, country: CountryCode) -> Vec<ShippingRate> {
+        let mut rates: Vec<ShippingRate> = self
+            .zones
+            .iter()
+            .filter(|z| z.countries.iter().any(|c| c == country.as_str()))
+            .flat_map(|z| z.rates.iter().cloned())
+            .collect();
+        rates.sort_by_key(|r| r.price_minor);
+        rates
+    }
+}
+
+/// How long a cached [`CheckoutConfig`] is used before it is read again (a bound on
+/// staleness should an invalidation from another node be lost).
+pub(crate) const CONFIG_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// At most this many tenants' configurations are cached; beyond, the cache starts over.
+const CONFIG_CACHE_TENANTS: usize = 20_000;
+
+#[derive(Default)]
+struct ConfigCache {
+    /// Bumped by every forget: a load that started before a forget is not stored.
+    generation: u64,
+    entries: std::collections::HashMap<Uuid, (std::time::Instant, Arc<CheckoutConfig>)>,
+}
+
+static CONFIG_CACHE: std::sync::LazyLock<std::sync::RwLock<ConfigCache>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Forgets the cached checkout configuration of `tenant` (`None`: of every tenant), e.g.
+/// when another node reports that the tenant's settings changed.
+pub fn forget_checkout_config(tenant: Option<Uuid>) {
+    if let Ok(mut c) = CONFIG_CACHE.write() {
+        c.generation += 1;
+        match tenant {
+            Some(t) => {
+                c.entries.remove(&t);
+            }
+            None => c.entries.clear(),
+        }
+    }
+}
+
+impl TenantDb {
+    /// The tenant's [`CheckoutConfig`], from this process's cache when it is fresh, else
+    /// read (five statements) and cached.
+    pub(crate) async fn checkout_config(&self) -> StoreResult<Arc<CheckoutConfig>> {
+        let generation = match CONFIG_CACHE.read() {
+            Ok(c) => {
+                if let Some((at, cfg)) = c.entries.get(&self.tenant)
+                    && at.elapsed() < CONFIG_TTL
+                {
+                    return Ok(cfg.clone());
+                }
+                c.generation
+            }
+            Err(_) => u64::MAX,
+        };
+        let channel: Option<Uuid> = crate::tenant_query!(self, read, p => sqlx::query_scalar(
+            "select id from sales_channels where tenant_id = $1 and kind = 'online_store'",
+        )
+        .bind(self.tenant)
+        .fetch_optional(p)
+        .await)?;
+        let cfg = Arc::new(CheckoutConfig {
+            settings: self.checkout_settings().await?,
+            zones: self.list_shipping_zones().await?,
+            tax: self.list_tax_rates().await?,
+            channel,
+            stripe_secret_sealed: self.onboarding_payment_secret().await?,
+        });
+        if let Ok(mut c) = CONFIG_CACHE.write()
+            && c.generation == generation
+        {
+            if c.entries.len() >= CONFIG_CACHE_TENANTS {
+                c.entries.clear();
+            }
+            c.entries
+                .insert(self.tenant, (std::time::Instant::now(), cfg.clone()));
+        }
+        Ok(cfg)
+    }
+
+    /// The checkout settings as carts and checkout see them (cached, see
+    /// [`CheckoutConfig`]); the settings pages read [`Self::checkout_settings`].
+    pub async fn checkout_settings_cached(&self) -> StoreResult<CheckoutSettings> {
+        Ok(self.checkout_config().await?.settings.clone())
+    }
+
+    /// The setup guide's sealed Stripe secret key, cached like [`Self::checkout_settings_cached`].
+    pub async fn stripe_secret_cached(&self) -> StoreResult<Option<String>> {
+        Ok(self.checkout_config().await?.stripe_secret_sealed.clone())
+    }
+
+    /// Commits a write of the checkout configuration and forgets the cached one.
+    async fn commit_config(&self, tx: Tx) -> StoreResult<()> {
+        tx.commit().await?;
+        forget_checkout_config(Some(self.tenant));
+        Ok(())
+    }
+}
+
 impl TenantDb {
     /// The store's checkout settings, or the defaults before the first save.
     pub async fn checkout_settings(&self) -> StoreResult<CheckoutSettings> {
@@ -282,23 +426,12 @@ impl TenantDb {
     /// The rates offered for `country`: every rate of every zone that lists it, cheapest
     /// first.
     pub async fn shipping_rates_for(&self, country: CountryCode) -> StoreResult<Vec<ShippingRate>> {
-        let zones = self.list_shipping_zones().await?;
-        let mut rates: Vec<ShippingRate> = zones
-            .into_iter()
-            .filter(|z| z.countries.iter().any(|c| c == country.as_str()))
-            .flat_map(|z| z.rates)
-            .collect();
-        rates.sort_by_key(|r| r.price_minor);
-        Ok(rates)
+        Ok(self.checkout_config().await?.rates_for(country))
     }
 
     /// Whether any shipping zone lists `country`.
     pub async fn ships_to(&self, country: CountryCode) -> StoreResult<bool> {
-        Ok(self
-            .list_shipping_zones()
-            .await?
-            .iter()
-            .any(|z| z.countries.iter().any(|c| c == country.as_str())))
+        Ok(self.checkout_config().await?.ships_to(country))
     }
 
     /// One shipping rate by id (this tenant only).
@@ -540,7 +673,7 @@ impl TenantDb {
             .after(summary(&after)),
         )
         .await?;
-        tx.commit().await?;
+        self.commit_config(tx).await?;
         Ok(after)
     }
 
@@ -611,7 +744,7 @@ impl TenantDb {
             Change::new("shipping_zone.created", "shipping_zone", id).after(zone_summary(input)),
         )
         .await?;
-        tx.commit().await?;
+        self.commit_config(tx).await?;
         self.shipping_zone(id).await?.ok_or(StoreError::NotFound)
     }
 
@@ -646,7 +779,7 @@ impl TenantDb {
                 .after(zone_summary(input)),
         )
         .await?;
-        tx.commit().await?;
+        self.commit_config(tx).await?;
         self.shipping_zone(id).await?.ok_or(StoreError::NotFound)
     }
 
@@ -670,7 +803,7 @@ impl TenantDb {
             ),
         )
         .await?;
-        tx.commit().await
+        self.commit_config(tx).await
     }
 
     /// Adds a rate to a zone of this tenant. Errors: `NotFound` (no such zone here).
@@ -709,7 +842,7 @@ impl TenantDb {
             })),
         )
         .await?;
-        tx.commit().await?;
+        self.commit_config(tx).await?;
         self.shipping_rate(id).await?.ok_or(StoreError::NotFound)
     }
 
@@ -744,7 +877,7 @@ impl TenantDb {
                 .after(serde_json::json!({ "name": input.name, "price_minor": input.price_minor, "free_over_minor": input.free_over_minor })),
         )
         .await?;
-        tx.commit().await?;
+        self.commit_config(tx).await?;
         self.shipping_rate(id).await?.ok_or(StoreError::NotFound)
     }
 
@@ -766,7 +899,7 @@ impl TenantDb {
             ),
         )
         .await?;
-        tx.commit().await
+        self.commit_config(tx).await
     }
 
     /// One tax rate by id (this tenant only).
@@ -816,7 +949,7 @@ impl TenantDb {
             })),
         )
         .await?;
-        tx.commit().await?;
+        self.commit_config(tx).await?;
         self.tax_rate(id).await?.ok_or(StoreError::NotFound)
     }
 
@@ -852,7 +985,7 @@ impl TenantDb {
                 .after(serde_json::json!({ "country": input.country.as_str(), "name": input.name, "rate_bp": input.rate_bp })),
         )
         .await?;
-        tx.commit().await?;
+        self.commit_config(tx).await?;
         self.tax_rate(id).await?.ok_or(StoreError::NotFound)
     }
 
@@ -874,7 +1007,7 @@ impl TenantDb {
             ),
         )
         .await?;
-        tx.commit().await
+        self.commit_config(tx).await
     }
 
     /// One discount code by id (this tenant only).

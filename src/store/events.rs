@@ -124,6 +124,17 @@ pub async fn emit_resource<T: Serialize>(
     emit(tx, tenant, kind, &data).await
 }
 
+/// Platform path, on a reader: whether any outbox row waits to be published. The
+/// dispatcher asks this before it opens its transaction, which on SQLite takes the single
+/// writer shared with every checkout: most wake-ups find nothing to publish.
+pub async fn any_unpublished(db: &super::Db) -> StoreResult<bool> {
+    Ok(dispatch!(db, p => sqlx::query_scalar(
+        "select exists(select 1 from events where published_at is null)",
+    )
+    .fetch_one(p)
+    .await)?)
+}
+
 /// Platform path, inside the dispatcher's transaction: up to `limit` unpublished
 /// events, oldest first.
 pub async fn unpublished_tx(tx: &mut Tx, limit: i64) -> StoreResult<Vec<Event>> {

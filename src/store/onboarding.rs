@@ -199,7 +199,10 @@ impl TenantDb {
             Change::new(action, "onboarding", self.tenant).after(summary),
         )
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        // The payment step may have changed the checkout settings.
+        super::commerce::forget_checkout_config(Some(self.tenant));
+        Ok(())
     }
 
     /// True while the storefront should show "coming soon": the guide was opened and the

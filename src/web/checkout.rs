@@ -127,7 +127,7 @@ pub fn store_url(st: &AppState, h: &HostTenant) -> String {
 
 /// The store's Stripe client, when the setup guide stored a secret key.
 pub async fn stripe_for(st: &AppState, scope: &TenantDb) -> Result<Option<Stripe>, ApiError> {
-    let Some(sealed) = scope.onboarding_payment_secret().await? else {
+    let Some(sealed) = scope.stripe_secret_cached().await? else {
         return Ok(None);
     };
     let secret = st.secret_box.open(&sealed).map_err(|e| {
@@ -146,7 +146,7 @@ pub async fn place_context(
     actor: Actor,
     idempotency: Option<(String, String)>,
 ) -> Result<PlaceOrder, ApiError> {
-    let settings = scope.checkout_settings().await?;
+    let settings = scope.checkout_settings_cached().await?;
     let notify_to = match settings.notify_email {
         Some(e) if !e.is_empty() => vec![e],
         _ => crate::store::platform::get_merchant(&st.db, h.tenant.id)
@@ -154,7 +154,7 @@ pub async fn place_context(
             .map(|m| vec![m.owner_email])
             .unwrap_or_default(),
     };
-    let stripe_configured = scope.onboarding_payment_secret().await?.is_some();
+    let stripe_configured = scope.stripe_secret_cached().await?.is_some();
     Ok(PlaceOrder {
         actor,
         idempotency,

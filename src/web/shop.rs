@@ -162,7 +162,12 @@ async fn cart_or_new(s: &Shop, headers: &HeaderMap) -> Result<(Cart, bool), Resp
     };
     match s
         .scope
-        .create_cart(&origin, &s.h.tenant.currency, owner)
+        .create_cart(
+            &origin,
+            &s.h.tenant.currency,
+            owner.as_ref().map(|o| o.0),
+            owner.as_ref().map(|o| &o.1),
+        )
         .await
     {
         Ok(c) => Ok((c, true)),
@@ -443,7 +448,7 @@ async fn render_checkout(
         Ok(o) => o,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let settings = match s.scope.checkout_settings().await {
+    let settings = match s.scope.checkout_settings_cached().await {
         Ok(x) => x,
         Err(e) => return store_error(e),
     };
@@ -712,7 +717,7 @@ async fn order_page(
         Ok(None) => return tenant_not_found(&st, &s.h, &s.extras, "We could not find that order."),
         Err(e) => return store_error(e),
     };
-    let settings = s.scope.checkout_settings().await.unwrap_or_default();
+    let settings = s.scope.checkout_settings_cached().await.unwrap_or_default();
     let bank = (order.payment_method.as_deref() == Some("bank_transfer")
         && order.outstanding.amount_minor > 0)
         .then_some(settings.bank_instructions.as_str());

@@ -101,15 +101,13 @@ async fn create_cart(
     }
     let mut cart = t
         .scope
-        .create_cart(&origin(&headers), &t.host.tenant.currency, owner)
+        .create_cart(
+            &origin(&headers),
+            &t.host.tenant.currency,
+            owner.as_ref().map(|o| o.0),
+            email.as_ref().or(owner.as_ref().map(|o| &o.1)),
+        )
         .await?;
-    if email.is_some() {
-        let patch = CartPatch {
-            email,
-            ..Default::default()
-        };
-        cart = t.scope.update_cart(cart.id, &patch, false).await?;
-    }
     for (i, item) in body.items.iter().enumerate() {
         let v = parse_id(&item.variant_id, "variant").map_err(|_| {
             ApiError::invalid(
