@@ -1349,3 +1349,87 @@ async fn the_dashboard_fulfils_refunds_and_lists_customers() {
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains(&format!("/dashboard/orders/{oid}")), "{html}");
 }
+
+/// Carts read the store's checkout configuration (settings, shipping rates, tax rates)
+/// from a per-tenant cache: every change through the merchant API reaches an open cart at
+/// once.
+#[tokio::test]
+async fn a_settings_change_reaches_an_open_cart_at_once() {
+    let app = spawn_app().await;
+    let (tenant, owner) = app.provisioned_merchant("cachedcfg").await;
+    let rate = seed_checkout(&app, &tenant).await;
+    let v = product_with_stock(&app, &owner, "Teapot", "11.70", 5).await;
+    let cart = ready_cart(&app, "cachedcfg", &v, 1, &rate).await;
+    let (_, c) = store(
+        &app,
+        "cachedcfg",
+        Method::GET,
+        &format!("/carts/{cart}"),
+        None,
+    )
+    .await;
+    // 11.70 incl. 17 % LU VAT = 1.70 tax on the line; standard shipping 4.90 below 50.00.
+    assert_eq!(c["lines"][0]["tax"]["amount_minor"], 170, "{c}");
+    assert_eq!(c["totals"]["shipping"]["amount_minor"], 490, "{c}");
+
+    let (_, list) = owner_call(&app, &owner, Method::GET, "/api/v1/tax-rates", None).await;
+    let lu = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["country"] == "LU")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, t) = owner_call(
+        &app,
+        &owner,
+        Method::PUT,
+        &format!("/api/v1/tax-rates/{lu}"),
+        Some(json!({ "country": "LU", "rate_bp": 800 })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let (s, r) = owner_call(
+        &app,
+        &owner,
+        Method::PUT,
+        &format!("/api/v1/shipping-rates/{rate}"),
+        Some(json!({ "name": "Standard", "price_minor": 600 })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let (_, c) = store(
+        &app,
+        "cachedcfg",
+        Method::GET,
+        &format!("/carts/{cart}"),
+        None,
+    )
+    .await;
+    // 11.70 incl. 8 % = 0.87 on the line (86.67 rounded); shipping 6.00.
+    assert_eq!(c["lines"][0]["tax"]["amount_minor"], 87, "{c}");
+    assert_eq!(c["totals"]["shipping"]["amount_minor"], 600, "{c}");
+
+    // Turning cash on delivery off refuses it on the next request.
+    let (s, b) = owner_call(
+        &app,
+        &owner,
+        Method::PUT,
+        "/api/v1/settings/checkout",
+        Some(json!({ "cash_on_delivery": false })),
+    )
+    .await;
+    assert!(s.is_success(), "{s} {b}");
+    let (s, e) = store(
+        &app,
+        "cachedcfg",
+        Method::POST,
+        &format!("/carts/{cart}"),
+        Some(json!({ "payment_method": "cash_on_delivery" })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["error"]["details"]["field"], "payment_method", "{e}");
+}
