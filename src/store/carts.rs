@@ -275,8 +275,6 @@ struct CartRow {
     updated_at: i64,
 }
 
-const CART_COLS: &str = "id, status, currency, email, customer_id, shipping_address, shipping_option, payment_method, payment_intent_id, discount_code, order_id, source, channel_id, created_at, updated_at";
-
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct LineRow {
     id: Uuid,
@@ -308,6 +306,78 @@ const LINES_SQL: &str = "select l.id, l.variant_id, l.quantity, l.unit_price_min
      left join variants v on v.tenant_id = l.tenant_id and v.id = l.variant_id
      left join products p on p.tenant_id = v.tenant_id and p.id = v.product_id
      where l.tenant_id = $1 and l.cart_id = $2 order by l.position, l.id";
+
+/// A cart with one of its lines: the cart and its lines come in one statement
+/// ([`CART_WITH_LINES_SQL`]), one row per line, a cart without lines as one row whose
+/// `l_*` columns are null.
+#[derive(Debug, sqlx::FromRow)]
+struct CartLineRow {
+    #[sqlx(flatten)]
+    cart: CartRow,
+    l_id: Option<Uuid>,
+    l_variant_id: Option<Uuid>,
+    l_quantity: Option<i64>,
+    l_unit_price_minor: Option<i64>,
+    product_id: Option<Uuid>,
+    sku: Option<String>,
+    variant_title: Option<String>,
+    price_minor: Option<i64>,
+    line_currency: Option<String>,
+    inventory: Option<i64>,
+    inventory_tracked: Option<bool>,
+    inventory_policy: Option<String>,
+    product_title: Option<String>,
+    handle: Option<String>,
+    product_status: Option<String>,
+    image_url: Option<String>,
+}
+
+impl CartLineRow {
+    fn split(self) -> (CartRow, Option<LineRow>) {
+        let line = match (
+            self.l_id,
+            self.l_variant_id,
+            self.l_quantity,
+            self.l_unit_price_minor,
+        ) {
+            (Some(id), Some(variant_id), Some(quantity), Some(unit_price_minor)) => Some(LineRow {
+                id,
+                variant_id,
+                quantity,
+                unit_price_minor,
+                product_id: self.product_id,
+                sku: self.sku,
+                variant_title: self.variant_title,
+                price_minor: self.price_minor,
+                currency: self.line_currency,
+                inventory: self.inventory,
+                inventory_tracked: self.inventory_tracked,
+                inventory_policy: self.inventory_policy,
+                product_title: self.product_title,
+                handle: self.handle,
+                product_status: self.product_status,
+                image_url: self.image_url,
+            }),
+            _ => None,
+        };
+        (self.cart, line)
+    }
+}
+
+/// The cart (every column of [`CartRow`]) and its lines as [`LINES_SQL`] reads them.
+const CART_WITH_LINES_SQL: &str = "select c.id, c.status, c.currency, c.email, c.customer_id, c.shipping_address,
+        c.shipping_option, c.payment_method, c.payment_intent_id, c.discount_code, c.order_id, c.source,
+        c.channel_id, c.created_at, c.updated_at,
+        l.id as l_id, l.variant_id as l_variant_id, l.quantity as l_quantity, l.unit_price_minor as l_unit_price_minor,
+        v.product_id, v.sku, v.title as variant_title, v.price_minor, v.currency as line_currency, v.inventory,
+        v.inventory_tracked, v.inventory_policy,
+        p.title as product_title, p.handle, p.status as product_status,
+        (select i.url from product_images i where i.tenant_id = l.tenant_id and i.product_id = v.product_id order by i.position limit 1) as image_url
+     from carts c
+     left join cart_lines l on l.tenant_id = c.tenant_id and l.cart_id = c.id
+     left join variants v on v.tenant_id = l.tenant_id and v.id = l.variant_id
+     left join products p on p.tenant_id = v.tenant_id and p.id = v.product_id
+     where c.tenant_id = $1 and c.id = $2 order by l.position, l.id";
 
 /// Whether `qty` units may be sold from a variant with this stock and settings.
 fn stock_allows(inventory: i64, tracked: bool, policy: &str, qty: i64) -> bool {
@@ -414,19 +484,18 @@ impl TenantDb {
     }
 
     async fn load_cart(&self, id: Uuid) -> StoreResult<Option<Loaded>> {
-        let row = crate::tenant_query!(self, read, p => sqlx::query_as::<_, CartRow>(sqlx::AssertSqlSafe(format!(
-            "select {CART_COLS} from carts where tenant_id = $1 and id = $2"
-        )))
-        .bind(self.tenant)
-        .bind(id)
-        .fetch_optional(p)
-        .await)?;
-        let Some(row) = row else { return Ok(None) };
-        let lines = crate::tenant_query!(self, read, p => sqlx::query_as::<_, LineRow>(LINES_SQL)
+        let rows = crate::tenant_query!(self, read, p => sqlx::query_as::<_, CartLineRow>(CART_WITH_LINES_SQL)
             .bind(self.tenant)
             .bind(id)
             .fetch_all(p)
             .await)?;
+        let mut rows = rows.into_iter();
+        let Some(first) = rows.next() else {
+            return Ok(None);
+        };
+        let (row, line) = first.split();
+        let mut lines: Vec<LineRow> = line.into_iter().collect();
+        lines.extend(rows.filter_map(|r| r.split().1));
         let config = self.checkout_config().await?;
         let settings = config.settings.clone();
         let address = address_of(&row.shipping_address);
@@ -1312,17 +1381,16 @@ impl TenantDb {
         let instructions =
             (method == PaymentMethod::BankTransfer).then_some(settings.bank_instructions.as_str());
         let confirmation = order_confirmation_mail(&order, ctx, instructions);
-        self.enqueue_mail(
-            &mut tx,
-            &format!("order-confirmation:{order_id}"),
-            &confirmation,
-        )
-        .await?;
+        // The shopper's confirmation and the team's notifications: one insert.
+        let mut mails = vec![(format!("order-confirmation:{order_id}"), confirmation)];
         for (i, to) in ctx.notify_to.iter().enumerate() {
-            let m = new_order_notification(&order, ctx, to);
-            self.enqueue_mail(&mut tx, &format!("order-notification:{order_id}:{i}"), &m)
-                .await?;
+            mails.push((
+                format!("order-notification:{order_id}:{i}"),
+                new_order_notification(&order, ctx, to),
+            ));
         }
+        let jobs: Vec<NewJob> = mails.iter().map(|(key, m)| self.mail_job(key, m)).collect();
+        jobs::enqueue_many_tx(&mut tx, &jobs).await?;
         tx.commit().await?;
         Ok((order, true))
     }
@@ -1334,18 +1402,19 @@ impl TenantDb {
         key: &str,
         m: &EmailMessage,
     ) -> StoreResult<()> {
-        jobs::enqueue_tx(
-            tx,
-            NewJob {
-                kind: "email",
-                tenant_id: Some(self.tenant),
-                payload: to_json(m),
-                dedupe_key: Some(format!("{}:{key}", self.tenant)),
-                max_attempts: 8,
-            },
-        )
-        .await?;
+        jobs::enqueue_tx(tx, self.mail_job(key, m)).await?;
         Ok(())
+    }
+
+    /// The durable job that sends `m` (deduplicated by `key` within the tenant).
+    fn mail_job(&self, key: &str, m: &EmailMessage) -> NewJob<'static> {
+        NewJob {
+            kind: "email",
+            tenant_id: Some(self.tenant),
+            payload: to_json(m),
+            dedupe_key: Some(format!("{}:{key}", self.tenant)),
+            max_attempts: 8,
+        }
     }
 
     async fn sellable_variant(

@@ -52,6 +52,34 @@ pub async fn enqueue_tx(tx: &mut Tx, job: NewJob<'_>) -> StoreResult<bool> {
     Ok(r > 0)
 }
 
+/// Enqueues several jobs inside an open transaction with one statement (jobs whose dedupe
+/// key exists are skipped). Returns how many were enqueued.
+pub async fn enqueue_many_tx(tx: &mut Tx, jobs: &[NewJob<'_>]) -> StoreResult<u64> {
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    let now = now_micros();
+    Ok(exec_tx!(tx, c => {
+        let mut qb = sqlx::QueryBuilder::new(
+            "insert into jobs (id, kind, tenant_id, payload, status, attempts, max_attempts, run_at, dedupe_key, created_at) ",
+        );
+        qb.push_values(jobs, |mut b, job| {
+            b.push_bind(new_id())
+                .push_bind(job.kind)
+                .push_bind(job.tenant_id)
+                .push_bind(&job.payload)
+                .push("'queued'")
+                .push("0")
+                .push_bind(job.max_attempts)
+                .push_bind(now)
+                .push_bind(&job.dedupe_key)
+                .push_bind(now);
+        });
+        qb.push(" on conflict (dedupe_key) do nothing");
+        qb.build().execute(&mut **c).await
+    })?)
+}
+
 /// Claims the next runnable job (queued and due, or running with an expired lease).
 pub async fn claim(db: &Db, lease_secs: i64) -> StoreResult<Option<Job>> {
     let now = now_micros();
