@@ -232,6 +232,18 @@ pub async fn get_merchant(db: &Db, id: Uuid) -> StoreResult<Option<Merchant>> {
     )
 }
 
+/// The owner e-mail of merchant `id` (`None` for an unknown id), from a reader: where
+/// new-order notifications go when the store names no address. Unlike
+/// [`get_merchant`] it does not take SQLite's writer, which checkouts share.
+pub async fn owner_email(db: &Db, id: Uuid) -> StoreResult<Option<String>> {
+    Ok(
+        dispatch!(db, p => sqlx::query_scalar("select owner_email from tenants where id = $1")
+        .bind(id)
+        .fetch_optional(p)
+        .await)?,
+    )
+}
+
 /// Filters for the admin merchant list.
 #[derive(Debug, Default, Clone)]
 pub struct MerchantFilter {

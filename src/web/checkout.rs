@@ -149,10 +149,10 @@ pub async fn place_context(
     let settings = scope.checkout_settings_cached().await?;
     let notify_to = match settings.notify_email {
         Some(e) if !e.is_empty() => vec![e],
-        _ => crate::store::platform::get_merchant(&st.db, h.tenant.id)
+        _ => crate::store::platform::owner_email(&st.db, h.tenant.id)
             .await?
-            .map(|m| vec![m.owner_email])
-            .unwrap_or_default(),
+            .into_iter()
+            .collect(),
     };
     let stripe_configured = scope.stripe_secret_cached().await?.is_some();
     Ok(PlaceOrder {
