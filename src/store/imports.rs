@@ -354,8 +354,37 @@ impl TenantDb {
         Ok(())
     }
 
-    /// Ends an import: stores the report, empties the kept file, writes the audit entry
-    /// (`products.imported`) and the `import.completed` event, in one transaction.
+    /// Ends a direct (one-transaction) import applied with
+    /// [`TenantDb::upsert_products_tx`] a chunk at a time in `tx`: writes the audit entry
+    /// (`products.imported`) and the `import.completed` event with the totals `out`, and
+    /// commits.
+    pub(crate) async fn commit_direct_import(
+        &self,
+        mut tx: super::Tx,
+        actor: &Actor,
+        out: &UpsertOutcome,
+    ) -> StoreResult<()> {
+        let after = serde_json::json!({ "created": out.created, "updated": out.updated, "unchanged": out.unchanged, "failed": out.failed.len() });
+        audit::record(
+            &mut tx,
+            Some(self.tenant),
+            actor,
+            Change {
+                action: "products.imported",
+                resource_type: "import",
+                after: Some(after.clone()),
+                ..Default::default()
+            },
+        )
+        .await?;
+        events::emit(&mut tx, Some(self.tenant), "import.completed", &after).await?;
+        tx.commit().await
+    }
+
+    /// Ends an import: stores the report, empties the kept file, sets the total to the
+    /// products handled (the start counted the file's handles before parsing it), writes
+    /// the audit entry (`products.imported`) and the `import.completed` event, in one
+    /// transaction.
     pub(crate) async fn complete_product_import(
         &self,
         work: &ImportWork,
@@ -364,7 +393,7 @@ impl TenantDb {
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         let n = exec_tx!(&mut tx, c => sqlx::query(
-            "update product_imports set status = 'completed', report = $3, body = $4, finished_at = $5
+            "update product_imports set status = 'completed', report = $3, body = $4, finished_at = $5, products_total = products_done
              where tenant_id = $1 and id = $2 and status = 'running'",
         )
         .bind(self.tenant)
