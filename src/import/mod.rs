@@ -246,7 +246,7 @@ fn is_blank(raw: &str) -> bool {
 /// header → column index map, the record's row, the record.
 pub(crate) type Visit<'v> = &'v mut dyn FnMut(&HashMap<String, usize>, usize, &StringRecord);
 
-/// The records of a [`Table::read_streaming`] table, read again one at a time (see
+/// The records of a [`Table::read_streaming_with`] table, read again one at a time (see
 /// [`Table::records`]); owns what it reads, so it does not borrow the table.
 pub(crate) struct Records<'b> {
     scan: Option<Scan<'b>>,
@@ -288,16 +288,10 @@ impl Table {
 
     /// [`Table::read`] without keeping the records: `records` stays empty (`rows` counts
     /// them) and a parser walks them with [`Table::records`] over the same bytes, one record
-    /// in memory at a time. For large product files (a 50 MB export would otherwise be held
-    /// as 136k records next to the file itself).
-    #[cfg(test)]
-    pub fn read_streaming(bytes: &[u8]) -> Result<Self, ImportError> {
-        Self::read_opts(bytes, false, false, None)
-    }
-
-    /// [`Table::read_streaming`], calling `visit` with each record it keeps (not the blank
-    /// or refused ones) as it reads them: a parser's first look at the whole file (the
-    /// product parser finds where each product's last row is) without a pass of its own.
+    /// in memory at a time (a 50 MB export would otherwise be held as 136k records next to
+    /// the file itself). `visit` is called with each record it keeps (not the blank or
+    /// refused ones) as it reads them: a parser's first look at the whole file (the product
+    /// parser finds where each product's last row is) without a pass of its own.
     pub fn read_streaming_with(bytes: &[u8], visit: Visit<'_>) -> Result<Self, ImportError> {
         Self::read_opts(bytes, false, false, Some(visit))
     }
@@ -370,10 +364,10 @@ impl Table {
         })
     }
 
-    /// The records a [`Table::read_streaming`] table left out, read again from `bytes` (the
+    /// The records a [`Table::read_streaming_with`] table left out, read again from `bytes` (the
     /// bytes it was read from) one at a time, as `(row, record)`: the same records as
     /// `records` would hold, in file order (blank and refused ones skipped). `bytes` must
-    /// be those given to `read_streaming` (a converted file is read from its kept UTF-8,
+    /// be those given to `read_streaming_with` (a converted file is read from its kept UTF-8,
     /// which moves into the stream: call this once).
     pub fn records<'b>(&mut self, bytes: &'b [u8]) -> Records<'b> {
         let body: Cow<'b, [u8]> = match self.decoded.take() {
