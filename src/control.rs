@@ -591,7 +591,7 @@ fn changed_fields(input: &ProductInput, p: &crate::store::catalog::Product) -> V
 
 /// A product CSV being imported a chunk at a time, so that a large file's products are
 /// never all in memory: parsed by a [`ProductStream`], each chunk of products turned into
-/// inputs (a SKU repeated in the file dropped) and merged with the store's products of the
+/// inputs and merged with the store's products of the
 /// same handles ([`merge_product`]), with the per-row errors found so far. Rows of every
 /// input handed out are kept (a few numbers per product) for the report.
 struct ChunkedImport<'b> {
@@ -601,8 +601,6 @@ struct ChunkedImport<'b> {
     report: ProductImportReport,
     /// The fields the file carries.
     columns: crate::import::products::Columns,
-    /// SKUs of the inputs so far.
-    seen_skus: HashSet<String>,
     /// CSV row of each input handed out (for error reports).
     rows: Vec<usize>,
     /// CSV row of each variant of each input (for the preview's SKU errors), then the
@@ -666,7 +664,6 @@ impl<'b> ChunkedImport<'b> {
             stream,
             report,
             columns,
-            seen_skus: HashSet::new(),
             rows: vec![],
             variant_rows: vec![],
             first_row_tried: vec![],
@@ -706,21 +703,9 @@ impl<'b> ChunkedImport<'b> {
                 .map(|v| v.row)
                 .chain(p.extra_rows.iter().copied())
                 .collect();
-            let mut input = to_input(p);
-            // A SKU repeated inside one file: keep the first, drop the SKU on later variants.
-            for (j, v) in input.variants.iter_mut().enumerate() {
-                if let Some(s) = &v.sku
-                    && !self.seen_skus.insert(s.as_str().to_string())
-                {
-                    self.report.errors.push(FailedRow {
-                        row: variant_rows[j],
-                        line: 0,
-                        column: Some("SKU".into()),
-                        reason: format!("SKU '{}' appears more than once in the file; kept on its first product only", s.as_str()),
-                    });
-                    v.sku = None;
-                }
-            }
+            // A SKU repeated inside the file is already dropped by the parser (a row error
+            // at the later variant), so the inputs' SKUs are unique.
+            let input = to_input(p);
             batch.push((input, row, variant_rows, tried));
         }
         let handles: Vec<&str> = batch.iter().map(|(p, ..)| p.handle.as_str()).collect();
