@@ -175,7 +175,7 @@ impl TenantDb {
                 .bind(i64::try_from(body.len()).unwrap_or(i64::MAX))
                 .fetch_one(&mut **t)
                 .await?;
-                blob_io(&mut **t, rowid, BlobIo::Write(body)).await?;
+                blob_io(t, rowid, BlobIo::Write(body)).await?;
             }
             super::Tx::Pg(t) => {
                 sqlx::query(
