@@ -3,7 +3,7 @@
 //! import product catalogs.
 
 use crate::domain::{Currency, DomainError, Subdomain};
-use crate::import::products::{ParsedCatalog, parse_products};
+use crate::import::products::{ImportProduct, ProductStream};
 use crate::import::vendors::parse_vendors;
 use crate::import::{ImportError, RowError};
 use crate::store::audit::Actor;
@@ -589,88 +589,135 @@ fn changed_fields(input: &ProductInput, p: &crate::store::catalog::Product) -> V
     out
 }
 
-/// A parsed product CSV turned into inputs, with the per-row errors found so far.
-struct PreparedImport {
+/// A product CSV being imported a chunk at a time, so that a large file's products are
+/// never all in memory: parsed by a [`ProductStream`], each chunk of products turned into
+/// inputs and merged with the store's products of the
+/// same handles ([`merge_product`]), with the per-row errors found so far. Rows of every
+/// input handed out are kept (a few numbers per product) for the report.
+struct ChunkedImport<'b> {
+    stream: ProductStream<'b>,
+    /// Counts, columns and the errors of the conversion and the merge so far (the parse's
+    /// own row errors join them in [`ChunkedImport::finish`]).
     report: ProductImportReport,
-    inputs: Vec<ProductInput>,
-    /// CSV row of each input (for error reports).
+    /// The fields the file carries.
+    columns: crate::import::products::Columns,
+    /// CSV row of each input handed out (for error reports).
     rows: Vec<usize>,
     /// CSV row of each variant of each input (for the preview's SKU errors), then the
     /// input's variant-less rows.
     variant_rows: Vec<Vec<usize>>,
     /// Per input: whether its first row carried a variant (imported or refused).
     first_row_tried: Vec<bool>,
-    /// The fields the file carries.
-    columns: crate::import::products::Columns,
-    /// Row → physical line, for the report's `line`s.
-    lines: HashMap<usize, usize>,
-    /// The store's products with the handles of the file (filled by `merge_existing`).
+}
+
+/// Inputs `first..first + inputs.len()` of a [`ChunkedImport`].
+struct InputChunk {
+    inputs: Vec<ProductInput>,
+    first: usize,
+    /// The store's products of the chunk's handles, when asked for (the preview compares
+    /// them).
     stored: HashMap<String, crate::store::catalog::Product>,
 }
 
-impl PreparedImport {
-    /// Fills what the file does not say from the store: for each input whose handle is an
-    /// existing product, fields of absent columns keep their stored values (a stock-sync
-    /// file with only `Handle, Title, Variant SKU, Variant Inventory Qty` changes only the
-    /// quantities), `featured` is kept (no CSV column sets it), and its variants are
-    /// matched to the stored ones by SKU, else option values. In a partial file (no price
-    /// or no option columns) stored variants the file does not list are kept; a variant
-    /// the store does not have, or a new product, needs a price: without the column it is
-    /// a row error and is left out.
+/// Products parsed, merged and (by a background import) applied at a time; also the
+/// handles whose stored products one query loads.
+const MERGE_BATCH: usize = IMPORT_CHUNK;
+
+impl<'b> ChunkedImport<'b> {
+    /// Reads `bytes` once (whole-file errors: [`ControlError::Import`]); the inputs come
+    /// from [`ChunkedImport::next`].
+    fn new(bytes: &'b [u8], currency: &str) -> Result<Self, ControlError> {
+        let cur = Currency::parse(currency).unwrap_or(Currency::EUR);
+        Ok(Self::of(ProductStream::new(bytes, cur)?))
+    }
+
+    fn of(stream: ProductStream<'b>) -> Self {
+        let columns = stream.columns();
+        let report = ProductImportReport {
+            format: stream.dialect(),
+            rows: 0,
+            products: 0,
+            variants: 0,
+            created: 0,
+            updated: 0,
+            unchanged: 0,
+            failed: 0,
+            warnings: 0,
+            updates: columns
+                .updated_fields()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            partial: columns.partial(),
+            errors: vec![],
+            dry_run: false,
+            columns_used: vec![],
+            columns_ignored: vec![],
+            file_warnings: vec![],
+            changes: None,
+            would_create: None,
+            would_update: None,
+            would_leave_unchanged: None,
+            pending_import_id: None,
+        };
+        Self {
+            stream,
+            report,
+            columns,
+            rows: vec![],
+            variant_rows: vec![],
+            first_row_tried: vec![],
+        }
+    }
+
+    /// The next chunk of inputs (from the next [`MERGE_BATCH`] products of the file; it
+    /// may be empty when the merge refused them all), `None` at the end of the file.
     ///
-    /// The stored products are loaded [`MERGE_BATCH`] handles at a time; `keep_stored`
-    /// keeps them all in `stored` (the preview compares them), otherwise each batch is
-    /// dropped once merged, so that a large file's update does not hold the whole catalogue.
-    async fn merge_existing(
+    /// The merge fills what the file does not say from the store: for each input whose
+    /// handle is an existing product, fields of absent columns keep their stored values (a
+    /// stock-sync file with only `Handle, Title, Variant SKU, Variant Inventory Qty`
+    /// changes only the quantities), `featured` is kept (no CSV column sets it), and its
+    /// variants are matched to the stored ones by SKU, else option values. In a partial
+    /// file (no price or no option columns) stored variants the file does not list are
+    /// kept; a variant the store does not have, or a new product, needs a price: without
+    /// the column it is a row error and is left out. `keep_stored` returns the stored
+    /// products in the chunk.
+    async fn next(
         &mut self,
         scope: &TenantDb,
         keep_stored: bool,
-    ) -> Result<(), ControlError> {
-        let cols = self.columns;
-        let mut keep = vec![true; self.inputs.len()];
-        let mut start = 0;
-        while start < self.inputs.len() {
-            let end = (start + MERGE_BATCH).min(self.inputs.len());
-            let handles: Vec<&str> = self.inputs[start..end]
+    ) -> Result<Option<InputChunk>, ControlError> {
+        let products = self.stream.next_chunk(MERGE_BATCH);
+        if products.is_empty() {
+            return Ok(None);
+        }
+        self.report.products += products.len();
+        self.report.variants += products.iter().map(|p| p.variants.len()).sum::<usize>();
+        let mut batch = Vec::with_capacity(products.len());
+        for p in products {
+            let row = p.row;
+            let tried = p.first_row_variant;
+            let variant_rows: Vec<usize> = p
+                .variants
                 .iter()
-                .map(|p| p.handle.as_str())
+                .map(|v| v.row)
+                .chain(p.extra_rows.iter().copied())
                 .collect();
-            let stored = scope.products_by_handles(&handles).await?;
-            self.merge_batch(start, end, &stored, &cols, &mut keep);
-            if keep_stored {
-                self.stored.extend(stored);
-            }
-            start = end;
+            // A SKU repeated inside the file is already dropped by the parser (a row error
+            // at the later variant), so the inputs' SKUs are unique.
+            let input = to_input(p);
+            batch.push((input, row, variant_rows, tried));
         }
-        if keep.iter().all(|k| *k) {
-            return Ok(());
-        }
-        let mut k = keep.iter();
-        self.inputs.retain(|_| *k.next().unwrap_or(&true));
-        let mut k = keep.iter();
-        self.rows.retain(|_| *k.next().unwrap_or(&true));
-        let mut k = keep.iter();
-        self.variant_rows.retain(|_| *k.next().unwrap_or(&true));
-        let mut k = keep.iter();
-        self.first_row_tried.retain(|_| *k.next().unwrap_or(&true));
-        Ok(())
-    }
-
-    /// [`PreparedImport::merge_existing`] for inputs `start..end`, `stored` their stored
-    /// products by handle.
-    fn merge_batch(
-        &mut self,
-        start: usize,
-        end: usize,
-        stored: &HashMap<String, crate::store::catalog::Product>,
-        cols: &crate::import::products::Columns,
-        keep: &mut [bool],
-    ) {
-        for (i, input) in self.inputs.iter_mut().enumerate().take(end).skip(start) {
-            let Some(p) = stored.get(input.handle.as_str()) else {
-                if !cols.price {
+        let handles: Vec<&str> = batch.iter().map(|(p, ..)| p.handle.as_str()).collect();
+        let stored = scope.products_by_handles(&handles).await?;
+        let cols = self.columns;
+        let first = self.rows.len();
+        let mut inputs = Vec::with_capacity(batch.len());
+        for (mut input, row, variant_rows, tried) in batch {
+            match stored.get(input.handle.as_str()) {
+                None if !cols.price => {
                     self.report.errors.push(FailedRow {
-                        row: self.rows[i],
+                        row,
                         line: 0,
                         column: Some(cols.price_header.to_string()),
                         reason: format!(
@@ -678,28 +725,110 @@ impl PreparedImport {
                             input.handle, cols.price_header
                         ),
                     });
-                    keep[i] = false;
+                    continue;
                 }
-                continue;
-            };
-            merge_product(
-                input,
-                p,
-                cols,
-                &self.variant_rows[i],
-                &mut self.report.errors,
-            );
-            if input.variants.is_empty() {
-                keep[i] = false;
+                None => {}
+                Some(p) => {
+                    merge_product(&mut input, p, &cols, &variant_rows, &mut self.report.errors);
+                    if input.variants.is_empty() {
+                        continue;
+                    }
+                }
             }
+            self.rows.push(row);
+            self.variant_rows.push(variant_rows);
+            self.first_row_tried.push(tried);
+            inputs.push(input);
         }
+        Ok(Some(InputChunk {
+            inputs,
+            first,
+            stored: if keep_stored { stored } else { HashMap::new() },
+        }))
+    }
+
+    /// Inputs handed out so far.
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The report once every chunk was handed out (rows, columns, notes, every row error
+    /// so far: the parse's first, then the conversion's and the merge's) and the rows of
+    /// the inputs, for [`finish_report`].
+    fn finish(self) -> (ProductImportReport, PreparedRows) {
+        let Self {
+            stream,
+            mut report,
+            rows,
+            variant_rows,
+            first_row_tried,
+            ..
+        } = self;
+        let end = stream.finish();
+        report.rows = end.rows;
+        report.columns_used = end.columns_used;
+        report.columns_ignored = end.columns_ignored;
+        report.file_warnings = end.notes;
+        let mut errors: Vec<FailedRow> = end.errors.into_iter().map(FailedRow::from).collect();
+        errors.append(&mut report.errors);
+        report.errors = errors;
+        let prepared = PreparedRows::new(rows, variant_rows, &first_row_tried, end.lines);
+        (report, prepared)
     }
 }
 
-/// Handles whose stored products [`PreparedImport::merge_existing`] loads at a time.
-const MERGE_BATCH: usize = 500;
+/// A parsed product as the store's input ("Clothing > Tshirts" becomes the collection
+/// `clothing-tshirts` titled "Tshirts").
+fn to_input(p: ImportProduct) -> ProductInput {
+    ProductInput {
+        handle: p.handle,
+        title: p.title,
+        body_html: p.body_html,
+        vendor: p.vendor,
+        product_type: p.product_type,
+        tags: p.tags,
+        status: p.status,
+        options: p.options,
+        featured: false,
+        seo: p.seo.map(|(title, description)| Seo { title, description }),
+        attributes: Some(p.attributes),
+        variants: p
+            .variants
+            .into_iter()
+            .map(|v| VariantInput {
+                sku: v.sku,
+                option_values: v.option_values,
+                price_minor: v.price_minor,
+                compare_at_minor: v.compare_at_minor,
+                inventory: v.inventory,
+                inventory_policy: v.inventory_policy,
+                inventory_tracked: v.inventory_tracked,
+                barcode: v.barcode,
+                weight_grams: v.weight_grams,
+            })
+            .collect(),
+        images: p
+            .images
+            .into_iter()
+            .map(|i| ImageInput {
+                url: i.url,
+                alt: i.alt,
+            })
+            .collect(),
+        collections: p
+            .categories
+            .iter()
+            .filter_map(|c| {
+                let title = c.rsplit('>').next().unwrap_or(c).trim().to_string();
+                crate::domain::Handle::from_title(c)
+                    .ok()
+                    .map(|h| (h, title))
+            })
+            .collect(),
+    }
+}
 
-/// [`PreparedImport::merge_existing`] for one product `p` already in the store.
+/// [`ChunkedImport::next`]'s merge of one product `p` already in the store.
 fn merge_product(
     input: &mut ProductInput,
     p: &crate::store::catalog::Product,
@@ -859,160 +988,11 @@ fn merge_product(
     input.variants = merged;
 }
 
-fn prepare_products(bytes: &[u8], currency: &str) -> Result<PreparedImport, ControlError> {
-    let cur = Currency::parse(currency).unwrap_or(Currency::EUR);
-    let ParsedCatalog {
-        dialect,
-        products,
-        errors,
-        rows,
-        columns_used,
-        columns_ignored,
-        columns,
-        notes,
-        lines,
-    } = parse_products(bytes, cur)?;
-    let mut report = ProductImportReport {
-        format: dialect,
-        rows,
-        products: products.len(),
-        variants: products.iter().map(|p| p.variants.len()).sum(),
-        created: 0,
-        updated: 0,
-        unchanged: 0,
-        failed: 0,
-        warnings: 0,
-        updates: vec![],
-        partial: false,
-        errors: errors.into_iter().map(FailedRow::from).collect(),
-        dry_run: false,
-        columns_used,
-        columns_ignored,
-        file_warnings: notes,
-        changes: None,
-        would_create: None,
-        would_update: None,
-        would_leave_unchanged: None,
-        pending_import_id: None,
-    };
-    // The row bookkeeping first, then the parsed products are moved (not copied) into
-    // inputs: a large file's products are held once.
-    let first_row_tried: Vec<bool> = products.iter().map(|p| p.first_row_variant).collect();
-    let product_rows: Vec<usize> = products.iter().map(|p| p.row).collect();
-    let variant_rows: Vec<Vec<usize>> = products
-        .iter()
-        .map(|p| {
-            p.variants
-                .iter()
-                .map(|v| v.row)
-                .chain(p.extra_rows.iter().copied())
-                .collect()
-        })
-        .collect();
-    let inputs = products.into_iter().map(|p| ProductInput {
-        handle: p.handle,
-        title: p.title,
-        body_html: p.body_html,
-        vendor: p.vendor,
-        product_type: p.product_type,
-        tags: p.tags,
-        status: p.status,
-        options: p.options,
-        featured: false,
-        seo: p.seo.map(|(title, description)| Seo { title, description }),
-        attributes: Some(p.attributes),
-        variants: p
-            .variants
-            .into_iter()
-            .map(|v| VariantInput {
-                sku: v.sku,
-                option_values: v.option_values,
-                price_minor: v.price_minor,
-                compare_at_minor: v.compare_at_minor,
-                inventory: v.inventory,
-                inventory_policy: v.inventory_policy,
-                inventory_tracked: v.inventory_tracked,
-                barcode: v.barcode,
-                weight_grams: v.weight_grams,
-            })
-            .collect(),
-        images: p
-            .images
-            .into_iter()
-            .map(|i| ImageInput {
-                url: i.url,
-                alt: i.alt,
-            })
-            .collect(),
-        // "Clothing > Tshirts" becomes the collection `clothing-tshirts` titled "Tshirts".
-        collections: p
-            .categories
-            .iter()
-            .filter_map(|c| {
-                let title = c.rsplit('>').next().unwrap_or(c).trim().to_string();
-                crate::domain::Handle::from_title(c)
-                    .ok()
-                    .map(|h| (h, title))
-            })
-            .collect(),
-    });
-    let mut seen_skus: HashSet<String> = HashSet::new();
-    let mut ok_inputs = Vec::with_capacity(product_rows.len());
-    let mut ok_rows = Vec::with_capacity(product_rows.len());
-    for (i, mut input) in inputs.enumerate() {
-        // A SKU repeated inside one file: keep the first, drop the SKU on later variants.
-        for (j, v) in input.variants.iter_mut().enumerate() {
-            if let Some(s) = &v.sku
-                && !seen_skus.insert(s.as_str().to_string())
-            {
-                report.errors.push(FailedRow {
-                    row: variant_rows[i][j],
-                    line: 0,
-                    column: Some("SKU".into()),
-                    reason: format!("SKU '{}' appears more than once in the file; kept on its first product only", s.as_str()),
-                });
-                v.sku = None;
-            }
-        }
-        ok_rows.push(product_rows[i]);
-        ok_inputs.push(input);
-    }
-    Ok(PreparedImport {
-        report,
-        inputs: ok_inputs,
-        rows: ok_rows,
-        variant_rows,
-        first_row_tried,
-        columns,
-        lines,
-        stored: HashMap::new(),
-    })
-}
-
 /// Sorts the errors and counts them apart: a row with an error that still went into a
 /// written product (e.g. a repeated SKU dropped, a bad image or barcode skipped) is a
 /// `warnings` row; a row that did not go in at all (its variant or product refused) is a
 /// `failed` row. `kept[i]` says whether input `i` was (or in a preview would be) written;
 /// its product row and variant rows are the rows that went in.
-/// [`prepare_products`] then [`PreparedImport::merge_existing`].
-async fn prepared(
-    scope: &TenantDb,
-    bytes: &[u8],
-    currency: &str,
-    keep_stored: bool,
-) -> Result<PreparedImport, ControlError> {
-    let mut p = prepare_products(bytes, currency)?;
-    p.merge_existing(scope, keep_stored).await?;
-    p.report.updates = p
-        .columns
-        .updated_fields()
-        .into_iter()
-        .map(str::to_string)
-        .collect();
-    p.report.partial = p.columns.partial();
-    Ok(p)
-}
-
 fn finish_report(report: &mut ProductImportReport, prepared: &PreparedRows, kept: &[bool]) {
     for e in &mut report.errors {
         if e.line == 0 {
@@ -1075,7 +1055,9 @@ fn kept_except(n: usize, refused: impl IntoIterator<Item = usize>) -> Vec<bool> 
 }
 
 /// Imports a Shopify (legacy or 2024+) or WooCommerce product CSV into one tenant.
-/// Products are matched by handle, so re-importing updates instead of duplicating.
+/// Products are matched by handle, so re-importing updates instead of duplicating. The
+/// whole file is one transaction (nothing is written unless all of it is), applied a
+/// chunk of products at a time as they are parsed.
 pub async fn import_products(
     scope: &TenantDb,
     actor: &Actor,
@@ -1083,35 +1065,35 @@ pub async fn import_products(
     currency: &str,
     max_products: i64,
 ) -> Result<ProductImportReport, ControlError> {
-    let PreparedImport {
-        mut report,
-        inputs,
-        rows,
-        variant_rows,
-        first_row_tried,
-        lines,
-        ..
-    } = prepared(scope, bytes, currency, false).await?;
-    let out = scope
-        .upsert_products(actor, &inputs, currency, max_products)
-        .await?;
+    let mut imp = ChunkedImport::new(bytes, currency)?;
+    let mut tx = scope.begin().await?;
+    let mut out = crate::store::catalog::UpsertOutcome::default();
+    while let Some(chunk) = imp.next(scope, false).await? {
+        let part = scope
+            .upsert_products_tx(&mut tx, &chunk.inputs, currency, max_products)
+            .await?;
+        out.created += part.created;
+        out.updated += part.updated;
+        out.unchanged += part.unchanged;
+        out.failed
+            .extend(part.failed.into_iter().map(|(i, r)| (chunk.first + i, r)));
+    }
+    scope.commit_direct_import(tx, actor, &out).await?;
+    let n = imp.len();
+    let (mut report, prepared) = imp.finish();
     report.created = out.created;
     report.updated = out.updated;
     report.unchanged = out.unchanged;
-    let kept = kept_except(inputs.len(), out.failed.iter().map(|(i, _)| *i));
+    let kept = kept_except(n, out.failed.iter().map(|(i, _)| *i));
     for (i, reason) in out.failed {
         report.errors.push(FailedRow {
-            row: rows[i],
+            row: prepared.rows[i],
             line: 0,
             column: None,
             reason,
         });
     }
-    finish_report(
-        &mut report,
-        &PreparedRows::new(rows, variant_rows, &first_row_tried, lines),
-        &kept,
-    );
+    finish_report(&mut report, &prepared, &kept);
     Ok(report)
 }
 
@@ -1120,10 +1102,11 @@ pub async fn import_products(
 /// the next worker redoes).
 pub const IMPORT_CHUNK: usize = 200;
 
-/// Starts a background import of a product CSV: the file is parsed now (a file that
-/// cannot be read at all is refused here, with the same errors as [`import_products`]),
-/// then stored with a `product_import` job that applies it in chunks of [`IMPORT_CHUNK`]
-/// products ([`run_product_import`]). Returns the queued import.
+/// Starts a background import of a product CSV: the file is read once now (a file that
+/// cannot be read at all is refused here, with the same errors as [`import_products`];
+/// its products are counted, not parsed), then stored with a `product_import` job that
+/// parses and applies it in chunks of [`IMPORT_CHUNK`] products
+/// ([`run_product_import`]). Returns the queued import.
 pub async fn start_product_import(
     scope: &TenantDb,
     actor: &Actor,
@@ -1131,20 +1114,35 @@ pub async fn start_product_import(
     file_name: Option<&str>,
     currency: &str,
 ) -> Result<crate::store::imports::ProductImport, ControlError> {
-    // Only the count is kept: the parse is dropped before the file is stored.
-    let total = prepared(scope, bytes, currency, false).await?.inputs.len();
-    Ok(scope
-        .start_product_import(actor, file_name, bytes, total as i64)
-        .await?)
+    let (import, _) = start_product_import_read(scope, actor, bytes, file_name, currency).await?;
+    Ok(import)
+}
+
+/// [`start_product_import`], also returning the file as read, for a caller that runs the
+/// import itself ([`run_product_import_of`]) without reading the file again.
+pub async fn start_product_import_read<'b>(
+    scope: &TenantDb,
+    actor: &Actor,
+    bytes: &'b [u8],
+    file_name: Option<&str>,
+    currency: &str,
+) -> Result<(crate::store::imports::ProductImport, ProductStream<'b>), ControlError> {
+    let cur = Currency::parse(currency).unwrap_or(Currency::EUR);
+    let stream = ProductStream::new(bytes, cur)?;
+    let total = i64::try_from(stream.products_hint()).unwrap_or(i64::MAX);
+    let import = scope
+        .start_product_import(actor, file_name, bytes, total)
+        .await?;
+    Ok((import, stream))
 }
 
 /// Runs (or resumes) a background product import to its end: the job handler of
-/// `product_import`. Parses the kept file again (parsing is deterministic, so the chunk
-/// boundaries are the same on every attempt), applies the chunks not yet committed, then
-/// completes the import with its report. A file that no longer parses fails the import
-/// (not the job); storage errors are returned so that the job is retried. `fault` is the
-/// test hook of the job worker: asked with `import_chunk:<first index>` before each chunk,
-/// an error it returns stops the run there as a crash would.
+/// `product_import`. Parses the kept file a chunk at a time (parsing is deterministic, so
+/// the products and their order are the same on every attempt), applies the chunks not
+/// yet committed, then completes the import with its report. A file that no longer parses
+/// fails the import (not the job); storage errors are returned so that the job is retried.
+/// `fault` is the test hook of the job worker: asked with `import_chunk:<first index>`
+/// before each chunk, an error it returns stops the run there as a crash would.
 pub async fn run_product_import(
     db: &Db,
     scope: &TenantDb,
@@ -1155,14 +1153,15 @@ pub async fn run_product_import(
 }
 
 /// [`run_product_import`] by a caller that still holds the file it started the import
-/// with (the CLI): `file` is parsed instead of reading the kept copy back from the
-/// database, so that a large file is in memory once.
+/// with, as [`start_product_import_read`] read it (the CLI): `file` is parsed instead of
+/// reading the kept copy back from the database, so that a large file is in memory once
+/// and read no more than needed.
 pub async fn run_product_import_of(
     db: &Db,
     scope: &TenantDb,
     import_id: Uuid,
     fault: Option<&crate::provision::FaultHook>,
-    file: Option<&[u8]>,
+    file: Option<ProductStream<'_>>,
 ) -> Result<(), ControlError> {
     let Some(mut work) = scope
         .claim_product_import(import_id, file.is_none())
@@ -1175,18 +1174,14 @@ pub async fn run_product_import_of(
     };
     let currency = merchant.currency;
     let max = max_products(db, scope.tenant_id()).await?;
-    // The file is parsed once here and then dropped: the chunks are applied from the parse.
+    // The kept file (when the caller has none) is held while its chunks are parsed: the
+    // parse borrows it and holds no more than a chunk of products at a time.
     let kept = std::mem::take(&mut work.body);
-    let body = file.unwrap_or(&kept);
-    let PreparedImport {
-        mut report,
-        inputs,
-        rows,
-        variant_rows,
-        first_row_tried,
-        lines,
-        ..
-    } = match prepared(scope, body, &currency, false).await {
+    let read = match file {
+        Some(stream) => Ok(ChunkedImport::of(stream)),
+        None => ChunkedImport::new(&kept, &currency),
+    };
+    let mut imp = match read {
         Ok(p) => p,
         Err(e @ ControlError::Store(_)) => return Err(e),
         Err(e) => {
@@ -1196,32 +1191,44 @@ pub async fn run_product_import_of(
             return Ok(());
         }
     };
-    drop(kept);
-    let mut start = usize::try_from(work.products_done)
-        .unwrap_or(0)
-        .min(inputs.len());
-    while start < inputs.len() {
-        if let Some(err) = fault.and_then(|f| f(&format!("import_chunk:{start}"))) {
-            return Err(ControlError::Interrupted(err));
+    // Inputs before `products_done` were committed by an earlier attempt: parsed (to
+    // know where the file is) but not applied again.
+    let skip = usize::try_from(work.products_done).unwrap_or(0);
+    let mut pending: std::collections::VecDeque<ProductInput> = Default::default();
+    let mut ended = false;
+    while !ended {
+        match imp.next(scope, false).await? {
+            Some(chunk) => {
+                let already = skip.saturating_sub(chunk.first).min(chunk.inputs.len());
+                pending.extend(chunk.inputs.into_iter().skip(already));
+            }
+            None => ended = true,
         }
-        let end = (start + IMPORT_CHUNK).min(inputs.len());
-        scope
-            .apply_import_chunk(
-                &mut work,
-                &inputs[start..end],
-                &rows[start..end],
-                &currency,
-                max,
-            )
-            .await?;
-        start = end;
+        while pending.len() >= IMPORT_CHUNK || (ended && !pending.is_empty()) {
+            let start = usize::try_from(work.products_done).unwrap_or(0);
+            if let Some(err) = fault.and_then(|f| f(&format!("import_chunk:{start}"))) {
+                return Err(ControlError::Interrupted(err));
+            }
+            let n = pending.len().min(IMPORT_CHUNK);
+            let inputs: Vec<ProductInput> = pending.drain(..n).collect();
+            let rows = imp.rows.get(start..start + n).unwrap_or_default().to_vec();
+            scope
+                .apply_import_chunk(&mut work, &inputs, &rows, &currency, max)
+                .await?;
+        }
     }
+    let (mut report, prepared) = imp.finish();
+    drop(kept);
     report.created = usize::try_from(work.created).unwrap_or(0);
     report.updated = usize::try_from(work.updated).unwrap_or(0);
     report.unchanged = usize::try_from(work.unchanged).unwrap_or(0);
     // Refusals are stored by product row; product rows are distinct within a file.
     let refused_rows: HashSet<usize> = work.failures.iter().map(|(r, _)| *r).collect();
-    let kept: Vec<bool> = rows.iter().map(|r| !refused_rows.contains(r)).collect();
+    let kept: Vec<bool> = prepared
+        .rows
+        .iter()
+        .map(|r| !refused_rows.contains(r))
+        .collect();
     for (row, reason) in &work.failures {
         report.errors.push(FailedRow {
             row: *row,
@@ -1230,11 +1237,7 @@ pub async fn run_product_import_of(
             reason: reason.clone(),
         });
     }
-    finish_report(
-        &mut report,
-        &PreparedRows::new(rows, variant_rows, &first_row_tried, lines),
-        &kept,
-    );
+    finish_report(&mut report, &prepared, &kept);
     let value = serde_json::to_value(&report).unwrap_or(serde_json::Value::Null);
     scope
         .complete_product_import(&work, &value, report.failed)
@@ -1247,139 +1250,148 @@ pub async fn run_product_import_of(
 /// anything. A product carrying a SKU that another existing product of the store (another
 /// handle) already has is reported at that variant's row and not counted, as the import
 /// would refuse it. Products are walked in file order as the import applies them, so a
-/// SKU that an earlier product of the file gives up is free for the later ones.
+/// SKU that an earlier product of the file gives up is free for the later ones. The file
+/// is walked a chunk of products at a time, as the import does.
 pub async fn preview_products(
     scope: &TenantDb,
     bytes: &[u8],
     currency: &str,
     max_products: i64,
 ) -> Result<ProductImportReport, ControlError> {
-    let PreparedImport {
-        mut report,
-        inputs,
-        rows,
-        variant_rows,
-        first_row_tried,
-        lines,
-        stored,
-        ..
-    } = prepared(scope, bytes, currency, true).await?;
-    let handles: Vec<String> = inputs
-        .iter()
-        .map(|p| p.handle.as_str().to_string())
-        .collect();
-    let existing = scope.existing_product_handles(&handles).await?;
-    let skus: Vec<String> = inputs
-        .iter()
-        .flat_map(|p| p.variants.iter().filter_map(|v| v.sku.as_ref()))
-        .map(|s| s.as_str().to_string())
-        .collect();
-    let mut skus_in_store = SkuOwners::new(scope.sku_owners(&skus).await?);
+    let mut imp = ChunkedImport::new(bytes, currency)?;
+    let mut skus_in_store = SkuOwners::default();
     let mut count = scope.count_products().await?;
     let (mut create, mut update) = (0, 0);
-    let mut changes = Vec::with_capacity(inputs.len());
-    let mut kept = vec![false; inputs.len()];
-    for (i, input) in inputs.iter().enumerate() {
-        let handle = input.handle.as_str();
-        let exists = existing.contains(handle);
-        if !exists && max_products >= 0 && count >= max_products {
-            report.errors.push(FailedRow {
-                row: rows[i],
-                line: 0,
-                column: None,
-                reason: format!("the plan allows at most {max_products} products"),
-            });
-            continue;
-        }
-        let mut refused = false;
-        for (j, v) in input.variants.iter().enumerate() {
-            let Some(sku) = &v.sku else { continue };
-            if let Some(owner) = skus_in_store.other_owner(sku.as_str(), handle) {
-                report.errors.push(FailedRow {
-                    row: variant_rows[i].get(j).copied().unwrap_or(rows[i]),
+    let mut changes = Vec::new();
+    let mut kept = Vec::new();
+    let mut errors = Vec::new();
+    while let Some(chunk) = imp.next(scope, true).await? {
+        let handles: Vec<String> = chunk
+            .inputs
+            .iter()
+            .map(|p| p.handle.as_str().to_string())
+            .collect();
+        let existing = scope.existing_product_handles(&handles).await?;
+        let skus: Vec<String> = chunk
+            .inputs
+            .iter()
+            .flat_map(|p| p.variants.iter().filter_map(|v| v.sku.as_ref()))
+            .map(|s| s.as_str().to_string())
+            .collect();
+        skus_in_store.load(scope.sku_owners(&skus).await?);
+        for (j, input) in chunk.inputs.iter().enumerate() {
+            let i = chunk.first + j;
+            let row = imp.rows[i];
+            kept.push(false);
+            let handle = input.handle.as_str();
+            let exists = existing.contains(handle);
+            if !exists && max_products >= 0 && count >= max_products {
+                errors.push(FailedRow {
+                    row,
                     line: 0,
-                    column: Some("SKU".into()),
-                    reason: format!(
-                        "SKU '{}' is already used by product '{owner}'; this product would not be imported",
-                        sku.as_str()
-                    ),
+                    column: None,
+                    reason: format!("the plan allows at most {max_products} products"),
                 });
-                refused = true;
+                continue;
             }
-        }
-        if refused {
-            continue;
-        }
-        skus_in_store.replace(
-            handle,
-            input
-                .variants
-                .iter()
-                .filter_map(|v| v.sku.as_ref())
-                .map(|s| s.as_str().to_string())
-                .collect(),
-        );
-        kept[i] = true;
-        let (action, fields) = match stored.get(handle) {
-            Some(p) => {
-                let fields = changed_fields(input, p);
-                (
-                    if fields.is_empty() {
-                        "unchanged"
-                    } else {
-                        "update"
-                    },
-                    fields,
-                )
+            let mut refused = false;
+            for (j, v) in input.variants.iter().enumerate() {
+                let Some(sku) = &v.sku else { continue };
+                if let Some(owner) = skus_in_store.other_owner(sku.as_str(), handle) {
+                    errors.push(FailedRow {
+                        row: imp.variant_rows[i].get(j).copied().unwrap_or(row),
+                        line: 0,
+                        column: Some("SKU".into()),
+                        reason: format!(
+                            "SKU '{}' is already used by product '{owner}'; this product would not be imported",
+                            sku.as_str()
+                        ),
+                    });
+                    refused = true;
+                }
             }
-            None => ("create", vec![]),
-        };
-        changes.push(ProductChange {
-            row: rows[i],
-            line: lines.get(&rows[i]).copied().unwrap_or(rows[i]),
-            handle: handle.to_string(),
-            action,
-            fields,
-        });
-        if exists {
-            update += 1;
-        } else {
-            count += 1;
-            create += 1;
+            if refused {
+                continue;
+            }
+            skus_in_store.replace(
+                handle,
+                input
+                    .variants
+                    .iter()
+                    .filter_map(|v| v.sku.as_ref())
+                    .map(|s| s.as_str().to_string())
+                    .collect(),
+            );
+            kept[i] = true;
+            let (action, fields) = match chunk.stored.get(handle) {
+                Some(p) => {
+                    let fields = changed_fields(input, p);
+                    (
+                        if fields.is_empty() {
+                            "unchanged"
+                        } else {
+                            "update"
+                        },
+                        fields,
+                    )
+                }
+                None => ("create", vec![]),
+            };
+            changes.push(ProductChange {
+                row,
+                line: imp.stream.line_of(row),
+                handle: handle.to_string(),
+                action,
+                fields,
+            });
+            if exists {
+                update += 1;
+            } else {
+                count += 1;
+                create += 1;
+            }
         }
     }
+    let (mut report, prepared) = imp.finish();
+    report.errors.extend(errors);
     report.dry_run = true;
     report.would_leave_unchanged = Some(changes.iter().filter(|c| c.action == "unchanged").count());
     report.changes = Some(changes);
     report.would_create = Some(create);
     report.would_update = Some(update);
-    finish_report(
-        &mut report,
-        &PreparedRows::new(rows, variant_rows, &first_row_tried, lines),
-        &kept,
-    );
+    finish_report(&mut report, &prepared, &kept);
     Ok(report)
 }
 
 /// The store's owners of a file's SKUs as a preview walks the file: an applied product
-/// gives up the SKUs it had and takes those of its new variants.
+/// gives up the SKUs it had and takes those of its new variants. Loaded a chunk of the
+/// file's SKUs at a time ([`SkuOwners::load`]).
+#[derive(Default)]
 struct SkuOwners {
     /// SKU → handle of the product carrying it.
     owner: HashMap<String, String>,
     /// Handle → its SKUs (among the file's).
     by_handle: HashMap<String, Vec<String>>,
+    /// Handles of the file's products walked so far: their SKUs are those the file gave
+    /// them, whatever the store says.
+    replaced: HashSet<String>,
 }
 
 impl SkuOwners {
-    fn new(owner: HashMap<String, String>) -> Self {
-        let mut by_handle: HashMap<String, Vec<String>> = HashMap::new();
-        for (sku, handle) in &owner {
-            by_handle
+    /// Adds the store's owners of a chunk's SKUs (SKU → handle), except where the walk
+    /// already knows better: a SKU a walked product took, or one of a walked product
+    /// (which carries only the file's SKUs now).
+    fn load(&mut self, stored: HashMap<String, String>) {
+        for (sku, handle) in stored {
+            if self.replaced.contains(&handle) || self.owner.contains_key(&sku) {
+                continue;
+            }
+            self.by_handle
                 .entry(handle.clone())
                 .or_default()
                 .push(sku.clone());
+            self.owner.insert(sku, handle);
         }
-        Self { owner, by_handle }
     }
 
     /// The handle of the product other than `handle` that carries `sku`, if any.
@@ -1401,6 +1413,7 @@ impl SkuOwners {
             self.owner.insert(sku.clone(), handle.to_string());
         }
         self.by_handle.insert(handle.to_string(), skus);
+        self.replaced.insert(handle.to_string());
     }
 }
 

@@ -248,10 +248,10 @@ pub async fn import_products_for_handle(
         .ok_or(ControlError::Store(StoreError::NotFound))?;
     let scope = TenantDb::new(db.clone(), t.id);
     let actor = crate::store::audit::Actor::system("cli");
-    let queued =
-        control::start_product_import(&scope, &actor, bytes, file_name, &t.currency).await?;
+    let (queued, read) =
+        control::start_product_import_read(&scope, &actor, bytes, file_name, &t.currency).await?;
     progress(0, queued.products_total);
-    let run = control::run_product_import_of(db, &scope, queued.id, None, Some(bytes));
+    let run = control::run_product_import_of(db, &scope, queued.id, None, Some(read));
     tokio::pin!(run);
     let outcome = loop {
         tokio::select! {

@@ -20,8 +20,10 @@ pub mod products;
 pub mod vendors;
 
 use csv::StringRecord;
-use std::cell::Cell;
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::io::Cursor;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One problem with one CSV row; the rest of the file is still imported.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -127,7 +129,9 @@ pub(crate) struct Table {
     pub notes: Vec<String>,
     /// Per column: whether a parser read it ([`Table::get`] and friends mark it), for the
     /// report's used / ignored column lists.
-    used: Vec<Cell<bool>>,
+    /// Atomic (relaxed) rather than a `Cell` so that a table can be shared by a parser
+    /// that moves between threads (a streamed import held across `await`s).
+    used: Vec<AtomicBool>,
     /// Number of non-blank data records (kept, or streamed, plus refused).
     pub rows: usize,
     /// A streaming table's file converted to UTF-8 (when it was not UTF-8).
@@ -135,12 +139,12 @@ pub(crate) struct Table {
     delimiter: u8,
 }
 
-/// The record reader shared by [`Table::read`] and [`Table::stream`]: yields each
+/// The record reader shared by [`Table::read`] and [`Table::records`]: yields each
 /// non-blank record with its row, physical line and, when its field count differs from
-/// the header's, the row error's message.
+/// the header's, the row error's message. It owns (or borrows) the bytes it reads, so a
+/// [`Records`] stream can outlive the [`Table`] borrow that made it.
 struct Scan<'b> {
-    reader: csv::Reader<&'b [u8]>,
-    bytes: &'b [u8],
+    reader: csv::Reader<Cursor<Cow<'b, [u8]>>>,
     /// Line breaks inside quoted cells of the records read so far: row = line - these.
     embedded: usize,
     at: usize,
@@ -155,7 +159,7 @@ type Scanned = (usize, usize, StringRecord, Option<String>);
 impl<'b> Scan<'b> {
     /// Reads the header; returns the scanner and the cleaned headers.
     fn new(
-        bytes: &'b [u8],
+        bytes: Cow<'b, [u8]>,
         delimiter: u8,
         short_ok: bool,
     ) -> Result<(Self, Vec<String>), ImportError> {
@@ -163,15 +167,17 @@ impl<'b> Scan<'b> {
             .flexible(true)
             .has_headers(true)
             .delimiter(delimiter)
-            .from_reader(bytes);
-        let header_rec = reader.headers().map_err(|e| to_import_error(e, bytes))?;
-        let embedded = newlines(header_rec);
+            .from_reader(Cursor::new(bytes));
+        let header_rec = match reader.headers() {
+            Ok(h) => h.clone(),
+            Err(e) => return Err(to_import_error(e, reader.get_ref().get_ref())),
+        };
+        let embedded = newlines(&header_rec);
         let headers: Vec<String> = header_rec.iter().map(clean).collect();
         let expected = headers.len();
         Ok((
             Self {
                 reader,
-                bytes,
                 embedded,
                 at: 0,
                 line: 1,
@@ -182,21 +188,27 @@ impl<'b> Scan<'b> {
         ))
     }
 
+    /// The bytes being read.
+    fn bytes(&self) -> &[u8] {
+        self.reader.get_ref().get_ref()
+    }
+
     fn next_record(&mut self) -> Option<Result<Scanned, ImportError>> {
         loop {
             let mut rec = StringRecord::new();
             match self.reader.read_record(&mut rec) {
                 Ok(false) => return None,
                 Ok(true) => {}
-                Err(e) => return Some(Err(to_import_error(e, self.bytes))),
+                Err(e) => return Some(Err(to_import_error(e, self.bytes()))),
             }
             let inner = newlines(&rec);
-            if rec.iter().all(|c| clean(c).is_empty()) {
+            if rec.iter().all(is_blank) {
                 self.embedded += inner;
                 continue;
             }
-            let start = record_start(self.bytes, rec.position()).max(self.at);
-            self.line += self.bytes[self.at..start]
+            let bytes = self.reader.get_ref().get_ref();
+            let start = record_start(bytes, rec.position()).max(self.at);
+            self.line += bytes[self.at..start]
                 .iter()
                 .filter(|&&b| b == b'\n')
                 .count();
@@ -204,7 +216,7 @@ impl<'b> Scan<'b> {
             let (line, row) = (self.line, self.line - self.embedded);
             self.embedded += inner;
             let (found, expected) = (rec.len(), self.expected);
-            let extra_filled = rec.iter().skip(expected).any(|c| !clean(c).is_empty());
+            let extra_filled = rec.iter().skip(expected).any(|c| !is_blank(c));
             let shape = ((found < expected && !self.short_ok) || extra_filled).then(|| {
                 let how = if found < expected { "fewer" } else { "more" };
                 format!(
@@ -218,7 +230,42 @@ impl<'b> Scan<'b> {
 
 /// Replaces non-breaking spaces with plain ones and trims.
 pub(crate) fn clean(raw: &str) -> String {
-    raw.replace('\u{a0}', " ").trim().to_string()
+    if raw.contains('\u{a0}') {
+        raw.replace('\u{a0}', " ").trim().to_string()
+    } else {
+        raw.trim().to_string()
+    }
+}
+
+/// Whether [`clean`] would make `raw` empty.
+fn is_blank(raw: &str) -> bool {
+    raw.chars().all(|c| c.is_whitespace())
+}
+
+/// Called by [`Table::read_streaming_with`] for each record it keeps: the lowercased
+/// header → column index map, the record's row, the record.
+pub(crate) type Visit<'v> = &'v mut dyn FnMut(&HashMap<String, usize>, usize, &StringRecord);
+
+/// The records of a [`Table::read_streaming_with`] table, read again one at a time (see
+/// [`Table::records`]); owns what it reads, so it does not borrow the table.
+pub(crate) struct Records<'b> {
+    scan: Option<Scan<'b>>,
+}
+
+impl Iterator for Records<'_> {
+    type Item = (usize, StringRecord);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let scan = self.scan.as_mut()?;
+        loop {
+            match scan.next_record()? {
+                Ok((row, _, rec, None)) => return Some((row, rec)),
+                Ok(_) => continue,
+                // The first read saw the whole file parse; a later error cannot happen.
+                Err(_) => return None,
+            }
+        }
+    }
 }
 
 impl Table {
@@ -236,18 +283,25 @@ impl Table {
     }
 
     fn read_with(bytes: &[u8], short_ok: bool) -> Result<Self, ImportError> {
-        Self::read_opts(bytes, short_ok, true)
+        Self::read_opts(bytes, short_ok, true, None)
     }
 
     /// [`Table::read`] without keeping the records: `records` stays empty (`rows` counts
-    /// them) and a parser walks them with [`Table::stream`] over the same bytes, one record
-    /// in memory at a time. For large product files (a 50 MB export would otherwise be held
-    /// as 136k records next to the file itself).
-    pub fn read_streaming(bytes: &[u8]) -> Result<Self, ImportError> {
-        Self::read_opts(bytes, false, false)
+    /// them) and a parser walks them with [`Table::records`] over the same bytes, one record
+    /// in memory at a time (a 50 MB export would otherwise be held as 136k records next to
+    /// the file itself). `visit` is called with each record it keeps (not the blank or
+    /// refused ones) as it reads them: a parser's first look at the whole file (the product
+    /// parser finds where each product's last row is) without a pass of its own.
+    pub fn read_streaming_with(bytes: &[u8], visit: Visit<'_>) -> Result<Self, ImportError> {
+        Self::read_opts(bytes, false, false, Some(visit))
     }
 
-    fn read_opts(bytes: &[u8], short_ok: bool, keep: bool) -> Result<Self, ImportError> {
+    fn read_opts(
+        bytes: &[u8],
+        short_ok: bool,
+        keep: bool,
+        mut visit: Option<Visit<'_>>,
+    ) -> Result<Self, ImportError> {
         let (decoded, mut notes) = decode(bytes);
         let body = decoded.as_deref().unwrap_or(bytes);
         let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
@@ -264,7 +318,7 @@ impl Table {
             b'\t' => notes.push("the file is tab-delimited; read with a tab as the delimiter".into()),
             _ => {}
         }
-        let (mut scan, headers) = Scan::new(body, delimiter, short_ok)?;
+        let (mut scan, headers) = Scan::new(Cow::Borrowed(body), delimiter, short_ok)?;
         let mut index = HashMap::new();
         for (i, h) in headers.iter().enumerate() {
             index.entry(h.to_lowercase()).or_insert(i);
@@ -286,10 +340,14 @@ impl Table {
                 rejected.push((row, rec));
                 continue;
             }
+            if let Some(visit) = visit.as_mut() {
+                visit(&index, row, &rec);
+            }
             if keep {
                 records.push((row, rec));
             }
         }
+        drop(scan);
         let decoded = if keep { None } else { decoded };
         Ok(Self {
             headers,
@@ -299,36 +357,30 @@ impl Table {
             rejected,
             lines,
             notes,
-            used: vec![Cell::new(false); expected],
+            used: (0..expected).map(|_| AtomicBool::new(false)).collect(),
             rows,
             decoded,
             delimiter,
         })
     }
 
-    /// The records a [`Table::read_streaming`] table left out, read again from `bytes` (the
+    /// The records a [`Table::read_streaming_with`] table left out, read again from `bytes` (the
     /// bytes it was read from) one at a time, as `(row, record)`: the same records as
     /// `records` would hold, in file order (blank and refused ones skipped). `bytes` must
-    /// be those given to `read_streaming` (a converted file is read from its kept UTF-8).
-    pub fn stream<'b>(
-        &'b self,
-        bytes: &'b [u8],
-    ) -> impl Iterator<Item = (usize, StringRecord)> + 'b {
-        let body = self.decoded.as_deref().unwrap_or(bytes);
-        let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-        let scan = Scan::new(body, self.delimiter, false).ok().map(|(s, _)| s);
-        let mut scan = scan;
-        std::iter::from_fn(move || {
-            let scan = scan.as_mut()?;
-            loop {
-                match scan.next_record()? {
-                    Ok((row, _, rec, None)) => return Some((row, rec)),
-                    Ok(_) => continue,
-                    // The first read saw the whole file parse; a later error cannot happen.
-                    Err(_) => return None,
+    /// be those given to `read_streaming_with` (a converted file is read from its kept UTF-8,
+    /// which moves into the stream: call this once).
+    pub fn records<'b>(&mut self, bytes: &'b [u8]) -> Records<'b> {
+        let body: Cow<'b, [u8]> = match self.decoded.take() {
+            Some(mut owned) => {
+                if owned.starts_with(b"\xEF\xBB\xBF") {
+                    owned.drain(..3);
                 }
+                Cow::Owned(owned)
             }
-        })
+            None => Cow::Borrowed(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)),
+        };
+        let scan = Scan::new(body, self.delimiter, false).ok().map(|(s, _)| s);
+        Records { scan }
     }
 
     /// The physical line where row `row`'s record starts (`row` itself when unknown).
@@ -354,7 +406,7 @@ impl Table {
         self.index
             .get(name)
             .and_then(|&i| {
-                self.used[i].set(true);
+                self.used[i].store(true, Ordering::Relaxed);
                 rec.get(i)
             })
             .map(clean)
@@ -388,7 +440,7 @@ impl Table {
         self.headers
             .iter()
             .zip(&self.used)
-            .filter(|(h, u)| u.get() == used && !h.is_empty())
+            .filter(|(h, u)| u.load(Ordering::Relaxed) == used && !h.is_empty())
             .map(|(h, _)| h.clone())
             .collect()
     }

@@ -7,10 +7,11 @@
 //! pointing to their parent by SKU or `id:NN`). The sample files under `shared/data` are the
 //! reference inputs; see its README for the traps they contain.
 
-use super::{ImportError, RowError, Table};
+use super::{ImportError, Records, RowError, Table};
 use crate::domain::{Currency, Handle, InventoryPolicy, ProductStatus, Sku, parse_decimal_minor};
 use csv::StringRecord;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 /// The header dialect a product CSV was written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -304,115 +305,382 @@ const RENAMED_2024: &[(&str, &str)] = &[
 /// [`ImportError::UnknownFormat`], and [`ImportError::MissingColumn`] when a Shopify file
 /// lacks `Title` or a WooCommerce file `Name` or `Regular price`.
 pub fn parse_products(bytes: &[u8], currency: Currency) -> Result<ParsedCatalog, ImportError> {
-    let t = Table::read_streaming(bytes)?;
-    let dialect = detect_with(|n| t.has(n)).ok_or_else(|| ImportError::UnknownFormat {
-        headers: t.header_list(),
-        detected: t.detected(),
-    })?;
-    // Files may be partial (a stock sync: `Handle, Title, Variant SKU, Variant Inventory
-    // Qty`, a WooCommerce export without `Regular price`): absent columns leave existing
-    // products unchanged (see `Columns`).
-    type Renames = &'static [(&'static str, &'static str)];
-    let (renamed, required): (Renames, &[(&str, &str)]) = match dialect {
-        Dialect::ShopifyLegacy => (&[][..], &[("title", "Title")]),
-        Dialect::Shopify2024 => (RENAMED_2024, &[("title", "Title")]),
-        Dialect::WooCommerce => (&[][..], &[("name", "Name")]),
-    };
-    if let Some((_, name)) = required.iter().find(|(l, _)| !t.has(l)) {
-        return Err(ImportError::MissingColumn((*name).to_string()));
-    }
-    let has = |legacy: &str| {
-        let name = renamed
-            .iter()
-            .find(|(l, _)| *l == legacy)
-            .map_or(legacy, |(_, r)| *r);
-        t.has(name)
-    };
-    let woo_price = t.has("regular price");
-    let columns = match dialect {
-        Dialect::WooCommerce => Columns {
-            price_header: "Regular price",
-            // `Sale price` alone cannot say whether a product is on sale: without `Regular
-            // price` both prices are left as stored (and `Sale price` is not read).
-            price: woo_price,
-            compare_at: woo_price,
-            inventory: t.has("stock"),
-            tracked: t.has("stock") || t.has("in stock?"),
-            policy: t.has("backorders allowed?"),
-            barcode: false,
-            weight: t
-                .headers
-                .iter()
-                .any(|h| h.to_lowercase().starts_with("weight (")),
-            body: t.has("description") || t.has("short description"),
-            vendor: false,
-            product_type: false,
-            tags: t.has("tags"),
-            status: t.has("published"),
-            options: t.has("attribute 1 name"),
-            images: t.has("images"),
-            attributes: false,
-        },
-        _ => Columns {
-            price_header: if dialect == Dialect::Shopify2024 {
-                "Price"
-            } else {
-                "Variant Price"
-            },
-            price: has("variant price"),
-            compare_at: has("variant compare at price"),
-            inventory: has("variant inventory qty"),
-            tracked: has("variant inventory tracker") || has("variant inventory qty"),
-            policy: has("variant inventory policy"),
-            barcode: has("variant barcode"),
-            weight: has("variant grams"),
-            body: has("body (html)"),
-            vendor: has("vendor"),
-            product_type: has("type"),
-            tags: has("tags"),
-            status: has("status") || has("published"),
-            options: has("option1 name") || has("option1 value"),
-            images: has("image src") || has("variant image"),
-            attributes: !metafield_columns(&t).is_empty(),
-        },
-    };
-    let mut b = Builder {
-        t: &t,
-        bytes,
-        renamed,
-        currency,
-        errors: Vec::new(),
-        drafts: Vec::new(),
-        skus: HashMap::new(),
-    };
-    match dialect {
-        Dialect::WooCommerce => b.woocommerce(),
-        _ => b.shopify(),
-    }
-    let mut errors = b.errors;
-    errors.extend(t.shape_errors.iter().cloned());
-    t.locate(&mut errors);
+    let mut stream = ProductStream::new(bytes, currency)?;
     let mut products = Vec::new();
-    for Draft { p, tried, .. } in b.drafts {
-        if !p.variants.is_empty() {
-            products.push(finish_images(p));
-        } else if tried == 0 {
-            let msg = format!("product '{}' has no variant row; not imported", p.handle);
-            errors.push(RowError::new(p.row, None, msg));
+    loop {
+        let chunk = stream.next_chunk(PARSE_CHUNK);
+        if chunk.is_empty() {
+            break;
         }
+        products.extend(chunk);
     }
-    errors.sort_by_key(|e| e.row);
+    let (dialect, columns) = (stream.dialect(), stream.columns());
+    let end = stream.finish();
     Ok(ParsedCatalog {
         dialect,
         products,
-        errors,
-        rows: t.rows,
-        columns_used: t.used_columns(),
-        columns_ignored: t.ignored_columns(),
+        errors: end.errors,
+        rows: end.rows,
+        columns_used: end.columns_used,
+        columns_ignored: end.columns_ignored,
         columns,
-        notes: t.notes.clone(),
-        lines: t.lines.clone(),
+        notes: end.notes,
+        lines: end.lines,
     })
+}
+
+/// Products [`parse_products`] asks a [`ProductStream`] for at a time.
+const PARSE_CHUNK: usize = 500;
+
+/// What a [`ProductStream`] found besides its products, once it has yielded them all.
+#[derive(Debug, Clone)]
+pub struct StreamEnd {
+    /// Row problems of the whole file, sorted by row (see [`ParsedCatalog::errors`]).
+    pub errors: Vec<RowError>,
+    /// Number of (non-blank) data records read.
+    pub rows: usize,
+    /// Headers of the columns the import read, in file order.
+    pub columns_used: Vec<String>,
+    /// Headers of the columns it did not use.
+    pub columns_ignored: Vec<String>,
+    /// Notes about the whole file (encoding converted, delimiter detected).
+    pub notes: Vec<String>,
+    /// Row → physical line where its record starts.
+    pub lines: HashMap<usize, usize>,
+}
+
+/// A product CSV parsed a chunk of products at a time, so that a large file's products
+/// are never all in memory: [`parse_products`] with the products handed out as they are
+/// complete, in the same order (first appearance) and with the same row errors.
+///
+/// [`ProductStream::new`] reads the file once as a whole (whole-file errors, row → line
+/// numbers, refused rows) and, for Shopify files, notes the last row of every handle;
+/// [`ProductStream::next_chunk`] then reads the records again one at a time and hands out
+/// each product once the read has passed the last row of its handle (rows of a handle that
+/// comes back later in the file still join it) and every earlier product has been handed
+/// out. A WooCommerce file (variations may precede their parent) is parsed whole on the
+/// first call and then handed out in chunks.
+pub struct ProductStream<'b> {
+    b: Builder,
+    records: Records<'b>,
+    dialect: Dialect,
+    columns: Columns,
+    /// Complete products in file order, not yet handed out.
+    ready: VecDeque<ImportProduct>,
+    /// All records have been read.
+    ended: bool,
+    /// Products (handles; WooCommerce: product rows) the first read found.
+    handles: usize,
+}
+
+impl std::fmt::Debug for ProductStream<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProductStream")
+            .field("dialect", &self.dialect)
+            .field("handles", &self.handles)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'b> ProductStream<'b> {
+    /// Reads `bytes` once (see [`parse_products`] for the whole-file errors); the products
+    /// come from [`ProductStream::next_chunk`].
+    pub fn new(bytes: &'b [u8], currency: Currency) -> Result<Self, ImportError> {
+        let mut scan = HandleScan::default();
+        let mut t = Table::read_streaming_with(
+            bytes,
+            &mut |index: &HashMap<String, usize>, row: usize, rec: &StringRecord| {
+                scan.visit(index, row, rec)
+            },
+        )?;
+        let dialect = detect_with(|n| t.has(n)).ok_or_else(|| ImportError::UnknownFormat {
+            headers: t.header_list(),
+            detected: t.detected(),
+        })?;
+        // Files may be partial (a stock sync: `Handle, Title, Variant SKU, Variant Inventory
+        // Qty`, a WooCommerce export without `Regular price`): absent columns leave existing
+        // products unchanged (see `Columns`).
+        type Renames = &'static [(&'static str, &'static str)];
+        let (renamed, required): (Renames, &[(&str, &str)]) = match dialect {
+            Dialect::ShopifyLegacy => (&[][..], &[("title", "Title")]),
+            Dialect::Shopify2024 => (RENAMED_2024, &[("title", "Title")]),
+            Dialect::WooCommerce => (&[][..], &[("name", "Name")]),
+        };
+        if let Some((_, name)) = required.iter().find(|(l, _)| !t.has(l)) {
+            return Err(ImportError::MissingColumn((*name).to_string()));
+        }
+        let has = |legacy: &str| {
+            let name = renamed
+                .iter()
+                .find(|(l, _)| *l == legacy)
+                .map_or(legacy, |(_, r)| *r);
+            t.has(name)
+        };
+        let woo_price = t.has("regular price");
+        let columns = match dialect {
+            Dialect::WooCommerce => Columns {
+                price_header: "Regular price",
+                // `Sale price` alone cannot say whether a product is on sale: without `Regular
+                // price` both prices are left as stored (and `Sale price` is not read).
+                price: woo_price,
+                compare_at: woo_price,
+                inventory: t.has("stock"),
+                tracked: t.has("stock") || t.has("in stock?"),
+                policy: t.has("backorders allowed?"),
+                barcode: false,
+                weight: t
+                    .headers
+                    .iter()
+                    .any(|h| h.to_lowercase().starts_with("weight (")),
+                body: t.has("description") || t.has("short description"),
+                vendor: false,
+                product_type: false,
+                tags: t.has("tags"),
+                status: t.has("published"),
+                options: t.has("attribute 1 name"),
+                images: t.has("images"),
+                attributes: false,
+            },
+            _ => Columns {
+                price_header: if dialect == Dialect::Shopify2024 {
+                    "Price"
+                } else {
+                    "Variant Price"
+                },
+                price: has("variant price"),
+                compare_at: has("variant compare at price"),
+                inventory: has("variant inventory qty"),
+                tracked: has("variant inventory tracker") || has("variant inventory qty"),
+                policy: has("variant inventory policy"),
+                barcode: has("variant barcode"),
+                weight: has("variant grams"),
+                body: has("body (html)"),
+                vendor: has("vendor"),
+                product_type: has("type"),
+                tags: has("tags"),
+                status: has("status") || has("published"),
+                options: has("option1 name") || has("option1 value"),
+                images: has("image src") || has("variant image"),
+                attributes: !metafield_columns(&t).is_empty(),
+            },
+        };
+        let records = t.records(bytes);
+        let handles = match dialect {
+            Dialect::WooCommerce => scan.woo_products,
+            _ => scan.last_row.len(),
+        };
+        let b = Builder {
+            t: Arc::new(t),
+            renamed,
+            currency,
+            errors: Vec::new(),
+            drafts: VecDeque::new(),
+            base: 0,
+            skus: HashMap::new(),
+            resolver: Resolver::default(),
+            by_handle: HashMap::new(),
+            last_row: scan.last_row,
+        };
+        Ok(Self {
+            b,
+            records,
+            dialect,
+            columns,
+            ready: VecDeque::new(),
+            ended: false,
+            handles,
+        })
+    }
+
+    /// The header dialect of the file.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Which product fields the file carries (see [`ParsedCatalog::columns`]).
+    pub fn columns(&self) -> Columns {
+        self.columns
+    }
+
+    /// Products in the file as the first read counted them (Shopify: handles; WooCommerce:
+    /// rows other than variations): what the stream hands out, less the products all of
+    /// whose variant rows fail.
+    pub fn products_hint(&self) -> usize {
+        self.handles
+    }
+
+    /// The physical line where row `row`'s record starts.
+    pub fn line_of(&self, row: usize) -> usize {
+        self.b.t.line_of(row)
+    }
+
+    /// The next at most `max` (at least 1) products in file order; empty once all have
+    /// been handed out.
+    pub fn next_chunk(&mut self, max: usize) -> Vec<ImportProduct> {
+        let max = max.max(1);
+        while self.ready.len() < max && !self.ended {
+            if self.dialect == Dialect::WooCommerce {
+                self.b.woocommerce(&mut self.records);
+                self.b.pop_complete(None, &mut self.ready);
+                self.ended = true;
+                break;
+            }
+            match self.records.next() {
+                Some((row, rec)) => {
+                    self.b.shopify_row(row, &rec);
+                    self.b.pop_complete(Some(row), &mut self.ready);
+                }
+                None => {
+                    self.b.pop_complete(None, &mut self.ready);
+                    self.ended = true;
+                }
+            }
+        }
+        let n = max.min(self.ready.len());
+        self.ready.drain(..n).collect()
+    }
+
+    /// The row errors, counts and column lists of the whole file; call it once
+    /// [`ProductStream::next_chunk`] came back empty (products not yet handed out are
+    /// parsed and dropped).
+    pub fn finish(mut self) -> StreamEnd {
+        while !self.next_chunk(usize::MAX).is_empty() {}
+        let t = &self.b.t;
+        let mut errors = std::mem::take(&mut self.b.errors);
+        errors.extend(t.shape_errors.iter().cloned());
+        t.locate(&mut errors);
+        errors.sort_by_key(|e| e.row);
+        StreamEnd {
+            errors,
+            rows: t.rows,
+            columns_used: t.used_columns(),
+            columns_ignored: t.ignored_columns(),
+            notes: t.notes.clone(),
+            lines: t.lines.clone(),
+        }
+    }
+}
+
+/// The first read's look at each record of a Shopify file: where each product's last row
+/// is (resolving handles exactly as [`Builder::shopify_row`] will); of a WooCommerce file,
+/// how many rows are products.
+#[derive(Default)]
+struct HandleScan {
+    /// `Some` once the header is known: the handle and title columns (Shopify), or the
+    /// type column (WooCommerce, `woo` true).
+    cols: Option<ScanCols>,
+    resolver: Resolver,
+    /// Resolved handle → last row of that product.
+    last_row: HashMap<Handle, usize>,
+    woo_products: usize,
+}
+
+#[derive(Clone, Copy)]
+struct ScanCols {
+    handle: Option<usize>,
+    title: Option<usize>,
+    kind: Option<usize>,
+    woo: bool,
+}
+
+impl HandleScan {
+    fn visit(&mut self, index: &HashMap<String, usize>, row: usize, rec: &StringRecord) {
+        let cols = *self.cols.get_or_insert_with(|| {
+            let dialect = detect_with(|n| index.contains_key(n));
+            let handle = match dialect {
+                Some(Dialect::Shopify2024) => "url handle",
+                _ => "handle",
+            };
+            ScanCols {
+                handle: index.get(handle).copied(),
+                title: index.get("title").copied(),
+                kind: index.get("type").copied(),
+                woo: dialect == Some(Dialect::WooCommerce),
+            }
+        });
+        let cell = |i: Option<usize>| {
+            i.and_then(|i| rec.get(i))
+                .map(super::clean)
+                .unwrap_or_default()
+        };
+        if cols.woo {
+            let kind = cell(cols.kind).to_lowercase();
+            if !kind.split(',').any(|k| k.trim() == "variation") {
+                self.woo_products += 1;
+            }
+            return;
+        }
+        let (raw, title) = (cell(cols.handle), cell(cols.title));
+        let last_row = &mut self.last_row;
+        match self
+            .resolver
+            .resolve(raw, &title, |h| last_row.contains_key(h))
+        {
+            Resolved::Known(h) | Resolved::New(h) => {
+                last_row.insert(h, row);
+            }
+            Resolved::Skip(_) => {}
+        }
+    }
+}
+
+/// Shopify rows to products: the handle of each row, from its `Handle` cell (or title),
+/// as the rows before it left things (a handle cell first seen as an alias of a title's
+/// handle stays that; one that gave no product is skipped from then on).
+#[derive(Default)]
+struct Resolver {
+    /// Raw handle cell → the product handle it resolved to.
+    aliases: HashMap<String, Handle>,
+    /// Raw handle cells whose product was refused: their later rows are skipped silently.
+    broken: HashSet<String>,
+}
+
+/// A row's product, per [`Resolver::resolve`].
+enum Resolved {
+    /// A product earlier rows started.
+    Known(Handle),
+    /// A new product, started by this row.
+    New(Handle),
+    /// No product: the row is skipped, with the row error (column, message) if any.
+    Skip(Option<(&'static str, String)>),
+}
+
+impl Resolver {
+    /// `known(h)`: whether a product of handle `h` was started by an earlier row.
+    fn resolve(&mut self, raw: String, title: &str, known: impl Fn(&Handle) -> bool) -> Resolved {
+        if self.broken.contains(&raw) {
+            return Resolved::Skip(None);
+        }
+        let resolved = match self.aliases.get(&raw) {
+            Some(h) => Ok(h.clone()),
+            None if title.is_empty() => Handle::parse(&raw),
+            None => Handle::parse(&raw).or_else(|_| Handle::from_title(title)),
+        };
+        let handle = match resolved {
+            Ok(h) => h,
+            Err(e) if raw.is_empty() => {
+                let msg = format!("row has neither a handle nor a usable title: {e}");
+                return Resolved::Skip(Some(("handle", msg)));
+            }
+            Err(e) => {
+                self.broken.insert(raw);
+                return Resolved::Skip(Some(("handle", e.message)));
+            }
+        };
+        if !raw.is_empty() && !self.aliases.contains_key(&raw) {
+            self.aliases.insert(raw.clone(), handle.clone());
+        }
+        if known(&handle) {
+            return Resolved::Known(handle);
+        }
+        if title.is_empty() {
+            let msg = format!("the first row of product '{handle}' has no title; product skipped");
+            self.broken.insert(raw);
+            return Resolved::Skip(Some(("title", msg)));
+        }
+        Resolved::New(handle)
+    }
 }
 
 /// Whether `raw` is an absolute `http`/`https` URL with a host, at most 2,048 characters
@@ -507,20 +775,28 @@ struct Draft {
     weight: Option<i64>,
 }
 
-struct Builder<'t> {
-    t: &'t Table,
-    /// The file's bytes, streamed by [`Table::stream`].
-    bytes: &'t [u8],
+struct Builder {
+    /// Shared with the row loops, which read cells while `&mut self` records errors.
+    t: Arc<Table>,
     /// Column renames applied to the (legacy Shopify or WooCommerce) names used in the code.
     renamed: &'static [(&'static str, &'static str)],
     currency: Currency,
     errors: Vec<RowError>,
-    drafts: Vec<Draft>,
+    /// Products being assembled, in order of first appearance; `drafts[0]` is draft number
+    /// `base` (the ones before it were handed out).
+    drafts: VecDeque<Draft>,
+    base: usize,
     /// Variant SKU → row, to refuse duplicates within the file.
     skus: HashMap<String, usize>,
+    /// Shopify: row → product handle.
+    resolver: Resolver,
+    /// Shopify: product handle → draft number.
+    by_handle: HashMap<Handle, usize>,
+    /// Shopify: product handle → the last row of that product (from the first read).
+    last_row: HashMap<Handle, usize>,
 }
 
-impl Builder<'_> {
+impl Builder {
     fn col<'n>(&self, name: &'n str) -> &'n str {
         self.renamed
             .iter()
@@ -686,8 +962,8 @@ impl Builder<'_> {
     /// Claims option combination `values` of draft `di` for `row`; a RowError and `false` when
     /// an earlier variant has it (checked before the variant is built, so its SKU stays free).
     fn claim(&mut self, di: usize, row: usize, values: &[String], col: &str) -> bool {
-        let Some(&first) = self.drafts[di].combos.get(values) else {
-            self.drafts[di].combos.insert(values.to_vec(), row);
+        let Some(&first) = self.draft(di).combos.get(values) else {
+            self.draft(di).combos.insert(values.to_vec(), row);
             return true;
         };
         self.err(
@@ -724,143 +1000,139 @@ impl Builder<'_> {
             extra_rows,
             first_row_variant: false,
         };
-        self.drafts.push(Draft {
+        self.drafts.push_back(Draft {
             p,
             tried: 0,
             combos: HashMap::new(),
             weight: None,
         });
-        self.drafts.len() - 1
+        self.base + self.drafts.len() - 1
     }
 
-    /// Shopify, either dialect (columns are named by their legacy names, see [`RENAMED_2024`]).
-    fn shopify(&mut self) {
-        let t = self.t;
-        let mut by_handle: HashMap<Handle, usize> = HashMap::new();
-        let mut aliases: HashMap<String, Handle> = HashMap::new();
-        let mut broken: HashSet<String> = HashSet::new();
-        for (row, rec) in t.stream(self.bytes) {
-            let rec = &rec;
-            let (raw, title) = (self.get(rec, "handle"), self.get(rec, "title"));
-            if broken.contains(&raw) {
-                continue;
-            }
-            let resolved = match aliases.get(&raw) {
-                Some(h) => Ok(h.clone()),
-                None if title.is_empty() => Handle::parse(&raw),
-                None => Handle::parse(&raw).or_else(|_| Handle::from_title(&title)),
-            };
-            let handle = match resolved {
-                Ok(h) => h,
-                Err(e) if raw.is_empty() => {
-                    self.err(
-                        row,
-                        "handle",
-                        format!("row has neither a handle nor a usable title: {e}"),
-                    );
-                    continue;
-                }
-                Err(e) => {
-                    self.err(row, "handle", e.message);
-                    broken.insert(raw);
-                    continue;
-                }
-            };
-            if !raw.is_empty() {
-                aliases.insert(raw.clone(), handle.clone());
-            }
-            let di = match by_handle.get(&handle) {
-                Some(&di) => di,
-                None if title.is_empty() => {
-                    self.err(
-                        row,
-                        "title",
-                        format!(
-                            "the first row of product '{handle}' has no title; product skipped"
-                        ),
-                    );
-                    broken.insert(raw);
-                    continue;
-                }
-                None => {
-                    let di = self.new_draft(row, handle.clone(), title);
-                    by_handle.insert(handle, di);
-                    self.shopify_product(row, rec, di);
-                    di
-                }
-            };
-            if let Some(url) = self
-                .opt(rec, "image src")
-                .and_then(|u| self.image_url(row, "image src", u))
-            {
-                let (pos, alt) = (
-                    self.get(rec, "image position").parse().ok(),
-                    self.opt(rec, "image alt text"),
-                );
-                add_image(&mut self.drafts[di].p.images, url, alt, pos);
-            }
-            let values: Vec<String> = (1..=3)
-                .map(|i| self.get(rec, &format!("option{i} value")))
-                .collect();
-            let has_variant = ["variant sku", "variant price"]
-                .iter()
-                .any(|c| !self.get(rec, c).is_empty());
-            if !has_variant && values.iter().all(String::is_empty) {
-                self.drafts[di].p.extra_rows.push(row);
-                continue; // image-only (or empty) continuation row
-            }
-            self.drafts[di].tried += 1;
-            if self.drafts[di].p.row == row {
-                self.drafts[di].p.first_row_variant = true;
-            }
-            let options = self.drafts[di].p.options.clone();
-            let mut ok = true;
-            for (i, (v, name)) in values.iter().zip(&options).enumerate() {
-                if v.is_empty() {
-                    self.err(
-                        row,
-                        &format!("option{} value", i + 1),
-                        format!("missing value for option '{name}'"),
-                    );
-                    ok = false;
+    /// Draft number `di` (not yet handed out).
+    fn draft(&mut self, di: usize) -> &mut Draft {
+        &mut self.drafts[di - self.base]
+    }
+
+    /// Hands out the drafts at the front that are complete: every one when `upto` is
+    /// `None` (the file is read), else those whose last row is at most `upto`. A product
+    /// without variants is dropped (with an error when it had no variant row at all).
+    fn pop_complete(&mut self, upto: Option<usize>, ready: &mut VecDeque<ImportProduct>) {
+        while let Some(front) = self.drafts.front() {
+            if let Some(row) = upto {
+                // A handle the first read did not see cannot happen; should it, the
+                // product is kept until the end rather than handed out unfinished.
+                let last = self.last_row.get(&front.p.handle).copied();
+                if last.is_none_or(|last| last > row) {
+                    break;
                 }
             }
-            let price = if self.t.has(self.col("variant price")) {
-                self.price(row, rec, "variant price")
-            } else {
-                Ok(Some(0)) // a partial file: the stored price is kept (control::merge)
+            let Some(Draft { p, tried, .. }) = self.drafts.pop_front() else {
+                break;
             };
-            if price == Ok(None) {
-                self.err(row, "variant price", "price is empty");
+            self.base += 1;
+            if !p.variants.is_empty() {
+                ready.push_back(finish_images(p));
+            } else if tried == 0 {
+                let msg = format!("product '{}' has no variant row; not imported", p.handle);
+                self.errors.push(RowError::new(p.row, None, msg));
             }
-            let compare_at_minor = self
-                .price(row, rec, "variant compare at price")
-                .ok()
-                .flatten();
-            let option_values: Vec<String> = values.into_iter().take(options.len()).collect();
-            let (Ok(Some(price_minor)), true) = (price, ok) else {
-                continue;
-            };
-            if !self.claim(di, row, &option_values, "option1 value") {
-                continue;
-            }
-            let v = ImportVariant {
-                row,
-                sku: self.sku(row, rec, "variant sku"),
-                option_values,
-                price_minor,
-                compare_at_minor,
-                inventory: self.inventory(row, rec, "variant inventory qty"),
-                inventory_policy: self.shopify_policy(row, rec),
-                inventory_tracked: self.shopify_tracked(rec),
-                barcode: self.barcode(row, rec, "variant barcode"),
-                weight_grams: self.weight(row, rec, "variant grams", 1.0),
-                image_url: self
-                    .opt(rec, "variant image")
-                    .and_then(|u| self.image_url(row, "variant image", u)),
-            };
-            self.drafts[di].p.variants.push(v);
         }
+    }
+
+    /// One record of a Shopify file, either dialect (columns are named by their legacy
+    /// names, see [`RENAMED_2024`]).
+    fn shopify_row(&mut self, row: usize, rec: &StringRecord) {
+        let (raw, title) = (self.get(rec, "handle"), self.get(rec, "title"));
+        let by_handle = &self.by_handle;
+        let di = match self
+            .resolver
+            .resolve(raw, &title, |h| by_handle.contains_key(h))
+        {
+            Resolved::Skip(None) => return,
+            Resolved::Skip(Some((col, msg))) => {
+                self.err(row, col, msg);
+                return;
+            }
+            Resolved::Known(h) => by_handle[&h],
+            Resolved::New(h) => {
+                let di = self.new_draft(row, h.clone(), title);
+                self.by_handle.insert(h, di);
+                self.shopify_product(row, rec, di);
+                di
+            }
+        };
+        if let Some(url) = self
+            .opt(rec, "image src")
+            .and_then(|u| self.image_url(row, "image src", u))
+        {
+            let (pos, alt) = (
+                self.get(rec, "image position").parse().ok(),
+                self.opt(rec, "image alt text"),
+            );
+            add_image(&mut self.draft(di).p.images, url, alt, pos);
+        }
+        let values: Vec<String> = (1..=3)
+            .map(|i| self.get(rec, &format!("option{i} value")))
+            .collect();
+        let has_variant = ["variant sku", "variant price"]
+            .iter()
+            .any(|c| !self.get(rec, c).is_empty());
+        if !has_variant && values.iter().all(String::is_empty) {
+            self.draft(di).p.extra_rows.push(row);
+            return; // image-only (or empty) continuation row
+        }
+        self.draft(di).tried += 1;
+        if self.draft(di).p.row == row {
+            self.draft(di).p.first_row_variant = true;
+        }
+        let options = self.draft(di).p.options.clone();
+        let mut ok = true;
+        for (i, (v, name)) in values.iter().zip(&options).enumerate() {
+            if v.is_empty() {
+                self.err(
+                    row,
+                    &format!("option{} value", i + 1),
+                    format!("missing value for option '{name}'"),
+                );
+                ok = false;
+            }
+        }
+        let price = if self.t.has(self.col("variant price")) {
+            self.price(row, rec, "variant price")
+        } else {
+            Ok(Some(0)) // a partial file: the stored price is kept (control::merge)
+        };
+        if price == Ok(None) {
+            self.err(row, "variant price", "price is empty");
+        }
+        let compare_at_minor = self
+            .price(row, rec, "variant compare at price")
+            .ok()
+            .flatten();
+        let option_values: Vec<String> = values.into_iter().take(options.len()).collect();
+        let (Ok(Some(price_minor)), true) = (price, ok) else {
+            return;
+        };
+        if !self.claim(di, row, &option_values, "option1 value") {
+            return;
+        }
+        let v = ImportVariant {
+            row,
+            sku: self.sku(row, rec, "variant sku"),
+            option_values,
+            price_minor,
+            compare_at_minor,
+            inventory: self.inventory(row, rec, "variant inventory qty"),
+            inventory_policy: self.shopify_policy(row, rec),
+            inventory_tracked: self.shopify_tracked(rec),
+            barcode: self.barcode(row, rec, "variant barcode"),
+            weight_grams: self.weight(row, rec, "variant grams", 1.0),
+            image_url: self
+                .opt(rec, "variant image")
+                .and_then(|u| self.image_url(row, "variant image", u)),
+        };
+        self.draft(di).p.variants.push(v);
     }
 
     /// Fills the product-level fields of draft `di` from its first row.
@@ -905,24 +1177,25 @@ impl Builder<'_> {
             split_list(&self.get(rec, "tags")),
             self.opt(rec, "product category"),
         );
-        let t = self.t;
+        let t = Arc::clone(&self.t);
         let seo = (t.has("seo title") || t.has("seo description"))
             .then(|| (self.opt(rec, "seo title"), self.opt(rec, "seo description")));
-        let attributes = metafield_columns(t)
+        let attributes = metafield_columns(&t)
             .into_iter()
             .filter_map(|(col, key, name)| {
                 t.opt(rec, &col)
                     .map(|value| crate::store::catalog::ProductAttribute { key, name, value })
             })
             .collect();
-        let p = &mut self.drafts[di].p;
+        let p = &mut self.draft(di).p;
         (p.seo, p.attributes) = (seo, attributes);
         (p.body_html, p.vendor, p.product_type, p.tags) = (body, vendor, ptype, tags);
         (p.status, p.options, p.categories) = (status, options, category.into_iter().collect());
     }
 
-    fn woocommerce(&mut self) {
-        let t = self.t;
+    /// A whole WooCommerce file (`records`), variations attached to their parents.
+    fn woocommerce(&mut self, records: &mut Records<'_>) {
+        let t = Arc::clone(&self.t);
         let weight_col = t
             .headers
             .iter()
@@ -950,7 +1223,7 @@ impl Builder<'_> {
         let mut parents: HashMap<String, usize> = HashMap::new();
         let mut variations = Vec::new();
         // Pass 1: everything but variations, so that a variation may precede its parent.
-        for (row, owned) in t.stream(self.bytes) {
+        for (row, owned) in records {
             let kind = self.get(&owned, "type").to_lowercase();
             let kinds: Vec<&str> = kind.split(',').map(str::trim).collect();
             let is = |k: &str| kinds.contains(&k);
@@ -1003,11 +1276,11 @@ impl Builder<'_> {
                 self.get(rec, "categories"),
                 self.get(rec, "images"),
             );
-            let d = &mut self.drafts[di];
+            let d = self.draft(di);
             d.weight = weight;
             d.p.body_html = body.unwrap_or(short);
             (d.p.tags, d.p.categories) = (split_list(&tags), split_list(&categories));
-            let active = self.t.get(rec, "published") == "1" && !is("grouped");
+            let active = t.get(rec, "published") == "1" && !is("grouped");
             d.p.status = if active {
                 ProductStatus::Active
             } else {
@@ -1017,7 +1290,7 @@ impl Builder<'_> {
                 .into_iter()
                 .filter_map(|u| self.image_url(row, "images", u))
                 .collect();
-            let d = &mut self.drafts[di];
+            let d = self.draft(di);
             for (i, url) in urls.into_iter().enumerate() {
                 add_image(&mut d.p.images, url, None, Some(i as i32 + 1));
             }
@@ -1043,7 +1316,7 @@ impl Builder<'_> {
             };
             if let Some(price) = price {
                 let v = self.woo_variant(row, rec, price, weight, Vec::new());
-                self.drafts[di].p.variants.push(v);
+                self.draft(di).p.variants.push(v);
             }
         }
         // Pass 2: variations, attached to their variable parent.
@@ -1058,14 +1331,14 @@ impl Builder<'_> {
                 );
                 continue;
             };
-            self.drafts[di].tried += 1;
+            self.draft(di).tried += 1;
             let Some(price) = self.woo_price(row, rec) else {
                 continue;
             };
             let own = weight_col
                 .as_deref()
                 .and_then(|c| self.weight(row, rec, c, factor));
-            let weight = own.or(self.drafts[di].weight);
+            let weight = own.or(self.draft(di).weight);
             let mine: Vec<(String, String)> = attrs
                 .iter()
                 .map(|(n, val)| (t.get(rec, n).to_lowercase(), t.get(rec, val)))
@@ -1075,7 +1348,8 @@ impl Builder<'_> {
                     .find(|(n, _)| *n == o.to_lowercase())
                     .map(|(_, v)| v.clone())
             };
-            let values: Vec<String> = self.drafts[di]
+            let values: Vec<String> = self
+                .draft(di)
                 .p
                 .options
                 .iter()
@@ -1083,7 +1357,7 @@ impl Builder<'_> {
                 .collect();
             if self.claim(di, row, &values, "name") {
                 let v = self.woo_variant(row, rec, price, weight, values);
-                self.drafts[di].p.variants.push(v);
+                self.draft(di).p.variants.push(v);
             }
         }
     }
@@ -1187,6 +1461,52 @@ mod tests {
         assert_eq!(c.errors.len(), 1, "{:?}", c.errors);
         assert_eq!((c.errors[0].row, c.errors[0].line), (5, 6));
         assert_eq!(c.lines.get(&6), Some(&7));
+    }
+
+    /// A product is handed out as soon as the read has passed its handle's last row, and
+    /// not before: chunks of one product give what the whole parse gives, in the same
+    /// order, while at most the products still open are held.
+    #[test]
+    fn the_stream_hands_out_products_once_their_last_row_is_read() {
+        let csv = "Handle,Title,Option1 Name,Option1 Value,Variant SKU,Variant Price\n\
+             a,A,Size,S,A-S,1\n\
+             b,B,Size,S,B-S,2\n\
+             c,C,Size,S,C-S,3\n\
+             a,,,M,A-M,1\n\
+             d,D,Size,S,D-S,4\n\
+             e,E,Size,S,C-S,5\n\
+             e,,,M,E-M,5\n";
+        let whole = parse(csv);
+        let mut s = ProductStream::new(csv.as_bytes(), Currency::EUR).unwrap();
+        assert_eq!(s.products_hint(), 5);
+        let mut seen = Vec::new();
+        let mut open = Vec::new();
+        loop {
+            let chunk = s.next_chunk(1);
+            if chunk.is_empty() {
+                break;
+            }
+            open.push((s.ready.len(), s.b.drafts.len()));
+            seen.extend(chunk);
+        }
+        let handles = |ps: &[ImportProduct]| -> Vec<String> {
+            ps.iter().map(|p| p.handle.as_str().to_string()).collect()
+        };
+        assert_eq!(handles(&seen), handles(&whole.products));
+        assert_eq!(handles(&seen), ["a", "b", "c", "d", "e"]);
+        assert_eq!(values(&seen[0]), ["S", "M"]);
+        // `a` comes back on row 5: b and c are complete before it but wait behind it;
+        // d is handed out before e's rows are read (no draft open).
+        assert_eq!(open, [(2, 0), (1, 0), (0, 0), (0, 0), (0, 0)]);
+        let end = s.finish();
+        assert_eq!(end.errors, whole.errors);
+        assert_eq!(
+            (end.errors.len(), end.errors[0].row),
+            (1, 7),
+            "{:?}",
+            end.errors
+        );
+        assert_eq!(end.rows, 7);
     }
 
     fn shopify_file(name: &str, products: usize, variants: usize) -> Option<ParsedCatalog> {

@@ -161,14 +161,33 @@ impl TenantDb {
         .execute(&mut **c)
         .await)?;
         // The file in a row of its own: the chunks' progress updates do not rewrite it.
-        exec_tx!(&mut tx, c => sqlx::query(
-            "insert into product_import_files (import_id, tenant_id, body) values ($1, $2, $3)",
-        )
-        .bind(id)
-        .bind(self.tenant)
-        .bind(body)
-        .execute(&mut **c)
-        .await)?;
+        match &mut tx {
+            // A bound blob would be copied three times on the way in (sqlx's owned copy
+            // for its worker thread, SQLite's bind copy, the record being built): a 58 MB
+            // file would peak at four times its size. A zero blob of its length is
+            // inserted instead and the file written into it a piece at a time.
+            super::Tx::Sqlite(t) => {
+                let rowid: i64 = sqlx::query_scalar(
+                    "insert into product_import_files (import_id, tenant_id, body) values ($1, $2, zeroblob($3)) returning rowid",
+                )
+                .bind(id)
+                .bind(self.tenant)
+                .bind(i64::try_from(body.len()).unwrap_or(i64::MAX))
+                .fetch_one(&mut **t)
+                .await?;
+                blob_io(t, rowid, BlobIo::Write(body)).await?;
+            }
+            super::Tx::Pg(t) => {
+                sqlx::query(
+                    "insert into product_import_files (import_id, tenant_id, body) values ($1, $2, $3)",
+                )
+                .bind(id)
+                .bind(self.tenant)
+                .bind(body)
+                .execute(&mut **t)
+                .await?;
+            }
+        }
         enqueue_tx(
             &mut tx,
             NewJob {
@@ -268,13 +287,7 @@ impl TenantDb {
         }
         let mut body = row.body;
         if with_body {
-            let kept: Option<Vec<u8>> = tenant_query!(self, write, p => sqlx::query_scalar(
-                "select body from product_import_files where tenant_id = $1 and import_id = $2",
-            )
-            .bind(self.tenant)
-            .bind(id)
-            .fetch_optional(p)
-            .await)?;
+            let kept = self.read_import_file(id).await?;
             // An import queued before the file had a table of its own still has it inline.
             if let Some(kept) = kept {
                 body = kept;
@@ -298,6 +311,38 @@ impl TenantDb {
                 ip: row.actor_ip,
             },
         }))
+    }
+
+    /// The kept file of import `id`, if it has one. On SQLite it is read a piece at a time
+    /// into one buffer (a selected blob would be held twice: by SQLite and by sqlx).
+    async fn read_import_file(&self, id: Uuid) -> StoreResult<Option<Vec<u8>>> {
+        match &self.pools {
+            super::tenant::TenantPools::Sqlite { write, .. } => {
+                let mut conn = write.acquire().await?;
+                let found: Option<(i64, i64)> = sqlx::query_as(
+                    "select rowid, length(body) from product_import_files where tenant_id = $1 and import_id = $2",
+                )
+                .bind(self.tenant)
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let Some((rowid, len)) = found else {
+                    return Ok(None);
+                };
+                let mut body = vec![0; usize::try_from(len).unwrap_or(0)];
+                blob_io(&mut conn, rowid, BlobIo::Read(&mut body)).await?;
+                Ok(Some(body))
+            }
+            super::tenant::TenantPools::Pg(_) => {
+                Ok(tenant_query!(self, write, p => sqlx::query_scalar(
+                "select body from product_import_files where tenant_id = $1 and import_id = $2",
+            )
+            .bind(self.tenant)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
+            }
+        }
     }
 
     /// Applies one chunk of an import: upserts `inputs` (the file's products from index
@@ -354,8 +399,37 @@ impl TenantDb {
         Ok(())
     }
 
-    /// Ends an import: stores the report, empties the kept file, writes the audit entry
-    /// (`products.imported`) and the `import.completed` event, in one transaction.
+    /// Ends a direct (one-transaction) import applied with
+    /// [`TenantDb::upsert_products_tx`] a chunk at a time in `tx`: writes the audit entry
+    /// (`products.imported`) and the `import.completed` event with the totals `out`, and
+    /// commits.
+    pub(crate) async fn commit_direct_import(
+        &self,
+        mut tx: super::Tx,
+        actor: &Actor,
+        out: &UpsertOutcome,
+    ) -> StoreResult<()> {
+        let after = serde_json::json!({ "created": out.created, "updated": out.updated, "unchanged": out.unchanged, "failed": out.failed.len() });
+        audit::record(
+            &mut tx,
+            Some(self.tenant),
+            actor,
+            Change {
+                action: "products.imported",
+                resource_type: "import",
+                after: Some(after.clone()),
+                ..Default::default()
+            },
+        )
+        .await?;
+        events::emit(&mut tx, Some(self.tenant), "import.completed", &after).await?;
+        tx.commit().await
+    }
+
+    /// Ends an import: stores the report, empties the kept file, sets the total to the
+    /// products handled (the start counted the file's handles before parsing it), writes
+    /// the audit entry (`products.imported`) and the `import.completed` event, in one
+    /// transaction.
     pub(crate) async fn complete_product_import(
         &self,
         work: &ImportWork,
@@ -364,7 +438,7 @@ impl TenantDb {
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         let n = exec_tx!(&mut tx, c => sqlx::query(
-            "update product_imports set status = 'completed', report = $3, body = $4, finished_at = $5
+            "update product_imports set status = 'completed', report = $3, body = $4, finished_at = $5, products_total = products_done
              where tenant_id = $1 and id = $2 and status = 'running'",
         )
         .bind(self.tenant)
@@ -431,4 +505,92 @@ impl TenantDb {
         .await)?;
         Ok(())
     }
+}
+
+/// What [`blob_io`] does with the `body` blob.
+enum BlobIo<'a> {
+    /// Writes these bytes from offset 0 (the blob has exactly their length).
+    Write(&'a [u8]),
+    /// Fills this buffer from offset 0 (as long as the blob).
+    Read(&'a mut [u8]),
+}
+
+/// Reads or writes `product_import_files.body` of row `rowid` with SQLite's incremental
+/// blob I/O, 1 MiB at a time, so that a large file is never copied whole by SQLite or sqlx.
+/// Runs on `conn` (inside its open transaction, if any).
+async fn blob_io(conn: &mut sqlx::SqliteConnection, rowid: i64, io: BlobIo<'_>) -> StoreResult<()> {
+    use libsqlite3_sys as ffi;
+    const PIECE: usize = 1 << 20;
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle().as_ptr();
+    let writing = matches!(io, BlobIo::Write(_));
+    let mut blob: *mut ffi::sqlite3_blob = std::ptr::null_mut();
+    // SAFETY: the connection is locked for us (its worker thread is parked) and `db` is
+    // valid while `handle` lives; the names are NUL-terminated literals and `blob` is an
+    // out-pointer SQLite fills in.
+    let rc = unsafe {
+        ffi::sqlite3_blob_open(
+            db,
+            c"main".as_ptr(),
+            c"product_import_files".as_ptr(),
+            c"body".as_ptr(),
+            rowid,
+            i32::from(writing),
+            &raw mut blob,
+        )
+    };
+    let fail = |what: &str, rc: i32| {
+        StoreError::Database(sqlx::Error::Protocol(format!(
+            "sqlite3_blob_{what} of an import file failed (code {rc})"
+        )))
+    };
+    if rc != ffi::SQLITE_OK {
+        // SAFETY: closing a null handle is a no-op; a handle SQLite allocated despite the
+        // error is released.
+        unsafe { ffi::sqlite3_blob_close(blob) };
+        return Err(fail("open", rc));
+    }
+    let mut rc = ffi::SQLITE_OK;
+    let mut at = 0usize;
+    match io {
+        BlobIo::Write(bytes) => {
+            for piece in bytes.chunks(PIECE) {
+                let (Ok(n), Ok(offset)) = (i32::try_from(piece.len()), i32::try_from(at)) else {
+                    rc = ffi::SQLITE_TOOBIG;
+                    break;
+                };
+                // SAFETY: `blob` is open for writing; `piece` is valid for `n` bytes and
+                // `offset + n` is within the blob, which has the length of `bytes`.
+                rc = unsafe { ffi::sqlite3_blob_write(blob, piece.as_ptr().cast(), n, offset) };
+                if rc != ffi::SQLITE_OK {
+                    break;
+                }
+                at += piece.len();
+            }
+        }
+        BlobIo::Read(buf) => {
+            for piece in buf.chunks_mut(PIECE) {
+                let (Ok(n), Ok(offset)) = (i32::try_from(piece.len()), i32::try_from(at)) else {
+                    rc = ffi::SQLITE_TOOBIG;
+                    break;
+                };
+                // SAFETY: `blob` is open; `piece` is valid for writes of `n` bytes and
+                // `offset + n` is within the blob, whose length `buf` has.
+                rc = unsafe { ffi::sqlite3_blob_read(blob, piece.as_mut_ptr().cast(), n, offset) };
+                if rc != ffi::SQLITE_OK {
+                    break;
+                }
+                at += piece.len();
+            }
+        }
+    }
+    // SAFETY: `blob` was opened above and is closed once.
+    let closed = unsafe { ffi::sqlite3_blob_close(blob) };
+    if rc != ffi::SQLITE_OK {
+        return Err(fail(if writing { "write" } else { "read" }, rc));
+    }
+    if closed != ffi::SQLITE_OK {
+        return Err(fail("close", closed));
+    }
+    Ok(())
 }

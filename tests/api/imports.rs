@@ -636,3 +636,85 @@ async fn an_import_stopped_between_chunks_resumes_without_redoing_committed_chun
     let products: Value = get_json(&app, &token, "/api/v1/products?per_page=1").await;
     assert_eq!(products["pagination"]["total"], 450);
 }
+
+/// A background import parses and applies a chunk of products at a time; a product whose
+/// handle comes back at the end of the file (after several chunks of other products) still
+/// gets every variant, the products are applied in file order, and the report's rows and
+/// counts are those of a direct import of the same file.
+#[tokio::test]
+async fn a_handle_that_comes_back_after_several_chunks_keeps_all_its_variants() {
+    let app = spawn_app().await;
+    let (_, token) = app.provisioned_merchant("bg-late").await;
+    let mut csv =
+        String::from("Handle,Title,Option1 Name,Option1 Value,Variant Price,Variant SKU\n");
+    csv.push_str("late,Late Comer,Size,S,5.00,LATE-S\n");
+    for i in 0..450 {
+        csv.push_str(&format!("p-{i},Product {i},Size,S,2.00,P-{i}\n"));
+    }
+    // The late product's second variant, and a SKU repeated from the first chunk.
+    csv.push_str("late,,,M,6.00,LATE-M\n");
+    csv.push_str("dup,Dup,Size,S,1.00,P-3\n");
+    let r = app
+        .with_token(
+            reqwest::Method::POST,
+            "/api/v1/imports/products?background=true",
+            &token,
+        )
+        .header("content-type", "text/csv")
+        .body(csv.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let queued: Value = r.json().await.unwrap();
+    assert_eq!(queued["products_total"], 452, "{queued}");
+    let done = wait_for_import(&app, &token, &location).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        (
+            &done["created"],
+            &done["products_done"],
+            &done["products_total"]
+        ),
+        (&json!(452), &json!(452), &json!(452)),
+        "{done}"
+    );
+    let report = &done["report"];
+    assert_eq!(
+        (
+            &report["products"],
+            &report["variants"],
+            &report["warnings"]
+        ),
+        (&json!(452), &json!(453), &json!(1)),
+        "{report}"
+    );
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{report}");
+    assert_eq!(
+        (&errors[0]["row"], &errors[0]["column"]),
+        (&json!(454), &json!("Variant SKU"))
+    );
+    let late: Value = get_json(&app, &token, "/api/v1/products?q=late").await;
+    let variants = late["data"][0]["variants"].as_array().unwrap();
+    let skus: Vec<&str> = variants.iter().filter_map(|v| v["sku"].as_str()).collect();
+    assert_eq!(skus, ["LATE-S", "LATE-M"], "{late}");
+
+    // The same file imported directly into another store reports the same.
+    let (_, token2) = app.provisioned_merchant("bg-late-direct").await;
+    let r = app
+        .with_token(reqwest::Method::POST, "/api/v1/imports/products", &token2)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let direct: Value = r.json().await.unwrap();
+    for key in [
+        "created", "products", "variants", "warnings", "failed", "errors",
+    ] {
+        assert_eq!(direct[key], report[key], "{key}: {direct}");
+    }
+}
