@@ -727,12 +727,14 @@ impl TenantDb {
         Ok(self.price_loaded(l).await?.cart)
     }
 
-    async fn touch(&self, id: Uuid) -> StoreResult<()> {
-        crate::tenant_exec!(self, c => sqlx::query("update carts set updated_at = $3 where tenant_id = $1 and id = $2")
+    /// Stamps the cart's `updated_at`, in the transaction of its line change (one turn on
+    /// SQLite's single writer for the change and the stamp).
+    async fn touch_tx(&self, tx: &mut Tx, id: Uuid) -> StoreResult<()> {
+        exec_tx!(tx, c => sqlx::query("update carts set updated_at = $3 where tenant_id = $1 and id = $2")
             .bind(self.tenant)
             .bind(id)
             .bind(now_micros())
-            .execute(c)
+            .execute(&mut **c)
             .await)?;
         Ok(())
     }
@@ -779,7 +781,8 @@ impl TenantDb {
             return Err(out_of_stock_invalid(&v.title, v.inventory));
         }
         let now = now_micros();
-        crate::tenant_exec!(self, c => sqlx::query(
+        let mut tx = self.begin().await?;
+        exec_tx!(&mut tx, c => sqlx::query(
             "insert into cart_lines (id, tenant_id, cart_id, variant_id, quantity, unit_price_minor, position, created_at)
              values ($1, $2, $3, $4, $5, $6, (select coalesce(max(position), -1) + 1 from cart_lines where tenant_id = $2 and cart_id = $3), $7)
              on conflict (cart_id, variant_id) do update set quantity = cart_lines.quantity + excluded.quantity,
@@ -792,9 +795,10 @@ impl TenantDb {
         .bind(quantity)
         .bind(v.price_minor)
         .bind(now)
-        .execute(c)
+        .execute(&mut **c)
         .await)?;
-        self.touch(cart_id).await?;
+        self.touch_tx(&mut tx, cart_id).await?;
+        tx.commit().await?;
         self.refreshed(l).await
     }
 
@@ -819,7 +823,8 @@ impl TenantDb {
                 line.inventory.unwrap_or(0),
             ));
         }
-        crate::tenant_exec!(self, c => sqlx::query(
+        let mut tx = self.begin().await?;
+        exec_tx!(&mut tx, c => sqlx::query(
             "update cart_lines set quantity = $4, unit_price_minor = coalesce((select price_minor from variants where tenant_id = $1 and id = cart_lines.variant_id), unit_price_minor)
              where tenant_id = $1 and cart_id = $2 and id = $3",
         )
@@ -827,9 +832,10 @@ impl TenantDb {
         .bind(cart_id)
         .bind(line_id)
         .bind(quantity)
-        .execute(c)
+        .execute(&mut **c)
         .await)?;
-        self.touch(cart_id).await?;
+        self.touch_tx(&mut tx, cart_id).await?;
+        tx.commit().await?;
         self.refreshed(l).await
     }
 
@@ -840,16 +846,18 @@ impl TenantDb {
         line_id: Uuid,
     ) -> Result<Cart, CheckoutError> {
         let l = self.open_cart(cart_id).await?;
-        let n = crate::tenant_exec!(self, c => sqlx::query("delete from cart_lines where tenant_id = $1 and cart_id = $2 and id = $3")
+        let mut tx = self.begin().await?;
+        let n = exec_tx!(&mut tx, c => sqlx::query("delete from cart_lines where tenant_id = $1 and cart_id = $2 and id = $3")
             .bind(self.tenant)
             .bind(cart_id)
             .bind(line_id)
-            .execute(c)
+            .execute(&mut **c)
             .await)?;
         if n == 0 {
             return Err(CheckoutError::NotFound("line"));
         }
-        self.touch(cart_id).await?;
+        self.touch_tx(&mut tx, cart_id).await?;
+        tx.commit().await?;
         self.refreshed(l).await
     }
 
