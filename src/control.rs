@@ -16,6 +16,11 @@ use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
+/// Test hook for provisioning steps and import chunks: called with the step's or chunk's
+/// name (`"import_chunk:3"`), returns `Some(error)` to make that attempt fail. Defined
+/// here, below `provision`, so the dependency between the two runs one way.
+pub type FaultHook = std::sync::Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Control-plane errors; the web layer maps each to a status and code.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -1147,7 +1152,7 @@ pub async fn run_product_import(
     db: &Db,
     scope: &TenantDb,
     import_id: Uuid,
-    fault: Option<&crate::provision::FaultHook>,
+    fault: Option<&FaultHook>,
 ) -> Result<(), ControlError> {
     run_product_import_of(db, scope, import_id, fault, None).await
 }
@@ -1160,7 +1165,7 @@ pub async fn run_product_import_of(
     db: &Db,
     scope: &TenantDb,
     import_id: Uuid,
-    fault: Option<&crate::provision::FaultHook>,
+    fault: Option<&FaultHook>,
     file: Option<ProductStream<'_>>,
 ) -> Result<(), ControlError> {
     let Some(mut work) = scope

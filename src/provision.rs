@@ -22,8 +22,7 @@ use uuid::Uuid;
 /// Attempts per step before the run is marked failed.
 pub const STEP_ATTEMPTS: u32 = 3;
 
-/// Test hook: returns `Some(error)` to make `step` fail on this attempt.
-pub type FaultHook = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+pub use crate::control::FaultHook;
 
 /// Everything the worker needs.
 #[derive(Clone)]
