@@ -743,21 +743,7 @@ impl TenantDb {
         let out = self
             .upsert_products_tx(&mut tx, inputs, currency, max_products)
             .await?;
-        let after = serde_json::json!({ "created": out.created, "updated": out.updated, "unchanged": out.unchanged, "failed": out.failed.len() });
-        audit::record(
-            &mut tx,
-            Some(self.tenant),
-            actor,
-            Change {
-                action: "products.imported",
-                resource_type: "import",
-                after: Some(after.clone()),
-                ..Default::default()
-            },
-        )
-        .await?;
-        events::emit(&mut tx, Some(self.tenant), "import.completed", &after).await?;
-        tx.commit().await?;
+        self.commit_direct_import(tx, actor, &out).await?;
         Ok(out)
     }
 
