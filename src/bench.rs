@@ -464,6 +464,28 @@ pub async fn events(
     Ok(())
 }
 
+/// CPU seconds this process has used (user + system) and its live threads' context switches
+/// (voluntary + involuntary), from Linux `/proc/self/stat` and `/proc/self/task/*/status`; `None` elsewhere.
+/// Clock ticks are taken as 100 per second (`USER_HZ` on Linux).
+fn cpu_and_switches() -> Option<(f64, u64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    // Per thread: `/proc/self/status` counts the main thread only.
+    let mut switches = 0;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        switches += status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Some((ticks as f64 / 100.0, switches))
+}
+
 /// Resident set size of this process (Linux `/proc/self/statm`), `None` elsewhere.
 fn rss_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -1633,6 +1655,7 @@ pub async fn checkout(
     let variants = Arc::new(variants);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let bar = indicatif::ProgressBar::new(orders as u64);
+    let cpu_before = cpu_and_switches();
     let started = Instant::now();
     let mut tasks = vec![];
     for _ in 0..shoppers {
@@ -1740,6 +1763,16 @@ pub async fn checkout(
         all.orders,
         all.orders as f64 / wall
     );
+    if let (Some((c0, s0)), Some((c1, s1))) = (cpu_before, cpu_and_switches())
+        && all.orders > 0
+    {
+        let n = all.orders as f64;
+        println!(
+            "CPU per order (server + shoppers): {:.2} ms, {:.0} context switches (steal time on a shared host does not count)",
+            (c1 - c0) * 1000.0 / n,
+            (s1 - s0) as f64 / n
+        );
+    }
     percentiles("create cart", &mut all.create_cart);
     percentiles("add to cart (per line)", &mut all.add_to_cart);
     percentiles("address + shipping + payment", &mut all.details);

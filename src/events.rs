@@ -363,22 +363,29 @@ impl EventBus {
     }
 
     /// Runs the dispatcher until `shutdown` flips: polls every 20 ms when idle, at once
-    /// when woken.
+    /// when woken after this process wrote an outbox row. A wake-up (every successful
+    /// write request sends one) with no row written since the last look does not read the
+    /// database; a row whose transaction commits after that look waits for the next poll.
     pub async fn run_dispatcher(self, db: Db, mut shutdown: watch::Receiver<bool>) {
+        let mut look = true;
+        let mut seen = events::emitted_count();
         loop {
             if *shutdown.borrow() {
                 return;
             }
-            match self.dispatch_once(&db).await {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "event dispatch failed"),
+            if look {
+                seen = events::emitted_count();
+                match self.dispatch_once(&db).await {
+                    Ok(n) if n > 0 => continue,
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "event dispatch failed"),
+                }
             }
-            tokio::select! {
-                _ = self.notify.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-                _ = shutdown.changed() => {}
-            }
+            look = tokio::select! {
+                _ = self.notify.notified() => events::emitted_count() != seen,
+                _ = tokio::time::sleep(Duration::from_millis(20)) => true,
+                _ = shutdown.changed() => true,
+            };
         }
     }
 }

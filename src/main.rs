@@ -33,6 +33,16 @@ struct Common {
     /// Database URL: sqlite://PATH or postgres://USER@HOST/DB (default: SQLite in the data dir).
     #[arg(long, env = "SOUK_DATABASE_URL", global = true, hide_env_values = true)]
     database_url: Option<String>,
+    /// Connections per database pool: SQLite readers (the writer is always one connection),
+    /// or each of the two PostgreSQL pools. 2..=256.
+    #[arg(
+        long,
+        env = "SOUK_DB_MAX_CONNECTIONS",
+        default_value_t = 8,
+        value_parser = clap::value_parser!(u32).range(2..=256),
+        global = true
+    )]
+    db_max_connections: u32,
     /// Domain under which storefront subdomains live (`<handle>.<base-domain>`).
     #[arg(
         long,
@@ -355,6 +365,7 @@ fn init_tracing(filter: &str, json: bool) {
 fn config_from(c: &Common) -> Result<Config, String> {
     let mut cfg = Config::for_tests(c.data_dir.clone());
     cfg.database_url = c.database_url.clone().map(Secret::new);
+    cfg.db_max_connections = c.db_max_connections;
     let base = c
         .base_domain
         .trim()

@@ -30,7 +30,9 @@ use super::catalog::MoneyDto;
 use super::commerce::{CheckoutSettings, DiscountRow};
 use super::events;
 use super::jobs::{self, NewJob};
-use super::orders::{FIRST_ORDER_NUMBER, MAX_QUANTITY, Order, order_summary};
+use super::orders::{
+    FIRST_ORDER_NUMBER, LineItemRow, MAX_QUANTITY, Order, OrderRow, assemble_orders, order_summary,
+};
 use super::{
     StoreError, StoreResult, TenantDb, Tx, micros_to_rfc3339, new_id, now_micros, to_json,
 };
@@ -1190,11 +1192,34 @@ impl TenantDb {
         }
 
         let mut tx = self.begin().await?;
+        let now = now_micros();
+        // The guest's customer record first (its id goes on the cart below); a lost race
+        // for the cart rolls it back with the rest.
+        let customer_id = match cart.customer_id {
+            Some(c) => c,
+            None => dispatch_tx!(&mut tx, c => sqlx::query_scalar(
+                    "insert into customers (id, tenant_id, email, first_name, created_at, updated_at) values ($1, $2, $3, $4, $5, $5)
+                     on conflict (tenant_id, email) do update set updated_at = excluded.updated_at returning id",
+                )
+                .bind(new_id())
+                .bind(self.tenant)
+                .bind(&email)
+                .bind(cart.shipping_address.as_ref().map(|a| a.name.clone()))
+                .bind(now)
+                .fetch_one(&mut **c)
+                .await)?,
+        };
+        let order_id = new_id();
         // The cart becomes this order exactly once.
-        let won = exec_tx!(&mut tx, c => sqlx::query("update carts set status = 'completed', updated_at = $3 where tenant_id = $1 and id = $2 and status = 'open'")
+        let won = exec_tx!(&mut tx, c => sqlx::query(
+            "update carts set status = 'completed', order_id = $3, customer_id = coalesce(customer_id, $4), updated_at = $5
+             where tenant_id = $1 and id = $2 and status = 'open'",
+        )
             .bind(self.tenant)
             .bind(cart_id)
-            .bind(now_micros())
+            .bind(order_id)
+            .bind(customer_id)
+            .bind(now)
             .execute(&mut **c)
             .await)?;
         if won == 0 {
@@ -1257,7 +1282,7 @@ impl TenantDb {
             )
             .bind(self.tenant)
             .bind(d.id)
-            .bind(now_micros())
+            .bind(now)
             .execute(&mut **c)
             .await)?;
             if counted == 0 {
@@ -1271,97 +1296,134 @@ impl TenantDb {
                 });
             }
         }
-        let now = now_micros();
-        let customer_id = match cart.customer_id {
-            Some(c) => c,
-            None => dispatch_tx!(&mut tx, c => sqlx::query_scalar(
-                    "insert into customers (id, tenant_id, email, first_name, created_at, updated_at) values ($1, $2, $3, $4, $5, $5)
-                     on conflict (tenant_id, email) do update set updated_at = excluded.updated_at returning id",
-                )
-                .bind(new_id())
-                .bind(self.tenant)
-                .bind(&email)
-                .bind(cart.shipping_address.as_ref().map(|a| a.name.clone()))
-                .bind(now)
-                .fetch_one(&mut **c)
-                .await)?,
-        };
         let number = self
             .next_number(&mut tx, "order", FIRST_ORDER_NUMBER)
             .await?;
-        let order_id = new_id();
         let t = &priced.totals;
-        let financial = FinancialStatus::of(0, t.total_minor);
+        // The order and its line snapshots are written from these rows, and the order
+        // returned (and put in its event and e-mails) is assembled from the same rows,
+        // as a read would (the columns not set here start at 0 / null).
+        let row = OrderRow {
+            id: order_id,
+            number,
+            email: Some(email.clone()),
+            customer_name: cart.shipping_address.as_ref().map(|a| a.name.clone()),
+            currency: cart.currency.clone(),
+            status: OrderStatus::Open.as_str().into(),
+            financial_status: FinancialStatus::of(0, t.total_minor).as_str().into(),
+            fulfillment_status: FulfillmentStatus::Unfulfilled.as_str().into(),
+            subtotal_minor: t.subtotal_minor,
+            total_minor: t.total_minor,
+            paid_minor: 0,
+            note: None,
+            created_at: now,
+            updated_at: now,
+            customer_id: Some(customer_id),
+            channel_id: channel,
+            source: Some(cart.source.clone()),
+            discount_minor: t.discount_minor,
+            shipping_minor: t.shipping_minor,
+            tax_minor: t.tax_minor,
+            refunded_minor: 0,
+            prices_include_tax: settings.prices_include_tax,
+            shipping_address: cart.shipping_address.as_ref().map(to_json),
+            shipping_method: cart.shipping_option_name.clone(),
+            payment_method: Some(method.as_str().into()),
+            payment_intent_id: cart.payment_intent_id.clone(),
+            discount_code: cart
+                .discount_code
+                .clone()
+                .filter(|_| discount_row.is_some()),
+        };
+        let line_rows: Vec<LineItemRow> = priced
+            .priced_lines
+            .iter()
+            .zip(&t.lines)
+            .enumerate()
+            .map(|(pos, (&i, out))| {
+                let line = &lines_rows[i];
+                LineItemRow {
+                    id: new_id(),
+                    order_id,
+                    variant_id: Some(line.variant_id),
+                    product_id: line.product_id,
+                    sku: line.sku.clone(),
+                    title: line.title(),
+                    quantity: line.quantity,
+                    unit_price_minor: line.price_minor.unwrap_or(0),
+                    total_minor: out.total_minor,
+                    position: pos as i64,
+                    variant_title: line.variant_title.clone(),
+                    discount_minor: out.discount_minor,
+                    tax_minor: out.tax_minor,
+                    fulfilled_quantity: 0,
+                }
+            })
+            .collect();
         exec_tx!(&mut tx, c => sqlx::query(
             "insert into orders (id, tenant_id, number, email, customer_name, currency, status, financial_status, fulfillment_status,
                 subtotal_minor, total_minor, paid_minor, note, created_at, updated_at,
                 customer_id, channel_id, source, cart_id, discount_minor, shipping_minor, tax_minor, prices_include_tax,
-                shipping_address, shipping_method, payment_method, payment_intent_id, discount_code)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, null, $12, $12,
-                $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)",
+                shipping_address, shipping_method, payment_method, payment_intent_id, discount_code, refunded_minor)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)",
         )
-        .bind(order_id)
+        .bind(row.id)
         .bind(self.tenant)
-        .bind(number)
-        .bind(&email)
-        .bind(cart.shipping_address.as_ref().map(|a| a.name.clone()))
-        .bind(&cart.currency)
-        .bind(OrderStatus::Open.as_str())
-        .bind(financial.as_str())
-        .bind(FulfillmentStatus::Unfulfilled.as_str())
-        .bind(t.subtotal_minor)
-        .bind(t.total_minor)
-        .bind(now)
-        .bind(customer_id)
-        .bind(channel)
-        .bind(&cart.source)
+        .bind(row.number)
+        .bind(&row.email)
+        .bind(&row.customer_name)
+        .bind(&row.currency)
+        .bind(&row.status)
+        .bind(&row.financial_status)
+        .bind(&row.fulfillment_status)
+        .bind(row.subtotal_minor)
+        .bind(row.total_minor)
+        .bind(row.paid_minor)
+        .bind(&row.note)
+        .bind(row.created_at)
+        .bind(row.updated_at)
+        .bind(row.customer_id)
+        .bind(row.channel_id)
+        .bind(&row.source)
         .bind(cart_id)
-        .bind(t.discount_minor)
-        .bind(t.shipping_minor)
-        .bind(t.tax_minor)
-        .bind(settings.prices_include_tax)
-        .bind(cart.shipping_address.as_ref().map(to_json))
-        .bind(cart.shipping_option_name.clone())
-        .bind(method.as_str())
-        .bind(cart.payment_intent_id.clone())
-        .bind(cart.discount_code.clone().filter(|_| discount_row.is_some()))
+        .bind(row.discount_minor)
+        .bind(row.shipping_minor)
+        .bind(row.tax_minor)
+        .bind(row.prices_include_tax)
+        .bind(&row.shipping_address)
+        .bind(&row.shipping_method)
+        .bind(&row.payment_method)
+        .bind(&row.payment_intent_id)
+        .bind(&row.discount_code)
+        .bind(row.refunded_minor)
         .execute(&mut **c)
         .await)?;
         // The order's line snapshots, in one statement (a placed cart has a priced line).
         exec_tx!(&mut tx, c => {
             let mut qb = sqlx::QueryBuilder::new(
                 "insert into order_line_items (id, tenant_id, order_id, variant_id, product_id, sku, title, quantity, unit_price_minor, total_minor, position,
-                    variant_title, discount_minor, tax_minor) ",
+                    variant_title, discount_minor, tax_minor, fulfilled_quantity) ",
             );
-            qb.push_values(
-                priced.priced_lines.iter().zip(&t.lines).enumerate(),
-                |mut b, (pos, (&i, out))| {
-                    let line = &lines_rows[i];
-                    b.push_bind(new_id())
-                        .push_bind(self.tenant)
-                        .push_bind(order_id)
-                        .push_bind(line.variant_id)
-                        .push_bind(line.product_id)
-                        .push_bind(line.sku.clone())
-                        .push_bind(line.title())
-                        .push_bind(line.quantity)
-                        .push_bind(line.price_minor.unwrap_or(0))
-                        .push_bind(out.total_minor)
-                        .push_bind(pos as i64)
-                        .push_bind(line.variant_title.clone())
-                        .push_bind(out.discount_minor)
-                        .push_bind(out.tax_minor);
-                },
-            );
+            qb.push_values(&line_rows, |mut b, l| {
+                b.push_bind(l.id)
+                    .push_bind(self.tenant)
+                    .push_bind(l.order_id)
+                    .push_bind(l.variant_id)
+                    .push_bind(l.product_id)
+                    .push_bind(l.sku.clone())
+                    .push_bind(l.title.clone())
+                    .push_bind(l.quantity)
+                    .push_bind(l.unit_price_minor)
+                    .push_bind(l.total_minor)
+                    .push_bind(l.position)
+                    .push_bind(l.variant_title.clone())
+                    .push_bind(l.discount_minor)
+                    .push_bind(l.tax_minor)
+                    .push_bind(l.fulfilled_quantity);
+            });
             qb.build().execute(&mut **c).await
         })?;
-        exec_tx!(&mut tx, c => sqlx::query("update carts set order_id = $3, customer_id = coalesce(customer_id, $4) where tenant_id = $1 and id = $2")
-            .bind(self.tenant)
-            .bind(cart_id)
-            .bind(order_id)
-            .bind(customer_id)
-            .execute(&mut **c)
-            .await)?;
         if let Some((key, hash)) = &ctx.idempotency {
             exec_tx!(&mut tx, c => sqlx::query(
                 "insert into idempotency_keys (tenant_id, key, request_hash, order_id, created_at) values ($1, $2, $3, $4, $5)",
@@ -1374,9 +1436,8 @@ impl TenantDb {
             .execute(&mut **c)
             .await)?;
         }
-        let order = self
-            .get_order_tx(&mut tx, order_id)
-            .await?
+        let order = assemble_orders(vec![row], line_rows)?
+            .pop()
             .ok_or(StoreError::NotFound)?;
         audit::record(
             &mut tx,

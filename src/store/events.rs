@@ -73,6 +73,18 @@ impl From<EventRow> for Event {
     }
 }
 
+/// Outbox rows this process has written (counted as they are written, whether or not their
+/// transaction commits): see [`emitted_count`].
+static EMITTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many outbox rows this process has written so far. The dispatcher compares it across
+/// a wake-up: a successful write request that emitted nothing leaves it unchanged, and then
+/// there is nothing new to read (its timer poll still covers every other case, such as rows
+/// written by another node).
+pub fn emitted_count() -> u64 {
+    EMITTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Writes an event in `tx` (commit it with the change). `kind` is `resource.action`.
 pub async fn emit(
     tx: &mut Tx,
@@ -81,6 +93,7 @@ pub async fn emit(
     data: &serde_json::Value,
 ) -> StoreResult<Uuid> {
     let id = new_id();
+    EMITTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     exec_tx!(tx, c => sqlx::query(
         "insert into events (id, tenant_id, type, payload, occurred_at) values ($1, $2, $3, $4, $5)",
     )

@@ -409,6 +409,11 @@ impl Db {
                 PgPoolOptions::new()
                     .max_connections(max_connections)
                     .acquire_timeout(Duration::from_secs(10))
+                    // The ping before each use stays (sqlx's default): without it, the
+                    // two-node reconnect test (`nodes::a_client_reconnecting_…`) lost 1–2 of
+                    // 600 events in 3 of 11 runs, probably a connection handed on after a
+                    // cancelled query (a dropped stream) with its answer still unread; with it,
+                    // 0 of 9 (2026-12-07).
                     .after_connect(move |conn, _| {
                         Box::pin(async move {
                             use sqlx::Executor;
@@ -435,8 +440,11 @@ impl Db {
                 .busy_timeout(Duration::from_secs(10));
             let max_pages = Arc::new(AtomicU32::new(0));
             let cap = max_pages.clone();
+            // A local file does not go stale: no `ping` round trip to the connection's
+            // thread before each use (both pools).
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .before_acquire(move |conn, _| {
                     let n = cap.load(Ordering::Relaxed);
                     Box::pin(async move {
@@ -455,6 +463,7 @@ impl Db {
                 .await?;
             let read = SqlitePoolOptions::new()
                 .max_connections(max_connections.max(2))
+                .test_before_acquire(false)
                 .connect_with(opts.read_only(true))
                 .await?;
             let db = Db::Sqlite {
@@ -557,6 +566,14 @@ impl Db {
 /// still holds) and the pool opens a fresh one for the next write.
 async fn writer_is_clean(conn: &mut sqlx::SqliteConnection) -> bool {
     use sqlx::Connection;
+    // sqlx's depth counter is 0 only once every `BEGIN` it sent was committed or rolled
+    // back (a failed `COMMIT`/`ROLLBACK` leaves it above 0, and so does a dropped transaction
+    // until its queued `ROLLBACK` ran), and all writes go through its transactions: then
+    // SQLite is outside a transaction too, and the check below (a round trip to the
+    // connection's thread) is not needed.
+    if !conn.is_in_transaction() {
+        return true;
+    }
     // The handle first: locking it is a command queued behind whatever the connection's
     // worker still has to run, such as the `ROLLBACK` a dropped transaction queued. Only
     // then is sqlx's depth counter read; read before, a dropped (rolled back) transaction

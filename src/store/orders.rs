@@ -344,52 +344,52 @@ pub struct SupportTicket {
 // ---------------------------------------------------------------- rows
 
 #[derive(Debug, sqlx::FromRow)]
-struct OrderRow {
-    id: Uuid,
-    number: i64,
-    email: Option<String>,
-    customer_name: Option<String>,
-    currency: String,
-    status: String,
-    financial_status: String,
-    fulfillment_status: String,
-    subtotal_minor: i64,
-    total_minor: i64,
-    paid_minor: i64,
-    note: Option<String>,
-    created_at: i64,
-    updated_at: i64,
-    customer_id: Option<Uuid>,
-    channel_id: Option<Uuid>,
-    source: Option<String>,
-    discount_minor: i64,
-    shipping_minor: i64,
-    tax_minor: i64,
-    refunded_minor: i64,
-    prices_include_tax: bool,
-    shipping_address: Option<String>,
-    shipping_method: Option<String>,
-    payment_method: Option<String>,
-    payment_intent_id: Option<String>,
-    discount_code: Option<String>,
+pub(super) struct OrderRow {
+    pub(super) id: Uuid,
+    pub(super) number: i64,
+    pub(super) email: Option<String>,
+    pub(super) customer_name: Option<String>,
+    pub(super) currency: String,
+    pub(super) status: String,
+    pub(super) financial_status: String,
+    pub(super) fulfillment_status: String,
+    pub(super) subtotal_minor: i64,
+    pub(super) total_minor: i64,
+    pub(super) paid_minor: i64,
+    pub(super) note: Option<String>,
+    pub(super) created_at: i64,
+    pub(super) updated_at: i64,
+    pub(super) customer_id: Option<Uuid>,
+    pub(super) channel_id: Option<Uuid>,
+    pub(super) source: Option<String>,
+    pub(super) discount_minor: i64,
+    pub(super) shipping_minor: i64,
+    pub(super) tax_minor: i64,
+    pub(super) refunded_minor: i64,
+    pub(super) prices_include_tax: bool,
+    pub(super) shipping_address: Option<String>,
+    pub(super) shipping_method: Option<String>,
+    pub(super) payment_method: Option<String>,
+    pub(super) payment_intent_id: Option<String>,
+    pub(super) discount_code: Option<String>,
 }
 
 #[derive(Debug, sqlx::FromRow)]
-struct LineItemRow {
-    id: Uuid,
-    order_id: Uuid,
-    variant_id: Option<Uuid>,
-    product_id: Option<Uuid>,
-    sku: Option<String>,
-    title: String,
-    quantity: i64,
-    unit_price_minor: i64,
-    total_minor: i64,
-    position: i64,
-    variant_title: Option<String>,
-    discount_minor: i64,
-    tax_minor: i64,
-    fulfilled_quantity: i64,
+pub(super) struct LineItemRow {
+    pub(super) id: Uuid,
+    pub(super) order_id: Uuid,
+    pub(super) variant_id: Option<Uuid>,
+    pub(super) product_id: Option<Uuid>,
+    pub(super) sku: Option<String>,
+    pub(super) title: String,
+    pub(super) quantity: i64,
+    pub(super) unit_price_minor: i64,
+    pub(super) total_minor: i64,
+    pub(super) position: i64,
+    pub(super) variant_title: Option<String>,
+    pub(super) discount_minor: i64,
+    pub(super) tax_minor: i64,
+    pub(super) fulfilled_quantity: i64,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -474,7 +474,10 @@ const TICKET_WHERE: &str =
     "tenant_id = $1 and ($2 is null or status = $2) and ($3 is null or priority = $3)";
 
 /// Row → DTO assembly shared by the pool and the transaction paths.
-fn assemble_orders(rows: Vec<OrderRow>, lines: Vec<LineItemRow>) -> StoreResult<Vec<Order>> {
+pub(super) fn assemble_orders(
+    rows: Vec<OrderRow>,
+    lines: Vec<LineItemRow>,
+) -> StoreResult<Vec<Order>> {
     let mut by_order: HashMap<Uuid, Vec<LineItemRow>> = HashMap::new();
     for l in lines {
         by_order.entry(l.order_id).or_default().push(l);
