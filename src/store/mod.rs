@@ -409,11 +409,6 @@ impl Db {
                 PgPoolOptions::new()
                     .max_connections(max_connections)
                     .acquire_timeout(Duration::from_secs(10))
-                    // The ping before each use stays (sqlx's default): without it, the
-                    // two-node reconnect test (`nodes::a_client_reconnecting_…`) lost 1–2 of
-                    // 600 events in 3 of 11 runs, probably a connection handed on after a
-                    // cancelled query (a dropped stream) with its answer still unread; with it,
-                    // 0 of 9 (2026-12-07).
                     .after_connect(move |conn, _| {
                         Box::pin(async move {
                             use sqlx::Executor;
