@@ -217,8 +217,9 @@ impl EventBus {
     }
 
     /// Forwards published events to the local channel in seq order: seqs already
-    /// forwarded are dropped, a jump is first filled from the outbox. Events without a seq
-    /// are ignored. Returns how many were forwarded.
+    /// forwarded are dropped, a jump is first filled from the outbox (when it cannot be,
+    /// the rest of the batch waits for the feeder's next poll). Events without a seq are
+    /// ignored. Returns how many were forwarded.
     pub async fn deliver(&self, db: &Db, mut batch: Vec<Event>) -> usize {
         batch.retain(|e| e.seq.is_some());
         batch.sort_by_key(|e| e.seq);
@@ -232,6 +233,12 @@ impl EventBus {
             }
             if seq > top + 1 {
                 sent += self.fill_gap(db, &mut last, seq).await;
+                if last.is_some_and(|t| t + 1 < seq) {
+                    // The gap could not be read now: forwarding past it would skip it for
+                    // every client of this node. The feeder's poll reads on from the
+                    // outbox, in order.
+                    break;
+                }
             }
             // No subscriber is fine: the event stays in the outbox for replay.
             let _ = self.tx.send(Arc::new(e));

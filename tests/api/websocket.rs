@@ -400,8 +400,14 @@ pub async fn reconnect_storm(
     let mut done_at = None;
     loop {
         let stay = Duration::from_millis(jitter.next_ms(5, 60));
-        let deadline = tokio::time::Instant::now() + stay;
+        // Without a resume point a reconnect starts at "now" and skips what came in
+        // between, by design: stay on the first connection until its first event.
+        let opened = tokio::time::Instant::now();
         loop {
+            let deadline = match last {
+                Some(_) => opened + stay,
+                None => opened + Duration::from_secs(20),
+            };
             match tokio::time::timeout_at(deadline, ws.next()).await {
                 Ok(Some(Ok(Message::Text(t)))) => {
                     let e: Value = serde_json::from_str(&t).expect("event json");
