@@ -71,26 +71,38 @@ pub async fn record(
     actor: &Actor,
     change: Change,
 ) -> StoreResult<()> {
+    let mut b = super::batch::Batch::new();
+    record_into(&mut b, tenant, actor, change);
+    b.run(tx).await?;
+    Ok(())
+}
+
+/// [`record`] as a statement of `batch` (written when the batch runs).
+pub fn record_into(
+    batch: &mut super::batch::Batch,
+    tenant: Option<Uuid>,
+    actor: &Actor,
+    change: Change,
+) {
     let to_text = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string());
-    exec_tx!(tx, c => sqlx::query(
+    batch.push(
         "insert into audit_log (id, tenant_id, actor_type, actor_id, actor_label, action, resource_type, resource_id, ip, before, after, created_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(new_id())
-    .bind(tenant)
-    .bind(actor.kind)
-    .bind(actor.id)
-    .bind(&actor.label)
-    .bind(change.action)
-    .bind(change.resource_type)
-    .bind(&change.resource_id)
-    .bind(&actor.ip)
-    .bind(to_text(&change.before))
-    .bind(to_text(&change.after))
-    .bind(now_micros())
-    .execute(&mut **c)
-    .await)?;
-    Ok(())
+        vec![
+            new_id().into(),
+            tenant.into(),
+            actor.kind.into(),
+            actor.id.into(),
+            (&actor.label).into(),
+            change.action.into(),
+            change.resource_type.into(),
+            change.resource_id.into(),
+            (&actor.ip).into(),
+            to_text(&change.before).into(),
+            to_text(&change.after).into(),
+            now_micros().into(),
+        ],
+    );
 }
 
 /// An audit entry as the API returns it.

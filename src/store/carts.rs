@@ -26,6 +26,7 @@
 //! variant title, SKU, unit price, discount, tax), so later catalog edits never change them.
 
 use super::audit::{self, Actor, Change};
+use super::batch::{Batch, Returns};
 use super::catalog::MoneyDto;
 use super::commerce::{CheckoutSettings, DiscountRow};
 use super::events;
@@ -482,7 +483,26 @@ impl TenantDb {
         .bind(now)
         .execute(c)
         .await)?;
-        self.cart(id).await?.ok_or(StoreError::NotFound)
+        // The cart as written (no read back).
+        let row = CartRow {
+            id,
+            status: "open".into(),
+            currency: currency.to_string(),
+            email: email.map(|e| e.as_str().to_string()),
+            customer_id: customer,
+            shipping_address: None,
+            shipping_option: None,
+            payment_method: None,
+            payment_intent_id: None,
+            discount_code: None,
+            order_id: None,
+            source: origin.source.clone(),
+            channel_id: channel,
+            created_at: now,
+            updated_at: now,
+        };
+        let l = self.assemble(row, vec![]).await?;
+        Ok(self.price_loaded(l).await?.cart)
     }
 
     async fn load_cart(&self, id: Uuid) -> StoreResult<Option<Loaded>> {
@@ -498,6 +518,12 @@ impl TenantDb {
         let (row, line) = first.split();
         let mut lines: Vec<LineRow> = line.into_iter().collect();
         lines.extend(rows.filter_map(|r| r.split().1));
+        Ok(Some(self.assemble(row, lines).await?))
+    }
+
+    /// A cart row and its lines with what pricing needs: the store's settings, the tax
+    /// rate of its address, its shipping option and discount code resolved.
+    async fn assemble(&self, row: CartRow, lines: Vec<LineRow>) -> StoreResult<Loaded> {
         let config = self.checkout_config().await?;
         let settings = config.settings.clone();
         let address = address_of(&row.shipping_address);
@@ -523,7 +549,7 @@ impl TenantDb {
             Some(code) => self.discount_row_by_code(code).await?,
             None => None,
         };
-        Ok(Some(Loaded {
+        Ok(Loaded {
             row,
             lines,
             settings,
@@ -531,7 +557,7 @@ impl TenantDb {
             shipping,
             discount_problem: None,
             discount,
-        }))
+        })
     }
 
     /// Per-customer uses of a discount code by `email` (orders not cancelled).
@@ -783,25 +809,68 @@ impl TenantDb {
             return Err(out_of_stock_invalid(&v.title, v.inventory));
         }
         let now = now_micros();
-        let mut tx = self.begin().await?;
-        exec_tx!(&mut tx, c => sqlx::query(
+        let line_id = new_id();
+        // One round trip to the writer: the line, only while the cart is open, then the
+        // cart's stamp (each statement commits on its own on SQLite; a lost stamp is
+        // harmless).
+        let mut b = Batch::new();
+        b.push(
             "insert into cart_lines (id, tenant_id, cart_id, variant_id, quantity, unit_price_minor, position, created_at)
-             values ($1, $2, $3, $4, $5, $6, (select coalesce(max(position), -1) + 1 from cart_lines where tenant_id = $2 and cart_id = $3), $7)
+             select $1, $2, $3, $4, $5, $6, (select coalesce(max(position), -1) + 1 from cart_lines where tenant_id = $2 and cart_id = $3), $7
+             where exists (select 1 from carts where tenant_id = $2 and id = $3 and status = 'open')
              on conflict (cart_id, variant_id) do update set quantity = cart_lines.quantity + excluded.quantity,
                 unit_price_minor = excluded.unit_price_minor",
-        )
-        .bind(new_id())
-        .bind(self.tenant)
-        .bind(cart_id)
-        .bind(variant_id)
-        .bind(quantity)
-        .bind(v.price_minor)
-        .bind(now)
-        .execute(&mut **c)
-        .await)?;
-        self.touch_tx(&mut tx, cart_id).await?;
-        tx.commit().await?;
-        self.refreshed(l).await
+            vec![
+                line_id.into(),
+                self.tenant.into(),
+                cart_id.into(),
+                variant_id.into(),
+                quantity.into(),
+                v.price_minor.into(),
+                now.into(),
+            ],
+        );
+        b.push(
+            "update carts set updated_at = $3 where tenant_id = $1 and id = $2",
+            vec![self.tenant.into(), cart_id.into(), now.into()],
+        );
+        let out = b.run_each(self).await?;
+        if out.first().map_or(0, |o| o.count()) == 0 {
+            return Err(completed(self.cart_order(cart_id).await?.map(|o| o.id)));
+        }
+        // The cart as loaded plus this change (no second read): the line takes the
+        // variant's current data.
+        let mut l = l;
+        let fresh = LineRow {
+            id: line_id,
+            variant_id,
+            quantity,
+            unit_price_minor: v.price_minor,
+            product_id: Some(v.product_id),
+            sku: v.sku,
+            variant_title: Some(v.variant_title),
+            price_minor: Some(v.price_minor),
+            currency: Some(v.currency),
+            inventory: Some(v.inventory),
+            inventory_tracked: Some(v.inventory_tracked),
+            inventory_policy: Some(v.inventory_policy),
+            product_title: Some(v.product_title),
+            handle: Some(v.handle),
+            product_status: Some(v.status),
+            image_url: v.image_url,
+        };
+        match l.lines.iter_mut().find(|x| x.variant_id == variant_id) {
+            Some(line) => {
+                *line = LineRow {
+                    id: line.id,
+                    quantity: line.quantity + quantity,
+                    ..fresh
+                }
+            }
+            None => l.lines.push(fresh),
+        }
+        l.row.updated_at = now;
+        Ok(self.price_loaded(l).await?.cart)
     }
 
     /// Sets a line's quantity (1..=10000; remove a line with [`Self::remove_cart_line`]).
@@ -1022,6 +1091,7 @@ impl TenantDb {
                 format!("this store does not offer {}", m.label().to_lowercase()),
             ));
         }
+        let now = now_micros();
         crate::tenant_exec!(self, c => sqlx::query(
             "update carts set email = coalesce($3, email), shipping_address = coalesce($4, shipping_address), shipping_option = $5,
                 payment_method = coalesce($6, payment_method), customer_id = coalesce($7, customer_id), updated_at = $8
@@ -1031,15 +1101,28 @@ impl TenantDb {
         .bind(cart_id)
         .bind(patch.email.as_ref().map(|e| e.as_str().to_string()))
         .bind(patch.shipping_address.as_ref().map(to_json))
-        .bind(option)
+        .bind(option.clone())
         .bind(patch.payment_method.map(|m| m.as_str()))
         .bind(patch.customer_id)
-        .bind(now_micros())
+        .bind(now)
         .execute(c)
         .await)?;
-        self.cart(cart_id)
-            .await?
-            .ok_or(CheckoutError::NotFound("cart"))
+        // The cart as loaded with this change applied (no read back).
+        let mut row = l.row;
+        if let Some(e) = &patch.email {
+            row.email = Some(e.as_str().to_string());
+        }
+        if let Some(a) = &patch.shipping_address {
+            row.shipping_address = Some(to_json(a));
+        }
+        row.shipping_option = option;
+        if let Some(m) = patch.payment_method {
+            row.payment_method = Some(m.as_str().to_string());
+        }
+        row.customer_id = patch.customer_id.or(row.customer_id);
+        row.updated_at = now;
+        let l = self.assemble(row, l.lines).await?;
+        Ok(self.price_loaded(l).await?.cart)
     }
 
     /// Remembers the Stripe PaymentIntent made for this cart.
@@ -1193,36 +1276,83 @@ impl TenantDb {
 
         let mut tx = self.begin().await?;
         let now = now_micros();
-        // The guest's customer record first (its id goes on the cart below); a lost race
-        // for the cart rolls it back with the rest.
+        // First batch (one round trip on SQLite): the guest's customer record, the cart
+        // becoming this order exactly once (attached to that customer), one guarded
+        // statement per line that takes the stock only if the price is the one the
+        // shopper saw and the product is still active, the discount's use, the order
+        // number. A guard that took nothing rolls the whole transaction back below.
+        let order_id = new_id();
+        let mut first = Batch::new();
+        let guest = cart.customer_id.is_none();
+        if guest {
+            first.push_returning(
+                "insert into customers (id, tenant_id, email, first_name, created_at, updated_at) values ($1, $2, $3, $4, $5, $5)
+                 on conflict (tenant_id, email) do update set updated_at = excluded.updated_at returning id",
+                vec![
+                    new_id().into(),
+                    self.tenant.into(),
+                    (&email).into(),
+                    cart.shipping_address.as_ref().map(|a| a.name.clone()).into(),
+                    now.into(),
+                ],
+                Returns::Uuid,
+            );
+        }
+        first.push(
+            "update carts set status = 'completed', order_id = $3, updated_at = $4,
+                customer_id = coalesce(customer_id, (select id from customers where tenant_id = $1 and email = $5))
+             where tenant_id = $1 and id = $2 and status = 'open'",
+            vec![
+                self.tenant.into(),
+                cart_id.into(),
+                order_id.into(),
+                now.into(),
+                (&email).into(),
+            ],
+        );
+        for &i in &priced.priced_lines {
+            let line = &lines_rows[i];
+            first.push(
+                "update variants set inventory = inventory - $3
+                 where tenant_id = $1 and id = $2 and price_minor = $4
+                   and (inventory_tracked = false or inventory_policy = 'continue' or inventory >= $3)
+                   and exists (select 1 from products p where p.tenant_id = variants.tenant_id and p.id = variants.product_id and p.status = 'active')",
+                vec![
+                    self.tenant.into(),
+                    line.variant_id.into(),
+                    line.quantity.into(),
+                    line.price_minor.into(),
+                ],
+            );
+        }
+        if let Some(d) = &discount_row {
+            first.push(
+                "update discount_codes set used_count = used_count + 1, updated_at = $3
+                 where tenant_id = $1 and id = $2 and active and (usage_limit is null or used_count < usage_limit)",
+                vec![self.tenant.into(), d.id.into(), now.into()],
+            );
+        }
+        first.push_returning(
+            super::orders::NEXT_NUMBER_SQL,
+            vec![
+                self.tenant.into(),
+                "order".into(),
+                FIRST_ORDER_NUMBER.into(),
+            ],
+            Returns::Int,
+        );
+        let mut out = first.run(&mut tx).await?.into_iter();
+        let mut next = || {
+            out.next()
+                .ok_or_else(|| StoreError::Corrupt("a batch result is missing".into()))
+        };
         let customer_id = match cart.customer_id {
             Some(c) => c,
-            None => dispatch_tx!(&mut tx, c => sqlx::query_scalar(
-                    "insert into customers (id, tenant_id, email, first_name, created_at, updated_at) values ($1, $2, $3, $4, $5, $5)
-                     on conflict (tenant_id, email) do update set updated_at = excluded.updated_at returning id",
-                )
-                .bind(new_id())
-                .bind(self.tenant)
-                .bind(&email)
-                .bind(cart.shipping_address.as_ref().map(|a| a.name.clone()))
-                .bind(now)
-                .fetch_one(&mut **c)
-                .await)?,
+            None => next()?
+                .uuid()
+                .ok_or_else(|| StoreError::Corrupt("the customer upsert returned no id".into()))?,
         };
-        let order_id = new_id();
-        // The cart becomes this order exactly once.
-        let won = exec_tx!(&mut tx, c => sqlx::query(
-            "update carts set status = 'completed', order_id = $3, customer_id = coalesce(customer_id, $4), updated_at = $5
-             where tenant_id = $1 and id = $2 and status = 'open'",
-        )
-            .bind(self.tenant)
-            .bind(cart_id)
-            .bind(order_id)
-            .bind(customer_id)
-            .bind(now)
-            .execute(&mut **c)
-            .await)?;
-        if won == 0 {
+        if next()?.count() == 0 {
             drop(tx);
             if let Some((key, hash)) = &ctx.idempotency
                 && let Some(o) = self.idempotent_order(key, hash).await?
@@ -1231,24 +1361,10 @@ impl TenantDb {
             }
             return Err(completed(self.cart_order(cart_id).await?.map(|o| o.id)));
         }
-        // Prices and availability again, inside the transaction: one guarded statement
-        // per line takes the stock only if the price is the one the shopper saw and the
-        // product is still active; when it takes nothing, a read says which changed.
+        // When a line took nothing, a read says whether its price or its stock changed.
         for &i in &priced.priced_lines {
             let line = &lines_rows[i];
-            let taken = exec_tx!(&mut tx, c => sqlx::query(
-                "update variants set inventory = inventory - $3
-                 where tenant_id = $1 and id = $2 and price_minor = $4
-                   and (inventory_tracked = false or inventory_policy = 'continue' or inventory >= $3)
-                   and exists (select 1 from products p where p.tenant_id = variants.tenant_id and p.id = variants.product_id and p.status = 'active')",
-            )
-            .bind(self.tenant)
-            .bind(line.variant_id)
-            .bind(line.quantity)
-            .bind(line.price_minor)
-            .execute(&mut **c)
-            .await)?;
-            if taken == 1 {
+            if next()?.count() == 1 {
                 continue;
             }
             let price: Option<i64> = dispatch_tx!(&mut tx, c => sqlx::query_scalar(
@@ -1275,30 +1391,21 @@ impl TenantDb {
                 details: json!({ "line_id": line.id, "variant_id": line.variant_id }),
             });
         }
-        if let Some(d) = &discount_row {
-            let counted = exec_tx!(&mut tx, c => sqlx::query(
-                "update discount_codes set used_count = used_count + 1, updated_at = $3
-                 where tenant_id = $1 and id = $2 and active and (usage_limit is null or used_count < usage_limit)",
-            )
-            .bind(self.tenant)
-            .bind(d.id)
-            .bind(now)
-            .execute(&mut **c)
-            .await)?;
-            if counted == 0 {
-                return Err(CheckoutError::Conflict {
-                    code: "discount_invalid",
-                    message: format!(
-                        "the code {} reached its usage limit while the order was placed",
-                        d.code
-                    ),
-                    details: json!({ "discount_code": d.code }),
-                });
-            }
+        if let Some(d) = &discount_row
+            && next()?.count() == 0
+        {
+            return Err(CheckoutError::Conflict {
+                code: "discount_invalid",
+                message: format!(
+                    "the code {} reached its usage limit while the order was placed",
+                    d.code
+                ),
+                details: json!({ "discount_code": d.code }),
+            });
         }
-        let number = self
-            .next_number(&mut tx, "order", FIRST_ORDER_NUMBER)
-            .await?;
+        let number = next()?
+            .int()
+            .ok_or_else(|| StoreError::Corrupt("the order counter returned no value".into()))?;
         let t = &priced.totals;
         // The order and its line snapshots are written from these rows, and the order
         // returned (and put in its event and e-mails) is assembled from the same rows,
@@ -1360,93 +1467,110 @@ impl TenantDb {
                 }
             })
             .collect();
-        exec_tx!(&mut tx, c => sqlx::query(
+        // Second batch: the order, its line snapshots, the idempotency key, the audit
+        // entry, the `order.created` event and the e-mails, then the commit.
+        let mut second = Batch::new();
+        second.push(
             "insert into orders (id, tenant_id, number, email, customer_name, currency, status, financial_status, fulfillment_status,
                 subtotal_minor, total_minor, paid_minor, note, created_at, updated_at,
                 customer_id, channel_id, source, cart_id, discount_minor, shipping_minor, tax_minor, prices_include_tax,
                 shipping_address, shipping_method, payment_method, payment_intent_id, discount_code, refunded_minor)
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
                 $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)",
-        )
-        .bind(row.id)
-        .bind(self.tenant)
-        .bind(row.number)
-        .bind(&row.email)
-        .bind(&row.customer_name)
-        .bind(&row.currency)
-        .bind(&row.status)
-        .bind(&row.financial_status)
-        .bind(&row.fulfillment_status)
-        .bind(row.subtotal_minor)
-        .bind(row.total_minor)
-        .bind(row.paid_minor)
-        .bind(&row.note)
-        .bind(row.created_at)
-        .bind(row.updated_at)
-        .bind(row.customer_id)
-        .bind(row.channel_id)
-        .bind(&row.source)
-        .bind(cart_id)
-        .bind(row.discount_minor)
-        .bind(row.shipping_minor)
-        .bind(row.tax_minor)
-        .bind(row.prices_include_tax)
-        .bind(&row.shipping_address)
-        .bind(&row.shipping_method)
-        .bind(&row.payment_method)
-        .bind(&row.payment_intent_id)
-        .bind(&row.discount_code)
-        .bind(row.refunded_minor)
-        .execute(&mut **c)
-        .await)?;
+            vec![
+                row.id.into(),
+                self.tenant.into(),
+                row.number.into(),
+                (&row.email).into(),
+                (&row.customer_name).into(),
+                (&row.currency).into(),
+                (&row.status).into(),
+                (&row.financial_status).into(),
+                (&row.fulfillment_status).into(),
+                row.subtotal_minor.into(),
+                row.total_minor.into(),
+                row.paid_minor.into(),
+                (&row.note).into(),
+                row.created_at.into(),
+                row.updated_at.into(),
+                row.customer_id.into(),
+                row.channel_id.into(),
+                (&row.source).into(),
+                cart_id.into(),
+                row.discount_minor.into(),
+                row.shipping_minor.into(),
+                row.tax_minor.into(),
+                row.prices_include_tax.into(),
+                (&row.shipping_address).into(),
+                (&row.shipping_method).into(),
+                (&row.payment_method).into(),
+                (&row.payment_intent_id).into(),
+                (&row.discount_code).into(),
+                row.refunded_minor.into(),
+            ],
+        );
         // The order's line snapshots, in one statement (a placed cart has a priced line).
-        exec_tx!(&mut tx, c => {
-            let mut qb = sqlx::QueryBuilder::new(
-                "insert into order_line_items (id, tenant_id, order_id, variant_id, product_id, sku, title, quantity, unit_price_minor, total_minor, position,
-                    variant_title, discount_minor, tax_minor, fulfilled_quantity) ",
+        let mut sql = String::from(
+            "insert into order_line_items (id, tenant_id, order_id, variant_id, product_id, sku, title, quantity, unit_price_minor, total_minor, position,
+                variant_title, discount_minor, tax_minor, fulfilled_quantity) values ",
+        );
+        let mut args = Vec::with_capacity(line_rows.len() * 15);
+        for (i, l) in line_rows.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let n = i * 15;
+            sql.push('(');
+            sql.push_str(
+                &(1..=15)
+                    .map(|k| format!("${}", n + k))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             );
-            qb.push_values(&line_rows, |mut b, l| {
-                b.push_bind(l.id)
-                    .push_bind(self.tenant)
-                    .push_bind(l.order_id)
-                    .push_bind(l.variant_id)
-                    .push_bind(l.product_id)
-                    .push_bind(l.sku.clone())
-                    .push_bind(l.title.clone())
-                    .push_bind(l.quantity)
-                    .push_bind(l.unit_price_minor)
-                    .push_bind(l.total_minor)
-                    .push_bind(l.position)
-                    .push_bind(l.variant_title.clone())
-                    .push_bind(l.discount_minor)
-                    .push_bind(l.tax_minor)
-                    .push_bind(l.fulfilled_quantity);
-            });
-            qb.build().execute(&mut **c).await
-        })?;
+            sql.push(')');
+            args.extend([
+                l.id.into(),
+                self.tenant.into(),
+                l.order_id.into(),
+                l.variant_id.into(),
+                l.product_id.into(),
+                (&l.sku).into(),
+                (&l.title).into(),
+                l.quantity.into(),
+                l.unit_price_minor.into(),
+                l.total_minor.into(),
+                l.position.into(),
+                (&l.variant_title).into(),
+                l.discount_minor.into(),
+                l.tax_minor.into(),
+                l.fulfilled_quantity.into(),
+            ]);
+        }
+        second.push(sql, args);
         if let Some((key, hash)) = &ctx.idempotency {
-            exec_tx!(&mut tx, c => sqlx::query(
+            second.push(
                 "insert into idempotency_keys (tenant_id, key, request_hash, order_id, created_at) values ($1, $2, $3, $4, $5)",
-            )
-            .bind(self.tenant)
-            .bind(key)
-            .bind(hash)
-            .bind(order_id)
-            .bind(now)
-            .execute(&mut **c)
-            .await)?;
+                vec![
+                    self.tenant.into(),
+                    key.into(),
+                    hash.into(),
+                    order_id.into(),
+                    now.into(),
+                ],
+            );
         }
         let order = assemble_orders(vec![row], line_rows)?
             .pop()
             .ok_or(StoreError::NotFound)?;
-        audit::record(
-            &mut tx,
+        audit::record_into(
+            &mut second,
             Some(self.tenant),
             &ctx.actor,
             Change::new("order.created", "order", order_id).after(order_summary(&order)),
-        )
-        .await?;
-        events::emit_resource(&mut tx, Some(self.tenant), "order.created", &order).await?;
+        );
+        let payload = serde_json::to_value(&order)
+            .map_err(|e| StoreError::Corrupt(format!("event payload of order.created: {e}")))?;
+        events::emit_into(&mut second, Some(self.tenant), "order.created", &payload);
         let instructions =
             (method == PaymentMethod::BankTransfer).then_some(settings.bank_instructions.as_str());
         let confirmation = order_confirmation_mail(&order, ctx, instructions);
@@ -1459,7 +1583,8 @@ impl TenantDb {
             ));
         }
         let jobs: Vec<NewJob> = mails.iter().map(|(key, m)| self.mail_job(key, m)).collect();
-        jobs::enqueue_many_tx(&mut tx, &jobs).await?;
+        jobs::enqueue_many_into(&mut second, &jobs);
+        second.run(&mut tx).await?;
         tx.commit().await?;
         Ok((order, true))
     }
@@ -1493,7 +1618,9 @@ impl TenantDb {
     ) -> Result<SellableVariant, CheckoutError> {
         let row: Option<SellableVariant> = crate::tenant_query!(self, read, p => sqlx::query_as::<_, SellableVariant>(
             "select v.price_minor, v.currency, v.inventory, v.inventory_tracked, v.inventory_policy, p.status,
-                case when v.title = 'Default' then p.title else p.title || ' - ' || v.title end as title
+                case when v.title = 'Default' then p.title else p.title || ' - ' || v.title end as title,
+                v.product_id, v.sku, v.title as variant_title, p.title as product_title, p.handle,
+                (select i.url from product_images i where i.tenant_id = v.tenant_id and i.product_id = v.product_id order by i.position limit 1) as image_url
              from variants v join products p on p.tenant_id = v.tenant_id and p.id = v.product_id
              where v.tenant_id = $1 and v.id = $2",
         )
@@ -1538,6 +1665,12 @@ struct SellableVariant {
     inventory_policy: String,
     status: String,
     title: String,
+    product_id: Uuid,
+    sku: Option<String>,
+    variant_title: String,
+    product_title: String,
+    handle: String,
+    image_url: Option<String>,
 }
 
 fn check_quantity(q: i64) -> Result<(), CheckoutError> {

@@ -92,19 +92,32 @@ pub async fn emit(
     kind: &str,
     data: &serde_json::Value,
 ) -> StoreResult<Uuid> {
+    let mut b = super::batch::Batch::new();
+    let id = emit_into(&mut b, tenant, kind, data);
+    b.run(tx).await?;
+    Ok(id)
+}
+
+/// [`emit`] as a statement of `batch` (written when the batch runs, in its transaction).
+pub fn emit_into(
+    batch: &mut super::batch::Batch,
+    tenant: Option<Uuid>,
+    kind: &str,
+    data: &serde_json::Value,
+) -> Uuid {
     let id = new_id();
     EMITTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    exec_tx!(tx, c => sqlx::query(
+    batch.push(
         "insert into events (id, tenant_id, type, payload, occurred_at) values ($1, $2, $3, $4, $5)",
-    )
-    .bind(id)
-    .bind(tenant)
-    .bind(kind)
-    .bind(data.to_string())
-    .bind(now_micros())
-    .execute(&mut **c)
-    .await)?;
-    Ok(id)
+        vec![
+            id.into(),
+            tenant.into(),
+            kind.into(),
+            data.to_string().into(),
+            now_micros().into(),
+        ],
+    );
+    id
 }
 
 /// Writes the internal [`ACCESS_CHANGED`] event in `tx`, with the change that may withdraw

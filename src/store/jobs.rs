@@ -58,26 +58,49 @@ pub async fn enqueue_many_tx(tx: &mut Tx, jobs: &[NewJob<'_>]) -> StoreResult<u6
     if jobs.is_empty() {
         return Ok(0);
     }
+    let mut b = super::batch::Batch::new();
+    enqueue_many_into(&mut b, jobs);
+    Ok(b.run(tx).await?.first().map_or(0, |o| o.count()))
+}
+
+/// [`enqueue_many_tx`] as one statement of `batch`; nothing is added for no jobs.
+pub fn enqueue_many_into(batch: &mut super::batch::Batch, jobs: &[NewJob<'_>]) {
+    if jobs.is_empty() {
+        return;
+    }
     let now = now_micros();
-    Ok(exec_tx!(tx, c => {
-        let mut qb = sqlx::QueryBuilder::new(
-            "insert into jobs (id, kind, tenant_id, payload, status, attempts, max_attempts, run_at, dedupe_key, created_at) ",
-        );
-        qb.push_values(jobs, |mut b, job| {
-            b.push_bind(new_id())
-                .push_bind(job.kind)
-                .push_bind(job.tenant_id)
-                .push_bind(&job.payload)
-                .push("'queued'")
-                .push("0")
-                .push_bind(job.max_attempts)
-                .push_bind(now)
-                .push_bind(&job.dedupe_key)
-                .push_bind(now);
-        });
-        qb.push(" on conflict (dedupe_key) do nothing");
-        qb.build().execute(&mut **c).await
-    })?)
+    let mut sql = String::from(
+        "insert into jobs (id, kind, tenant_id, payload, status, attempts, max_attempts, run_at, dedupe_key, created_at) values ",
+    );
+    let mut args = Vec::with_capacity(jobs.len() * 7);
+    for (i, job) in jobs.iter().enumerate() {
+        let n = i * 7;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, 'queued', 0, ${}, ${}, ${}, ${})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 6,
+            n + 7,
+            n + 6
+        ));
+        args.extend([
+            new_id().into(),
+            job.kind.into(),
+            job.tenant_id.into(),
+            (&job.payload).into(),
+            job.max_attempts.into(),
+            now.into(),
+            (&job.dedupe_key).into(),
+        ]);
+    }
+    sql.push_str(" on conflict (dedupe_key) do nothing");
+    batch.push(sql, args);
 }
 
 /// Claims the next runnable job (queued and due, or running with an expired lease).

@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod batch;
 pub mod carts;
 pub mod catalog;
 pub mod commerce;

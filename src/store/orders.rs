@@ -692,11 +692,7 @@ impl TenantDb {
         name: &str,
         first: i64,
     ) -> StoreResult<i64> {
-        Ok(dispatch_tx!(tx, c => sqlx::query_scalar(
-            "insert into tenant_counters (tenant_id, name, value) values ($1, $2, $3)
-             on conflict (tenant_id, name) do update set value = tenant_counters.value + 1
-             returning value",
-        )
+        Ok(dispatch_tx!(tx, c => sqlx::query_scalar(NEXT_NUMBER_SQL)
         .bind(self.tenant)
         .bind(name)
         .bind(first)
@@ -1258,3 +1254,9 @@ impl TenantDb {
         Ok(())
     }
 }
+
+/// Takes the next value of a per-tenant counter (`$1` tenant, `$2` name, `$3` first value).
+pub(crate) const NEXT_NUMBER_SQL: &str =
+    "insert into tenant_counters (tenant_id, name, value) values ($1, $2, $3)
+     on conflict (tenant_id, name) do update set value = tenant_counters.value + 1
+     returning value";
