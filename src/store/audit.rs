@@ -31,6 +31,26 @@ impl Actor {
             ip: None,
         }
     }
+
+    /// A shopper's change: `customer` when signed in, else `shopper`, labelled with the
+    /// cart's e-mail (`guest` without one).
+    pub fn shopper(email: Option<&str>, customer: Option<Uuid>, ip: Option<String>) -> Self {
+        Self {
+            kind: if customer.is_some() {
+                "customer"
+            } else {
+                "shopper"
+            },
+            id: customer,
+            label: email.unwrap_or("guest").to_string(),
+            ip,
+        }
+    }
+
+    /// Whether this is a shopper's or a customer's change ([`Self::shopper`]).
+    pub fn is_shopper(&self) -> bool {
+        matches!(self.kind, "shopper" | "customer")
+    }
 }
 
 /// One change to record.

@@ -247,6 +247,8 @@ pub struct CartPatch {
 /// What placing an order needs besides the cart: who, and what the e-mails say.
 #[derive(Debug, Clone)]
 pub struct PlaceOrder {
+    /// Who places it. A shopper's actor ([`Actor::is_shopper`]) takes its e-mail and
+    /// customer from the cart, so the caller need not read the cart first.
     pub actor: Actor,
     /// `Idempotency-Key` (or the form's token) and a hash of the request.
     pub idempotency: Option<(String, String)>,
@@ -1274,6 +1276,15 @@ impl TenantDb {
             });
         }
 
+        let actor = if ctx.actor.is_shopper() {
+            Actor::shopper(
+                cart.email.as_deref(),
+                cart.customer_id,
+                ctx.actor.ip.clone(),
+            )
+        } else {
+            ctx.actor.clone()
+        };
         let mut tx = self.begin().await?;
         let now = now_micros();
         // First batch (one round trip on SQLite): the guest's customer record, the cart
@@ -1565,7 +1576,7 @@ impl TenantDb {
         audit::record_into(
             &mut second,
             Some(self.tenant),
-            &ctx.actor,
+            &actor,
             Change::new("order.created", "order", order_id).after(order_summary(&order)),
         );
         let payload = serde_json::to_value(&order)

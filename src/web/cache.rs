@@ -26,6 +26,9 @@ pub const PAGE_TTL: Duration = Duration::from_secs(10);
 /// at ~10 KB per page, about 500 MB at worst; typical pages are far smaller).
 pub const MAX_ENTRIES: usize = 50_000;
 
+/// Keys of tenant settings ([`PageCache::put_setting`]) start with this.
+pub const SETTING_PREFIX: &str = "meta:";
+
 type Hook = Box<dyn Fn(Uuid) + Send + Sync>;
 
 /// One cached body: when it was rendered, and whether a request is re-rendering it since
@@ -122,6 +125,26 @@ impl PageCache {
     /// Clears `tenant`'s entries on this node and tells the other nodes (the hook).
     pub fn invalidate_tenant(&self, tenant: Uuid) {
         self.invalidate_local(tenant);
+        if let Some(hook) = self.on_invalidate.get() {
+            hook(tenant);
+        }
+    }
+
+    /// Drops `tenant`'s cached responses on this node but keeps its settings (the
+    /// `meta:` keys of [`Self::put_setting`], which an order or a stock change does not
+    /// touch); other nodes are told as by [`Self::invalidate_tenant`].
+    pub fn invalidate_pages(&self, tenant: Uuid) {
+        if let Ok(mut inner) = self.inner.write() {
+            let gone = match inner.tenants.get_mut(&tenant) {
+                Some(entries) => {
+                    let before = entries.len();
+                    entries.retain(|k, _| k.starts_with(SETTING_PREFIX));
+                    before - entries.len()
+                }
+                None => 0,
+            };
+            inner.entries = inner.entries.saturating_sub(gone);
+        }
         if let Some(hook) = self.on_invalidate.get() {
             hook(tenant);
         }

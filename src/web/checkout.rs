@@ -149,10 +149,7 @@ pub async fn place_context(
     let settings = scope.checkout_settings_cached().await?;
     let notify_to = match settings.notify_email {
         Some(e) if !e.is_empty() => vec![e],
-        _ => crate::store::platform::owner_email(&st.db, h.tenant.id)
-            .await?
-            .into_iter()
-            .collect(),
+        _ => owner_email(st, h.tenant.id).await?.into_iter().collect(),
     };
     let stripe_configured = scope.stripe_secret_cached().await?.is_some();
     Ok(PlaceOrder {
@@ -165,18 +162,29 @@ pub async fn place_context(
     })
 }
 
-/// The actor of a shopper's change (audit log).
-pub fn shopper_actor(email: Option<&str>, customer: Option<Uuid>, ip: Option<String>) -> Actor {
-    Actor {
-        kind: if customer.is_some() {
-            "customer"
-        } else {
-            "shopper"
-        },
-        id: customer,
-        label: email.unwrap_or("guest").to_string(),
-        ip,
+/// Page-cache setting holding the owner's e-mail (the new-order notification's default
+/// recipient): read once per [`crate::web::cache::PAGE_TTL`], not once per order.
+const OWNER_EMAIL_KEY: &str = "meta:owner-email";
+
+async fn owner_email(st: &AppState, tenant: Uuid) -> Result<Option<String>, ApiError> {
+    if let Some(b) = st.page_cache.get(tenant, OWNER_EMAIL_KEY) {
+        return Ok(std::str::from_utf8(&b)
+            .ok()
+            .filter(|e| !e.is_empty())
+            .map(str::to_string));
     }
+    let e = crate::store::platform::owner_email(&st.db, tenant).await?;
+    st.page_cache.put_setting(
+        tenant,
+        OWNER_EMAIL_KEY,
+        e.clone().unwrap_or_default().into_bytes().into(),
+    );
+    Ok(e)
+}
+
+/// The actor of a shopper's change (audit log): [`Actor::shopper`].
+pub fn shopper_actor(email: Option<&str>, customer: Option<Uuid>, ip: Option<String>) -> Actor {
+    Actor::shopper(email, customer, ip)
 }
 
 /// Chooses the cart's payment method; for `card`, creates (or re-prices) the Stripe

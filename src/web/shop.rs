@@ -656,7 +656,7 @@ async fn checkout_place(
             st.provisioner.wake();
             if created {
                 // Stock moved: cached pages may show a variant as available that is not.
-                st.page_cache.invalidate_tenant(s.h.tenant.id);
+                st.page_cache.invalidate_pages(s.h.tenant.id);
             }
             let mut res = s.redirect(&format!("/orders/{}", order.id));
             s.set_cookie(&mut res, CART_COOKIE, "", 0);
