@@ -178,7 +178,7 @@ impl Batch {
     /// the first failing one ends the batch with the earlier ones kept. On PostgreSQL they
     /// run in one tenant transaction (row-level security needs one). For batches where a
     /// prefix of the statements is a consistent state (e.g. a guarded insert, then a
-    /// timestamp).
+    /// timestamp), such as cart edits.
     pub async fn run_each(self, db: &super::TenantDb) -> StoreResult<Vec<Outcome>> {
         match &db.pools {
             super::tenant::TenantPools::Sqlite { write, .. } => {

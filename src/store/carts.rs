@@ -471,20 +471,22 @@ impl TenantDb {
         let id = Uuid::new_v4();
         let now = now_micros();
         let channel = self.checkout_config().await?.channel;
-        crate::tenant_exec!(self, c => sqlx::query(
+        let mut b = Batch::new();
+        b.push(
             "insert into carts (id, tenant_id, channel_id, source, customer_id, email, currency, status, created_at, updated_at)
              values ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $8)",
-        )
-        .bind(id)
-        .bind(self.tenant)
-        .bind(channel)
-        .bind(&origin.source)
-        .bind(customer)
-        .bind(email.map(|e| e.as_str().to_string()))
-        .bind(currency)
-        .bind(now)
-        .execute(c)
-        .await)?;
+            vec![
+                id.into(),
+                self.tenant.into(),
+                channel.into(),
+                (&origin.source).into(),
+                customer.into(),
+                email.map(|e| e.as_str()).into(),
+                currency.into(),
+                now.into(),
+            ],
+        );
+        b.run_each(self).await?;
         // The cart as written (no read back).
         let row = CartRow {
             id,
@@ -1094,21 +1096,25 @@ impl TenantDb {
             ));
         }
         let now = now_micros();
-        crate::tenant_exec!(self, c => sqlx::query(
+        let mut b = Batch::new();
+        b.push(
             "update carts set email = coalesce($3, email), shipping_address = coalesce($4, shipping_address), shipping_option = $5,
                 payment_method = coalesce($6, payment_method), customer_id = coalesce($7, customer_id), updated_at = $8
-             where tenant_id = $1 and id = $2",
-        )
-        .bind(self.tenant)
-        .bind(cart_id)
-        .bind(patch.email.as_ref().map(|e| e.as_str().to_string()))
-        .bind(patch.shipping_address.as_ref().map(to_json))
-        .bind(option.clone())
-        .bind(patch.payment_method.map(|m| m.as_str()))
-        .bind(patch.customer_id)
-        .bind(now)
-        .execute(c)
-        .await)?;
+             where tenant_id = $1 and id = $2 and status = 'open'",
+            vec![
+                self.tenant.into(),
+                cart_id.into(),
+                patch.email.as_ref().map(|e| e.as_str()).into(),
+                patch.shipping_address.as_ref().map(to_json).into(),
+                option.clone().into(),
+                patch.payment_method.map(|m| m.as_str()).into(),
+                patch.customer_id.into(),
+                now.into(),
+            ],
+        );
+        if b.run_each(self).await?.first().map_or(0, |o| o.count()) == 0 {
+            return Err(completed(self.cart_order(cart_id).await?.map(|o| o.id)));
+        }
         // The cart as loaded with this change applied (no read back).
         let mut row = l.row;
         if let Some(e) = &patch.email {
