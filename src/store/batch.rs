@@ -25,60 +25,29 @@ pub enum Arg {
     Bool(Option<bool>),
 }
 
-impl From<Uuid> for Arg {
-    fn from(v: Uuid) -> Self {
-        Arg::Uuid(Some(v))
-    }
+/// `From` impls: `$t` becomes `Arg::$variant` through `$conv`.
+macro_rules! arg_from {
+    ($($t:ty => $variant:ident($v:ident => $conv:expr)),* $(,)?) => {
+        $(impl From<$t> for Arg {
+            fn from($v: $t) -> Self {
+                Arg::$variant($conv)
+            }
+        })*
+    };
 }
-impl From<Option<Uuid>> for Arg {
-    fn from(v: Option<Uuid>) -> Self {
-        Arg::Uuid(v)
-    }
-}
-impl From<i64> for Arg {
-    fn from(v: i64) -> Self {
-        Arg::Int(Some(v))
-    }
-}
-impl From<Option<i64>> for Arg {
-    fn from(v: Option<i64>) -> Self {
-        Arg::Int(v)
-    }
-}
-impl From<bool> for Arg {
-    fn from(v: bool) -> Self {
-        Arg::Bool(Some(v))
-    }
-}
-impl From<String> for Arg {
-    fn from(v: String) -> Self {
-        Arg::Text(Some(v))
-    }
-}
-impl From<&str> for Arg {
-    fn from(v: &str) -> Self {
-        Arg::Text(Some(v.to_string()))
-    }
-}
-impl From<&String> for Arg {
-    fn from(v: &String) -> Self {
-        Arg::Text(Some(v.clone()))
-    }
-}
-impl From<Option<String>> for Arg {
-    fn from(v: Option<String>) -> Self {
-        Arg::Text(v)
-    }
-}
-impl From<&Option<String>> for Arg {
-    fn from(v: &Option<String>) -> Self {
-        Arg::Text(v.clone())
-    }
-}
-impl From<Option<&str>> for Arg {
-    fn from(v: Option<&str>) -> Self {
-        Arg::Text(v.map(str::to_string))
-    }
+
+arg_from! {
+    Uuid => Uuid(v => Some(v)),
+    Option<Uuid> => Uuid(v => v),
+    i64 => Int(v => Some(v)),
+    Option<i64> => Int(v => v),
+    bool => Bool(v => Some(v)),
+    String => Text(v => Some(v)),
+    &str => Text(v => Some(v.to_string())),
+    &String => Text(v => Some(v.clone())),
+    Option<String> => Text(v => v),
+    &Option<String> => Text(v => v.clone()),
+    Option<&str> => Text(v => v.map(str::to_string)),
 }
 
 /// What a statement of a batch gives back.

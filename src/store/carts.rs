@@ -814,10 +814,15 @@ impl TenantDb {
         }
         let now = now_micros();
         let line_id = new_id();
-        // One round trip to the writer: the line, only while the cart is open, then the
-        // cart's stamp (each statement commits on its own on SQLite; a lost stamp is
-        // harmless).
+        // One round trip to the writer: the cart's stamp, only while it is open, then the
+        // line, under the same guard. On SQLite each statement commits on its own, so the
+        // line comes last: a failure leaves at most a new stamp, never a line the shopper
+        // was told failed (and would add again).
         let mut b = Batch::new();
+        b.push(
+            "update carts set updated_at = $3 where tenant_id = $1 and id = $2 and status = 'open'",
+            vec![self.tenant.into(), cart_id.into(), now.into()],
+        );
         b.push(
             "insert into cart_lines (id, tenant_id, cart_id, variant_id, quantity, unit_price_minor, position, created_at)
              select $1, $2, $3, $4, $5, $6, (select coalesce(max(position), -1) + 1 from cart_lines where tenant_id = $2 and cart_id = $3), $7
@@ -834,12 +839,8 @@ impl TenantDb {
                 now.into(),
             ],
         );
-        b.push(
-            "update carts set updated_at = $3 where tenant_id = $1 and id = $2",
-            vec![self.tenant.into(), cart_id.into(), now.into()],
-        );
         let out = b.run_each(self).await?;
-        if out.first().map_or(0, |o| o.count()) == 0 {
+        if out.get(1).map_or(0, |o| o.count()) == 0 {
             return Err(completed(self.cart_order(cart_id).await?.map(|o| o.id)));
         }
         // The cart as loaded plus this change (no second read): the line takes the

@@ -35,21 +35,7 @@ pub struct NewJob<'a> {
 
 /// Enqueues a job inside an open transaction. Returns false when the dedupe key existed.
 pub async fn enqueue_tx(tx: &mut Tx, job: NewJob<'_>) -> StoreResult<bool> {
-    let now = now_micros();
-    let r = exec_tx!(tx, c => sqlx::query(
-        "insert into jobs (id, kind, tenant_id, payload, status, attempts, max_attempts, run_at, dedupe_key, created_at)
-         values ($1, $2, $3, $4, 'queued', 0, $5, $6, $7, $6) on conflict (dedupe_key) do nothing",
-    )
-    .bind(new_id())
-    .bind(job.kind)
-    .bind(job.tenant_id)
-    .bind(&job.payload)
-    .bind(job.max_attempts)
-    .bind(now)
-    .bind(&job.dedupe_key)
-    .execute(&mut **c)
-    .await)?;
-    Ok(r > 0)
+    Ok(enqueue_many_tx(tx, std::slice::from_ref(&job)).await? > 0)
 }
 
 /// Enqueues several jobs inside an open transaction with one statement (jobs whose dedupe
