@@ -312,6 +312,9 @@ impl Core {
                 .clone()
                 .run_feeder(self.db.clone(), shutdown.clone()),
         ));
+        handles.push(tokio::spawn(
+            self.db.clone().run_checkpointer(shutdown.clone()),
+        ));
         if self.config.dispatch_events {
             handles.push(tokio::spawn(
                 self.bus
@@ -583,8 +586,16 @@ impl Application {
             }
             _ => None,
         };
+        use axum::serve::ListenerExt;
+        // TCP_NODELAY on every accepted connection: a response hyper writes in two parts
+        // (head, then body) must not wait for the client's delayed ACK (Nagle).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        });
         let res = axum::serve(
-            self.listener,
+            listener,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
         .with_graceful_shutdown(stopped(stop_rx))

@@ -1652,107 +1652,40 @@ pub async fn checkout(
     println!(
         "checkout: {orders} orders by {shoppers} concurrent shoppers, {products} products × 3 variants, {backend}, {build}"
     );
-    let variants = Arc::new(variants);
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let ctx = Arc::new(ShopCtx {
+        http,
+        api,
+        base,
+        handle,
+        rate,
+        address,
+        variants,
+    });
+    // A warm-up, not counted: a live store's tables hold rows and (PostgreSQL) planner
+    // statistics, which a database created for this run has not; without them PostgreSQL
+    // picks a tenant-wide index scan for lookups by id. Then the statistics are refreshed.
+    let warmup = (orders / 10).clamp(shoppers, 500);
+    let (_, failure) = run_shoppers(&ctx, orders, orders + warmup, shoppers, None).await?;
+    if let Some(e) = failure {
+        return Err(format!("warm-up: {e}"));
+    }
+    if let Some(url) = &cfg.database_url {
+        crate::store::analyze(url.expose())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    println!(
+        "warm-up: {warmup} orders (not counted){}",
+        if cfg.database_url.is_some() {
+            ", then ANALYZE"
+        } else {
+            ""
+        }
+    );
     let bar = indicatif::ProgressBar::new(orders as u64);
     let cpu_before = cpu_and_switches();
     let started = Instant::now();
-    let mut tasks = vec![];
-    for _ in 0..shoppers {
-        let (http, api, base, handle, rate) = (
-            http.clone(),
-            api.clone(),
-            base.clone(),
-            handle.clone(),
-            rate.clone(),
-        );
-        let (variants, next, bar) = (variants.clone(), next.clone(), bar.clone());
-        let address = address.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut t = ShopperTimes::default();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= orders {
-                    return Ok::<_, String>(t);
-                }
-                let (body, ms) = timed(
-                    http.post(format!("{api}/carts")).json_body(
-                        &serde_json::json!({ "email": format!("shopper{i}@bench.example") }),
-                    ),
-                    StatusCode::CREATED,
-                    "create cart",
-                )
-                .await?;
-                t.create_cart.push(ms);
-                let cart: serde_json::Value =
-                    serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-                let id = cart["id"].as_str().ok_or("cart without id")?.to_string();
-                for k in 0..1 + i % 3 {
-                    let v = &variants[(i * 7919 + k * 104_729) % variants.len()];
-                    let (_, ms) = timed(
-                        http.post(format!("{api}/carts/{id}/line-items"))
-                            .json_body(&serde_json::json!({ "variant_id": v, "quantity": 1 + k })),
-                        StatusCode::OK,
-                        "add to cart",
-                    )
-                    .await?;
-                    t.add_to_cart.push(ms);
-                }
-                let pages = i.is_multiple_of(4);
-                let cookie = format!("souk_cart={id}");
-                if pages {
-                    let (_, ms) = timed(
-                        http.get(format!("{base}/s/{handle}/cart"))
-                            .header(reqwest::header::COOKIE, &cookie),
-                        StatusCode::OK,
-                        "cart page",
-                    )
-                    .await?;
-                    t.cart_page.push(ms);
-                }
-                let (_, ms) = timed(
-                    http.post(format!("{api}/carts/{id}"))
-                        .json_body(&serde_json::json!({
-                            "shipping_address": address,
-                            "shipping_option": rate,
-                            "payment_method": "bank_transfer"
-                        })),
-                    StatusCode::OK,
-                    "address, shipping and payment",
-                )
-                .await?;
-                t.details.push(ms);
-                if pages {
-                    let (_, ms) = timed(
-                        http.get(format!("{base}/s/{handle}/checkout"))
-                            .header(reqwest::header::COOKIE, &cookie),
-                        StatusCode::OK,
-                        "checkout page",
-                    )
-                    .await?;
-                    t.checkout_page.push(ms);
-                }
-                let (_, ms) = timed(
-                    http.post(format!("{api}/carts/{id}/complete"))
-                        .header("Idempotency-Key", format!("bench-{i}")),
-                    StatusCode::CREATED,
-                    "place order",
-                )
-                .await?;
-                t.place_order.push(ms);
-                t.orders += 1;
-                bar.inc(1);
-            }
-        }));
-    }
-    let mut all = ShopperTimes::default();
-    let mut failure = None;
-    for task in tasks {
-        match task.await.map_err(|e| e.to_string())? {
-            Ok(t) => all.extend(t),
-            Err(e) => failure = failure.or(Some(e)),
-        }
-    }
+    let (mut all, failure) = run_shoppers(&ctx, 0, orders, shoppers, Some(bar.clone())).await?;
     let wall = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     if let Some(e) = failure {
@@ -1783,4 +1716,139 @@ pub async fn checkout(
     let _ = tokio::time::timeout(Duration::from_secs(15), node.task).await;
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
+}
+
+/// What every bench shopper shares: the client, the Store API base, the storefront base
+/// and handle, the shipping rate's id, the LU address and the variant ids to buy.
+struct ShopCtx {
+    http: reqwest::Client,
+    api: String,
+    base: String,
+    handle: String,
+    rate: String,
+    address: serde_json::Value,
+    variants: Vec<String>,
+}
+
+/// Runs `shoppers` concurrent shoppers through orders `start..end` (one order per index,
+/// idempotency key `bench-{i}`); each shopper's times, and the first failure if one stopped.
+async fn run_shoppers(
+    ctx: &Arc<ShopCtx>,
+    start: usize,
+    end: usize,
+    shoppers: usize,
+    bar: Option<indicatif::ProgressBar>,
+) -> Result<(ShopperTimes, Option<String>), String> {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(start));
+    let tasks: Vec<_> = (0..shoppers)
+        .map(|_| tokio::spawn(bench_shopper(ctx.clone(), next.clone(), end, bar.clone())))
+        .collect();
+    let mut all = ShopperTimes::default();
+    let mut failure = None;
+    for task in tasks {
+        match task.await.map_err(|e| e.to_string())? {
+            Ok(t) => all.extend(t),
+            Err(e) => failure = failure.or(Some(e)),
+        }
+    }
+    Ok((all, failure))
+}
+
+/// One bench shopper: takes the next order index until `end`, and buys (see [`checkout`]).
+async fn bench_shopper(
+    ctx: Arc<ShopCtx>,
+    next: Arc<std::sync::atomic::AtomicUsize>,
+    end: usize,
+    bar: Option<indicatif::ProgressBar>,
+) -> Result<ShopperTimes, String> {
+    use reqwest::StatusCode;
+    let ShopCtx {
+        http,
+        api,
+        base,
+        handle,
+        rate,
+        address,
+        variants,
+    } = &*ctx;
+    let mut t = ShopperTimes::default();
+    loop {
+        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if i >= end {
+            return Ok(t);
+        }
+        let (body, ms) = timed(
+            http.post(format!("{api}/carts"))
+                .json_body(&serde_json::json!({ "email": format!("shopper{i}@bench.example") })),
+            StatusCode::CREATED,
+            "create cart",
+        )
+        .await?;
+        t.create_cart.push(ms);
+        let cart: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        let id = cart["id"].as_str().ok_or("cart without id")?.to_string();
+        for k in 0..1 + i % 3 {
+            let v = &variants[(i * 7919 + k * 104_729) % variants.len()];
+            let (_, ms) = timed(
+                http.post(format!("{api}/carts/{id}/line-items"))
+                    .json_body(&serde_json::json!({ "variant_id": v, "quantity": 1 + k })),
+                StatusCode::OK,
+                "add to cart",
+            )
+            .await?;
+            t.add_to_cart.push(ms);
+        }
+        let pages = i.is_multiple_of(4);
+        let cookie = format!("souk_cart={id}");
+        if pages {
+            t.cart_page
+                .push(storefront_page(http, base, handle, "cart", &cookie).await?);
+        }
+        let (_, ms) = timed(
+            http.post(format!("{api}/carts/{id}"))
+                .json_body(&serde_json::json!({
+                    "shipping_address": address,
+                    "shipping_option": rate,
+                    "payment_method": "bank_transfer"
+                })),
+            StatusCode::OK,
+            "address, shipping and payment",
+        )
+        .await?;
+        t.details.push(ms);
+        if pages {
+            t.checkout_page
+                .push(storefront_page(http, base, handle, "checkout", &cookie).await?);
+        }
+        let (_, ms) = timed(
+            http.post(format!("{api}/carts/{id}/complete"))
+                .header("Idempotency-Key", format!("bench-{i}")),
+            StatusCode::CREATED,
+            "place order",
+        )
+        .await?;
+        t.place_order.push(ms);
+        t.orders += 1;
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+    }
+}
+
+/// Loads the storefront page `/s/{handle}/{page}` with the cart cookie; milliseconds.
+async fn storefront_page(
+    http: &reqwest::Client,
+    base: &str,
+    handle: &str,
+    page: &str,
+    cookie: &str,
+) -> Result<f64, String> {
+    let (_, ms) = timed(
+        http.get(format!("{base}/s/{handle}/{page}"))
+            .header(reqwest::header::COOKIE, cookie),
+        reqwest::StatusCode::OK,
+        &format!("{page} page"),
+    )
+    .await?;
+    Ok(ms)
 }

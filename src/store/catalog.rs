@@ -519,8 +519,8 @@ impl TenantDb {
     /// row with its variants and images aggregated as JSON arrays (`json_group_array` on
     /// SQLite, `json_agg` on PostgreSQL), so a read is one round trip to the database
     /// (on SQLite: one hop to the connection's thread and one row back instead of one per
-    /// statement and per row). On PostgreSQL it runs in a transaction that sets the
-    /// tenant in the same message as `BEGIN` (row-level security applies as everywhere).
+    /// statement and per row). On PostgreSQL it runs on a session that has set the tenant
+    /// ([`super::tenant::acquire_tenant`]; row-level security applies as everywhere).
     pub async fn get_product_by_handle(
         &self,
         handle: &str,
@@ -568,15 +568,13 @@ impl TenantDb {
                     .await?
             }
             super::tenant::TenantPools::Pg(pool) => {
-                let mut tx = super::tenant::begin_tenant(pool, self.tenant).await?;
-                let row = sqlx::query_as::<_, ProductDocRow>(sqlx::AssertSqlSafe(sql))
+                let mut conn = super::tenant::acquire_tenant(pool, self.tenant).await?;
+                sqlx::query_as::<_, ProductDocRow>(sqlx::AssertSqlSafe(sql))
                     .bind(self.tenant)
                     .bind(handle)
                     .bind(active_only)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                row
+                    .fetch_optional(&mut *conn)
+                    .await?
             }
         };
         let Some(row) = row else {

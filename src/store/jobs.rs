@@ -89,6 +89,9 @@ pub fn enqueue_many_into(batch: &mut super::batch::Batch, jobs: &[NewJob<'_>]) {
     batch.push(sql, args);
 }
 
+/// On PostgreSQL, how often a claim looks for expired leases first (microseconds).
+const EXPIRED_SWEEP_MICROS: i64 = 5_000_000;
+
 /// Claims the next runnable job (queued and due, or running with an expired lease).
 pub async fn claim(db: &Db, lease_secs: i64) -> StoreResult<Option<Job>> {
     let now = now_micros();
@@ -121,16 +124,44 @@ pub async fn claim(db: &Db, lease_secs: i64) -> StoreResult<Option<Job>> {
             .await?
         }
         Db::Pg { platform: pool, .. } => {
-            sqlx::query_as::<_, Job>(
+            // Two statements, each a plain index scan of `jobs_ready` in `run_at` order that
+            // stops at its first row: such a scan marks the index entries of dead row
+            // versions (every claim and completion leaves some) as dead, so the next scan
+            // skips them. One statement with `or` is a bitmap scan, which reads every dead
+            // entry again on each claim until autovacuum comes by. Expired leases are
+            // looked for when nothing is queued, and at least every few seconds.
+            const QUEUED: &str =
                 "update jobs set status = 'running', attempts = attempts + 1, locked_until = $2
-                 where id = (select id from jobs where (status = 'queued' and run_at <= $1) or (status = 'running' and locked_until < $1)
+                 where id = (select id from jobs where status = 'queued' and run_at <= $1
                              order by run_at limit 1 for update skip locked)
-                 returning id, kind, tenant_id, payload, attempts, max_attempts",
-            )
-            .bind(now)
-            .bind(lease)
-            .fetch_optional(pool)
-            .await?
+                 returning id, kind, tenant_id, payload, attempts, max_attempts";
+            const EXPIRED: &str =
+                "update jobs set status = 'running', attempts = attempts + 1, locked_until = $2
+                 where id = (select id from jobs where status = 'running' and locked_until < $1
+                             order by run_at limit 1 for update skip locked)
+                 returning id, kind, tenant_id, payload, attempts, max_attempts";
+            static LAST_EXPIRED_SWEEP: std::sync::atomic::AtomicI64 =
+                std::sync::atomic::AtomicI64::new(0);
+            let sweep_due = now - LAST_EXPIRED_SWEEP.load(std::sync::atomic::Ordering::Relaxed)
+                > EXPIRED_SWEEP_MICROS;
+            let order = if sweep_due {
+                LAST_EXPIRED_SWEEP.store(now, std::sync::atomic::Ordering::Relaxed);
+                [EXPIRED, QUEUED]
+            } else {
+                [QUEUED, EXPIRED]
+            };
+            let mut found = None;
+            for sql in order {
+                found = sqlx::query_as::<_, Job>(sql)
+                    .bind(now)
+                    .bind(lease)
+                    .fetch_optional(pool)
+                    .await?;
+                if found.is_some() {
+                    break;
+                }
+            }
+            found
         }
     };
     Ok(job)

@@ -357,6 +357,10 @@ pub enum Backend {
 pub enum Db {
     Sqlite {
         read: SqlitePool,
+        /// The tenant path's read connections (see [`Readers`]).
+        readers: Readers,
+        /// The connection [`Db::run_checkpointer`] checkpoints the log on.
+        checkpointer: Arc<tokio::sync::Mutex<sqlx::SqliteConnection>>,
         write: SqlitePool,
         /// `pragma max_page_count` applied to the writer before each use (0: SQLite's
         /// default). A size cap for the operator, and how tests fill the "disk" without root.
@@ -370,8 +374,58 @@ pub enum Db {
     },
 }
 
+/// SQLite read connections held outside sqlx's pool, for the tenant path's reads
+/// ([`TenantDb`]). sqlx's pool pings a connection each time it comes back (for SQLite, a
+/// round trip to the connection's thread); a local file does not go stale, so these are
+/// handed out under a lock instead: the first free one from a rotating start, or else the
+/// start's one once it is free.
+#[derive(Clone, Debug)]
+pub struct Readers {
+    conns: Arc<[tokio::sync::Mutex<sqlx::SqliteConnection>]>,
+    next: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Readers {
+    /// Opens `n` (at least 1) connections with `opts` (read-only).
+    async fn open(opts: &SqliteConnectOptions, n: u32) -> StoreResult<Self> {
+        use sqlx::ConnectOptions;
+        let mut conns = Vec::with_capacity(n.max(1) as usize);
+        for _ in 0..n.max(1) {
+            conns.push(tokio::sync::Mutex::new(opts.connect().await?));
+        }
+        Ok(Self {
+            conns: conns.into(),
+            next: Arc::default(),
+        })
+    }
+
+    /// A read connection for one statement (or a few), held until the guard drops.
+    pub(crate) async fn get(&self) -> tokio::sync::MutexGuard<'_, sqlx::SqliteConnection> {
+        let n = self.conns.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for k in 0..n {
+            if let Ok(g) = self.conns[(start + k) % n].try_lock() {
+                return g;
+            }
+        }
+        self.conns[start % n].lock().await
+    }
+}
+
+/// WAL frames (pages) past which the SQLite writer checkpoints at the end of a commit by
+/// itself (SQLite's default is 1,000): a fallback, reached only if the background
+/// checkpointer ([`Db::run_checkpointer`]) falls behind or does not run.
+const SQLITE_WRITER_AUTOCHECKPOINT: u32 = 8_000;
+
+/// How often the background checkpointer copies the SQLite log into the database file.
+const SQLITE_CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
 /// The PostgreSQL role the application's pools act as (created by migration 0003).
 pub const PG_APP_ROLE: &str = "souk_app";
+
+/// A pooled PostgreSQL connection idle for this long is pinged before it is handed out
+/// (one idle for less is used as is: a broken one fails its statement and is dropped).
+const PG_PING_AFTER_IDLE: Duration = Duration::from_secs(10);
 
 /// An open write transaction on either backend.
 pub enum Tx {
@@ -410,6 +464,19 @@ impl Db {
                 PgPoolOptions::new()
                     .max_connections(max_connections)
                     .acquire_timeout(Duration::from_secs(10))
+                    // sqlx pings every idle connection before handing it out (a round trip
+                    // per statement on the tenant path); only one idle for a while is
+                    // checked, and a connection that breaks in use is dropped by sqlx.
+                    .test_before_acquire(false)
+                    .before_acquire(|conn, meta| {
+                        Box::pin(async move {
+                            use sqlx::Connection;
+                            if meta.idle_for < PG_PING_AFTER_IDLE {
+                                return Ok(true);
+                            }
+                            Ok(conn.ping().await.is_ok())
+                        })
+                    })
                     .after_connect(move |conn, _| {
                         Box::pin(async move {
                             use sqlx::Executor;
@@ -438,6 +505,16 @@ impl Db {
             let cap = max_pages.clone();
             // A local file does not go stale: no `ping` round trip to the connection's
             // thread before each use (both pools).
+            // The writer checkpoints by itself only past SQLITE_WRITER_AUTOCHECKPOINT
+            // frames: [`Db::run_checkpointer`] keeps the log short off the request path.
+            let write_opts = opts.clone().pragma(
+                "wal_autocheckpoint",
+                SQLITE_WRITER_AUTOCHECKPOINT.to_string(),
+            );
+            let checkpointer = {
+                use sqlx::ConnectOptions;
+                Arc::new(tokio::sync::Mutex::new(opts.connect().await?))
+            };
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .test_before_acquire(false)
@@ -455,15 +532,18 @@ impl Db {
                     })
                 })
                 .after_release(|conn, _| Box::pin(async move { Ok(writer_is_clean(conn).await) }))
-                .connect_with(opts.clone())
+                .connect_with(write_opts)
                 .await?;
             let read = SqlitePoolOptions::new()
                 .max_connections(max_connections.max(2))
                 .test_before_acquire(false)
-                .connect_with(opts.read_only(true))
+                .connect_with(opts.clone().read_only(true))
                 .await?;
+            let readers = Readers::open(&opts.read_only(true), max_connections.max(2)).await?;
             let db = Db::Sqlite {
                 read,
+                readers,
+                checkpointer,
                 write,
                 max_pages,
                 health: Arc::default(),
@@ -499,6 +579,38 @@ impl Db {
             Db::Sqlite { write, .. } => Tx::Sqlite(write.begin().await?),
             Db::Pg { platform, .. } => Tx::Pg(platform.begin().await?),
         })
+    }
+
+    /// On SQLite, copies the write-ahead log into the database file every 100 ms with a
+    /// `PASSIVE` checkpoint (it never waits for, nor blocks, readers or the writer) on a
+    /// connection of its own, until `shutdown` flips to true. Without it SQLite
+    /// checkpoints inside the commit that grows the log past 1,000 pages: that request,
+    /// and every write queued behind the single writer, waits for the copy and its
+    /// `fsync` (about 20 ms here, on one order in twenty). Returns at once on PostgreSQL.
+    pub async fn run_checkpointer(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let Db::Sqlite { checkpointer, .. } = self else {
+            return;
+        };
+        let mut tick = tokio::time::interval(SQLITE_CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            let mut conn = checkpointer.lock().await;
+            if let Err(e) = sqlx::query("pragma wal_checkpoint(PASSIVE)")
+                .execute(&mut *conn)
+                .await
+            {
+                // A full disk or a locked file: the writer's own checkpoint is the
+                // fallback, and the next tick tries again.
+                tracing::debug!(error = %e, "background checkpoint failed");
+            }
+        }
     }
 
     /// This process's record of storage outages (shared by all clones).
@@ -560,6 +672,21 @@ impl Db {
 /// and its depth counter stays at 1, so every later `begin` becomes a `SAVEPOINT` inside a
 /// transaction that never commits. Such a connection is closed (which rolls back whatever it
 /// still holds) and the pool opens a fresh one for the next write.
+/// Refreshes PostgreSQL's planner statistics of every table (`ANALYZE`), connecting as
+/// the URL's user (the tables' owner: the application role may not analyze them).
+/// Autovacuum does this on a live database; the benchmarks call it after seeding a fresh
+/// one. A no-op for SQLite URLs. Errors: the server cannot be reached or refuses.
+pub async fn analyze(url: &str) -> StoreResult<()> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Ok(());
+    }
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect_with(&PgConnectOptions::from_str(url)?).await?;
+    sqlx::query("analyze").execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
+
 async fn writer_is_clean(conn: &mut sqlx::SqliteConnection) -> bool {
     use sqlx::Connection;
     // sqlx's depth counter is 0 only once every `BEGIN` it sent was committed or rolled
