@@ -559,12 +559,13 @@ impl TenantDb {
              from products p where p.tenant_id = $1 and p.handle = $2 and ($3 = false or p.status = 'active')"
         );
         let row = match &self.pools {
-            super::tenant::TenantPools::Sqlite { read, .. } => {
+            super::tenant::TenantPools::Sqlite { readers, .. } => {
+                let mut conn = readers.get().await;
                 sqlx::query_as::<_, ProductDocRow>(sqlx::AssertSqlSafe(sql))
                     .bind(self.tenant)
                     .bind(handle)
                     .bind(active_only)
-                    .fetch_optional(read)
+                    .fetch_optional(&mut *conn)
                     .await?
             }
             super::tenant::TenantPools::Pg(pool) => {

@@ -503,8 +503,6 @@ impl Db {
                 .busy_timeout(Duration::from_secs(10));
             let max_pages = Arc::new(AtomicU32::new(0));
             let cap = max_pages.clone();
-            // A local file does not go stale: no `ping` round trip to the connection's
-            // thread before each use (both pools).
             // The writer checkpoints by itself only past SQLITE_WRITER_AUTOCHECKPOINT
             // frames: [`Db::run_checkpointer`] keeps the log short off the request path.
             let write_opts = opts.clone().pragma(
@@ -515,6 +513,8 @@ impl Db {
                 use sqlx::ConnectOptions;
                 Arc::new(tokio::sync::Mutex::new(opts.connect().await?))
             };
+            // A local file does not go stale: no `ping` round trip to the connection's
+            // thread before each use (both pools).
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .test_before_acquire(false)
@@ -596,7 +596,8 @@ impl Db {
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                _ = shutdown.changed() => {}
+                // A dropped sender is a shutdown too (no spinning on its error).
+                changed = shutdown.changed() => if changed.is_err() { return; },
             }
             if *shutdown.borrow() {
                 return;
@@ -664,14 +665,6 @@ impl Db {
     }
 }
 
-/// Whether the SQLite writer connection can go back to the pool: outside any transaction,
-/// both as sqlx counts it and as SQLite itself reports (`sqlite3_get_autocommit`).
-///
-/// A failed write (full disk, I/O error, a panic while a transaction was open) can leave the
-/// two disagreeing: SQLite rolls some failures back on its own, sqlx's `ROLLBACK` then fails
-/// and its depth counter stays at 1, so every later `begin` becomes a `SAVEPOINT` inside a
-/// transaction that never commits. Such a connection is closed (which rolls back whatever it
-/// still holds) and the pool opens a fresh one for the next write.
 /// Refreshes PostgreSQL's planner statistics of every table (`ANALYZE`), connecting as
 /// the URL's user (the tables' owner: the application role may not analyze them).
 /// Autovacuum does this on a live database; the benchmarks call it after seeding a fresh
@@ -687,6 +680,14 @@ pub async fn analyze(url: &str) -> StoreResult<()> {
     Ok(())
 }
 
+/// Whether the SQLite writer connection can go back to the pool: outside any transaction,
+/// both as sqlx counts it and as SQLite itself reports (`sqlite3_get_autocommit`).
+///
+/// A failed write (full disk, I/O error, a panic while a transaction was open) can leave the
+/// two disagreeing: SQLite rolls some failures back on its own, sqlx's `ROLLBACK` then fails
+/// and its depth counter stays at 1, so every later `begin` becomes a `SAVEPOINT` inside a
+/// transaction that never commits. Such a connection is closed (which rolls back whatever it
+/// still holds) and the pool opens a fresh one for the next write.
 async fn writer_is_clean(conn: &mut sqlx::SqliteConnection) -> bool {
     use sqlx::Connection;
     // sqlx's depth counter is 0 only once every `BEGIN` it sent was committed or rolled

@@ -11,7 +11,6 @@ use uuid::Uuid;
 #[derive(Clone, Debug)]
 pub(crate) enum TenantPools {
     Sqlite {
-        read: SqlitePool,
         readers: super::Readers,
         write: SqlitePool,
     },
@@ -66,9 +65,9 @@ pub(crate) async fn acquire_tenant(
 }
 
 /// Runs a statement on the tenant path: `tenant_query!(tdb, read|write, c => body)`.
-/// On SQLite `c` is a held read connection ([`super::Readers`]) or the writer pool; on PostgreSQL `c` is a tenant-pool
-/// connection whose session has `souk.tenant_id` set ([`acquire_tenant`]), the statement
-/// running in autocommit.
+/// On SQLite `c` is a held read connection ([`super::Readers`]) or the writer pool; on
+/// PostgreSQL `c` is a tenant-pool connection whose session has `souk.tenant_id` set
+/// ([`acquire_tenant`]), the statement running in autocommit.
 /// Evaluates to `Result<T, sqlx::Error>`.
 #[macro_export]
 macro_rules! tenant_query {
@@ -121,16 +120,7 @@ impl TenantDb {
     /// Binds `db` to `tenant`. Crate-private: only the resolver and the control plane call it.
     pub(crate) fn new(db: Db, tenant: Uuid) -> Self {
         let pools = match db {
-            Db::Sqlite {
-                read,
-                readers,
-                write,
-                ..
-            } => TenantPools::Sqlite {
-                read,
-                readers,
-                write,
-            },
+            Db::Sqlite { readers, write, .. } => TenantPools::Sqlite { readers, write },
             Db::Pg { tenant, .. } => TenantPools::Pg(tenant),
         };
         Self { pools, tenant }
